@@ -1,0 +1,179 @@
+"""The `bench` command line: thin Typer wrappers over library calls."""
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bench.config import ConfigError, TrialConfig
+from bench.errors import user_errors
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Measured answers to deep-learning folklore. Every command runs offline by default.")
+console = Console(stderr=False)
+
+
+def parse_sets(pairs: list[str]) -> dict[str, object]:
+    """Parse KEY=VALUE pairs into typed config values using TrialConfig's field types."""
+    types = {f.name: f.type for f in fields(TrialConfig)}
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        if key not in types:
+            raise ConfigError(f"unknown config key {key!r} in --set; see `bench list config`")
+        kind = types[key]
+        try:
+            cast = {"int": int, "float": float, "str": str}.get(kind)
+            out[key] = raw.lower() in ("1", "true", "yes") if cast is None else cast(raw)
+        except ValueError:
+            raise ConfigError(f"--set {key}: {raw!r} is not a valid {kind}") from None
+    return out
+
+
+def epoch_line(row: dict) -> str:
+    parts = [f"epoch {row['epoch']:>3}", f"train_loss {row['train_loss']:.4f}", f"val_loss {row['val_loss']:.4f}"]
+    parts += [f"val_acc {row['val_acc']:.4f}"] if "val_acc" in row else [f"val_mse {row.get('val_mse', float('nan')):.4g}"]
+    parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_sec']:.0f} samples/s", f"{row['time']:.1f}s"]
+    return "  ".join(parts)
+
+
+@app.command()
+@user_errors
+def run(
+    workload: str = typer.Option("mnist1d-cnn", help="Workload name (see `bench list workloads`)."),
+    optimizer: str = typer.Option("adam", help="Optimizer (see `bench list optimizers`)."),
+    lr: float = typer.Option(3e-3, help="Learning rate (peak LR for schedules)."),
+    schedule: str = typer.Option("constant", help="LR schedule (see `bench list schedules`)."),
+    activation: str = typer.Option("relu", help="Hidden activation (see `bench list activations`)."),
+    loss: str = typer.Option("auto", help="Loss (auto = the workload's own; see `bench list losses`)."),
+    epochs: int = typer.Option(10, help="Training epochs (>= 1)."),
+    batch_size: int = typer.Option(128, help="Mini-batch size."),
+    seed: int = typer.Option(0, help="Seed for torch, numpy and random."),
+    set_: list[str] = typer.Option([], "--set", help="Any other config field as KEY=VALUE, repeatable "
+                                   "(e.g. --set weight_decay=5e-4 --set dropout=0.2); see `bench list config`."),
+    out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
+    quiet: bool = typer.Option(False, help="No per-epoch lines."),
+) -> None:
+    """Train one model from one config and write its tidy result tables.
+
+    Example: bench run --workload mnist1d-cnn --optimizer adam --lr 3e-3 --epochs 10 --seed 0
+    """
+    from bench.results import ResultStore, new_run_folder, provenance, record
+    from bench.train import run_trial
+
+    cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, "lr": lr, "schedule": schedule,
+                                 "activation": activation, "loss": loss, "epochs": epochs,
+                                 "batch_size": batch_size, "seed": seed, **parse_sets(set_)})
+    validate_names(cfg)
+    folder = new_run_folder(out, "run")
+    result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False))
+    store = ResultStore(folder)
+    store.add(record("trial-0000", result, {"phase": "single"}))
+    store.write_provenance(provenance({"kind": "run"}))
+    store.consolidate()
+    console.print(f"status: {result.status}")
+    for key, value in result.final.items():
+        if not key.startswith("test_acc_"):
+            console.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+    console.print(f"results: {folder}")
+
+
+def validate_names(cfg: TrialConfig) -> None:
+    """Fail fast, before any data is loaded, on an unknown component name."""
+    from bench.components.activations import ACTIVATIONS
+    from bench.components.inits import INITS
+    from bench.components.losses import DEFAULT_LOSS, LOSSES
+    from bench.components.optimizers import OPTIMIZERS
+    from bench.components.schedules import SCHEDULES
+    from bench.registry import lookup
+    from bench.workloads import WORKLOADS
+
+    lookup(WORKLOADS, "workload", cfg.workload)
+    lookup(OPTIMIZERS, "optimizer", cfg.optimizer)
+    lookup(SCHEDULES, "schedule", cfg.schedule)
+    lookup(ACTIVATIONS, "activation", cfg.activation)
+    lookup(INITS, "init", cfg.init)
+    if cfg.loss not in DEFAULT_LOSS and cfg.loss != "auto":
+        lookup(LOSSES, "loss", cfg.loss)
+
+
+@app.command("lr-find")
+@user_errors
+def lr_find(
+    workload: str = typer.Option("mnist1d-cnn", help="Workload name."),
+    optimizer: str = typer.Option("sgd", help="Optimizer whose LR range to test."),
+    min_lr: float = typer.Option(1e-6, help="Start of the exponential LR ramp."),
+    max_lr: float = typer.Option(10.0, help="End of the ramp (the test stops early when the loss explodes)."),
+    steps: int = typer.Option(200, help="Mini-batches in the ramp."),
+    set_: list[str] = typer.Option([], "--set", help="Other config fields as KEY=VALUE."),
+    out: Path = typer.Option(Path("runs"), help="Parent folder for the curve (lr_range.csv)."),
+) -> None:
+    """LR range test (Smith 2017): ramp the LR up exponentially and suggest one.
+
+    Example: bench lr-find --workload mnist1d-cnn --optimizer sgd
+    """
+    from bench.lr_finder import lr_range_test
+    from bench.results import atomic_write, new_run_folder
+
+    if not 0 < min_lr < max_lr:
+        raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
+    cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, **parse_sets(set_)})
+    validate_names(cfg)
+    folder = new_run_folder(out, "lrfind")
+    curve, suggestion = lr_range_test(cfg, min_lr, max_lr, steps)
+    atomic_write(folder / "lr_range.csv", curve.to_csv(index=False).encode())
+    console.print(f"suggested lr: {suggestion:.3g}  ({len(curve)} steps, loss {curve['smoothed_loss'].iloc[0]:.3f}"
+                  f" -> min {curve['smoothed_loss'].min():.3f})")
+    console.print(f"curve: {folder / 'lr_range.csv'}")
+
+
+def registries() -> dict[str, dict]:
+    from bench.components.activations import ACTIVATIONS
+    from bench.components.inits import INITS
+    from bench.components.losses import LOSSES
+    from bench.components.optimizers import OPTIMIZERS
+    from bench.components.regularizers import REGULARIZERS
+    from bench.components.schedules import SCHEDULES
+    from bench.models import MODELS
+    from bench.workloads import WORKLOADS
+
+    return {"workloads": WORKLOADS, "optimizers": OPTIMIZERS, "schedules": SCHEDULES, "activations": ACTIVATIONS,
+            "losses": LOSSES, "regularizers": REGULARIZERS, "inits": INITS, "models": MODELS}
+
+
+def describe(spec: object) -> dict[str, str]:
+    """The columns `bench list` shows for any registry entry: its dataclass fields minus callables."""
+    return {f.name: ", ".join(map(str, v)) if isinstance(v := getattr(spec, f.name), (tuple, list)) else str(v)
+            for f in fields(spec) if not callable(getattr(spec, f.name)) and f.name != "name"}
+
+
+@app.command("list")
+@user_errors
+def list_(kind: str | None = typer.Argument(None, help="Registry to show (workloads, optimizers, schedules, "
+                                                "activations, losses, regularizers, inits, models, config); all if omitted.")) -> None:
+    """Print the registries: every pluggable component by name.
+
+    Example: bench list optimizers
+    """
+    regs = registries()
+    if kind == "config":
+        for f in fields(TrialConfig):
+            console.print(f"{f.name} ({f.type}) = {f.default!r}", highlight=False)
+        return
+    if kind is not None and kind not in regs:
+        raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(regs)}, config")
+    for name, reg in regs.items() if kind is None else [(kind, regs[kind])]:
+        table = Table(title=name, title_justify="left")
+        cols = list(describe(next(iter(reg.values()))))
+        for col in ["name", *cols]:
+            table.add_column(col)
+        for key, spec in reg.items():
+            table.add_row(key, *describe(spec).values())
+        console.print(table)
+
+# Further commands (sweep, report, study, faq) register below this line, each in its own block.

@@ -1,0 +1,1 @@
+"""Pluggable training components, one registry per kind."""

@@ -1,0 +1,63 @@
+"""LOSSES registry: each loss maps (model output, targets) to a scalar for the tasks it supports."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from bench.config import ConfigError
+from bench.registry import lookup
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, int, float], torch.Tensor]  # (out, y, num_classes, smoothing)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    fn: LossFn
+    tasks: tuple[str, ...]
+    description: str = ""
+
+
+def _one_hot(y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    target = F.one_hot(y, num_classes).float()
+    return target * (1 - smoothing) + smoothing / num_classes
+
+
+def cross_entropy(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
+
+
+def mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    out = out.float()
+    if y.dtype == torch.long:  # classification: squared error of the logits against one-hot targets
+        return F.mse_loss(out, _one_hot(y, num_classes, smoothing))
+    return F.mse_loss(out.squeeze(-1), y)
+
+
+def bce(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    out = out.float()
+    if y.dtype == torch.long:
+        return F.binary_cross_entropy_with_logits(out, _one_hot(y, num_classes, smoothing))
+    target = y * (1 - smoothing) + 0.5 * smoothing
+    return F.binary_cross_entropy_with_logits(out.squeeze(-1), target)
+
+
+LOSSES: dict[str, LossSpec] = {
+    "ce": LossSpec("ce", cross_entropy, ("classification",), "softmax cross-entropy"),
+    "mse": LossSpec("mse", mse, ("classification", "regression", "binary"),
+                    "squared error (one-hot targets for classification; Hui & Belkin 2021)"),
+    "bce": LossSpec("bce", bce, ("binary", "classification"), "sigmoid + binary cross-entropy on logits"),
+}
+
+DEFAULT_LOSS = {"classification": "ce", "binary": "bce", "regression": "mse"}
+
+
+def resolve_loss(name: str, task: str) -> LossSpec:
+    spec = lookup(LOSSES, "loss", DEFAULT_LOSS[task] if name == "auto" else name)
+    if task not in spec.tasks:
+        raise ConfigError(f"loss {spec.name!r} does not fit a {task} task; use one of: "
+                          f"{', '.join(n for n, s in LOSSES.items() if task in s.tasks)}")
+    return spec

@@ -1,0 +1,79 @@
+"""OPTIMIZERS registry: each spec builds a torch optimizer from a TrialConfig and names its nuisance parameters."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+
+from bench.config import TrialConfig
+from bench.registry import lookup
+
+Params = Iterable[torch.nn.Parameter]
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    name: str
+    build: Callable[[Params, TrialConfig, float], torch.optim.Optimizer]  # (params, cfg, coupled_wd)
+    hyperparams: tuple[str, ...]  # nuisance parameters a fair sweep must tune
+    decoupled: bool = False  # weight decay is always decoupled (AdamW)
+    description: str = ""
+
+
+def _sgd(momentum: bool, nesterov: bool = False):
+    def build(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+        mom = cfg.momentum if momentum else 0.0
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=mom, nesterov=nesterov, weight_decay=wd)
+    return build
+
+
+def _adam(cls: type[torch.optim.Optimizer]):
+    def build(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+        return cls(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=wd)
+    return build
+
+
+def _adamw(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                             weight_decay=cfg.weight_decay)
+
+
+def _rmsprop(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    # alpha is RMSprop's squared-gradient decay; we expose it as beta2 so one name means one thing.
+    return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.beta2, eps=cfg.eps, weight_decay=wd)
+
+
+def _adagrad(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=wd)
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec("sgd", _sgd(False), ("lr",), description="plain SGD"),
+    "momentum": OptimizerSpec("momentum", _sgd(True), ("lr", "momentum"), description="SGD + heavy-ball momentum"),
+    "nesterov": OptimizerSpec("nesterov", _sgd(True, True), ("lr", "momentum"), description="SGD + Nesterov momentum"),
+    "adam": OptimizerSpec("adam", _adam(torch.optim.Adam), ("lr", "beta1", "beta2", "eps"),
+                          description="Adam (Kingma & Ba 2015)"),
+    "adamw": OptimizerSpec("adamw", _adamw, ("lr", "beta1", "beta2", "eps", "weight_decay"), decoupled=True,
+                           description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)"),
+    "nadam": OptimizerSpec("nadam", _adam(torch.optim.NAdam), ("lr", "beta1", "beta2", "eps"),
+                           description="Adam with Nesterov momentum (Dozat 2016)"),
+    "rmsprop": OptimizerSpec("rmsprop", _rmsprop, ("lr", "beta2", "eps"), description="RMSprop (Tieleman & Hinton 2012)"),
+    "adagrad": OptimizerSpec("adagrad", _adagrad, ("lr", "eps"), description="Adagrad (Duchi et al. 2011)"),
+}
+
+
+def build_optimizer(params: Params, cfg: TrialConfig) -> torch.optim.Optimizer:
+    spec = lookup(OPTIMIZERS, "optimizer", cfg.optimizer)
+    coupled = cfg.weight_decay if (cfg.wd_mode == "coupled" and not spec.decoupled) else 0.0
+    return spec.build(params, cfg, coupled)
+
+
+def apply_decoupled_decay(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> None:
+    """Decoupled weight decay for optimizers that lack it: w <- w - lr * wd * w, before the step."""
+    if cfg.weight_decay == 0 or cfg.wd_mode != "decoupled" or OPTIMIZERS[cfg.optimizer].decoupled:
+        return
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.mul_(1 - group["lr"] * cfg.weight_decay)

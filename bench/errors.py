@@ -1,0 +1,28 @@
+"""User-facing errors: caught at the CLI boundary and printed as one line with exit code 2."""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from bench.config import ConfigError
+from bench.data.base import DatasetMissing
+
+F = TypeVar("F", bound=Callable)
+
+USER_ERRORS = (ConfigError, DatasetMissing)
+
+
+def user_errors(fn: F) -> F:
+    """Turn user errors raised anywhere below a CLI command into `error: ...` on stderr and exit 2."""
+    import typer
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(2) from None
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,46 @@
+"""Evaluation under inference_mode in large batches: loss, accuracy, and binary precision/recall/F1."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from sklearn.metrics import precision_recall_fscore_support
+
+from bench.data.base import DataBundle, Split
+
+EVAL_BATCH = 4096
+
+
+@torch.inference_mode()
+def predict(model: torch.nn.Module, split: Split, forward: Callable) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    outs = [forward(split.x[i:i + EVAL_BATCH], None if split.lengths is None else split.lengths[i:i + EVAL_BATCH])
+            for i in range(0, len(split), EVAL_BATCH)]
+    model.train(was_training)
+    return torch.cat(outs).float()
+
+
+def evaluate(model: torch.nn.Module, split: Split, loss_fn: Callable, data: DataBundle, forward: Callable,
+             prefix: str) -> dict[str, float]:
+    out = predict(model, split, forward)
+    with torch.inference_mode():
+        metrics = {f"{prefix}_loss": float(loss_fn(out, split.y))}
+    metrics.update({f"{prefix}_{k}": v for k, v in score(out, split.y, data, full=prefix == "test").items()})
+    return metrics
+
+
+def score(out: torch.Tensor, y: torch.Tensor, data: DataBundle, full: bool) -> dict[str, float]:
+    if data.task == "regression":
+        return {"mse": float(((out.squeeze(-1) - y) ** 2).mean())}
+    pred = out.argmax(-1) if data.task == "classification" else (out.squeeze(-1) > 0).long()
+    truth = y.long()
+    metrics = {"acc": float((pred == truth).float().mean())}
+    if full and data.task == "binary":
+        p, r, f, _ = precision_recall_fscore_support(truth.cpu(), pred.cpu(), average="binary", zero_division=0)
+        metrics.update(precision=float(p), recall=float(r), f1=float(f))
+    if full and data.task == "classification" and data.class_names:
+        hits = torch.zeros(data.num_classes).index_add_(0, truth.cpu(), (pred == truth).float().cpu())
+        counts = torch.bincount(truth.cpu(), minlength=data.num_classes).clamp(min=1)
+        metrics.update({f"acc_{name}": float(a) for name, a in zip(data.class_names, hits / counts, strict=True)})
+    return metrics
