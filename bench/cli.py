@@ -171,7 +171,7 @@ def list_(kind: str | None = typer.Argument(None, help="Registry to show (worklo
         table = Table(title=name, title_justify="left")
         cols = list(describe(next(iter(reg.values()))))
         for col in ["name", *cols]:
-            table.add_column(col)
+            table.add_column(col, no_wrap=col == "name", overflow="fold")
         for key, spec in reg.items():
             table.add_row(key, *describe(spec).values())
         console.print(table)

@@ -1,0 +1,83 @@
+"""run_trial: learns, is deterministic, reports per epoch, probes gradients, and treats NaN as a result."""
+import math
+
+import pytest
+
+from bench.components.losses import LOSSES
+from bench.config import ConfigError
+from bench.train import run_trial
+from tests.helpers import fast_cfg, tiny_bundle
+
+
+def test_learns_and_reports_every_epoch():
+    rows = []
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=8, lr=0.03, width=32), report=rows.append,
+                       data=tiny_bundle(512))
+    assert result.status == "ok"
+    assert [r["epoch"] for r in rows] == list(range(1, 9)) == [r["epoch"] for r in result.epochs]
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time", "samples_per_sec", "time"):
+        assert key in rows[0]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert result.final["test_acc"] > 0.6  # 4 classes: chance is 0.25
+
+
+def test_same_seed_same_numbers_other_seed_differs():
+    data = tiny_bundle(256)
+    a = run_trial(fast_cfg(workload="mnist1d-cnn", seed=3), data=data)
+    b = run_trial(fast_cfg(workload="mnist1d-cnn", seed=3), data=data)
+    c = run_trial(fast_cfg(workload="mnist1d-cnn", seed=4), data=data)
+    strip = lambda r: [{k: v for k, v in e.items() if k not in ("epoch_time", "samples_per_sec", "time")} for e in r.epochs]
+    assert strip(a) == strip(b)
+    assert a.final["test_loss"] == b.final["test_loss"]
+    assert strip(a) != strip(c)
+
+
+def test_nan_gives_diverged_status():
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", optimizer="sgd", lr=1e12, epochs=3), data=tiny_bundle(256))
+    assert result.status == "diverged"
+    assert "test_acc" not in result.final and result.final["steps"] >= 1
+
+
+def test_probe_interval_and_layers():
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", probe_every=3, epochs=1), data=tiny_bundle(256))
+    steps = sorted({g["step"] for g in result.gradients})
+    assert steps == list(range(3, result.final["steps"] + 1, 3))
+    layers = {g["layer"] for g in result.gradients}
+    assert {"hidden.0.linear", "out"} <= layers
+    assert all(math.isfinite(g["grad_norm"]) and g["grad_norm"] > 0 for g in result.gradients)
+
+
+def test_early_stopping_stops_on_val_loss():
+    # A huge LR with plain SGD on MSE keeps validation loss from improving after the first epoch.
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=30, early_stop=2, lr=1e-9, optimizer="sgd"),
+                       data=tiny_bundle(256))
+    assert result.status == "ok" and result.final["epochs_run"] < 30
+
+
+def test_max_steps_caps_training():
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=5, max_steps=7), data=tiny_bundle(256))
+    assert result.final["steps"] == 7
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_other_tasks(task):
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=3, lr=0.01), data=tiny_bundle(256, task=task))
+    assert result.status == "ok"
+    assert ("test_f1" in result.final) if task == "binary" else ("test_mse" in result.final)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_loss_trains_a_classifier(loss):
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", loss=loss, epochs=6, lr=0.03, width=32), data=tiny_bundle(512))
+    assert result.status == "ok" and result.final["test_acc"] > 0.4
+
+
+def test_augment_without_augmentation_is_a_user_error():
+    with pytest.raises(ConfigError, match="has no data augmentation"):
+        run_trial(fast_cfg(workload="mnist1d-mlp", augment=True), data=tiny_bundle(64))
+
+
+@pytest.mark.slow
+def test_mnist1d_cnn_real_workload_learns():
+    result = run_trial(fast_cfg(workload="mnist1d-cnn", width=16, depth=2, fc_width=64, epochs=3, lr=1e-2))
+    assert result.final["test_acc"] > 0.5  # 10 classes: chance is 0.1
