@@ -13,7 +13,7 @@ from bench.errors import user_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Measured answers to deep-learning folklore. Every command runs offline by default.")
-console = Console(stderr=False)
+console = Console(soft_wrap=True)  # long lines stay whole when piped to a file
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:
@@ -54,6 +54,8 @@ def run(
     epochs: int = typer.Option(10, help="Training epochs (>= 1)."),
     batch_size: int = typer.Option(128, help="Mini-batch size."),
     seed: int = typer.Option(0, help="Seed for torch, numpy and random."),
+    data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Folder holding (or receiving) downloaded "
+                                  "datasets: cifar-10-batches-py/, aclImdb/ or their archives."),
     set_: list[str] = typer.Option([], "--set", help="Any other config field as KEY=VALUE, repeatable "
                                    "(e.g. --set weight_decay=5e-4 --set dropout=0.2); see `bench list config`."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
@@ -68,7 +70,7 @@ def run(
 
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, "lr": lr, "schedule": schedule,
                                  "activation": activation, "loss": loss, "epochs": epochs,
-                                 "batch_size": batch_size, "seed": seed, **parse_sets(set_)})
+                                 "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), **parse_sets(set_)})
     validate_names(cfg)
     folder = new_run_folder(out, "run")
     result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False))
