@@ -107,8 +107,9 @@ def test_init_sets_expected_scale(name):
     layer = torch.nn.Linear(400, 300)
     apply_init(layer, name, gain=2 ** 0.5)
     std = float(layer.weight.std())
-    expected = {"default": 1 / math.sqrt(3 * 400) * 1.0, "standard": 1 / math.sqrt(3 * 400), "xavier": 2 ** 0.5 * math.sqrt(2 / 700),
-                "lecun": 1 / math.sqrt(400), "kaiming": math.sqrt(2 / 400), "orthogonal": 2 ** 0.5 / math.sqrt(400)}[name]
+    expected = {"default": 1 / math.sqrt(3 * 400), "standard": 1 / math.sqrt(3 * 400),
+                "xavier": 2 ** 0.5 * math.sqrt(2 / 700), "lecun": 1 / math.sqrt(400), "kaiming": math.sqrt(2 / 400),
+                "orthogonal": 2 ** 0.5 / math.sqrt(400)}[name]
     assert std == pytest.approx(expected, rel=0.1)
 
 
