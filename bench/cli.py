@@ -179,3 +179,63 @@ def list_(kind: str | None = typer.Argument(None, help="Registry to show (worklo
         console.print(table)
 
 # Further commands (sweep, report, study, faq) register below this line, each in its own block.
+
+
+# --- bench report: HTML + Markdown from finished runs (bench/report) ---
+
+@app.command()
+@user_errors
+def report(
+    runs: list[Path] = typer.Argument(..., help="One or more run folders (from `bench sweep`, `bench run`, `bench faq`); "
+                                      "several are merged into one report."),
+    name: str | None = typer.Option(None, help="Report folder name under --out (default: the run folder's name)."),
+    out: Path = typer.Option(Path("reports"), help="Parent folder of the report."),
+    compare: str | None = typer.Option(None, help="Config field that tells the runs' trials apart (e.g. optimizer), for "
+                                       "runs without sweep tags such as several `bench run` results; default: the "
+                                       "sweep's own levels, else one level per run."),
+) -> None:
+    """Write reports/<name>/index.html (self-contained) and report.md from finished runs; trains nothing.
+
+    Example: bench report runs/optimizers-20250101-120000 --name optimizers
+    """
+    from bench.report.render import write_report
+
+    path = write_report(runs, out, name, compare)
+    console.print(f"report: {path}")
+    console.print(f"markdown: {path.with_name('report.md')}")
+
+
+# --- bench faq: the seed tutorial's FAQ, measured (bench/faq, rendered by bench/report/faq.py) ---
+
+@app.command()
+@user_errors
+def faq(
+    quick: bool = typer.Option(False, help="Small budget (5 LRs, 3 seeds, 6 epochs; quick gradient studies): about half "
+                               "an hour on 2 CPU cores. Every claim still gets a verdict; more are inconclusive."),
+    questions: str | None = typer.Option(None, help="Comma-separated question numbers, e.g. 8.1,8.5 (default: 8.1-8.10)."),
+    out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
+    runs: Path = typer.Option(Path("runs/faq"), help="Folder of the experiments' result tables and the trial cache."),
+    studies: Path = typer.Option(Path("reports/studies"), help="Folder of the gradient studies' outputs (8.5, 8.6)."),
+    reuse: bool = typer.Option(False, help="Reuse trials and study results from earlier runs instead of training again."),
+    jobs: int = typer.Option(0, help="Trials trained in parallel, one CPU thread each; 0 = one per CPU core."),
+) -> None:
+    """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
+
+    Example: bench faq --quick --questions 8.1,8.5
+    """
+    import os
+
+    from bench.faq.main import answer
+
+    if jobs < 0:
+        raise ConfigError(f"--jobs must be >= 0 (0 = one per CPU core), got {jobs}")
+    jobs = jobs or os.cpu_count() or 1
+    ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
+    try:
+        path = answer(ids, "quick" if quick else "full", out, runs, studies, reuse, jobs,
+                      log=lambda line: console.print(line, markup=False, highlight=False))
+    except KeyboardInterrupt:
+        console.print("interrupted; finished trials are cached: add --reuse to the same command to continue")
+        raise typer.Exit(130) from None
+    console.print(f"faq: {path}")
+    console.print(f"markdown: {path.with_name('faq.md')}")

@@ -1,0 +1,156 @@
+"""Answer the FAQ: run every experiment the chosen questions need, judge each claim, write the page."""
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from bench.config import ConfigError, TrialConfig
+from bench.faq.evidence import Evidence, Judgement
+from bench.faq.questions import QUESTIONS, SOURCE, Question
+from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
+from bench.report import figures as fg
+from bench.report import stats as st
+from bench.report.faq import ClaimResult, QuestionResult, build_faq
+from bench.results import ensure_writable
+
+STUDY_CLAIMS = "claims.csv"
+NOT_JUDGED = "not enough finished trials to judge"
+REDUCED = {
+    "quick": "This is the QUICK budget (`bench faq --quick`): fewer learning rates, seeds and epochs than the full run "
+             "(`bench faq`), so models are not trained to convergence and more claims stay inconclusive.",
+    "tiny": "This is the TINY test budget: a few optimizer steps per trial. Its verdicts mean nothing.",
+}
+RULES = [
+    f"\"A beats B\": supported when the Holm-corrected t-test (paired by seed when both ran the same seeds, else "
+    f"Welch) over the comparisons the claim rests on favours A at alpha {st.ALPHA} and A's mean gain is at least the "
+    "practical margin; refuted when it favours B, or when the whole 95% CI of A's gain lies below the margin (any "
+    "benefit is too small to matter); otherwise inconclusive.",
+    "\"A is as good as B\" (non-inferiority): supported when the 95% CI of A's gain lies above minus the margin, "
+    "refuted when it lies entirely below minus the margin, otherwise inconclusive.",
+    "Practical margin: 2 points for accuracy, precision, recall and F1; 10% of the reference's mean for losses and MSE.",
+    "A claim over several workloads holds only if every workload supports it and fails if any refutes it, unless its "
+    "rule says otherwise.",
+    "Fair tuning: every compared level is trained at the same grid of learning rates (seed 0) and judged on the "
+    "validation metric (validation loss where the target metric, e.g. F1, is not computed on validation data); its "
+    "best LR is re-run with fresh seeds and only those re-runs are compared, on the test set.",
+    "Claims on gradient flow (8.5, 8.6) are checked by the gradient studies, each reproduction against its own "
+    "criterion set before running.",
+]
+
+
+def select(ids: list[str] | None) -> list[Question]:
+    known = {q.id: q for q in QUESTIONS}
+    if not ids:
+        return list(QUESTIONS)
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise ConfigError(f"unknown FAQ question {unknown[0]!r}; choose from: {', '.join(known)}")
+    return [known[i] for i in dict.fromkeys(ids)]
+
+
+def experiments_for(questions: list[Question], budget: Budget) -> list[Experiment]:
+    """Each experiment once, in the order the questions first need it."""
+    out: dict[str, Experiment] = {}
+    for q in questions:
+        for exp in q.experiments(budget):
+            out.setdefault(exp.name, exp)
+    return list(out.values())
+
+
+def data_baselines(experiments: list[Experiment]) -> dict[str, dict[str, float]]:
+    """What trivial predictors score on each workload whose data define one (e.g. all-negative F1 = 0)."""
+    from bench.workloads import load_data
+
+    workloads = {c.config["workload"]: c.config for e in experiments for c in e.cells}
+    out = {}
+    for name, cfg in workloads.items():
+        base = load_data(TrialConfig(workload=name, seq_len=cfg.get("seq_len", 0))).baseline
+        if base:
+            out[name] = dict(base)
+    return out
+
+
+def study_results(name: str, budget: Budget, folder: Path, reuse: bool, log: Log) -> tuple[pd.DataFrame | None, list]:
+    """The study's claims table and its PNGs: reused from `folder` when asked and present, else run now (the
+    study writes into `folder`, i.e. <studies>/<name>/)."""
+    path = folder / STUDY_CLAIMS
+    if not (reuse and path.exists()):
+        try:
+            module = importlib.import_module(f"bench.studies.{name}")
+        except ModuleNotFoundError:
+            log(f"the {name} study is not available in this installation; its claims stay inconclusive")
+            return None, []
+        log(f"running the {name} study ({budget.name} size) into {folder}")
+        module.run(seeds=budget.study_seeds, out=folder.parent, progress=log, size=budget.name)
+    claims = pd.read_csv(path)
+    pngs = [(f"{name}-{p.stem}", p.read_bytes(), f"From the {name} study: {p.stem.replace('_', ' ')}.")
+            for p in sorted(folder.glob("*.png"))]
+    return claims, pngs
+
+
+def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str, Path]) -> QuestionResult:
+    claims = []
+    for c in q.claims:
+        try:
+            j = c.judge(ev)
+        except (KeyError, ValueError, IndexError, ZeroDivisionError) as e:  # e.g. an arm where every trial diverged
+            j = Judgement(st.INCONCLUSIVE, [f"{NOT_JUDGED} ({type(e).__name__}: {e})"])
+        claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table))
+    result = QuestionResult(q.id, q.title, q.quote, q.translation, SOURCE, q.experiment, claims,
+                            findings=q.findings(ev), notes=list(q.notes),
+                            runs=[str(runs[e.name]) for e in q.experiments(ev.budget)])
+    for spec in q.figures:
+        try:
+            result.figures.append((spec.name, spec.draw(ev), spec.caption))
+        except (fg.NoData, KeyError, ValueError) as e:
+            result.missing.append(f"{spec.name}: {e}")
+    for name in q.studies:
+        result.figures.extend(study_pngs.get(name, []))
+    return result
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        cpu = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {os.cpu_count()} CPU cores, {gpu}; {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}")
+
+
+def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
+           runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False, jobs: int = 1,
+           log: Log = print) -> Path:
+    """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
+    under `out`; returns the HTML path."""
+    budget = BUDGETS[budget] if isinstance(budget, str) else budget
+    questions = select(ids)
+    ensure_writable(Path(out))  # before any training, not after it
+    t0 = time.perf_counter()
+    exps = experiments_for(questions, budget)
+    ev, folders = Evidence(budget), {}
+    with Runner(budget, runs, jobs, reuse, log) as runner:
+        for exp in exps:
+            log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
+            folders[exp.name] = runner.run(exp)
+            ev.add_run(exp.name, folders[exp.name])
+    ev.baselines = data_baselines(exps)
+    pngs = {}
+    for name in dict.fromkeys(s for q in questions for s in q.studies):
+        ev.studies[name], pngs[name] = study_results(name, budget, Path(studies) / name, reuse, log)
+    results = [judge(q, ev, pngs, folders) for q in questions]
+    wall = time.perf_counter() - t0
+    meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(),
+            "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
+            "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{wall / 60:.1f} minutes", "rules": RULES}
+    return build_faq(results, meta).write(Path(out), "faq.md")

@@ -1,0 +1,587 @@
+"""The seed tutorial's FAQ (section 8.1-8.10): each question's own words, its claims in English, the
+experiments that test them, the decision rule of each claim (fixed here, before any data), and figures.
+
+Decision rules (bench.report.stats): "A beats B" is supported when the Holm-corrected test over the
+comparisons the claim rests on favours A at alpha 0.05 by at least the practical margin (2 points for
+accuracy-like metrics, 10% of B's mean otherwise), refuted when it favours B or the whole CI of A's gain
+lies below the margin. "A is as good as B" (non-inferiority) is supported when the CI of A's gain lies
+above minus the margin and refuted when it lies below it. Everything else is inconclusive.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from bench.faq.evidence import (
+    Evidence,
+    Judgement,
+    best_level,
+    combine_all,
+    combine_any,
+    compare,
+    compare_values,
+    interaction,
+    judge_better,
+    judge_not_worse,
+    judge_study,
+    last_epoch_gap,
+    mean_score,
+    metric_name,
+    per_seed,
+)
+from bench.faq.runner import Budget, Cell, Experiment
+from bench.report import figures as fg
+from bench.report import stats as st
+from bench.report import tables as tb
+
+MLP, CNN, RNN = "mnist1d-mlp", "mnist1d-cnn", "mnist1d-rnn"
+IMBALANCED = "mnist1d-imbalanced-cnn"
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+FINDER_CASES = ((CNN, "sgd"), (CNN, "adam"), (MLP, "sgd"), (MLP, "adam"))
+SOURCE = "the seed tutorial's FAQ (常见问题与答案), question"
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    text: str
+    rule: str
+    judge: Callable[[Evidence], Judgement]
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    caption: str
+    draw: Callable[[Evidence], object]  # -> matplotlib Figure or PNG bytes
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    quote: str  # the FAQ's own words
+    translation: str
+    experiment: str  # what was run, in words
+    experiments: Callable[[Budget], list[Experiment]] = lambda b: []
+    studies: tuple[str, ...] = ()
+    claims: tuple[Claim, ...] = ()
+    figures: tuple[FigureSpec, ...] = ()
+    findings: Callable[[Evidence], list[str]] = lambda ev: []
+    notes: tuple[str, ...] = ()
+
+
+def grid(levels: dict[str, dict], workloads: tuple[str, ...]) -> tuple[Cell, ...]:
+    return tuple(Cell(w, name, {"workload": w, **over}) for w in workloads for name, over in levels.items())
+
+
+# -- experiments (identical configurations across experiments are trained once: the runner's cache) ----------
+def optimizers(b: Budget) -> Experiment:
+    return Experiment("optimizers", "optimizer", grid({o: {"optimizer": o} for o in OPTIMIZERS}, (MLP, CNN, RNN)),
+                      "SGD, SGD with momentum 0.9, Adam and RMSprop, each LR-tuned, on an MLP, a 1-D CNN and a tanh RNN")
+
+
+def schedules(b: Budget) -> Experiment:
+    return Experiment("schedules", "schedule", grid({s: {"schedule": s} for s in ("constant", "step", "cosine")}, (CNN, MLP)),
+                      "Adam with a constant LR, step decay (x0.1 at a third and two thirds) and cosine decay, each LR-tuned")
+
+
+def losses(b: Budget) -> Experiment:
+    cells = grid({"cross-entropy": {}, "mse": {"loss": "mse"}}, (CNN, MLP))
+    adding = Cell("adding", "mse", {"workload": "adding", "seq_len": 20, "n_train": min(2000, b.n_train or 2000)})
+    return Experiment("losses", "loss", (*cells, adding),
+                      "softmax cross-entropy vs squared error on one-hot targets (Hui & Belkin 2021), each LR-tuned, "
+                      "on two classification workloads; MSE on the adding problem (T=20, 2,000 sequences)")
+
+
+def activations(b: Budget) -> Experiment:
+    levels = {"relu": {}, "tanh": {"activation": "tanh"}, "sigmoid": {"activation": "sigmoid"}}
+    return Experiment("activations", "activation", grid(levels, (CNN, IMBALANCED)),
+                      "hidden activations of the 1-D CNN, each LR-tuned, on 10-class MNIST-1D and on its binary "
+                      "digit-0-vs-rest variant (scored by F1)")
+
+
+def structure(b: Budget) -> Experiment:
+    cells = tuple(Cell(data, model, {"workload": f"{data}-{model}"}) for data in ("mnist1d", "mnist1d-shuffled")
+                  for model in ("cnn", "mlp", "gru"))
+    return Experiment("structure", "model", cells, "CNN, MLP and GRU, each LR-tuned, on MNIST-1D and on MNIST-1D with "
+                                                   "one fixed permutation of its 40 positions (no locality left)")
+
+
+def imbalanced(b: Budget) -> Experiment:
+    return Experiment("imbalanced", "model", (Cell(IMBALANCED, "cnn", {"workload": IMBALANCED}),),
+                      "the LR-tuned CNN on digit 0 vs rest (10% positives), against the all-'rest' predictor")
+
+
+OVERFIT_SETTINGS = {"l2": ("weight_decay", (1e-4, 1e-3, 1e-2)), "dropout": ("dropout", (0.1, 0.3, 0.5)),
+                    "early_stop": ("early_stop", (5, 2))}
+FAMILIES = {"n_train": "training samples", "l2": "L2 weight decay (coupled)", "dropout": "dropout rate",
+            "early_stop": "early-stopping patience (epochs)"}
+
+
+def overfitting(b: Budget) -> Experiment:
+    """The MLP on a third of MNIST-1D overfits; the baseline's tuned LR is kept for every setting, so only
+    the regularizer changes. Settings are named family=value."""
+    base_n = b.sizes[len(b.sizes) // 2]
+    base = {"workload": MLP, "n_train": base_n}
+    cells = [Cell("mlp", "baseline", base, long=True)]
+    cells += [Cell("mlp", f"n_train={n}", {**base, "n_train": n}, lr="baseline", long=True) for n in b.sizes if n != base_n]
+    for family, (key, values) in OVERFIT_SETTINGS.items():
+        cells += [Cell("mlp", f"{family}={v:g}", {**base, key: v}, lr="baseline", long=True) for v in values]
+    return Experiment("overfitting", "regularizer", tuple(cells),
+                      f"an MLP on {base_n} MNIST-1D training samples for the long budget, LR tuned once without "
+                      "regularization; then more or less data, L2 weight decay, dropout and early stopping at that LR")
+
+
+ABLATION = {"baseline": {}, "+cosine decay": {"schedule": "cosine"}, "+batch norm": {"batch_norm": True},
+            "+dropout 0.3": {"dropout": 0.3}, "+L2 5e-4": {"weight_decay": 5e-4, "wd_mode": "coupled"},
+            "+early stopping": {"early_stop": 3}}
+
+
+def ablation(b: Budget) -> Experiment:
+    return Experiment("ablation", "change", grid(ABLATION, (CNN, MLP)),
+                      "one change at a time to an Adam, constant-LR, ReLU baseline (the regularizer registry's typical "
+                      "strengths), each variant LR-tuned")
+
+
+def lr_finder(b: Budget) -> Experiment:
+    return Experiment("lr-finder", "optimizer", tuple(Cell(w, o, {"workload": w, "optimizer": o}, lr="finder")
+                                                      for w, o in FINDER_CASES),
+                      "LR range test (Smith 2017), then fresh seeds at its suggested LR")
+
+
+# -- judges -------------------------------------------------------------------------------------------------------
+def sgd_simple(ev: Evidence) -> Judgement:
+    df = ev.trials("optimizers")
+    return judge_not_worse(df, [(MLP, "sgd", best_level(df, MLP, exclude="sgd"))])
+
+
+def adam_everywhere(ev: Evidence) -> Judgement:
+    df = ev.trials("optimizers")
+    return judge_not_worse(df, [(w, "adam", best_level(df, w, exclude="adam")) for w in (MLP, CNN, RNN)])
+
+
+def rmsprop_rnn(ev: Evidence) -> Judgement:
+    return judge_better(ev.trials("optimizers"), [(RNN, "rmsprop", "sgd")])
+
+
+def ce_classification(ev: Evidence) -> Judgement:
+    return judge_better(ev.trials("losses"), [(CNN, "cross-entropy", "mse"), (MLP, "cross-entropy", "mse")])
+
+
+def mse_regression(ev: Evidence) -> Judgement:
+    df = ev.trials("losses")
+    scores = per_seed(df, "adding", "mse")
+    baseline = ev.baselines.get("adding", {}).get("test_mse", 1 / 6)
+    c = st.compare(scores.to_numpy(), [baseline] * len(scores), "MSE-trained GRU", "constant predictor", False)
+    verdict = st.decide_better(c, 0.1 * baseline)
+    return Judgement(verdict, [f"adding (T=20): {st.verdict(c, 'test_mse', False)}; constant-predictor MSE "
+                               f"{baseline:.4f}; margin 10% of it -> {verdict}"])
+
+
+def relu_everywhere(ev: Evidence) -> Judgement:
+    df = ev.trials("activations")
+    return judge_not_worse(df, [(w, "relu", best_level(df, w, exclude="relu")) for w in (CNN, IMBALANCED)])
+
+
+def suits_binary(activation: str) -> Callable[[Evidence], Judgement]:
+    def judge(ev: Evidence) -> Judgement:
+        df = ev.trials("activations")
+        return judge_not_worse(df, [(IMBALANCED, activation, best_level(df, IMBALANCED, exclude=activation))])
+    return judge
+
+
+def decay_helps(ev: Evidence) -> Judgement:
+    return judge_better(ev.trials("schedules"), [(CNN, "step", "constant"), (CNN, "cosine", "constant")], combine_any)
+
+
+def lr_depends(ev: Evidence) -> Judgement:
+    """Per optimizer: how far apart (in decades) its best grid LRs on the three workloads lie."""
+    spans = tb.lr_ranges(ev.trials("optimizers"))
+    rows, moved = [], 0
+    for opt, part in spans.groupby("level", sort=False):
+        best = part.set_index("workload")["best_lr"]
+        spread = math.log10(best.max() / best.min())
+        moved += spread >= 1.0
+        rows.append({"optimizer": opt, **{f"best LR {w}": f"{lr:.3g}" for w, lr in best.items()},
+                     "spread (decades)": f"{spread:.1f}",
+                     **{f"good-LR span {w} (decades)": f"{d:.1f}" for w, d in part.set_index("workload")["decades"].items()}})
+    n = len(rows)
+    verdict = st.SUPPORTED if n and 2 * moved >= n else st.REFUTED if n and moved == 0 else st.INCONCLUSIVE
+    return Judgement(verdict, [f"{moved} of {n} optimizers have best LRs at least a decade apart across the MLP, CNN "
+                               "and RNN workloads"], pd.DataFrame(rows))
+
+
+def finder_matches_search(ev: Evidence) -> Judgement:
+    found, tuned = ev.trials("lr-finder"), ev.trials("optimizers")
+    verdicts, numbers, rows = [], [], []
+    for group, opt in FINDER_CASES:
+        a, b = per_seed(found, group, opt), per_seed(tuned, group, opt)
+        metric, hib = metric_name(tuned, group)
+        c = compare_values(a, b, "LR range test", "grid search", hib)
+        margin = st.practical_margin(metric, float(b.mean()))
+        verdicts.append(st.decide_not_worse(c, margin))
+        lr_found, lr_tuned = chosen_lr(found, group, opt), chosen_lr(tuned, group, opt)
+        rows.append({"workload": group, "optimizer": opt, "range-test LR": f"{lr_found:.3g}", "searched LR": f"{lr_tuned:.3g}",
+                     "range test score": st.fmt(c.mean_a, 4), "search score": st.fmt(c.mean_b, 4), "verdict": verdicts[-1]})
+        numbers.append(f"{group} {opt}: range test lr {lr_found:.3g} vs searched lr {lr_tuned:.3g}; gain of the range test "
+                       f"{st.fmt(c.gain)} {metric} (95% CI {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}) -> {verdicts[-1]}")
+    return Judgement(combine_all(verdicts), numbers, pd.DataFrame(rows))
+
+
+def chosen_lr(df: pd.DataFrame, group: str, level: str) -> float:
+    """The LR a level's final seeds ran at (NaN when it has none)."""
+    part = tb.final_scores(df[(df["workload"] == group) & (df["level"] == level)])
+    return float(part["lr"].iloc[0]) if len(part) else math.nan
+
+
+def cnn_spatial(ev: Evidence) -> Judgement:
+    df = ev.trials("structure")
+    first = judge_better(df, [("mnist1d", "cnn", "mlp")])
+    a1, b1 = per_seed(df, "mnist1d", "cnn"), per_seed(df, "mnist1d", "mlp")
+    a2, b2 = per_seed(df, "mnist1d-shuffled", "cnn"), per_seed(df, "mnist1d-shuffled", "mlp")
+    est, (lo, hi), p = interaction(a1, b1, a2, b2)
+    p_holm = min(1.0, 2 * p) if math.isfinite(p) else p  # Holm over the two tests: the larger p is never below this
+    second = st.SUPPORTED if p_holm < st.ALPHA and est >= 0.02 else st.REFUTED if hi < 0.02 else st.INCONCLUSIVE
+    numbers = first.numbers + [f"the CNN's advantage over the MLP shrinks by {st.fmt(est)} test_acc when locality is "
+                               f"removed (95% CI {st.fmt(lo)} to {st.fmt(hi)}; Welch contrast, Holm p {st.fmt_p(p_holm)}) "
+                               f"-> {second}"]
+    return Judgement(combine_all([first.verdict, second]), numbers)
+
+
+def rnn_sequences(ev: Evidence) -> Judgement:
+    df = ev.trials("structure")
+    return judge_not_worse(df, [("mnist1d", "gru", best_level(df, "mnist1d", exclude="gru"))])
+
+
+def accuracy_misleads(ev: Evidence) -> Judgement:
+    """Per seed, how far the tuned CNN sits above the all-'rest' predictor in F1 and in accuracy; the claim
+    holds when F1 separates them by at least 10 points more than accuracy does."""
+    df = ev.trials("imbalanced")
+    base = ev.baselines.get(IMBALANCED, {"test_acc": 0.9, "test_f1": 0.0})
+    f1 = per_seed(df, IMBALANCED, "cnn", "test_f1") - base["test_f1"]
+    acc = per_seed(df, IMBALANCED, "cnn", "test_acc") - base["test_acc"]
+    c = compare_values(f1, acc, "F1 gain", "accuracy gain", True)
+    verdict = st.decide_better(c, 0.10)
+    model = tb.final_scores(df)
+    table = pd.DataFrame([{"predictor": "always 'rest'", "accuracy": f"{base['test_acc']:.3f}", "precision": "0 (undefined)",
+                           "recall": "0.000", "F1": f"{base['test_f1']:.3f}"},
+                          {"predictor": "tuned CNN (mean over seeds)",
+                           **{k: st.fmt(model[m].mean(), 3) if m in model else "n/a" for k, m in
+                              (("accuracy", "test_acc"), ("precision", "test_precision"), ("recall", "test_recall"),
+                               ("F1", "test_f1"))}}])
+    return Judgement(verdict, [f"the all-'rest' predictor scores accuracy {base['test_acc']:.3f} and F1 {base['test_f1']:.3f}",
+                               f"{st.verdict(c, 'points over that predictor', True)} -> {verdict} (margin 10 points)"], table)
+
+
+def reduces_gap(levels: Callable[[Budget], tuple[str, str]]) -> Callable[[Evidence], Judgement]:
+    """Claim "X reduces overfitting": the train-validation accuracy gap at X's strongest tested setting is
+    lower than the baseline's (stats.decide_better on the gap, lower is better, margin 2 points)."""
+    def judge(ev: Evidence) -> Judgement:
+        df, epochs = ev.trials("overfitting"), ev.epochs("overfitting")
+        strongest, base = levels(ev.budget)
+        gap = last_epoch_gap(df, epochs)
+        final = tb.final_scores(df).assign(gap=lambda d: d["trial_id"].map(gap))
+        a = final[final["level"] == strongest].set_index("seed")["gap"]
+        b = final[final["level"] == base].set_index("seed")["gap"]
+        c = compare_values(a, b, strongest, base, higher_is_better=False)
+        verdict = st.decide_better(c, 0.02)
+        test = compare(df, "mlp", strongest, base)
+        return Judgement(verdict, [f"train-validation accuracy gap: {st.verdict(c, 'gap', False)} -> {verdict}",
+                                   f"test accuracy meanwhile: {st.verdict(test, 'test_acc', True)}"])
+    return judge
+
+
+def strongest(family: str) -> Callable[[Budget], tuple[str, str]]:
+    def pick(b: Budget) -> tuple[str, str]:
+        if family == "n_train":
+            return f"n_train={max(b.sizes)}", "baseline"
+        key, values = OVERFIT_SETTINGS[family]
+        value = min(values) if family == "early_stop" else max(values)
+        return f"{family}={value:g}", "baseline"
+    return pick
+
+
+def ablation_gain(change: str) -> Callable[[Evidence], Judgement]:
+    return lambda ev: judge_better(ev.trials("ablation"), [(w, change, "baseline") for w in (CNN, MLP)])
+
+
+def more_data_helps(ev: Evidence) -> Judgement:
+    b = ev.budget
+    return judge_better(ev.trials("overfitting"), [("mlp", f"n_train={max(b.sizes)}", "baseline")])
+
+
+def study(name: str, key: str, context: str | None = None) -> Callable[[Evidence], Judgement]:
+    """Judged by the study's claim row(s) whose stable key matches `key`."""
+    return lambda ev: judge_study(ev.studies.get(name), key, name, context)
+
+
+# -- figures ------------------------------------------------------------------------------------------------------
+def scores(exp: str) -> Callable[[Evidence], object]:
+    return lambda ev: fg.score_distribution(ev.trials(exp))
+
+
+def lr_curves(exp: str) -> Callable[[Evidence], object]:
+    return lambda ev: fg.lr_sensitivity(ev.trials(exp))
+
+
+def imbalance_bars(ev: Evidence) -> object:
+    df = tb.final_scores(ev.trials("imbalanced"))
+    base = ev.baselines.get(IMBALANCED, {"test_acc": 0.9, "test_f1": 0.0})
+    rows = []
+    for label, metric in (("accuracy", "test_acc"), ("precision", "test_precision"), ("recall", "test_recall"),
+                          ("F1", "test_f1")):
+        values = df[metric] if metric in df else pd.Series(dtype=float)
+        lo, hi = st.mean_ci(values)
+        rows.append({"panel": IMBALANCED, "x": label, "hue": "tuned CNN", "mean": values.mean(), "lo": lo, "hi": hi})
+        ref = base.get(metric, 0.0)
+        rows.append({"panel": IMBALANCED, "x": label, "hue": "always 'rest'", "mean": ref, "lo": ref, "hi": ref})
+    return fg.estimate_bars(pd.DataFrame(rows), "Accuracy hides a useless predictor on imbalanced data",
+                            "metric", "test score (0-1)")
+
+
+def overfit_lines(ev: Evidence) -> object:
+    df, epochs = ev.trials("overfitting"), ev.epochs("overfitting")
+    final = tb.final_scores(df).assign(gap=lambda d: d["trial_id"].map(last_epoch_gap(df, epochs)))
+    base_n = ev.budget.sizes[len(ev.budget.sizes) // 2]
+    rows = []
+    for family, panel in FAMILIES.items():
+        base_label = str(base_n) if family == "n_train" else ("off" if family == "early_stop" else "0")
+        members = [("baseline", base_label)] + [(lv, lv.split("=", 1)[1]) for lv in tb.levels(final)
+                                                 if lv.startswith(family + "=")]
+        if family == "n_train":
+            members.sort(key=lambda m: int(m[1]))
+        for level, label in members:
+            part = final[final["level"] == level]
+            for hue, col in (("train - validation accuracy gap", "gap"), ("test accuracy", "score")):
+                lo, hi = st.mean_ci(part[col])
+                rows.append({"panel": panel, "x": label, "hue": hue, "mean": part[col].mean(), "lo": lo, "hi": hi})
+    return fg.estimate_lines(pd.DataFrame(rows), "Overfitting of an MLP on MNIST-1D: gap and test accuracy per setting",
+                             "accuracy (fraction)")
+
+
+def ablation_bars(ev: Evidence) -> object:
+    df = ev.trials("ablation")
+    rows = []
+    for w in (CNN, MLP):
+        for change in list(ABLATION)[1:]:
+            c = compare(df, w, change, "baseline")
+            rows.append({"panel": w, "x": change, "hue": "gain over baseline", "mean": c.gain, "lo": c.ci[0], "hi": c.ci[1]})
+    return fg.estimate_bars(pd.DataFrame(rows), "Single changes to the baseline: gain in test accuracy (95% CI)",
+                            "change", "test accuracy gain over baseline")
+
+
+def ablation_findings(ev: Evidence) -> list[str]:
+    df, out = ev.trials("ablation"), []
+    for w in (CNN, MLP):
+        gains = {ch: mean_score(df, w, ch) - mean_score(df, w, "baseline") for ch in list(ABLATION)[1:]}
+        gains = {k: v for k, v in gains.items() if math.isfinite(v)}
+        if gains:
+            top = max(gains, key=gains.get)
+            out.append(f"{w}: the change that helped most was '{top}' ({gains[top] * 100:+.1f} points of test accuracy "
+                       f"on average; baseline {mean_score(df, w, 'baseline'):.3f})")
+    return out
+
+
+# -- the questions ------------------------------------------------------------------------------------------------
+BETTER = ("supported if the Holm-corrected test favours it at alpha 0.05 by at least {m}; refuted if it favours the "
+          "other side or the 95% CI of the gain lies below {m}")
+AS_GOOD = "non-inferiority: supported if the 95% CI of its gain over {b} lies above -{m}; refuted if it lies below -{m}"
+STUDY = ("checked by the {s} study: supported if every matching reproduction passes its own pre-set criterion, "
+         "refuted if none does")
+
+QUESTIONS: tuple[Question, ...] = (
+    Question(
+        "8.1", "How to choose an optimizer (如何选择合适的优化器？)",
+        "梯度下降是最基本的优化器，适用于简单的模型和任务。Adam 优化器是一种自适应优化器，可以适应不同的模型和任务。"
+        "RMSprop 优化器是一种基于均方根的优化器，可以减轻梯度消失问题。",
+        "Gradient descent is the most basic optimizer and suits simple models and tasks. Adam is an adaptive optimizer "
+        "that adapts to different models and tasks. RMSprop, based on the root mean square, alleviates vanishing gradients.",
+        "SGD, SGD with momentum, Adam and RMSprop, each tuned on the same LR grid, on an MLP (the simple model), a 1-D "
+        "CNN and a tanh RNN over 40 steps (prone to vanishing gradients), all on MNIST-1D.",
+        lambda b: [optimizers(b)],
+        claims=(
+            Claim("8.1a", "Plain SGD suits simple models: on the MLP it is about as good as the best optimizer.",
+                  AS_GOOD.format(b="the best other optimizer", m="2 points of test accuracy"), sgd_simple),
+            Claim("8.1b", "Adam adapts to different models and tasks: on every workload it is about as good as the best "
+                  "optimizer.", AS_GOOD.format(b="the best other optimizer on each workload", m="2 points") +
+                  "; all three workloads must agree", adam_everywhere),
+            Claim("8.1c", "RMSprop alleviates vanishing gradients: it trains the tanh RNN better than plain SGD (the "
+                  "gradient mechanism itself is tested in 8.5d).", BETTER.format(m="2 points"), rmsprop_rnn),
+        ),
+        figures=(FigureSpec("optimizers-scores", "Test accuracy of the re-run seeds per optimizer and workload.",
+                            scores("optimizers")),
+                 FigureSpec("optimizers-lr", "Validation accuracy against the learning rate in the tuning phase.",
+                            lr_curves("optimizers")))),
+    Question(
+        "8.2", "How to choose a loss function (如何选择合适的损失函数？)",
+        "均方误差适用于回归任务，交叉熵损失适用于分类任务。",
+        "Mean squared error suits regression tasks; cross-entropy suits classification tasks.",
+        "Softmax cross-entropy against squared error on one-hot targets, each LR-tuned, on two MNIST-1D classifiers; "
+        "and a GRU trained with MSE on the adding problem against the constant predictor (MSE 1/6).",
+        lambda b: [losses(b)],
+        claims=(
+            Claim("8.2a", "Cross-entropy, not MSE, is the loss for classification: it beats MSE on every classifier.",
+                  BETTER.format(m="2 points") + "; both workloads must agree", ce_classification),
+            Claim("8.2b", "MSE suits regression: a model trained with it beats the constant predictor.",
+                  "supported if the test MSE is significantly below the constant predictor's by at least 10% of it "
+                  "(Welch t-test against the constant); refuted if the CI of the improvement lies below that", mse_regression),
+        ),
+        figures=(FigureSpec("losses-scores", "Test score per loss (accuracy for the classifiers, MSE for adding).",
+                            scores("losses")),),
+        notes=("Hui & Belkin (2021) found the square loss competitive with cross-entropy on classification.",)),
+    Question(
+        "8.3", "How to choose an activation function (如何选择合适的激活函数？)",
+        "ReLU 是一种常用的激活函数，适用于各种模型和任务。Sigmoid 和 Tanh 是一种双曲正切函数，适用于二分类任务。",
+        "ReLU is a common activation that suits all kinds of models and tasks. Sigmoid and tanh (\"hyperbolic "
+        "tangent functions\", sic) suit binary classification.",
+        "ReLU, tanh and sigmoid as the hidden activation of the 1-D CNN, each LR-tuned, on 10-class MNIST-1D (accuracy) "
+        "and on its binary digit-0-vs-rest variant (F1).",
+        lambda b: [activations(b)],
+        claims=(
+            Claim("8.3a", "ReLU suits most models and tasks: it is about as good as the best activation on both tasks.",
+                  AS_GOOD.format(b="the best other activation", m="2 points") + "; both tasks must agree", relu_everywhere),
+            Claim("8.3b", "Sigmoid suits binary classification: on the binary task it is about as good as the best "
+                  "activation.", AS_GOOD.format(b="the best other activation", m="2 points of F1"), suits_binary("sigmoid")),
+            Claim("8.3c", "Tanh suits binary classification: on the binary task it is about as good as the best "
+                  "activation.", AS_GOOD.format(b="the best other activation", m="2 points of F1"), suits_binary("tanh")),
+        ),
+        figures=(FigureSpec("activations-scores", "Test score per hidden activation (accuracy; F1 for the binary task).",
+                            scores("activations")),),
+        notes=("The binary task is imbalanced (10% positives), so it is scored by F1.",)),
+    Question(
+        "8.4", "How to choose a learning rate (如何选择合适的学习率？)",
+        "选择合适的学习率取决于模型的结构和任务的特点。……学习率衰减是根据训练轮数自动调整学习率的方法，适用于复杂的模型和任务。",
+        "Choosing a suitable learning rate depends on the model's structure and the task. ... Learning-rate decay adjusts "
+        "the learning rate with the number of epochs and suits complex models and tasks.",
+        "Constant, step and cosine schedules for Adam, each LR-tuned, on the CNN and the MLP; the best LR per optimizer "
+        "and workload from 8.1's grid (its LR-sensitivity figure is under 8.1); and Smith's LR range test against the "
+        "grid search for SGD and Adam.",
+        lambda b: [schedules(b), optimizers(b), lr_finder(b)],
+        claims=(
+            Claim("8.4a", "Learning-rate decay suits complex models: a decaying schedule beats a constant LR on the CNN.",
+                  BETTER.format(m="2 points") + "; either decay schedule (step or cosine) may carry it, Holm over both",
+                  decay_helps),
+            Claim("8.4b", "The right learning rate depends on the model and the task.",
+                  "supported if at least half of the optimizers have best grid LRs a decade or more apart across the "
+                  "three workloads; refuted if none has; inconclusive otherwise", lr_depends),
+            Claim("8.4c", "An LR range test finds a learning rate as good as a grid search (a common practice, implied "
+                  "by the FAQ's advice to pick the LR by the model and task).",
+                  AS_GOOD.format(b="the grid-searched LR", m="2 points") + "; all four cases must agree",
+                  finder_matches_search),
+        ),
+        figures=(FigureSpec("schedules-scores", "Test accuracy per schedule.", scores("schedules")),),
+        notes=("The FAQ's \"分批学习率\" (a \"batch learning rate adjusted to the training-set size\") names no identifiable "
+               "method, so it is not tested.",)),
+    Question(
+        "8.5", "How to fix vanishing gradients (如何解决梯度消失问题？)",
+        "使用 ReLU 激活函数……使用批量正则化……使用残差连接……使用 RMSprop 优化器……",
+        "Use ReLU activations (derivative 0 or 1); use batch normalization; use residual connections; use the RMSprop "
+        "optimizer.", "The vanishing-gradient study (`bench study vanishing`): deep MLPs after Glorot & Bengio (2010) "
+        "and He et al. (2015), with per-layer gradient probes.",
+        studies=("vanishing",),
+        claims=(Claim("8.5a", "ReLU mitigates vanishing gradients.", STUDY.format(s="vanishing"),
+                      study("vanishing", r"^faq-relu$")),
+                Claim("8.5b", "Batch normalization mitigates vanishing gradients.", STUDY.format(s="vanishing"),
+                      study("vanishing", r"^faq-bn$")),
+                Claim("8.5c", "Residual connections mitigate vanishing gradients.", STUDY.format(s="vanishing"),
+                      study("vanishing", r"^faq-residual$")),
+                Claim("8.5d", "RMSprop alleviates vanishing gradients.", STUDY.format(s="vanishing"),
+                      study("vanishing", r"^faq-rmsprop$", context=r"^rmsprop-")))),
+    Question(
+        "8.6", "How to fix exploding gradients (如何解决梯度爆炸问题？)",
+        "使用 ReLU 激活函数……使用批量正则化……使用权重裁剪……使用 Adam 优化器……",
+        "Use ReLU activations; use batch normalization; use weight clipping (it limits the range of the weights); use "
+        "the Adam optimizer.", "The exploding-gradient study (`bench study exploding`): tanh RNNs with recurrent "
+        "spectral radius above 1 after Pascanu et al. (2013), compared with gradient-norm clipping.",
+        studies=("exploding",),
+        claims=(Claim("8.6a", "ReLU mitigates exploding gradients.", STUDY.format(s="exploding"),
+                      study("exploding", r"^faq-relu$")),
+                Claim("8.6b", "Batch normalization mitigates exploding gradients.", STUDY.format(s="exploding"),
+                      study("exploding", r"^faq-bn$")),
+                Claim("8.6c", "Weight clipping mitigates exploding gradients.", STUDY.format(s="exploding"),
+                      study("exploding", r"^faq-weight.?clip")),
+                Claim("8.6d", "Adam mitigates exploding gradients.", STUDY.format(s="exploding"),
+                      study("exploding", r"^faq-adam$")),
+                Claim("8.6e", "For comparison (not in the FAQ): gradient-norm clipping mitigates exploding gradients.",
+                      STUDY.format(s="exploding"), study("exploding", r"^(?!faq-weight).*(?:norm|grad).?clip")))),
+    Question(
+        "8.7", "How to choose a model structure (如何选择合适的模型结构？)",
+        "卷积神经网络适用于图像和音频等空间结构数据，循环神经网络适用于序列数据，递归神经网络适用于树状数据。",
+        "CNNs suit data with spatial structure such as images and audio; RNNs suit sequence data; recursive networks "
+        "suit tree-structured data.",
+        "A 1-D CNN, an MLP and a GRU, each LR-tuned, on MNIST-1D (40-step signals with local structure) and on the "
+        "same data with its 40 positions permuted once (locality removed, order still fixed).",
+        lambda b: [structure(b)],
+        claims=(
+            Claim("8.7a", "CNNs suit data with spatial structure: the CNN beats the MLP on MNIST-1D, and its advantage "
+                  "shrinks when locality is removed.", BETTER.format(m="2 points") + " for the CNN over the MLP; and the "
+                  "drop of that advantage on the shuffled data (Welch contrast) must be significant after Holm over "
+                  "both tests and at least 2 points", cnn_spatial),
+            Claim("8.7b", "RNNs suit sequence data: on MNIST-1D read as a 40-step sequence the GRU is about as good as the "
+                  "best model.", AS_GOOD.format(b="the best other model", m="2 points"), rnn_sequences),
+        ),
+        figures=(FigureSpec("structure-scores", "Test accuracy per model on the original and the shuffled data.",
+                            scores("structure")),),
+        notes=("Recursive (tree) networks are out of scope: no workload here has tree structure.",)),
+    Question(
+        "8.8", "How to evaluate a model (如何评估模型性能？)",
+        "常见的评估指标包括准确率、召回率、F1 分数等。……在实际应用中，可以根据任务的特点选择合适的评估指标来评估模型性能。",
+        "Common metrics include accuracy, recall and the F1 score ... choose the metric that fits the task.",
+        "The LR-tuned CNN on MNIST-1D digit 0 vs rest (10% positives) against the predictor that always says 'rest'.",
+        lambda b: [imbalanced(b)],
+        claims=(Claim("8.8a", "On imbalanced data accuracy misleads, and precision, recall and F1 show it: F1 separates a "
+                      "trained model from a useless one far more than accuracy does.",
+                      "per seed, the model's F1 gain and accuracy gain over the all-'rest' predictor are compared (paired "
+                      "t-test): " + BETTER.format(m="10 points"), accuracy_misleads),),
+        figures=(FigureSpec("imbalanced-metrics", "Accuracy, precision, recall and F1 of the tuned CNN (95% CI over "
+                            "seeds) and of the all-'rest' predictor.", imbalance_bars),)),
+    Question(
+        "8.9", "How to avoid overfitting (如何避免过拟合？)",
+        "增加训练数据……使用正则化……使用Dropout……使用早停法……",
+        "Add training data; use regularization; use dropout; use early stopping: each makes the model generalize better "
+        "and reduces overfitting.",
+        "An MLP on part of MNIST-1D trained long enough to overfit, LR tuned once without regularization; then the "
+        "training-set size, L2 weight decay, dropout and early-stopping patience varied at that LR. Overfitting is the "
+        "gap between training and validation accuracy at the end of training.",
+        lambda b: [overfitting(b)],
+        claims=(Claim("8.9a", "More training data reduces overfitting.", BETTER.format(m="2 points") +
+                      " (a smaller gap with the largest training set than with the baseline's)",
+                      reduces_gap(strongest("n_train"))),
+                Claim("8.9b", "Regularization (L2 weight decay) reduces overfitting.", BETTER.format(m="2 points") +
+                      " (the strongest tested decay against none)", reduces_gap(strongest("l2"))),
+                Claim("8.9c", "Dropout reduces overfitting.", BETTER.format(m="2 points") +
+                      " (the largest tested rate against none)", reduces_gap(strongest("dropout"))),
+                Claim("8.9d", "Early stopping reduces overfitting.", BETTER.format(m="2 points") +
+                      " (the shortest tested patience against none)", reduces_gap(strongest("early_stop")))),
+        figures=(FigureSpec("overfitting", "Train-validation accuracy gap and test accuracy (95% CI over seeds) per "
+                            "setting; the leftmost point of each panel is the baseline.", overfit_lines),)),
+    Question(
+        "8.10", "How to improve model performance (如何优化模型性能？)",
+        "增加训练数据……使用正则化……使用Dropout……使用早停法……使用优化器……使用学习率衰减……使用批量正则化……使用预训练模型……",
+        "Add training data; use regularization; use dropout; use early stopping; use an optimizer; use learning-rate "
+        "decay; use batch normalization; use pretrained models: each improves performance.",
+        "An ablation: one change at a time to an Adam, constant-LR, ReLU baseline, every variant LR-tuned, on the CNN and "
+        "the MLP; more data from 8.9's training-set sweep.",
+        lambda b: [ablation(b), overfitting(b)],
+        claims=(Claim("8.10a", "Learning-rate decay improves performance.", BETTER.format(m="2 points") +
+                      "; both workloads must agree", ablation_gain("+cosine decay")),
+                Claim("8.10b", "Batch normalization improves performance.", BETTER.format(m="2 points") +
+                      "; both workloads must agree", ablation_gain("+batch norm")),
+                Claim("8.10c", "Dropout improves performance.", BETTER.format(m="2 points") + "; both workloads must agree",
+                      ablation_gain("+dropout 0.3")),
+                Claim("8.10d", "Regularization (L2 weight decay) improves performance.", BETTER.format(m="2 points") +
+                      "; both workloads must agree", ablation_gain("+L2 5e-4")),
+                Claim("8.10e", "Early stopping improves performance.", BETTER.format(m="2 points") +
+                      "; both workloads must agree", ablation_gain("+early stopping")),
+                Claim("8.10f", "More training data improves performance.", BETTER.format(m="2 points") +
+                      " (test accuracy with the largest training set against the baseline's, from 8.9)", more_data_helps)),
+        figures=(FigureSpec("ablation", "Gain of each single change over the baseline in test accuracy, with the 95% CI "
+                            "of the comparison.", ablation_bars),),
+        findings=ablation_findings,
+        notes=("\"Use an optimizer\" is not a testable change (every model is trained by one); optimizers are compared in "
+               "8.1.", "Pretrained models are out of scope: the workloads are trained from scratch, offline.")),
+)

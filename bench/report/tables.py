@@ -1,0 +1,277 @@
+"""Summary tables from the tidy result tables: leaderboard, pairwise comparisons, LR ranges, importance.
+
+Input is a trials table in the sweep schema (one row per trial: tags phase/compare/level/workload/tuned/
+target_metric/target_mode/objective/score, the flattened TrialConfig, status, error, final metrics) and,
+where needed, the epochs table (trial_id, epoch, split, metric, value). `prepare` fills the tags that
+tables from single runs lack, so every function here can rely on them. Pure functions: nothing trains.
+"""
+from __future__ import annotations
+
+import math
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from bench.report import stats as st
+
+TUNE, FINAL = "tune", "final"
+FAILED = ("diverged", "error")
+TARGET_FRACTION = 0.95  # time to target: reach 95% of the best level's final validation score (min: best / 0.95)
+FALLBACK_TARGETS = ("test_acc", "test_f1", "test_mse", "test_loss")
+TARGET_RULE = (f"target: {TARGET_FRACTION:.0%} of the best level's mean final validation score "
+               f"(lower-is-better metrics: that score / {TARGET_FRACTION})")
+IMPORTANCE_MIN_TRIALS = 8
+
+
+def higher_is_better(mode: str) -> bool:
+    return mode == "max"
+
+
+def default_mode(metric: str) -> str:
+    return "max" if metric.split("_")[-1] in st.RATE_METRICS else "min"
+
+
+def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
+    """A copy of the trials table with every tag the report relies on. Runs without sweep tags (e.g. from
+    `bench run`) become final-phase trials whose level is `compare`'s value, or else the run's name. A `group`
+    tag (FAQ runs) replaces the workload as the unit of comparison; the workload moves to `dataset`."""
+    df = trials.copy().reset_index(drop=True)
+    if compare is not None:
+        if compare not in df:
+            raise KeyError(compare)
+        df["compare"], df["level"] = compare, df[compare]
+    elif "level" not in df:
+        df["compare"], df["level"] = "run", df["run"] if "run" in df else "all"
+    df["compare"] = df["compare"] if "compare" in df else "level"
+    df["level"] = df["level"].astype(str)
+    if "group" in df:  # FAQ runs compare levels within a group that may span workloads (CNN vs GRU data)
+        df["dataset"], df["workload"] = df["workload"], df["group"].astype(str)
+    df["phase"] = df["phase"].where(df["phase"].isin([TUNE, FINAL]), FINAL) if "phase" in df else FINAL
+    if "target_metric" not in df:
+        df["target_metric"] = next((m for m in FALLBACK_TARGETS if m in df), "test_loss")
+    if "target_mode" not in df:
+        df["target_mode"] = df["target_metric"].map(default_mode)
+    if "score" not in df:
+        df["score"] = [row.get(row["target_metric"], math.nan) for _, row in df.iterrows()]
+    df["score"] = pd.to_numeric(df["score"], errors="coerce").where(df["status"] == "ok")
+    return df
+
+
+def workloads(df: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(df["workload"]))
+
+
+def levels(df: pd.DataFrame) -> list[str]:
+    return list(dict.fromkeys(df["level"]))
+
+
+def metric_of(df: pd.DataFrame) -> tuple[str, str]:
+    """(target metric, mode) of a one-workload slice."""
+    return str(df["target_metric"].iloc[0]), str(df["target_mode"].iloc[0])
+
+
+def tuned_params(df: pd.DataFrame) -> list[str]:
+    """Hyperparameters tuned for a (workload, level) slice: the sweep's `tuned` tag, else the numeric config
+    columns that vary across its tuning trials."""
+    if "tuned" in df and df["tuned"].notna().any():
+        return [k for k in str(df["tuned"].dropna().iloc[0]).split(",") if k and k in df]
+    tune = df[df["phase"] == TUNE]
+    skip = {"seed", "objective", "score", "epochs_run", "steps", "wall_time"}
+    return [c for c in tune.select_dtypes("number").columns
+            if c not in skip and not c.startswith(("test_", "val_", "train_")) and tune[c].nunique() > 1]
+
+
+def describe_params(row: pd.Series, params: list[str]) -> str:
+    return ", ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
+
+
+def final_scores(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["phase"] == FINAL]
+
+
+def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per final-phase trial: wall-clock seconds and epochs until the validation counterpart of the target
+    metric first reached the workload's target (TARGET_FRACTION of the best level's mean final value);
+    NaN if never. Columns: trial_id, target, seconds, epochs."""
+    rows = []
+    final = final_scores(df)
+    if epochs is None or epochs.empty or final.empty:
+        return pd.DataFrame(columns=["trial_id", "target", "seconds", "epochs"])
+    for _, part in final.groupby("workload", sort=False):
+        metric, mode = metric_of(part)
+        curves = _val_curves(epochs, part["trial_id"], metric.partition("_")[2])
+        if curves.empty:
+            continue
+        last = curves.groupby("trial_id")["value"].last()
+        per_level = last.groupby(part.set_index("trial_id")["level"]).mean()
+        best = per_level.max() if higher_is_better(mode) else per_level.min()
+        target = best * TARGET_FRACTION if higher_is_better(mode) else best / TARGET_FRACTION
+        hit = curves["value"] >= target if higher_is_better(mode) else curves["value"] <= target
+        first = curves[hit].groupby("trial_id").first()
+        for tid in part["trial_id"]:
+            reached = tid in first.index
+            rows.append({"trial_id": tid, "target": target, "seconds": first.at[tid, "time"] if reached else math.nan,
+                         "epochs": first.at[tid, "epoch"] if reached else math.nan})
+    return pd.DataFrame(rows, columns=["trial_id", "target", "seconds", "epochs"])
+
+
+def _val_curves(epochs: pd.DataFrame, trial_ids: pd.Series, metric: str) -> pd.DataFrame:
+    """trial_id, epoch, value (validation metric), time (cumulative training seconds), sorted by epoch."""
+    mine = epochs[epochs["trial_id"].isin(set(trial_ids))]
+    val = mine[(mine["split"] == "val") & (mine["metric"] == metric)][["trial_id", "epoch", "value"]]
+    time = mine[mine["metric"] == "time"][["trial_id", "epoch", "value"]].rename(columns={"value": "time"})
+    return val.merge(time, on=["trial_id", "epoch"], how="left").sort_values(["trial_id", "epoch"])
+
+
+def lr_ranges(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (workload, level), from the tuning trials that finished: the best LR by the tuning objective
+    (validation) and the span of sampled LRs whose objective lies within the practical margin of the best
+    (stats.practical_margin), in decades. A wide span means the level forgives a mistuned LR."""
+    rows = []
+    tune = df[(df["phase"] == TUNE) & (df["status"] == "ok")]
+    for (workload, level), part in tune.groupby(["workload", "level"], sort=False):
+        metric, mode = metric_of(part)
+        values = tuning_values(part)
+        ok = values.notna() & part["lr"].notna()
+        if not ok.any():
+            continue
+        vals, lrs = values[ok], part.loc[ok, "lr"]
+        best = vals.max() if higher_is_better(mode) else vals.min()
+        margin = st.practical_margin(metric, best)
+        good = lrs[(vals >= best - margin) if higher_is_better(mode) else (vals <= best + margin)]
+        rows.append({"workload": workload, "level": level, "best_lr": float(lrs[vals.idxmax() if higher_is_better(mode)
+                                                                                else vals.idxmin()]),
+                     "good_lr_low": float(good.min()), "good_lr_high": float(good.max()),
+                     "decades": float(np.log10(good.max() / good.min())), "trials": int(ok.sum())})
+    return pd.DataFrame(rows, columns=["workload", "level", "best_lr", "good_lr_low", "good_lr_high", "decades", "trials"])
+
+
+def tuning_values(df: pd.DataFrame) -> pd.Series:
+    """What a tuning trial was judged on: the sweep's `objective` (validation metric; +-inf for failed
+    trials becomes NaN), else the score."""
+    col = df["objective"] if "objective" in df else df["score"]
+    return pd.to_numeric(col, errors="coerce").replace([np.inf, -np.inf], np.nan)
+
+
+def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per workload, levels ranked best first by the mean final-phase score over seeds, with its 95% CI
+    (stats.mean_ci), the tuned hyperparameters of the re-run configuration, failures, the good-LR span
+    from tuning, and the median time to target."""
+    ttt = time_to_target(df, epochs).set_index("trial_id") if epochs is not None else pd.DataFrame()
+    spans = lr_ranges(df).set_index(["workload", "level"])
+    rows = []
+    for (workload, level), part in df.groupby(["workload", "level"], sort=False):
+        final = final_scores(part)
+        scores = st.finite(final["score"])
+        lo, hi = st.mean_ci(scores)
+        params = tuned_params(part)
+        seconds = ttt["seconds"].reindex(final["trial_id"]) if "seconds" in ttt else pd.Series(dtype=float)
+        rows.append({
+            "workload": workload, "level": level, "metric": metric_of(part)[0], "mode": metric_of(part)[1],
+            "seeds": len(scores), "failed": int(final["status"].isin(FAILED).sum()),
+            "mean": scores.mean() if len(scores) else math.nan, "ci_low": lo, "ci_high": hi,
+            "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
+            "best_params": describe_params(final.iloc[0], params) if len(final) and params else "(not tuned)",
+            "good_lr_decades": spans["decades"].get((workload, level), math.nan),
+            "time_to_target_s": float(seconds.median()) if seconds.notna().any() else math.nan,
+            "reached_target": f"{int(seconds.notna().sum())}/{len(final)}" if len(seconds) else "-",
+        })
+    board = pd.DataFrame(rows)
+    if board.empty:
+        return board
+    key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
+    order = board.assign(_w=board["workload"].map({w: i for i, w in enumerate(workloads(df))}), _k=key)
+    order = order.sort_values(["_w", "_k"], kind="stable", na_position="last").drop(columns=["_w", "_k"])
+    order["rank"] = order.groupby("workload").cumcount() + 1
+    return order.reset_index(drop=True)
+
+
+def level_samples(final: pd.DataFrame, level: str) -> pd.DataFrame:
+    """seed -> score of one level's final-phase trials (NaN for diverged or failed seeds)."""
+    part = final[final["level"] == level]
+    return part.set_index("seed")["score"] if "seed" in part else part["score"].reset_index(drop=True)
+
+
+def pairwise(df: pd.DataFrame) -> pd.DataFrame:
+    """All pairs of levels within each workload, better mean first: a paired t-test when both levels ran the
+    same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that workload; a verdict."""
+    rows = []
+    for workload in workloads(df):
+        final = final_scores(df[df["workload"] == workload])
+        if final.empty:
+            continue
+        metric, mode = metric_of(final)
+        means = final.groupby("level", sort=False)["score"].mean()
+        ranked = list(means.sort_values(ascending=not higher_is_better(mode), na_position="last").index)
+        comps = [compare_levels(final, a, b, mode) for a, b in combinations(ranked, 2)]
+        for c in st.with_holm(comps):
+            rows.append({"workload": workload, "a": c.a, "b": c.b, "metric": metric, "n_a": c.n_a, "n_b": c.n_b,
+                         "test": c.test, "gain": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p,
+                         "p_holm": c.p_holm, "hedges_g": c.g,
+                         "verdict": st.verdict(c, metric, higher_is_better(mode))})
+    return pd.DataFrame(rows, columns=["workload", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_low", "ci_high",
+                                       "p", "p_holm", "hedges_g", "verdict"])
+
+
+def compare_levels(final: pd.DataFrame, a: str, b: str, mode: str) -> st.Comparison:
+    sa, sb = level_samples(final, a), level_samples(final, b)
+    paired = "seed" in final and len(sa) >= 2 and set(sa.index) == set(sb.index) and sa.index.is_unique
+    if paired:
+        sb = sb.reindex(sa.index)
+    return st.compare(sa.to_numpy(float), sb.to_numpy(float), a, b, higher_is_better(mode), paired=paired)
+
+
+def failures(df: pd.DataFrame) -> pd.DataFrame:
+    """Diverged and failed trials with the settings that tell them apart and their error message."""
+    bad = df[df["status"].isin(FAILED)]
+    cols = ["trial_id", "workload", "level", "phase", "status", "seed", "lr", "epochs_run", "error"]
+    out = bad[[c for c in cols if c in bad]].copy()
+    out["settings"] = [describe_params(row, tuned_params(df[(df["workload"] == row["workload"]) &
+                                                             (df["level"] == row["level"])]))
+                       for _, row in bad.iterrows()]
+    return out.reset_index(drop=True)
+
+
+def param_importance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per workload, fANOVA importance (Hutter et al. 2014, Optuna's FanovaImportanceEvaluator) of the
+    hyperparameters every level tuned, plus the compared level itself, for the tuning objective.
+    Workloads with fewer than IMPORTANCE_MIN_TRIALS finished tuning trials are skipped."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rows = []
+    for workload in workloads(df):
+        study = _importance_study(df[(df["workload"] == workload) & (df["phase"] == TUNE)])
+        if study is None:
+            continue
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+        for param, value in optuna.importance.get_param_importances(study, evaluator=evaluator).items():
+            rows.append({"workload": workload, "param": param, "importance": float(value)})
+    return pd.DataFrame(rows, columns=["workload", "param", "importance"])
+
+
+def _importance_study(tune: pd.DataFrame):
+    """An Optuna study holding the finished tuning trials, or None when there is too little to learn from."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    values = tuning_values(tune)
+    tune = tune[values.notna() & (tune["status"] == "ok")]
+    if len(tune) < IMPORTANCE_MIN_TRIALS:
+        return None
+    shared = set.intersection(*(set(tuned_params(p)) for _, p in tune.groupby("level")))
+    dists = {}
+    for p in sorted(shared):
+        lo, hi = float(tune[p].min()), float(tune[p].max())
+        if lo < hi:
+            dists[p] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
+    if tune["level"].nunique() > 1:
+        dists["level"] = CategoricalDistribution(sorted(tune["level"].unique()))
+    if not dists:
+        return None
+    study = optuna.create_study(direction="maximize" if higher_is_better(metric_of(tune)[1]) else "minimize")
+    for (_, row), value in zip(tune.iterrows(), tuning_values(tune), strict=True):
+        params = {p: (row[p] if p == "level" else float(row[p])) for p in dists}
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(value)))
+    return study

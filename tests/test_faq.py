@@ -1,0 +1,139 @@
+"""`bench faq`: decision rules on planted data, the fair-grid runner's choices, and every claim judged end to end
+on the tiny budget."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.faq import evidence as evd
+from bench.faq.main import NOT_JUDGED, answer
+from bench.faq.questions import QUESTIONS
+from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, selection, trial_config
+from bench.report import stats as st
+from bench.results import read_run
+
+
+def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
+    """Final-phase test accuracies, one per seed (1, 2, ...), as the prepared trials table holds them."""
+    return pd.DataFrame([{"trial_id": f"{lv}{s}", "workload": group, "level": lv, "phase": "final", "seed": s + 1,
+                          "status": "ok", "score": v, "target_metric": "test_acc", "target_mode": "max"}
+                         for lv, values in levels.items() for s, v in enumerate(values)])
+
+
+def planted(levels: dict[str, float], sd: float = 0.005, seeds: int = 4) -> pd.DataFrame:
+    """Accuracies around the given means with small per-seed noise."""
+    noise = np.random.default_rng(0).normal(0, sd, (len(levels), seeds))
+    return scores_table({lv: list(mean + noise[i]) for i, (lv, mean) in enumerate(levels.items())})
+
+
+def test_judge_better_on_planted_gains():
+    df = planted({"adam": 0.90, "sgd": 0.80, "rmsprop": 0.905})
+    assert evd.judge_better(df, [("g", "adam", "sgd")]).verdict == st.SUPPORTED
+    assert evd.judge_better(df, [("g", "sgd", "adam")]).verdict == st.REFUTED
+    # rmsprop's 0.5-point edge is real but below the 2-point margin: the claimed benefit does not matter
+    assert evd.judge_better(df, [("g", "rmsprop", "adam")]).verdict == st.REFUTED
+    noisy = scores_table({"a": [0.95, 0.85, 0.90], "b": [0.83, 0.93, 0.88]})  # 2 points apart, seeds disagree
+    assert evd.judge_better(noisy, [("g", "a", "b")]).verdict == st.INCONCLUSIVE
+
+
+def test_judge_not_worse_on_planted_gaps():
+    df = planted({"adam": 0.90, "sgd": 0.895, "bad": 0.80})
+    assert evd.best_level(df, "g", exclude="sgd") == "adam"
+    assert evd.judge_not_worse(df, [("g", "sgd", "adam")]).verdict == st.SUPPORTED
+    assert evd.judge_not_worse(df, [("g", "bad", "adam")]).verdict == st.REFUTED
+    both = evd.judge_not_worse(df, [("g", "sgd", "adam"), ("g", "bad", "adam")])
+    assert both.verdict == st.REFUTED and len(both.numbers) == 2
+
+
+def test_interaction_contrast_on_known_samples():
+    est, (lo, hi), p = evd.interaction(np.array([0.9, 0.92, 0.91]), np.array([0.7, 0.72, 0.71]),
+                                       np.array([0.8, 0.82, 0.81]), np.array([0.79, 0.81, 0.80]))
+    assert est == pytest.approx(0.19) and lo < 0.19 < hi and p < 0.001
+    assert math.isnan(evd.interaction(np.array([1.0]), np.ones(3), np.ones(3), np.ones(3))[0])  # one seed: no test
+
+
+def test_study_claims_map_to_verdicts_by_key():
+    claims = pd.DataFrame({"key": ["faq-relu", "faq-rmsprop", "rmsprop-backprop", "faq-bn", "faq-bn"],
+                           "claim": ["ReLU mitigates it", "RMSprop alleviates it", "RMSprop leaves backprop alone",
+                                     "BN restores flow (net A)", "BN restores flow (net B)"],
+                           "source": "x", "criterion": "ratio > 0.3", "measured": ["0.5", "0.01", "1.0", "0.4", "0.1"],
+                           "passed": [True, False, True, True, False]})
+    assert evd.judge_study(claims, r"^faq-relu$", "vanishing").verdict == st.SUPPORTED
+    rms = evd.judge_study(claims, r"^faq-rmsprop$", "vanishing", context=r"^rmsprop-")
+    assert rms.verdict == st.REFUTED and len(rms.table) == 2 and "context" in rms.numbers[1]  # context shown, not counted
+    assert evd.judge_study(claims, r"^faq-bn$", "vanishing").verdict == st.INCONCLUSIVE
+    assert evd.judge_study(None, r"^faq-adam$", "exploding").verdict == st.INCONCLUSIVE
+
+
+def test_tuning_is_judged_on_validation_and_identity_ignores_threads():
+    assert selection("test_acc", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_acc", "max")
+    assert selection("test_f1", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_loss", "min")  # no F1 on val
+    cfg = trial_config(BUDGETS["quick"], Cell("g", "l", {"workload": "mnist1d-cnn"}), 0.01, 3).to_dict()
+    assert cfg["threads"] == 1 and cfg["epochs"] == BUDGETS["quick"].epochs and cfg["seed"] == 3
+    assert config_key(cfg) == config_key({**cfg, **{k: "other" for k in UNTRACKED}})
+    assert config_key(cfg) != config_key({**cfg, "seed": 4})
+
+
+def test_budgets_give_every_level_the_same_log_grid():
+    for budget in BUDGETS.values():
+        lrs = np.log10(budget.lrs)
+        assert len(lrs) >= 2 and np.allclose(np.diff(lrs), np.diff(lrs)[0], atol=0.01)
+    assert BUDGETS["quick"].seeds >= 3 and BUDGETS["full"].seeds >= 5
+
+
+def test_unknown_question_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["faq", "--questions", "8.1,9.9", "--out", str(tmp_path / "o"),
+                                      "--runs", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: unknown FAQ question '9.9'; choose from: " + ", ".join(q.id for q in QUESTIONS)
+
+
+def write_study(folder, rows: list[tuple[str, bool]]) -> None:
+    """A study's output folder as bench.studies writes it: claims.csv (key, claim, ...) and a figure."""
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"key": key, "claim": f"claim {key}", "source": "paper", "criterion": "pre-set", "measured": "1.0",
+                   "passed": ok} for key, ok in rows]).to_csv(folder / "claims.csv", index=False)
+    (folder / "gradient_variance.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.slow
+def test_tiny_faq_judges_every_claim(tmp_path):
+    studies = tmp_path / "studies"
+    write_study(studies / "vanishing", [("faq-relu", True), ("faq-bn", True), ("faq-residual", True), ("faq-rmsprop", False)])
+    write_study(studies / "exploding", [("faq-relu", False), ("faq-bn", True), ("faq-weight-clip", False), ("faq-adam", True),
+                                        ("pascanu-norm-clip", True)])
+    lines: list[str] = []
+    # jobs=2: the worker pool `bench faq` uses by default
+    page = answer(None, "tiny", tmp_path / "out", tmp_path / "runs", studies, reuse=True, jobs=2, log=lines.append)
+    html, md = page.read_text(), (tmp_path / "out" / "faq.md").read_text()
+    verdicts = {}
+    for q in QUESTIONS:
+        assert f'id="q{q.id}"' in html and f"> {q.quote}" in md
+        for c in q.claims:
+            found = re.search(rf'<h3 id="c{re.escape(c.id)}">{re.escape(c.id)} <span class="verdict-(\w+)">', html)
+            assert found, c.id
+            verdicts[c.id] = found.group(1)
+        for spec in q.figures:
+            assert f'<figure id="fig-{spec.name}"><img' in html, spec.name
+    assert set(verdicts.values()) <= {st.SUPPORTED, st.REFUTED, st.INCONCLUSIVE}
+    assert len(verdicts) == sum(len(q.claims) for q in QUESTIONS) >= 30
+    assert NOT_JUDGED not in html  # every trial of the tiny budget finishes, so every claim was judged on data
+    assert (verdicts["8.5a"], verdicts["8.5d"], verdicts["8.6c"], verdicts["8.6e"]) == (
+        st.SUPPORTED, st.REFUTED, st.REFUTED, st.SUPPORTED)
+    assert 'id="fig-vanishing-gradient_variance"' in html and "TINY test budget" in html
+    # Fair tuning: every level of a comparison was trained at the same LRs, then re-run with fresh seeds.
+    trials = read_run(tmp_path / "runs" / "optimizers")["trials"]
+    tune = trials[trials["phase"] == "tune"].groupby(["group", "level"])["lr"].apply(frozenset)
+    assert set(tune) == {frozenset(BUDGETS["tiny"].lrs)}
+    final = trials[trials["phase"] == "final"]
+    assert set(final["seed"]) == set(range(1, BUDGETS["tiny"].seeds + 1))
+    assert not math.isnan(final["score"].astype(float).mean())
+    # Identical configurations across questions (e.g. Adam on the CNN in 8.1, 8.4 and 8.10) trained once.
+    assert any(line.endswith("(cached)") for line in lines)
+

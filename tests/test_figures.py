@@ -1,0 +1,130 @@
+"""Report figures drawn from the hand-made sweep: labelled axes, readable PNGs, and the planted data visible."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.image import AxesImage
+
+from bench.report import figures as fg
+from bench.report import tables as tb
+from bench.results import read_run
+from tests.report_fixture import EPOCHS, LAYERS, SEEDS, make_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict[str, pd.DataFrame]:
+    tables = read_run(make_run(tmp_path_factory.mktemp("figs") / "opt"))
+    tables["trials"] = tb.prepare(tables["trials"])
+    return tables
+
+
+def visible_axes(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
+BUILDERS = {
+    "scores": lambda t: fg.score_distribution(t["trials"]),
+    "learning_curves": lambda t: fg.learning_curves(t["trials"], t["epochs"]),
+    "lr_sensitivity": lambda t: fg.lr_sensitivity(t["trials"]),
+    "importance": lambda t: fg.importance(t["trials"]),
+    "gradients": lambda t: fg.gradient_heatmap(t["trials"], t["gradients"]),
+    "gap": lambda t: fg.generalization_gap(t["trials"], t["epochs"]),
+    "time_to_target": lambda t: fg.time_to_target(t["trials"], t["epochs"]),
+}
+
+
+@pytest.fixture(scope="module")
+def figs(run) -> dict:
+    """Each figure drawn once for the module (drawing dominates the time of these tests)."""
+    return {name: build(run) for name, build in BUILDERS.items()}
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_every_figure_is_titled_labelled_and_a_readable_png(figs, name):
+    fig = figs[name]
+    assert fig._suptitle is not None and fig._suptitle.get_text()
+    axes = visible_axes(fig)
+    assert len(axes) >= 2  # one panel per workload (the gradient map: per workload and level)
+    for ax in axes:
+        assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    width, height = fig.get_size_inches() * fg.DPI  # the PNG bytes themselves are checked in test_report
+    assert 500 <= width <= 2500 and 250 <= height <= 1500
+
+
+def test_score_distribution_shows_every_seed(figs):
+    fig = figs["scores"]
+    for ax in visible_axes(fig):
+        dots = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+        assert dots == 3 * len(SEEDS)
+    cnn = next(ax for ax in visible_axes(fig) if ax.get_title().startswith("mnist1d-cnn"))
+    assert [t.get_text() for t in cnn.get_xticklabels()] == ["adam", "rmsprop", "sgd"]  # best mean first
+    assert "accuracy" in cnn.get_ylabel()
+
+
+def test_learning_curve_line_is_the_mean_over_seeds(run, figs):
+    fig = figs["learning_curves"]
+    cnn = next(ax for ax in visible_axes(fig) if ax.get_title() == "mnist1d-cnn")
+    line = next(ln for ln in cnn.get_lines() if ln.get_label().startswith("adam"))
+    df, ep = run["trials"], run["epochs"]
+    ids = df[(df["workload"] == "mnist1d-cnn") & (df["level"] == "adam") & (df["phase"] == "final")]["trial_id"]
+    last = ep[ep["trial_id"].isin(ids) & (ep["split"] == "val") & (ep["metric"] == "acc") & (ep["epoch"] == EPOCHS)]
+    assert line.get_ydata()[-1] == pytest.approx(last["value"].mean())
+    assert line.get_label() == f"adam ({len(SEEDS)} seeds)"
+
+
+def test_lr_sensitivity_is_log_scaled_and_marks_diverged_trials(figs):
+    fig = figs["lr_sensitivity"]
+    for ax in visible_axes(fig):
+        assert ax.get_xscale() == "log"
+        crosses = [c for c in ax.collections if isinstance(c, PathCollection)]
+        assert sum(len(c.get_offsets()) for c in crosses) == 3  # lr = 1 for adam and rmsprop, the sgd error
+        assert all("decades" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_importance_finds_the_parameter_that_matters():
+    # Two levels with the same response to the LR: the level explains nothing, the LR everything.
+    lrs = np.geomspace(1e-4, 1, 8)
+    rows = [{"trial_id": f"{level}{i}", "phase": "tune", "workload": "w", "level": level, "tuned": "lr", "lr": lr,
+             "status": "ok", "objective": 0.9 - 0.1 * (np.log10(lr) + 2) ** 2, "target_metric": "test_acc",
+             "target_mode": "max", "score": np.nan} for level in ("a", "b") for i, lr in enumerate(lrs)]
+    imp = tb.param_importance(pd.DataFrame(rows)).set_index("param")["importance"]
+    assert set(imp.index) == {"lr", "level"} and imp.sum() == pytest.approx(1.0)
+    assert imp["lr"] > 0.9 and imp["level"] < 0.1
+
+
+def test_gradient_heatmap_orders_layers_by_depth(figs):
+    fig = figs["gradients"]
+    ax = visible_axes(fig)[0]
+    image = next(a for a in ax.get_children() if isinstance(a, AxesImage))
+    assert image.get_array().shape == (len(LAYERS), EPOCHS)
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(LAYERS)
+    assert np.all(np.diff(image.get_array()[:, 0]) < 0)  # planted: norms shrink with depth
+
+
+def test_gap_is_validation_minus_training_loss(figs):
+    fig = figs["gap"]
+    line = visible_axes(fig)[0].get_lines()[0]
+    assert line.get_ydata() == pytest.approx([0.05 * e for e in range(1, EPOCHS + 1)])  # planted val - train
+
+
+def test_time_to_target_counts_seeds_that_never_reached_it(figs):
+    fig = figs["time_to_target"]
+    labels = [t.get_text() for ax in visible_axes(fig) for t in ax.get_yticklabels()]
+    assert f"sgd ({len(SEEDS)} never)" in labels
+
+
+def test_missing_data_raises_no_data_with_a_reason(run):
+    final_only = run["trials"][run["trials"]["phase"] == "final"]
+    with pytest.raises(fg.NoData, match="tuning"):
+        fg.lr_sensitivity(final_only)
+    with pytest.raises(fg.NoData, match="probe"):
+        fg.gradient_heatmap(run["trials"], pd.DataFrame())
+    with pytest.raises(fg.NoData):
+        fg.importance(final_only)
+
+
+def test_axis_labels_carry_units():
+    assert fg.axis_label("test_acc") == "test accuracy (fraction correct)"
+    assert fg.axis_label("val_mse") == "validation MSE (squared target units)"

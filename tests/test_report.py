@@ -1,0 +1,146 @@
+"""`bench report` and its tables on the hand-made sweep: planted answers, every section, every figure."""
+from __future__ import annotations
+
+import math
+import re
+import sys
+
+import matplotlib.image
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.report import render
+from bench.report import tables as tb
+from bench.results import read_run
+from tests.report_fixture import BEST_LR, SEEDS, TRUE_MEAN, make_run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("report") / "opt-1")
+
+
+@pytest.fixture(scope="module")
+def trials(run_dir) -> pd.DataFrame:
+    return tb.prepare(read_run(run_dir)["trials"])
+
+
+@pytest.fixture(scope="module")
+def written(run_dir, tmp_path_factory):
+    """`bench report` run once through the CLI for the module."""
+    out = tmp_path_factory.mktemp("reports")
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out), "--name", "opt"])
+    assert result.exit_code == 0, result.output
+    return out / "opt"
+
+
+def test_leaderboard_ranks_levels_and_its_ci_contains_the_true_mean(trials):
+    board = tb.leaderboard(trials)
+    cnn = board[board["workload"] == "mnist1d-cnn"]
+    assert cnn["level"].iloc[-1] == "sgd" and list(cnn["rank"]) == [1, 2, 3]
+    adding = board[board["workload"] == "adding"]
+    assert adding["level"].iloc[-1] == "sgd"  # lower MSE ranks first
+    for row in board.itertuples():
+        assert row.ci_low <= TRUE_MEAN[(row.workload, row.level)] <= row.ci_high
+        assert row.seeds == len(SEEDS)
+        assert row.best_params == f"lr={BEST_LR[row.level]:.3g}"
+
+
+def test_pairwise_detects_the_planted_difference_and_not_the_null_one(trials):
+    pairs = tb.pairwise(trials)
+    assert len(pairs) == 6 and set(pairs["test"]) == {"paired t"}  # every level ran seeds 1-5
+    for workload in ("mnist1d-cnn", "adding"):
+        part = pairs[pairs["workload"] == workload].set_index(["a", "b"])
+        vs_sgd = part[part.index.get_level_values("b") == "sgd"]
+        assert (vs_sgd["p_holm"] < 0.05).all()
+        assert all(v.split()[1:5] == ["better", "than", "sgd", "by"] for v in vs_sgd["verdict"])
+        null = part[part.index.get_level_values("b") != "sgd"]
+        assert null["verdict"].iloc[0].startswith(f"no detectable difference with {len(SEEDS)} seeds")
+        assert (part["p_holm"] >= part["p"]).all()
+
+
+def test_failures_lists_diverged_and_errored_trials_with_settings(trials):
+    bad = tb.failures(trials)
+    assert sorted(bad["status"].value_counts().items()) == [("diverged", 4), ("error", 2)]
+    assert (bad.loc[bad["status"] == "error", "error"] == "RuntimeError: out of memory").all()
+    assert set(bad.loc[bad["status"] == "diverged", "settings"]) == {"lr=1"}
+
+
+def test_lr_ranges_find_each_levels_best_lr(trials):
+    spans = tb.lr_ranges(trials).set_index(["workload", "level"])
+    for (_, level), row in spans.iterrows():
+        assert abs(math.log10(row["best_lr"] / BEST_LR[level])) < 0.5  # nearest grid point to the planted optimum
+        assert row["good_lr_low"] <= row["best_lr"] <= row["good_lr_high"]
+
+
+def test_time_to_target_uses_the_first_epoch_at_target(run_dir, trials):
+    ttt = tb.time_to_target(trials, read_run(run_dir)["epochs"]).merge(trials[["trial_id", "workload", "level"]])
+    cnn = ttt[ttt["workload"] == "mnist1d-cnn"]
+    assert cnn.loc[cnn["level"] == "sgd", "seconds"].isna().all()  # sgd's 0.80 never reaches 95% of adam's 0.90
+    reached = cnn.dropna(subset=["seconds"])
+    assert len(reached) and ((reached["seconds"] / reached["epochs"]).round(6).isin([0.5, 0.6])).all()
+
+
+def test_prepare_gives_untagged_runs_a_level_per_run():
+    plain = pd.DataFrame({"trial_id": ["t0", "t1"], "run": ["run-a", "run-b"], "workload": ["mnist1d-cnn"] * 2,
+                          "optimizer": ["sgd", "adam"], "status": ["ok", "diverged"], "test_acc": [0.8, math.nan]})
+    df = tb.prepare(plain)
+    assert list(df["level"]) == ["run-a", "run-b"] and set(df["phase"]) == {"final"}
+    assert list(df["target_metric"]) == ["test_acc"] * 2 and df["score"].iloc[0] == 0.8 and math.isnan(df["score"].iloc[1])
+    assert list(tb.prepare(plain, compare="optimizer")["level"]) == ["sgd", "adam"]
+
+
+def test_report_html_has_every_section_and_figure(written):
+    html = (written / "index.html").read_text()
+    for anchor in render.SECTIONS:
+        assert f'id="{anchor}"' in html
+    for name in render.FIGURES:
+        assert re.search(rf'<figure id="fig-{name}"><img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', html)
+    assert "Not shown" not in html
+    assert "sgd better than" not in html  # sgd is worse everywhere; a verdict must name the better level first
+    assert "adam better than sgd by" in html and "no detectable difference with 5 seeds" in html
+    assert "RuntimeError: out of memory" in html and "bench sweep opt --quick" in html
+
+
+def test_report_markdown_links_the_pngs_written_beside_it(written):
+    md = (written / "report.md").read_text()
+    links = re.findall(r"\]\((figures/[a-z_]+\.png)\)", md)
+    assert sorted(links) == sorted(f"figures/{n}.png" for n in render.FIGURES)
+    for link in links:
+        height, width = matplotlib.image.imread(written / link).shape[:2]
+        assert 500 <= width <= 2500 and 250 <= height <= 1500
+    assert "| rank | level | mean [95% CI] |" in md
+
+
+def test_merged_runs_keep_trials_apart(run_dir, tmp_path):
+    other = make_run(tmp_path / "opt-2", seed=1)
+    tables, infos = render.load([run_dir, other])
+    assert list(infos) == ["opt-1", "opt-2"]
+    assert len(tables["trials"]) == 2 * len(read_run(run_dir)["trials"]) and tables["trials"]["trial_id"].is_unique
+    board = tb.leaderboard(tables["trials"], tables["epochs"])
+    assert set(board["seeds"]) == {2 * len(SEEDS)}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["report", "{missing}"], "is not a bench run folder"),
+    (["report", "{run}", "--compare", "nonsense"], "--compare 'nonsense' is not a column"),
+    (["report", "{run}", "--name", "a/b"], "--name 'a/b' must be"),
+])
+def test_report_user_errors_are_one_line_exit_2(run_dir, tmp_path, args, message):
+    argv = [a.format(missing=tmp_path / "nope", run=run_dir) for a in args] + ["--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_report_never_imports_ray_or_the_workloads():
+    import subprocess
+
+    code = ("import sys; import bench.report.render, bench.report.figures; "
+            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'bench.workloads', 'bench.train'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
