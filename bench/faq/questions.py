@@ -274,7 +274,10 @@ def accuracy_misleads(ev: Evidence) -> Judgement:
                               (("accuracy", "test_acc"), ("precision", "test_precision"), ("recall", "test_recall"),
                                ("F1", "test_f1"))}}])
     return Judgement(verdict, [f"the all-'rest' predictor scores accuracy {base['test_acc']:.3f} and F1 {base['test_f1']:.3f}",
-                               f"{st.verdict(c, 'points over that predictor', True)} -> {verdict} (margin 10 points)"], table)
+                               f"the tuned CNN beats it by {st.fmt(c.mean_a)} in F1 but only {st.fmt(c.mean_b)} in "
+                               f"accuracy: F1 separates them by {st.fmt(c.gain)} more (95% CI {st.fmt(c.ci[0])} to "
+                               f"{st.fmt(c.ci[1])}; {c.test}, {st.p_phrase(c.p)}; {c.n_a} seeds) -> {verdict} "
+                               "(margin 10 points)"], table)
 
 
 def reduces_gap(levels: Callable[[Budget], tuple[str, str]]) -> Callable[[Evidence], Judgement]:

@@ -46,7 +46,7 @@ def palette(levels: list[str]) -> dict[str, tuple]:
 def panels(n: int, title: str, panel: tuple[float, float] = PANEL) -> tuple[Figure, list]:
     cols = 2 if n == 4 else min(n, MAX_COLS)
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(panel[0] * cols, panel[1] * rows + 0.6), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(max(panel[0] * cols, 6.0), panel[1] * rows + 0.6), dpi=DPI, layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
