@@ -107,7 +107,7 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     studies = tmp_path / "studies"
     write_study(studies / "vanishing", [("faq-relu", True), ("faq-bn", True), ("faq-residual", True), ("faq-rmsprop", False)])
     write_study(studies / "exploding", [("faq-relu", False), ("faq-bn", True), ("faq-weight-clip", False), ("faq-adam", True),
-                                        ("pascanu-norm-clip", True)])
+                                        ("grad-norm-clip", True)])
     lines: list[str] = []
     # jobs=2: the worker pool `bench faq` uses by default
     page = answer(None, "tiny", tmp_path / "out", tmp_path / "runs", studies, reuse=True, jobs=2, log=lines.append)

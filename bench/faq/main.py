@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -76,25 +79,33 @@ def data_baselines(experiments: list[Experiment]) -> dict[str, dict[str, float]]
     return out
 
 
-def study_results(name: str, budget: Budget, folder: Path, reuse: bool, log: Log) -> tuple[pd.DataFrame | None, list]:
-    """The study's claims table and its PNGs: reused from `folder` when asked and present, else run now (the
-    study writes into `folder`, i.e. <studies>/<name>/)."""
-    path = folder / STUDY_CLAIMS
-    if not (reuse and path.exists()):
+def run_studies(names: list[str], size: str, seeds: int | None, root: Path, log: Log = print) -> dict[str, str]:
+    """Run the gradient studies one after another into root/<name>/ (in a side process while the trials train,
+    when there is more than one job). Returns the failures by study: a study that fails leaves its claims
+    inconclusive instead of losing the rest of the FAQ."""
+    failed = {}
+    for name in names:
         try:
             module = importlib.import_module(f"bench.studies.{name}")
-        except ModuleNotFoundError:
-            log(f"the {name} study is not available in this installation; its claims stay inconclusive")
-            return None, []
-        log(f"running the {name} study ({budget.name} size) into {folder}")
-        module.run(seeds=budget.study_seeds, out=folder.parent, progress=log, size=budget.name)
-    claims = pd.read_csv(path)
+            log(f"running the {name} study ({size} size) into {root / name}")
+            module.run(seeds=seeds, out=root, progress=log, size=size)
+        except Exception as e:  # noqa: BLE001 - reported on the page, the other claims still count
+            failed[name] = f"the {name} study failed ({type(e).__name__}: {e}); its claims stay inconclusive"
+    return failed
+
+
+def load_study(name: str, folder: Path) -> tuple[pd.DataFrame | None, list]:
+    """A study's claims table and its PNGs as (name, bytes, caption); (None, []) when it has not run."""
+    path = folder / STUDY_CLAIMS
+    if not path.exists():
+        return None, []
     pngs = [(f"{name}-{p.stem}", p.read_bytes(), f"From the {name} study: {p.stem.replace('_', ' ')}.")
             for p in sorted(folder.glob("*.png"))]
-    return claims, pngs
+    return pd.read_csv(path), pngs
 
 
-def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str, Path]) -> QuestionResult:
+def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str, Path],
+          failed: dict[str, str]) -> QuestionResult:
     claims = []
     for c in q.claims:
         try:
@@ -103,7 +114,7 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
             j = Judgement(st.INCONCLUSIVE, [f"{NOT_JUDGED} ({type(e).__name__}: {e})"])
         claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table))
     result = QuestionResult(q.id, q.title, q.quote, q.translation, SOURCE, q.experiment, claims,
-                            findings=q.findings(ev), notes=list(q.notes),
+                            findings=q.findings(ev), notes=[*q.notes, *(failed[s] for s in q.studies if s in failed)],
                             runs=[str(runs[e.name]) for e in q.experiments(ev.budget)])
     for spec in q.figures:
         try:
@@ -128,6 +139,37 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
+def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool, jobs: int,
+           log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+    """Run the experiments (and, in a side process when jobs > 1, the gradient studies) the questions need.
+    Returns the evidence, the run folder per experiment, the study PNGs and the studies that failed."""
+    exps = experiments_for(questions, budget)
+    ev, folders = Evidence(budget), {}
+    names = list(dict.fromkeys(s for q in questions for s in q.studies))
+    todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
+    with ExitStack() as stack:
+        side = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))) \
+            if todo and jobs > 1 else None
+        pending = side.submit(run_studies, todo, budget.name, budget.study_seeds, studies) if side else None
+        runner = stack.enter_context(Runner(budget, runs, jobs, reuse, log))
+        for exp in exps:
+            log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
+            folders[exp.name] = runner.run(exp)
+            ev.add_run(exp.name, folders[exp.name])
+        try:
+            failed = pending.result() if pending else run_studies(todo, budget.name, budget.study_seeds, studies, log)
+        except Exception as e:  # noqa: BLE001 - e.g. the side process was killed
+            failed = {n: f"the {n} study did not finish ({type(e).__name__}); its claims stay inconclusive" for n in todo}
+    ev.baselines = data_baselines(exps)
+    pngs = {}
+    for name in names:
+        if name in failed:
+            log(failed[name])
+        else:
+            ev.studies[name], pngs[name] = load_study(name, studies / name)
+    return ev, folders, pngs, failed
+
+
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
            runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False, jobs: int = 1,
            log: Log = print) -> Path:
@@ -137,20 +179,10 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
     questions = select(ids)
     ensure_writable(Path(out))  # before any training, not after it
     t0 = time.perf_counter()
-    exps = experiments_for(questions, budget)
-    ev, folders = Evidence(budget), {}
-    with Runner(budget, runs, jobs, reuse, log) as runner:
-        for exp in exps:
-            log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            folders[exp.name] = runner.run(exp)
-            ev.add_run(exp.name, folders[exp.name])
-    ev.baselines = data_baselines(exps)
-    pngs = {}
-    for name in dict.fromkeys(s for q in questions for s in q.studies):
-        ev.studies[name], pngs[name] = study_results(name, budget, Path(studies) / name, reuse, log)
-    results = [judge(q, ev, pngs, folders) for q in questions]
-    wall = time.perf_counter() - t0
+    ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, jobs, log)
+    results = [judge(q, ev, pngs, folders, failed) for q in questions]
     meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(),
             "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
-            "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{wall / 60:.1f} minutes", "rules": RULES}
+            "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes",
+            "rules": RULES}
     return build_faq(results, meta).write(Path(out), "faq.md")

@@ -506,11 +506,11 @@ QUESTIONS: tuple[Question, ...] = (
                 Claim("8.6b", "Batch normalization mitigates exploding gradients.", STUDY.format(s="exploding"),
                       study("exploding", r"^faq-bn$")),
                 Claim("8.6c", "Weight clipping mitigates exploding gradients.", STUDY.format(s="exploding"),
-                      study("exploding", r"^faq-weight.?clip")),
+                      study("exploding", r"^faq-weight-clip$")),
                 Claim("8.6d", "Adam mitigates exploding gradients.", STUDY.format(s="exploding"),
                       study("exploding", r"^faq-adam$")),
                 Claim("8.6e", "For comparison (not in the FAQ): gradient-norm clipping mitigates exploding gradients.",
-                      STUDY.format(s="exploding"), study("exploding", r"^(?!faq-weight).*(?:norm|grad).?clip")))),
+                      STUDY.format(s="exploding"), study("exploding", r"^grad-norm-clip$", context=r"^pascanu-clip")))),
     Question(
         "8.7", "How to choose a model structure (如何选择合适的模型结构？)",
         "卷积神经网络适用于图像和音频等空间结构数据，循环神经网络适用于序列数据，递归神经网络适用于树状数据。",

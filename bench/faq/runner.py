@@ -215,7 +215,8 @@ class Runner:
         if isinstance(cell.lr, (int, float)):
             return float(cell.lr)
         if cell.lr == "finder":
-            return self.finder_lr(cell)
+            lr = self.finder_lr(cell)
+            return lr if math.isfinite(lr) and lr > 0 else None  # the range test found no usable LR
         return chosen.get((cell.group, cell.lr))
 
     def finder_lr(self, cell: Cell) -> float:
