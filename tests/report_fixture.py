@@ -2,7 +2,8 @@
 
 Sweep "opt" compares optimizers on two workloads: mnist1d-cnn (test_acc, higher is better) and adding
 (test_mse, lower is better). Tuning: 7 learning rates per level on a log grid, the validation score peaking
-at each level's own LR; lr = 1 diverges for adam and rmsprop; one sgd trial fails with an error. Final
+at each level's own LR; lr = 1 diverges for adam and rmsprop; one sgd trial fails with an error and ASHA
+stops another (lr = 1e-4) after 2 epochs. Final
 phase: seeds 1-5. Planted: adam and rmsprop share a mean (no real difference), sgd is clearly worse.
 """
 from __future__ import annotations
@@ -56,10 +57,12 @@ def record(trial_id: str, workload: str, level: str, phase: str, lr: float, seed
     cfg = TrialConfig(workload=workload, optimizer=level, lr=lr, seed=seed, epochs=EPOCHS).to_dict()
     tags = {"sweep": "opt", "phase": phase, "compare": "optimizer", "level": level, "workload": workload, "tuned": "lr",
             "tune_metric": "val_" + metric.partition("_")[2], "target_metric": metric, "target_mode": mode}
-    if status != "ok":
-        worst = -math.inf if mode == "max" else math.inf
-        return TrialRecord(trial_id, {**tags, "objective": worst, "score": math.nan}, cfg, status,
-                           {"epochs_run": 2}, epochs_rows(value, mode, 0.5, 2), [], error)
+    if status != "ok":  # stopped (by ASHA) keeps the value it had; failures get the worst (as the sweep writes)
+        rows = epochs_rows(value, mode, 0.5, 2)
+        objective = rows[-1][f"val_{metric.partition('_')[2]}"] if status == "stopped" else -math.inf if mode == "max" \
+            else math.inf
+        return TrialRecord(trial_id, {**tags, "objective": objective, "score": math.nan}, cfg, status,
+                           {"epochs_run": 2}, rows, [], error)
     rows = epochs_rows(value, mode, {"sgd": 0.4, "adam": 0.5, "rmsprop": 0.6}[level])
     final = {metric: value, "test_loss": 0.3, "epochs_run": EPOCHS, "wall_time": rows[-1]["time"]}
     return TrialRecord(trial_id, {**tags, "objective": rows[-1][f"val_{metric.partition('_')[2]}"], "score": value},
@@ -85,6 +88,8 @@ def make_run(folder: Path, seed: int = 0) -> Path:
                     store.add(record(tid, workload, level, "tune", lr, 0, math.nan, "diverged"))
                 elif level == "sgd" and k == 1:
                     store.add(record(tid, workload, level, "tune", lr, 0, math.nan, "error", "RuntimeError: out of memory"))
+                elif level == "sgd" and k == 0:
+                    store.add(record(tid, workload, level, "tune", lr, 0, tuning_value(workload, level, lr), "stopped"))
                 else:
                     store.add(record(tid, workload, level, "tune", lr, 0, tuning_value(workload, level, lr)))
             offsets = rng.normal(0, NOISE[workload], len(SEEDS))

@@ -78,8 +78,10 @@ def test_lr_sensitivity_is_log_scaled_and_marks_diverged_trials(figs):
     fig = figs["lr_sensitivity"]
     for ax in visible_axes(fig):
         assert ax.get_xscale() == "log"
-        crosses = [c for c in ax.collections if isinstance(c, PathCollection)]
-        assert sum(len(c.get_offsets()) for c in crosses) == 3  # lr = 1 for adam and rmsprop, the sgd error
+        markers = [c for c in ax.collections if isinstance(c, PathCollection)]
+        hollow = [c for c in markers if len(c.get_facecolors()) == 0]
+        assert sum(len(c.get_offsets()) for c in markers if c not in hollow) == 3  # lr = 1 of adam, rmsprop; sgd's error
+        assert sum(len(c.get_offsets()) for c in hollow) == 1  # the trial ASHA stopped
         assert all("decades" in t.get_text() for t in ax.get_legend().get_texts())
 
 

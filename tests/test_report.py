@@ -102,6 +102,7 @@ def test_report_html_has_every_section_and_figure(written):
     assert "sgd better than" not in html  # sgd is worse everywhere; a verdict must name the better level first
     assert "adam better than sgd by" in html and "no detectable difference with 5 seeds" in html
     assert "RuntimeError: out of memory" in html and "bench sweep opt --quick" in html
+    assert "2 tuning trials were stopped early by ASHA (not failures)" in html
 
 
 def test_report_markdown_links_the_pngs_written_beside_it(written):

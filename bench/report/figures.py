@@ -50,7 +50,7 @@ def panels(n: int, title: str, panel: tuple[float, float] = PANEL) -> tuple[Figu
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(title, fontsize=12, wrap=True)
     return fig, list(axes[:n])
 
 
@@ -124,14 +124,15 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
 
 def lr_sensitivity(df: pd.DataFrame) -> Figure:
     """Tuning objective (validation) against learning rate, log x, per level; diverged or failed tuning
-    trials are marked x at the bottom. The legend gives each level's good-LR span (tables.lr_ranges)."""
+    trials are marked x at the bottom, trials ASHA stopped early are hollow circles at the value they had then.
+    The legend gives each level's good-LR span (tables.lr_ranges)."""
     tune = df[df["phase"] == tb.TUNE]
     if tune.empty or "lr" not in tune or tune["lr"].nunique() < 2:
         raise NoData("no tuning phase over the learning rate")
     colours = palette(tb.levels(df))
     spans = tb.lr_ranges(df).set_index(["workload", "level"])["decades"]
     names = tb.workloads(tune)
-    fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase (x: diverged or failed)")
+    fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase")
     for ax, workload in zip(axes, names, strict=True):
         part = tune[tune["workload"] == workload].assign(value=lambda d: tb.tuning_values(d))
         for level, trials in part.groupby("level", sort=False):
@@ -143,6 +144,9 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
             if len(bad):
                 ax.scatter(bad["lr"], np.full(len(bad), 0.0), marker="x", s=60, color=colours[level],
                            transform=ax.get_xaxis_transform(), clip_on=False)
+            stopped = trials[trials["status"] == "stopped"]  # judged at an early epoch: not comparable, shown apart
+            if len(stopped):
+                ax.scatter(stopped["lr"], stopped["value"], marker="o", s=40, facecolors="none", edgecolors=colours[level])
         ax.set_xscale("log")
         metric = tb.metric_of(part)[0]
         ylabel = axis_label(str(part["tune_metric"].iloc[0])) if "tune_metric" in part else axis_label(metric)
@@ -183,8 +187,10 @@ def gradient_heatmap(df: pd.DataFrame, gradients: pd.DataFrame) -> Figure:
     for ax, ((workload, level), part) in zip(axes, cells, strict=True):
         layer_order = _layer_order(part)
         grid = part.pivot_table(index="layer", columns="step", values="log_norm", aggfunc="mean").reindex(layer_order)
+        steps = grid.columns.to_numpy(float)
+        width = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else max(steps[0], 1.0)
         image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest",
-                          extent=(grid.columns.min(), grid.columns.max(), len(grid) - 0.5, -0.5))
+                          extent=(steps[0] - width / 2, steps[-1] + width / 2, len(grid) - 0.5, -0.5))
         ax.set_yticks(range(len(grid)), [str(n) for n in grid.index], fontsize=7)
         ax.set(title=f"{workload} / {level}", xlabel="optimizer step", ylabel="layer (input at top)")
     fig.colorbar(image, ax=axes, label="log10 gradient norm", shrink=0.8)

@@ -141,7 +141,8 @@ FIGURES: dict[str, tuple[str, str, Callable[..., Any]]] = {
     "learning_curves": ("Learning curves", "Validation metric per epoch of the final seeds: mean and 95% CI band.",
                         lambda t, e, g: fg.learning_curves(t, e)),
     "lr_sensitivity": ("Learning-rate sensitivity", "Tuning-phase validation score against the learning rate; x marks "
-                       "diverged or failed trials; the legend gives the span of LRs within the practical margin of the best.",
+                       "diverged or failed trials, hollow circles trials that ASHA stopped early (their value at that "
+                       "epoch); the legend gives the span of LRs within the practical margin of the best.",
                        lambda t, e, g: fg.lr_sensitivity(t)),
     "importance": ("Hyperparameter importance", "fANOVA importance (Optuna) of the tuned hyperparameters and the level, "
                    "for the tuning objective.", lambda t, e, g: fg.importance(t)),
