@@ -38,7 +38,8 @@ def parse_sets(pairs: list[str]) -> dict[str, object]:
 def epoch_line(row: dict) -> str:
     parts = [f"epoch {row['epoch']:>3}", f"train_loss {row['train_loss']:.4f}", f"val_loss {row['val_loss']:.4f}"]
     parts += [f"val_acc {row['val_acc']:.4f}"] if "val_acc" in row else [f"val_mse {row.get('val_mse', float('nan')):.4g}"]
-    parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_sec']:.0f} samples/s", f"{row['time']:.1f}s"]
+    parts += [f"lr {row['lr']:.3g}", f"{row['samples_per_sec']:.0f} samples/s",
+              f"{row['flops_per_sec'] / 1e9:.1f} GFLOP/s ({row['peak_fraction']:.0%} of matmul peak)", f"{row['time']:.1f}s"]
     return "  ".join(parts)
 
 
@@ -60,6 +61,8 @@ def run(
                                    "(e.g. --set weight_decay=5e-4 --set dropout=0.2); see `bench list config`."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
     quiet: bool = typer.Option(False, help="No per-epoch lines."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model (pays off on a GPU for long "
+                                  "runs; the first epoch includes compilation). Same as --set compile=true."),
 ) -> None:
     """Train one model from one config and write its tidy result tables.
 
@@ -70,7 +73,8 @@ def run(
 
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, "lr": lr, "schedule": schedule,
                                  "activation": activation, "loss": loss, "epochs": epochs,
-                                 "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), **parse_sets(set_)})
+                                 "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), "compile": compile_,
+                                 **parse_sets(set_)})
     validate_names(cfg)
     folder = new_run_folder(out, "run")
     result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False))

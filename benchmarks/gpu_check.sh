@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# GPU check, under 5 minutes on one GPU: run_trial's throughput on the CIFAR-shaped seed CNN (synthetic tensors
+# resident on the GPU, bf16 autocast, channels_last) at batch sizes 128..4096, eager and torch.compile, with
+# achieved TFLOP/s and peak GPU memory; 8 seeds trained as one stacked model vs sequentially; then a 16-trial
+# sweep sharing the GPU (--gpus-per-trial 0.25) on CIFAR-shaped files written to a temporary folder.
+# Without a CUDA device it says so and exits 0.
+#
+#   bash benchmarks/gpu_check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python}
+
+if ! "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+    echo "no CUDA device: skipping GPU sections"
+    exit 0
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
+
+echo "== training loop: batch sizes x torch.compile =="
+# Stops at 150 s; configurations past its 120 s budget are reported as skipped.
+timeout 150 "$PYTHON" benchmarks/_gpu_bench.py --budget-s 120 || echo "training-loop section stopped at its 150 s limit"
+
+echo "== 8 seeds as one stacked model (torch.func.vmap) vs one after another =="
+timeout 40 "$PYTHON" benchmarks/_stacked_seeds.py --device cuda --seeds 8 || echo "stacked-seeds section stopped at its 40 s limit"
+
+echo "== 16 trials sharing the GPU: bench sweep --gpus-per-trial 0.25 =="
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$PYTHON" benchmarks/_gpu_sweep.py prepare "$work"
+# SIGINT is the sweep's clean stop (finished trials kept, Ray shut down); SIGKILL 20 s later if it hangs.
+timeout -s INT -k 20 100 "$PYTHON" -m bench sweep "$work/gpu-share.yaml" --gpus-per-trial 0.25 --out "$work/runs" \
+    || echo "sweep stopped at its 100 s limit; the summary covers the trials it finished"
+"$PYTHON" benchmarks/_gpu_sweep.py summary "$work/runs"

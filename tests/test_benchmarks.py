@@ -1,0 +1,65 @@
+"""Each speed script under benchmarks/ runs on a tiny size and prints its figures (no timing is asserted)."""
+from __future__ import annotations
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name: str, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> str:
+    """Run a benchmark script in this process (torch is imported once) as `python benchmarks/<name> ARGS`."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    monkeypatch.setattr(sys, "argv", [name, *args])
+    monkeypatch.setattr(torch, "compile", torch.compile)  # restored afterwards, whatever the script sets
+    threads = torch.get_num_threads()
+    try:
+        runpy.run_path(str(BENCHMARKS / name), run_name="__main__")
+    finally:
+        torch.set_num_threads(threads)
+    return capsys.readouterr().out
+
+
+def ratio(out: str, label: str) -> float:
+    match = re.search(rf"{re.escape(label)} = ([0-9.]+)", out)
+    assert match, f"no {label} in:\n{out}"
+    return float(match.group(1))
+
+
+@pytest.mark.slow
+def test_train_loop_prints_the_three_competitors_and_ratios(monkeypatch, capsys):
+    out = run_script("train_loop.py", ["--tiny"], monkeypatch, capsys)
+    for row in ("(a) run_trial, loop", "(b) bare loop", "(c) seed DataLoader", "(a) run_trial, end to end"):
+        assert re.search(rf"{re.escape(row)}\s+\d+", out), out
+    assert ratio(out, "(a)/(b)") > 0 and ratio(out, "(a)/(c)") > 0
+    assert re.search(r"training FLOPs per sample \(fwd\+bwd\): 35\.00 M", out)  # the seed CNN's count
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_code_runs_on_cpu(monkeypatch, capsys):
+    out = run_script("_gpu_bench.py", ["--device", "cpu", "--tiny", "--compile-backend", "eager"], monkeypatch, capsys)
+    rows = re.findall(r"^(False|True)\s+128\s+\d+\s+[0-9.]+\s+[0-9.]+%\s+n/a", out, flags=re.M)
+    assert rows == ["False", "True"], out
+
+
+def test_gpu_check_says_it_skips_without_cuda():
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present: the full check takes minutes")
+    done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh")], capture_output=True, text=True, timeout=120,
+                          env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "no CUDA device: skipping GPU sections"
+
+
+@pytest.mark.slow
+def test_stacked_seeds_match_sequential_training(monkeypatch, capsys):
+    out = run_script("_stacked_seeds.py", ["--tiny", "--device", "cpu"], monkeypatch, capsys)
+    match = re.search(r"speed-up [0-9.]+x; max \|stacked - sequential\| weight difference ([0-9.e+-]+)", out)
+    assert match and float(match.group(1)) < 1e-4, out
+
