@@ -403,8 +403,9 @@ QUESTIONS: tuple[Question, ...] = (
         "RMSprop 优化器是一种基于均方根的优化器，可以减轻梯度消失问题。",
         "Gradient descent is the most basic optimizer and suits simple models and tasks. Adam is an adaptive optimizer "
         "that adapts to different models and tasks. RMSprop, based on the root mean square, alleviates vanishing gradients.",
-        "SGD, SGD with momentum, Adam and RMSprop, each tuned on the same LR grid, on an MLP (the simple model), a 1-D "
-        "CNN and a tanh RNN over 40 steps (prone to vanishing gradients), all on MNIST-1D.",
+        "SGD, SGD with momentum, Adam and RMSprop, each tuned on the same LR grid (their other hyperparameters at the "
+        "usual defaults: momentum 0.9, betas 0.9/0.999, RMSprop decay 0.999), on an MLP (the simple model), a 1-D CNN "
+        "and a tanh RNN over 40 steps (prone to vanishing gradients), all on MNIST-1D.",
         lambda b: [optimizers(b)],
         claims=(
             Claim("8.1a", "Plain SGD suits simple models: on the MLP it is about as good as the best optimizer.",
