@@ -26,20 +26,23 @@ def evaluate(model: torch.nn.Module, split: Split, loss_fn: Callable, data: Data
     out = predict(model, split, forward)
     with torch.inference_mode():
         metrics = {f"{prefix}_loss": float(loss_fn(out, split.y))}
-    metrics.update({f"{prefix}_{k}": v for k, v in score(out, split.y, data, full=prefix == "test").items()})
+    scores = score(out, split.y, data, binary=prefix != "train", per_class=prefix == "test")
+    metrics.update({f"{prefix}_{k}": v for k, v in scores.items()})
     return metrics
 
 
-def score(out: torch.Tensor, y: torch.Tensor, data: DataBundle, full: bool) -> dict[str, float]:
+def score(out: torch.Tensor, y: torch.Tensor, data: DataBundle, binary: bool, per_class: bool) -> dict[str, float]:
+    """binary: precision/recall/F1 (validation too, so sweeps can tune on F1); per_class: accuracy per class."""
     if data.task == "regression":
         return {"mse": float(((out.squeeze(-1) - y) ** 2).mean())}
-    pred = out.argmax(-1) if data.task == "classification" else (out.squeeze(-1) > 0).long()
+    # classes sit on dim 1 for (N, C) and for per-step (N, C, T) outputs
+    pred = out.argmax(1) if data.task == "classification" else (out.squeeze(-1) > 0).long()
     truth = y.long()
     metrics = {"acc": float((pred == truth).float().mean())}
-    if full and data.task == "binary":
+    if binary and data.task == "binary":
         p, r, f, _ = precision_recall_fscore_support(truth.cpu(), pred.cpu(), average="binary", zero_division=0)
         metrics.update(precision=float(p), recall=float(r), f1=float(f))
-    if full and data.task == "classification" and data.class_names:
+    if per_class and data.task == "classification" and data.class_names:
         hits = torch.zeros(data.num_classes).index_add_(0, truth.cpu(), (pred == truth).float().cpu())
         counts = torch.bincount(truth.cpu(), minlength=data.num_classes).clamp(min=1)
         metrics.update({f"acc_{name}": float(a) for name, a in zip(data.class_names, hits / counts, strict=True)})
