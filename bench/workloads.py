@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from bench.config import ConfigError, TrialConfig
-from bench.data import mnist1d
-from bench.data.base import DataBundle
+from bench.data import cifar10, digits, imdb, mnist1d, sequences, textsynth
+from bench.data.base import DataBundle, Split
 from bench.registry import lookup
 
 Loader = Callable[[TrialConfig], DataBundle]
@@ -22,9 +22,20 @@ class WorkloadSpec:
     mode: str  # "max" or "min"
     source: str
     needs_download: bool = False
-    cell: str = "gru"  # default recurrent cell for rnn workloads
+    cell: str = ""  # default recurrent cell of rnn workloads (cfg.rnn_cell overrides); empty for the others
     description: str = ""
 
+
+def one_vs_rest(data: DataBundle, positive: int) -> DataBundle:
+    """Binary relabelling, class `positive` = 1 vs the rest = 0; the baseline is the all-negative predictor."""
+    relabel = lambda s: Split(s.x, (s.y == positive).float(), s.lengths)
+    share = float((data.test.y == positive).float().mean())
+    return replace(data, train=relabel(data.train), val=relabel(data.val), test=relabel(data.test), task="binary",
+                   num_classes=1, class_names=("rest", str(positive)), baseline={"test_acc": 1 - share, "test_f1": 0.0})
+
+
+SHUFFLED = "mnist1d generator, one fixed permutation of the 40 steps (offline)"
+GENERATED = "generated from a fixed seed (offline)"
 
 WORKLOADS: dict[str, WorkloadSpec] = {
     "mnist1d-cnn": WorkloadSpec("mnist1d-cnn", lambda cfg: mnist1d.load("channels"), "cnn", "test_acc", "max",
@@ -37,6 +48,39 @@ WORKLOADS: dict[str, WorkloadSpec] = {
                                 "mnist1d generator (offline)", cell="rnn", description="MNIST-1D, tanh RNN over 40 steps"),
     "mnist1d-mlp": WorkloadSpec("mnist1d-mlp", lambda cfg: mnist1d.load("channels"), "mlp", "test_acc", "max",
                                 "mnist1d generator (offline)", description="MNIST-1D, MLP"),
+    "mnist1d-shuffled-cnn": WorkloadSpec("mnist1d-shuffled-cnn", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
+                                         "cnn", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, 1-D CNN"),
+    "mnist1d-shuffled-mlp": WorkloadSpec("mnist1d-shuffled-mlp", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
+                                         "mlp", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, MLP"),
+    "mnist1d-shuffled-gru": WorkloadSpec("mnist1d-shuffled-gru", lambda cfg: mnist1d.load("sequence", shuffle_seq=True),
+                                         "rnn", "test_acc", "max", SHUFFLED, cell="gru",
+                                         description="MNIST-1D without locality, GRU over 40 steps"),
+    "mnist1d-imbalanced-cnn": WorkloadSpec("mnist1d-imbalanced-cnn", lambda cfg: one_vs_rest(mnist1d.load("channels"), 0),
+                                           "cnn", "test_f1", "max", "mnist1d generator (offline)",
+                                           description="MNIST-1D digit 0 vs rest (10% positives), binary; "
+                                                       "predicting 'rest' always scores 90% accuracy and F1 0"),
+    "digits-cnn": WorkloadSpec("digits-cnn", lambda cfg: digits.load(), "cnn", "test_acc", "max",
+                               "scikit-learn load_digits (bundled)", description="8x8 handwritten digits, 2-D CNN"),
+    "cifar10-cnn": WorkloadSpec("cifar10-cnn", lambda cfg: cifar10.load(cfg.data_dir), "cnn", "test_acc", "max",
+                                "CIFAR-10 python batches in --data-dir, torchvision download", needs_download=True,
+                                description="the seed tutorial's CNN on 32x32 colour images; augment=true: crop+flip"),
+    "imdb-rnn": WorkloadSpec("imdb-rnn", lambda cfg: imdb.load(cfg.data_dir, max_len=cfg.seq_len), "rnn", "test_acc", "max",
+                             "aclImdb in --data-dir, download from ai.stanford.edu", needs_download=True, cell="rnn",
+                             description="IMDB sentiment, binary; the seed's tanh RNN on tokens, last seq_len kept "
+                                         f"(default {imdb.DEFAULT_MAX_LEN})"),
+    "text-synthetic-rnn": WorkloadSpec("text-synthetic-rnn", lambda cfg: textsynth.load(max_len=cfg.seq_len), "rnn",
+                                       "test_acc", "max", GENERATED, cell="rnn",
+                                       description="generated reviews with negation, binary; IMDB's text pipeline offline"),
+    "adding": WorkloadSpec("adding", lambda cfg: sequences.load("adding", cfg.seq_len), "rnn", "test_mse", "min",
+                           GENERATED, cell="gru", description="adding problem, regression; T = seq_len (default 50); "
+                                                              "constant predictor MSE 1/6"),
+    "temporal-order": WorkloadSpec("temporal-order", lambda cfg: sequences.load("temporal-order", cfg.seq_len), "rnn",
+                                   "test_acc", "max", GENERATED, cell="gru",
+                                   description="order of two early symbols, 4 classes; T = seq_len (default 50); chance 0.25"),
+    "copy-memory": WorkloadSpec("copy-memory", lambda cfg: sequences.load("copy-memory", cfg.seq_len), "rnn", "test_loss",
+                                "min", GENERATED, cell="gru",
+                                description="recall 10 symbols after T blanks, classified per step; T = seq_len "
+                                            "(default 20); memoryless loss 10 log(8)/(T+20)"),
 }
 
 
@@ -56,6 +100,5 @@ def load_data(cfg: TrialConfig) -> DataBundle:
     if cfg.n_train:
         if cfg.n_train > len(data.train):
             raise ConfigError(f"n_train={cfg.n_train} exceeds the {len(data.train)} training samples of {cfg.workload}")
-        from dataclasses import replace
         data = replace(data, train=data.train.subset(slice(0, cfg.n_train)))
     return data
