@@ -185,6 +185,85 @@ def list_(kind: str | None = typer.Argument(None, help="Registry to show (worklo
 # Further commands (sweep, report, study, faq) register below this line, each in its own block.
 
 
+# --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---
+
+@app.command()
+@user_errors
+def sweep(
+    space: str | None = typer.Argument(None, help="A sweep from search_spaces/ (optimizers, schedules, activations, "
+                                       "regularizers, losses) or a PATH.yaml; may be omitted with --resume RUN_FOLDER."),
+    quick: bool = typer.Option(False, help="The file's small budget (budget.quick): fewer trials, epochs and seeds."),
+    out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder (on a multi-node cluster: a folder "
+                                                "every node sees at the same path)."),
+    address: str | None = typer.Option(None, help="HOST:PORT of a running Ray cluster (e.g. from `ray start --head`). "
+                                       "Default: a private local Ray on 127.0.0.1 with this machine's CPUs and GPUs."),
+    cpus_per_trial: float = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with "
+                                         "trials in parallel: on small workloads that beats fewer, wider trials (two "
+                                         "1-thread MNIST-1D CNN trials train at 2x the throughput of one 2-thread trial)."),
+    gpus_per_trial: float = typer.Option(0.0, help="GPUs per trial; a fraction such as 0.25 lets small trials share a GPU."),
+    resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
+                                      "run of this sweep under --out. Finished trials are kept and not re-run."),
+    dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
+) -> None:
+    """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
+    hyperparameters (ASHA stops bad trials early), then its best config is re-run with fresh seeds.
+
+    Example: bench sweep optimizers --quick
+    """
+    import json
+
+    from bench.search.space import load_space
+
+    if space is None and resume in (None, "last"):
+        raise ConfigError("name a sweep (e.g. `bench sweep optimizers`) or pass --resume RUN_FOLDER")
+    if space is None and not (Path(resume) / "space.yaml").is_file():
+        raise ConfigError(f"{resume} is not a sweep run folder (no space.yaml); pass the folder `bench sweep` printed")
+    chosen = load_space(space if space is not None else Path(resume) / "space.yaml")
+    where = f" --out {out}" if out != Path("runs") else ""
+    again = (f"bench sweep {space}{' --quick' if quick else ''}{where} --resume last" if space
+             else f"bench sweep --resume {resume}")
+    from bench.search.tune import run_sweep  # imports Ray: only once the space is known to be valid
+
+    try:
+        folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
+                           gpus_per_trial=gpus_per_trial, resume=True if resume == "last" else resume or False,
+                           dashboard=dashboard)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
+        raise typer.Exit(130) from None
+    info = json.loads((folder / "run.json").read_text())
+    print_leaderboard(folder)
+    console.print(f"results: {folder}")
+    if not info["complete"]:
+        console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
+                      f"`{again}`")
+        raise typer.Exit(130)
+
+
+def print_leaderboard(folder: Path) -> None:
+    """One table per workload: mean and 95% CI of the target metric over the final-phase seeds."""
+    import pandas as pd
+
+    from bench.search.protocol import leaderboard
+
+    trials = pd.read_parquet(folder / "trials.parquet") if (folder / "trials.parquet").exists() else pd.DataFrame()
+    if trials.empty:
+        console.print("no finished trials yet")
+        return
+    board = leaderboard(trials)
+    out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
+    for workload, rows in board.groupby("workload", sort=False):
+        better = "higher" if rows["mode"].iloc[0] == "max" else "lower"
+        table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better)",
+                      title_justify="left")
+        for col in ("level", "seeds", "mean", "95% CI", "failed", "best hyperparameters"):
+            table.add_column(col, overflow="fold")
+        for r in rows.itertuples():
+            ci = f"[{r.ci_low:.4f}, {r.ci_high:.4f}]" if r.n > 1 else "-"
+            table.add_row(str(r.level), str(r.n), f"{r.mean:.4f}" if r.n else "-", ci, str(r.failed), r.best)
+        out.print(table)
+
+
 # --- bench report: HTML + Markdown from finished runs (bench/report) ---
 
 @app.command()
@@ -243,3 +322,33 @@ def faq(
         raise typer.Exit(130) from None
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")
+
+
+# --- bench study: the vanishing/exploding-gradient studies (bench/studies) ---
+
+@app.command()
+@user_errors
+def study(
+    name: str = typer.Argument(..., help="The study to run: vanishing or exploding."),
+    quick: bool = typer.Option(False, help="Small budget (fewer steps, lengths and seeds): minutes on 2 CPU cores."),
+    seeds: int | None = typer.Option(None, help="Seeds per configuration (default: 2 with --quick, 3 without)."),
+    out: Path = typer.Option(Path("reports/studies"), help="Parent folder; the study writes OUT/NAME/ (claims.md, "
+                             "claims.csv, PNG figures, Parquet tables)."),
+    size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
+) -> None:
+    """Reproduce the gradient literature claim by claim: each claim's pass criterion, measurement and PASS/FAIL.
+
+    Example: bench study vanishing --quick
+    """
+    import importlib
+
+    from bench.studies import STUDIES
+    from bench.studies.common import CLAIM_COLUMNS
+
+    if name not in STUDIES:
+        raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
+    module = importlib.import_module(f"bench.studies.{name}")
+    claims = module.run(quick=quick, seeds=seeds, out=out, size=size,
+                        progress=lambda line: console.print(line, markup=False, highlight=False))
+    assert list(claims.columns) == CLAIM_COLUMNS
+    console.print(f"claims: {out / name / 'claims.md'}", markup=False)

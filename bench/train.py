@@ -30,7 +30,7 @@ Reporter = Callable[[dict[str, Any]], None]
 @dataclass
 class TrialResult:
     config: dict[str, Any]
-    status: str  # "ok" | "diverged" | "error"
+    status: str  # "ok" | "diverged" | "stopped" (by the report hook) | "error"
     final: dict[str, float] = field(default_factory=dict)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     gradients: list[dict[str, Any]] = field(default_factory=list)
@@ -51,6 +51,10 @@ def pick_device(name: str) -> torch.device:
 
 class Diverged(Exception):
     """Raised inside the loop when the training loss stops being finite."""
+
+
+class StopTrial(Exception):
+    """Raised by a report hook to end a trial early (a scheduler's decision); the result keeps what was trained."""
 
 
 TRAIN_EVAL_MIN = 2048
@@ -216,8 +220,9 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     trainer = Trainer(cfg, data, model, device, report)
     try:
         status, final = trainer.fit()
-    except Diverged:
-        status, final = "diverged", {"epochs_run": len(trainer.epochs), "steps": trainer.step}
+    except (Diverged, StopTrial) as stop:
+        status = "diverged" if isinstance(stop, Diverged) else "stopped"
+        final = {"epochs_run": len(trainer.epochs), "steps": trainer.step}
     final.update(trainer.throughput())
     final["wall_time"] = time.perf_counter() - t0
     return TrialResult(cfg.to_dict(), status, final, trainer.epochs, trainer.probe.rows)

@@ -1,0 +1,190 @@
+"""The two-phase protocol of a fair comparison, independent of Ray.
+
+For every (level, workload) -- a *group* -- an independent search tunes the level's own nuisance parameters
+with the same number of trials, judged on the validation metric. Then the best configuration of each group
+is re-run with fresh seeds and only those runs are compared, on the test metric. Trial ids are
+deterministic, so a resumed sweep knows exactly which trials are finished (their parts exist) and which to
+run; nothing is counted twice. `leaderboard` summarises the final phase from the trials table alone.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bench.config import ConfigError, TrialConfig
+
+if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
+    import pandas as pd
+
+    from bench.results import TrialRecord
+    from bench.search.space import SweepSpace
+
+TUNE, FINAL = "tune", "final"
+
+
+def tuning_metric(target: str) -> str:
+    """Search on the validation counterpart of the test metric, so the test set never steers the choice."""
+    split, _, metric = target.partition("_")
+    if split != "test" or not metric:
+        raise ConfigError(f"workload target {target!r} must be a test metric such as test_acc")
+    return f"val_{metric}"
+
+
+def worst(mode: str) -> float:
+    return -math.inf if mode == "max" else math.inf
+
+
+def objective(status: str, epochs: list[dict[str, Any]], metric: str, mode: str) -> float:
+    """What the search learns from a trial: the last validation value it reached; the worst value if it
+    diverged or failed (so TPE steers away from that region instead of ignoring it)."""
+    if status not in ("ok", "stopped") or not epochs:
+        return worst(mode)
+    value = float(epochs[-1].get(metric, math.nan))
+    return value if math.isfinite(value) else worst(mode)
+
+
+def better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+@dataclass
+class Outcome:
+    """What the protocol needs to know about a finished trial."""
+    trial_id: str
+    params: dict[str, Any]  # values of the group's tuned parameters
+    status: str
+    objective: float
+
+
+@dataclass
+class Group:
+    """One (level, workload): its tuning search, then its final-phase seed re-runs."""
+    index: int
+    level: Any
+    workload: str
+    tuned: tuple[str, ...]
+    base: TrialConfig
+    target: str  # test metric of the comparison
+    mode: str
+    trials: int  # tuning budget
+    seeds: tuple[int, ...]
+    done: dict[str, Outcome] = field(default_factory=dict)
+    running: set[str] = field(default_factory=set)
+
+    @property
+    def metric(self) -> str:
+        return tuning_metric(self.target)
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.workload}.{self.level}".replace("/", "_").replace(" ", "_")
+
+    @property
+    def sampler_seed(self) -> int:
+        """Seed of this group's TPE sampler: fixed by the budget seed and the group, not by the run order."""
+        return (self.base.seed * 1_000_003 + zlib.crc32(self.prefix.encode())) % 2**31
+
+    def tuning_ids(self) -> list[str]:
+        return [f"{self.prefix}.tune-{k:03d}" for k in range(self.trials)] if self.tuned else []
+
+    def final_ids(self) -> dict[str, int]:
+        return {f"{self.prefix}.seed-{s}": s for s in self.seeds}
+
+    def next_tuning_id(self) -> str | None:
+        return next((t for t in self.tuning_ids() if t not in self.done and t not in self.running), None)
+
+    def tuning_finished(self) -> bool:
+        return all(t in self.done for t in self.tuning_ids())
+
+    def best(self) -> Outcome | None:
+        """The best finished tuning trial that trained to the end (ties: the earlier trial); with nothing to
+        tune, the base configuration itself."""
+        if not self.tuned:
+            return Outcome("base", {}, "ok", math.nan)
+        best = None
+        for tid in self.tuning_ids():
+            o = self.done.get(tid)
+            if o and o.status == "ok" and (best is None or better(o.objective, best.objective, self.mode)):
+                best = o
+        return best
+
+    def next_final(self) -> tuple[str, int] | None:
+        if not self.tuning_finished() or self.best() is None:
+            return None
+        return next(((t, s) for t, s in self.final_ids().items() if t not in self.done and t not in self.running), None)
+
+    def finished(self) -> bool:
+        return self.tuning_finished() and (self.best() is None or all(t in self.done for t in self.final_ids()))
+
+    def config(self, params: dict[str, Any], seed: int, threads: int) -> TrialConfig:
+        return self.base.replace(**params, seed=seed, threads=threads)
+
+    def tags(self, space: SweepSpace, phase: str) -> dict[str, Any]:
+        return {"sweep": space.name, "phase": phase, "compare": space.compare, "level": self.level,
+                "workload": self.workload, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
+                "target_metric": self.target, "target_mode": self.mode}
+
+
+class Plan:
+    """All groups of a sweep and what is finished, rebuilt from the result parts on resume."""
+
+    def __init__(self, space: SweepSpace, records: list[TrialRecord] = ()):
+        from bench.workloads import get_workload
+
+        self.space = space
+        self.groups: list[Group] = []
+        for workload in space.workloads:
+            spec = get_workload(workload)
+            for level in space.levels:
+                self.groups.append(Group(len(self.groups), level, workload, space.tuned(level),
+                                         space.base_config(level, workload), spec.target, spec.mode,
+                                         space.budget.trials_per_level, space.budget.final_seeds()))
+        owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.final_ids())}
+        for rec in records:
+            if rec.trial_id not in owners:
+                raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {space.name!r} as "
+                                  "resolved now; resume with the same search space and --quick setting")
+            g = owners[rec.trial_id]
+            g.done[rec.trial_id] = Outcome(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
+                                           objective(rec.status, rec.epochs, g.metric, g.mode))
+
+    def total(self) -> int:
+        """Trials the sweep will run: a level none of whose tuning trials succeeded has no re-runs."""
+        dropped = lambda g: g.tuning_finished() and g.best() is None
+        return sum(len(g.tuning_ids()) + (0 if dropped(g) else len(g.seeds)) for g in self.groups)
+
+    def finished_count(self) -> int:
+        return sum(len(g.done) for g in self.groups)
+
+    def finished(self) -> bool:
+        return all(g.finished() for g in self.groups)
+
+
+def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per (workload, level): seeds that finished, mean and 95% Student-t CI of the score over the
+    final-phase seeds, seeds that diverged or failed, and the tuned hyperparameters of the re-run config.
+    Rows are ranked best first within each workload; levels whose tuning never succeeded come last."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    rows = []
+    for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
+        final = trials_g[trials_g["phase"] == FINAL]
+        scores = final.loc[final["status"] == "ok", "score"].dropna().to_numpy(float)
+        n = len(scores)
+        mean = scores.mean() if n else math.nan
+        half = stats.t.ppf(0.975, n - 1) * scores.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
+        tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
+        best = ", ".join(f"{k}={final[k].iloc[0]:.3g}" for k in tuned) if len(final) else "-"
+        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": mean - half,
+                     "ci_high": mean + half, "failed": int(len(final) - n), "best": best or "(nothing tuned)",
+                     "metric": trials_g["target_metric"].iloc[0], "mode": trials_g["target_mode"].iloc[0]})
+    board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "best",
+                                        "metric", "mode"])
+    key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
+    workload_order = board["workload"].map({w: i for i, w in enumerate(dict.fromkeys(board["workload"]))})
+    order = board.assign(_w=workload_order, _key=key).sort_values(["_w", "_key"], kind="stable", na_position="last")
+    return order.drop(columns=["_w", "_key"]).reset_index(drop=True)

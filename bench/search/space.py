@@ -1,0 +1,359 @@
+"""Search spaces as data: a YAML file -> a validated SweepSpace -> Optuna distributions per level.
+
+A space names the choice under study (`compare`, a TrialConfig field or `regularizer`), its levels, the
+workloads, the nuisance hyperparameters to tune with their ranges (`tune`), settings shared by every trial
+(`fixed`) and the budget. Every problem is reported before anything runs, as one line naming the file, the
+key and the fix. This is the only module that turns ranges into samplable distributions.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.config import ConfigError, TrialConfig
+
+SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+
+TOP_KEYS = ("name", "description", "compare", "levels", "workloads", "fixed", "tune", "budget")
+RANGE_KEYS = ("min", "max", "scaling")
+# TrialConfig fields the sweep itself sets, and where the user sets them instead.
+MANAGED = {"seed": "budget.seed", "epochs": "budget.epochs", "threads": "--cpus-per-trial",
+           "workload": "the workloads list"}
+
+
+def _registries() -> dict[str, Mapping[str, Any]]:
+    """TrialConfig fields (and the pseudo-field `regularizer`) whose values are registry names."""
+    from bench.components.activations import ACTIVATIONS
+    from bench.components.inits import INITS
+    from bench.components.losses import LOSSES
+    from bench.components.optimizers import OPTIMIZERS
+    from bench.components.regularizers import REGULARIZERS
+    from bench.components.schedules import SCHEDULES
+    from bench.models.rnn import CELLS
+    from bench.workloads import WORKLOADS
+
+    return {"workload": WORKLOADS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS,
+            "init": INITS, "loss": {"auto": None, **LOSSES}, "rnn_cell": {"auto": None, **CELLS},
+            "regularizer": REGULARIZERS}
+
+
+@dataclass(frozen=True)
+class Range:
+    """A numeric range of one nuisance hyperparameter, sampled uniformly on a linear or log scale."""
+    min: float
+    max: float
+    log: bool
+    integer: bool = False
+
+    def distribution(self):
+        from optuna.distributions import FloatDistribution, IntDistribution
+
+        if self.integer:
+            return IntDistribution(int(self.min), int(self.max), log=self.log)
+        return FloatDistribution(float(self.min), float(self.max), log=self.log)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"min": self.min, "max": self.max, "scaling": "log" if self.log else "linear"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each level gets. None means: derived from the other fields (see the properties)."""
+    trials_per_level: int = 12  # tuning trials of every (level, workload) search
+    epochs: int = 20
+    seeds: int = 5  # fresh seeds the best configuration of each level is re-run with
+    seed: int = 0  # seed of every tuning trial and of the TPE samplers; final seeds are seed+1 .. seed+seeds
+    concurrency: int = 4  # most trials of one level's search running at once (TPE learns from finished ones)
+    asha: bool = True  # early-stop bad tuning trials (never final-phase ones)
+    grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
+    reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
+    startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
+    quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
+
+    @property
+    def grace(self) -> int:
+        return self.grace_epochs or max(1, self.epochs // 4)
+
+    @property
+    def startup(self) -> int:
+        return self.startup_trials or max(2, self.trials_per_level // 3)
+
+    def final_seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as given (derived ones left out, so that quick overrides still derive them)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "quick"}
+        out = {k: v for k, v in out.items() if v is not None}
+        return out | ({"quick": dict(self.quick)} if self.quick else {})
+
+
+@dataclass(frozen=True)
+class SweepSpace:
+    name: str
+    compare: str  # TrialConfig field under study, or "regularizer" (a REGULARIZERS entry's settings)
+    levels: tuple[Any, ...]
+    workloads: tuple[str, ...]
+    tune: dict[str, Range]  # nuisance parameter -> range; each level tunes those its components have
+    fixed: dict[str, Any]  # TrialConfig overrides applied to every trial
+    budget: Budget
+    description: str = ""
+    source: str = "<dict>"
+
+    def level_settings(self, level: Any) -> dict[str, Any]:
+        """The TrialConfig overrides that make a trial belong to this level."""
+        if self.compare == "regularizer":
+            return dict(_registries()["regularizer"][level].settings)
+        return {self.compare: level}
+
+    def base_config(self, level: Any, workload: str) -> TrialConfig:
+        return TrialConfig.from_dict({**self.fixed, **self.level_settings(level), "workload": workload,
+                                      "epochs": self.budget.epochs, "seed": self.budget.seed})
+
+    def tuned(self, level: Any) -> tuple[str, ...]:
+        """Nuisance parameters tuned for this level: lr, plus the hyperparameters of the optimizer, schedule
+        and regularizer its trials use, wherever the space gives them a range."""
+        cfg = self.base_config(level, self.workloads[0])
+        regs = _registries()
+        owned = {"lr", *regs["optimizer"][cfg.optimizer].hyperparams, *regs["schedule"][cfg.schedule].hyperparams}
+        if self.compare == "regularizer":
+            owned |= set(regs["regularizer"][level].settings)
+        return tuple(k for k in self.tune if k in owned and k != self.compare)
+
+    def distributions(self, level: Any) -> dict[str, Any]:
+        """Optuna distributions of this level's tuned parameters."""
+        return {k: self.tune[k].distribution() for k in self.tuned(level)}
+
+    def quick_version(self) -> SweepSpace:
+        """The space with the budget's `quick` overrides applied (what --quick runs)."""
+        budget = dataclasses.replace(self.budget, **self.budget.quick, quick={})
+        return dataclasses.replace(self, budget=budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved space, loadable again by load_space (written next to the results)."""
+        return {"name": self.name, "description": self.description, "compare": self.compare,
+                "levels": list(self.levels), "workloads": list(self.workloads), "fixed": dict(self.fixed),
+                "tune": {k: r.to_dict() for k, r in self.tune.items()}, "budget": self.budget.to_dict()}
+
+
+def load_space(source: str | Path | Mapping[str, Any]) -> SweepSpace:
+    """Load and validate a space from a dict, a YAML path, or the name of a file in search_spaces/."""
+    if isinstance(source, Mapping):
+        return _Validator("<dict>").space(source, default_name="sweep")
+    path = resolve_path(source)
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{where}: invalid YAML{at}: {getattr(e, 'problem', None) or e}") from None
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read ({e.strerror})") from None
+    return _Validator(where).space(data, default_name=path.stem)
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in SPACES_DIR.glob("*.yaml"))
+
+
+def resolve_path(source: str | Path) -> Path:
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"search space file {path} not found; pass an existing .yaml file or one of: "
+                              f"{', '.join(available())}")
+        return path
+    named = SPACES_DIR / f"{source}.yaml"
+    if not named.is_file():
+        raise ConfigError(f"unknown sweep {str(source)!r}; choose one of: {', '.join(available())} "
+                          "(or pass a PATH.yaml)")
+    return named
+
+
+class _Validator:
+    """Checks one space document; every error names the file and the key."""
+
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.where}: {key}: {problem}")
+
+    def keys(self, data: Any, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise self.fail(key, f"expected a mapping of {', '.join(allowed)}, got {type(data).__name__}")
+        for k in data:
+            if k not in allowed:
+                raise self.fail(f"{key}.{k}" if key != "(top level)" else str(k),
+                                f"unknown key; valid keys: {', '.join(allowed)}")
+        return dict(data)
+
+    def space(self, data: Any, default_name: str) -> SweepSpace:
+        if data is None:
+            raise self.fail("(top level)", "the file is empty; see search_spaces/optimizers.yaml for an example")
+        doc = self.keys(data, "(top level)", TOP_KEYS)
+        for key in ("compare", "levels", "workloads"):
+            if key not in doc:
+                raise self.fail(key, "missing (required)")
+        name = str(doc.get("name", default_name))
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise self.fail("name", f"{name!r} must be letters, digits, '_', '-' or '.' (it names the run folder)")
+        compare = self.compare(doc["compare"])
+        fixed = self.fixed(doc.get("fixed") or {}, compare)
+        space = SweepSpace(name, compare, self.levels(doc["levels"], compare), self.workloads(doc["workloads"]),
+                           self.tune(doc.get("tune") or {}, compare, fixed), fixed,
+                           self.budget(doc.get("budget") or {}), str(doc.get("description", "")), self.where)
+        self.combinations(space)
+        return space
+
+    def compare(self, compare: Any) -> str:
+        allowed = [f for f in _config_types() if f not in MANAGED] + ["regularizer"]
+        if compare not in allowed:
+            raise self.fail("compare", f"{compare!r} is not a config field to compare; choose one of: {', '.join(allowed)}")
+        return compare
+
+    def names(self, key: str, values: dict[str, Any]) -> None:
+        """Registry-backed values must be known names."""
+        regs = _registries()
+        for name, value in values.items():
+            if name in regs and value not in regs[name]:
+                kind = name.replace("_", " ")
+                raise self.fail(key, f"unknown {kind} {value!r}; choose one of: {', '.join(map(str, regs[name]))}")
+
+    def config(self, key: str, overrides: dict[str, Any]) -> TrialConfig:
+        self.names(key, overrides)
+        try:
+            return TrialConfig.from_dict(overrides)
+        except ConfigError as e:
+            hints = "".join(_yaml_hint(v) for v in overrides.values())
+            raise self.fail(key, f"{e}{hints}") from None
+
+    def fixed(self, data: Any, compare: str) -> dict[str, Any]:
+        fixed = self.keys(data, "fixed", tuple(_config_types()))
+        for k in fixed:
+            if k in MANAGED:
+                raise self.fail(f"fixed.{k}", f"set by the sweep; use {MANAGED[k]}")
+            if k == compare:
+                raise self.fail(f"fixed.{k}", f"{k} is the compared choice; list its values under levels")
+        self.config("fixed", fixed)
+        return fixed
+
+    def levels(self, data: Any, compare: str) -> tuple[Any, ...]:
+        if not isinstance(data, list) or not data:
+            raise self.fail("levels", "expected a non-empty list of the values to compare")
+        for i, level in enumerate(data):
+            if data.index(level) != i:
+                raise self.fail(f"levels[{i}]", f"{level!r} is listed twice")
+            if compare == "regularizer":
+                self.names(f"levels[{i}]", {"regularizer": level})
+            else:
+                self.config(f"levels[{i}]", {compare: level})
+        return tuple(data)
+
+    def workloads(self, data: Any) -> tuple[str, ...]:
+        if not isinstance(data, list) or not data:
+            raise self.fail("workloads", "expected a non-empty list of workload names (see `bench list workloads`)")
+        for i, name in enumerate(data):
+            if data.index(name) != i:
+                raise self.fail(f"workloads[{i}]", f"{name!r} is listed twice")
+            self.names(f"workloads[{i}]", {"workload": name})
+        return tuple(data)
+
+    def tune(self, data: Any, compare: str, fixed: dict[str, Any]) -> dict[str, Range]:
+        tune = self.keys(data, "tune", tuple(_config_types()))
+        if "lr" not in tune and compare != "lr":
+            raise self.fail("tune.lr", "missing: the learning rate is tuned for every level, give it a range "
+                                       "such as {min: 1.0e-4, max: 1.0, scaling: log}")
+        out = {}
+        for k, spec in tune.items():
+            key = f"tune.{k}"
+            if k in MANAGED or k == compare or k in fixed:
+                role = "the compared choice" if k == compare else "under fixed" if k in fixed else "set by the sweep"
+                raise self.fail(key, f"{k} cannot be tuned: it is {role}")
+            out[k] = self.range(key, k, spec)
+        return out
+
+    def range(self, key: str, name: str, spec: Any) -> Range:
+        kind = _config_types()[name]
+        if kind not in ("int", "float"):
+            raise self.fail(key, f"only numeric fields can be tuned; {name} is {kind}")
+        spec = self.keys(spec, key, RANGE_KEYS)
+        for bound in ("min", "max"):
+            value = spec.get(bound)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise self.fail(f"{key}.{bound}", f"expected a number, got {value!r}{_yaml_hint(value)}")
+            if kind == "int" and not float(value).is_integer():
+                raise self.fail(f"{key}.{bound}", f"{name} is an integer field, got {value!r}")
+        scaling = spec.get("scaling", "linear")
+        if scaling not in ("linear", "log"):
+            raise self.fail(f"{key}.scaling", f"expected 'linear' or 'log', got {scaling!r}")
+        lo, hi = spec["min"], spec["max"]
+        if lo > hi:
+            raise self.fail(key, f"min {lo} > max {hi}; swap them")
+        if lo == hi:
+            raise self.fail(key, f"empty range (min == max == {lo}); to hold {name} constant put it under fixed")
+        if scaling == "log" and lo <= 0:
+            raise self.fail(key, f"a log range must lie above 0, got min {lo}; raise min or use scaling: linear")
+        for bound in (lo, hi):
+            self.config(key, {name: bound})
+        return Range(lo, hi, scaling == "log", kind == "int")
+
+    def budget(self, data: Any) -> Budget:
+        names = tuple(f.name for f in fields(Budget))
+        budget = self.keys(data, "budget", names)
+        quick = self.keys(budget.get("quick") or {}, "budget.quick", tuple(n for n in names if n != "quick"))
+        self.budget_values("budget", budget)
+        self.budget_values("budget.quick", quick)
+        result = Budget(**{**budget, "quick": quick})
+        quick_budget = dataclasses.replace(result, **quick)
+        for key, b in (("budget", result), ("budget.quick", quick_budget)):
+            if b.grace > b.epochs:
+                raise self.fail(f"{key}.grace_epochs", f"{b.grace} exceeds the {b.epochs} epochs")
+        return result
+
+    def budget_values(self, key: str, values: dict[str, Any]) -> None:
+        minimum = {"trials_per_level": 1, "epochs": 1, "seeds": 1, "seed": 0, "concurrency": 1, "grace_epochs": 1,
+                   "reduction_factor": 2, "startup_trials": 1}
+        for k, v in values.items():
+            if k == "asha":
+                if not isinstance(v, bool):
+                    raise self.fail(f"{key}.asha", f"expected true or false, got {v!r}")
+            elif k in minimum and (isinstance(v, bool) or not isinstance(v, int) or v < minimum[k]):
+                raise self.fail(f"{key}.{k}", f"expected an integer >= {minimum[k]}, got {v!r}")
+
+    def combinations(self, space: SweepSpace) -> None:
+        """Every (level, workload) must make a valid config, and every tuned range must be used by some level."""
+        used: set[str] = set()
+        for i, level in enumerate(space.levels):
+            for workload in space.workloads:
+                try:
+                    space.base_config(level, workload)
+                except ConfigError as e:
+                    raise self.fail(f"levels[{i}]", f"with workload {workload}: {e}") from None
+            used.update(space.tuned(level))
+        for k in space.tune:
+            if k not in used:
+                raise self.fail(f"tune.{k}", "no level uses it (a level tunes lr and the hyperparameters of its "
+                                             "optimizer, schedule and regularizer); remove it")
+
+
+def _config_types() -> dict[str, str]:
+    return {f.name: f.type for f in fields(TrialConfig)}
+
+
+def _yaml_hint(value: Any) -> str:
+    """YAML 1.1 reads 1e-4 (no dot) as text: say how to write it."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return f" (YAML reads {value} as text; write it with a dot, e.g. {float(value):.1e})"
+    return ""

@@ -1,0 +1,335 @@
+"""The Ray Tune driver of a sweep: the protocol's trials run as Tune trials on a local or remote Ray.
+
+- `ProtocolSearcher` hands Tune the next trial: each (level, workload) group's tuning trials come from its
+  own seeded Optuna TPE search (Tune's OptunaSearch behind a ConcurrencyLimiter), final-phase seed re-runs
+  as soon as a group's tuning is done. One Tune run holds every group, so every slot stays busy and actors
+  are reused across groups.
+- `ProtocolScheduler` runs one ASHA per group in the tuning phase, so a trial only competes with trials of
+  its own level, and never stops a final-phase trial. A trial that ASHA stops is told so through a flag
+  file and ends itself, which keeps its record complete and its actor reusable.
+- `sweep_trial` (trial.py) runs inside a Ray worker: it trains with `run_trial`, writes the trial's part
+  atomically to the run folder (the results and what --resume reads), and returns the outcome.
+- `run_sweep` starts or joins Ray, runs all of it in one Tune run, and consolidates the tidy tables.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import ray
+import yaml
+from ray import tune
+from ray.tune import Callback
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search.optuna import OptunaSearch
+from rich.console import Console
+
+from bench.config import ConfigError
+from bench.results import ResultStore, atomic_write, new_run_folder, provenance, record
+from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, worst
+from bench.search.space import SweepSpace, load_space
+from bench.search.trial import STOP_DIR, stop_flag, sweep_trial
+from bench.train import TrialResult
+
+__all__ = ["run_sweep", "leaderboard"]
+
+console = Console(highlight=False, soft_wrap=True)
+
+
+def asha_rungs(epochs: int, grace: int, reduction_factor: int) -> list[int]:
+    """Epochs before the last at which ASHA compares trials: grace * reduction_factor**k."""
+    rungs, t = [], grace
+    while t < epochs:
+        rungs.append(t)
+        t *= reduction_factor
+    return rungs
+
+
+class ProtocolSearcher(Searcher):
+    """Suggests the protocol's trials to Tune: final-phase re-runs first (their configs are known), then the
+    tuning trial of the group with the fewest running trials, from that group's own Optuna TPE search."""
+
+    def __init__(self, plan: Plan, out: Path, threads: int):
+        super().__init__(metric="objective")  # the mode is per group (a workload's target)
+        self.plan, self.out, self.threads = plan, out, threads
+        budget = plan.space.budget
+        self.rungs = asha_rungs(budget.epochs, budget.grace, budget.reduction_factor) if budget.asha else []
+        self.searches = {g.index: self._search(g) for g in plan.groups if g.tuned}
+        self.live: dict[str, tuple[Group, str, str, dict[str, Any]]] = {}  # Tune id -> group, trial id, phase, params
+
+    def _search(self, g: Group) -> ConcurrencyLimiter:
+        import optuna
+
+        budget = self.plan.space.budget
+        sampler = optuna.samplers.TPESampler(seed=g.sampler_seed, n_startup_trials=budget.startup, constant_liar=True)
+        search = OptunaSearch(self.plan.space.distributions(g.level), metric="objective", mode=g.mode, sampler=sampler)
+        for tid in g.tuning_ids():  # a resumed sweep: the search learns from the trials already finished
+            if tid in g.done:
+                search.add_evaluated_point(g.done[tid].params, g.done[tid].objective)
+        return ConcurrencyLimiter(search, max_concurrent=budget.concurrency)
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # every group carries its own metric and mode
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        for g in self.plan.groups:
+            if nxt := g.next_final():
+                best = g.best()
+                return self._start(trial_id, g, FINAL, nxt[0], best.params if best else {}, nxt[1])
+        for g in sorted((g for g in self.plan.groups if g.next_tuning_id()), key=lambda g: (len(g.running), g.index)):
+            params = self.searches[g.index].suggest(trial_id)
+            if params is not None:  # None: this group is at its concurrency limit
+                return self._start(trial_id, g, TUNE, g.next_tuning_id(), params, g.base.seed)
+        return Searcher.FINISHED if self.plan.finished() else None
+
+    def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
+        g.running.add(trial_id)
+        self.live[tune_id] = (g, trial_id, phase, params)
+        return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out),
+                "config": g.config(params, seed, self.threads).to_dict(), "tags": g.tags(self.plan.space, phase),
+                "metric": g.metric, "mode": g.mode, "target": g.target,
+                "report_epochs": self.rungs if phase == TUNE else []}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        g, tid, phase, params = self.live.pop(trial_id)
+        g.running.discard(tid)
+        outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
+        if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
+            outcome = Outcome(tid, params, "error", worst(g.mode))
+        elif result and result.get("final"):
+            outcome = Outcome(tid, params, result["status"], result["objective"])
+        if outcome:
+            g.done[tid] = outcome
+        if phase == TUNE:
+            self.searches[g.index].on_trial_complete(trial_id, {"objective": outcome.objective} if outcome else None)
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Nothing to save: --resume rebuilds the searches from the result parts, not from Tune's state."""
+
+
+class ProtocolScheduler(FIFOScheduler):
+    """One ASHA per group in the tuning phase; final-phase trials always run to the end. ASHA's stop
+    decisions are passed to the trial through a flag file, so the trial ends itself cleanly."""
+
+    def __init__(self, plan: Plan):
+        super().__init__()
+        b = plan.space.budget
+        self.ashas = {g.index: ASHAScheduler(time_attr="epoch", metric="objective", mode=g.mode, max_t=b.epochs,
+                                             grace_period=b.grace, reduction_factor=b.reduction_factor,
+                                             stop_last_trials=False)
+                      for g in plan.groups if g.tuned and b.asha}
+
+    def _asha(self, trial) -> ASHAScheduler | None:
+        return self.ashas.get(trial.config["group"]) if trial.config["phase"] == TUNE else None
+
+    def on_trial_add(self, tune_controller, trial) -> None:
+        if asha := self._asha(trial):
+            asha.on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        asha = self._asha(trial)
+        if asha and not result.get("final") and asha.on_trial_result(tune_controller, trial, result) == self.STOP:
+            atomic_write(stop_flag(trial.config), b"")
+        return TrialScheduler.CONTINUE
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        if asha := self._asha(trial):
+            asha.on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial) -> None:
+        if asha := self._asha(trial):
+            asha.on_trial_remove(tune_controller, trial)
+
+
+class TrialLog(Callback):
+    """One line per finished trial with the counts and the best so far; records dead workers as errors."""
+
+    def __init__(self, plan: Plan, out: Path, show: bool):
+        self.plan, self.store, self.show = plan, ResultStore(out), show
+        self.t0 = time.perf_counter()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self._line(trials, trial, trial.last_result)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        task = trial.config
+        if not (self.store.parts / f"{task['trial_id']}.json").exists():
+            error = str(trial.get_error() or "the trial's worker died").strip().splitlines()[-1]
+            result = TrialResult(task["config"], "error", {}, [], [], error)
+            self.store.add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
+                                                            "score": math.nan}))
+        self._line(trials, trial, {"status": "error"})
+
+    def _line(self, trials: list, trial, result: dict) -> None:
+        task = trial.config
+        if not self.show or "status" not in result:
+            return
+        g = self.plan.groups[task["group"]]
+        done = self.plan.finished_count()
+        failed = sum(o.status in ("diverged", "error") for grp in self.plan.groups for o in grp.done.values())
+        running = sum(t.status == "RUNNING" for t in trials)
+        params = " ".join(f"{k}={task['config'][k]:.3g}" for k in g.tuned)
+        if task["phase"] == TUNE:
+            best = g.best()
+            value = f"{g.metric} {result.get('objective', math.nan):.4f}"
+            value += f"  best {best.objective:.4f}" if best and math.isfinite(best.objective) else ""
+        else:
+            value = f"{g.target} {result.get('score', math.nan):.4f}  seed {task['config']['seed']}"
+        console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<5} {g.workload} {g.level}  {params}  "
+                      f"{value}  {result['status']}  | running {running}, failed {failed}, "
+                      f"{time.perf_counter() - self.t0:.0f}s")
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not after Ray's minute of retries, when nothing listens at host:port."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r} must be HOST:PORT of a Ray head (e.g. 127.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise ConfigError(f"no Ray head reachable at {address} ({e.strerror or e}); start one with "
+                          "`ray start --head` or drop --address to use a local Ray") from None
+
+
+@contextmanager
+def ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
+    """Connect to a Ray cluster (--address) or start a private local one bound to 127.0.0.1 with this
+    machine's CPUs and GPUs, shut down at the end. A session the caller already opened is used as is."""
+    if ray.is_initialized():
+        yield
+        return
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address:
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as e:
+            raise ConfigError(f"cannot join the Ray cluster at {address}: {str(e).splitlines()[0]} (a head started "
+                              "with token auth also needs RAY_AUTH_MODE=token here)") from None
+    else:
+        import torch
+
+        # A new local cluster gets token auth by default; Ray warns about that on every start. Keep it, quietly.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count(),
+                 include_dashboard=dashboard, _node_ip_address="127.0.0.1", **quiet)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
+    have = ray.cluster_resources()
+    cpus, gpus = have.get("CPU", 0.0), have.get("GPU", 0.0)
+    if cpus_per_trial > cpus:
+        raise ConfigError(f"--cpus-per-trial {cpus_per_trial} exceeds the {cpus:g} CPUs of the Ray cluster")
+    if gpus_per_trial > gpus:
+        raise ConfigError(f"--gpus-per-trial {gpus_per_trial} but the Ray cluster has {gpus:g} GPUs; "
+                          "drop --gpus-per-trial to train on CPUs")
+    return int(min(cpus // cpus_per_trial, gpus // gpus_per_trial if gpus_per_trial else math.inf))
+
+
+def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> Path:
+    """The run folder to continue (resume=True: the newest run of this sweep under out), checked to hold the
+    same resolved space, so that a resumed sweep is the sweep that was started."""
+    if resume is True:
+        runs = sorted(p for p in out.glob(f"{space.name}-*") if (p / "space.yaml").exists())  # names sort by time
+        if not runs:
+            raise ConfigError(f"no earlier run of sweep {space.name!r} under {out} to resume; drop --resume")
+        folder = runs[-1]
+    else:
+        folder = Path(resume)
+    if not (folder / "space.yaml").is_file():
+        raise ConfigError(f"{folder} is not a sweep run folder (no space.yaml); pass the folder printed by `bench sweep`")
+    before, now = load_space(folder / "space.yaml").to_dict(), space.to_dict()
+    for key in now:
+        if before.get(key) != now[key]:
+            raise ConfigError(f"{folder}: the search space's {key} differs from the one this run started with "
+                              f"({before.get(key)!r} then, {now[key]!r} now); resume with the same space and --quick")
+    return folder
+
+
+def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
+              cpus_per_trial: float | None = None, gpus_per_trial: float = 0.0, resume: bool | str | Path = False,
+              dashboard: bool = False, progress: bool = True, reuse_actors: bool = True) -> Path:
+    """Run (or resume) a sweep and return its run folder with trials/epochs/gradients tables, run.json and
+    space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete: false.
+    Every check that can fail runs before a new run folder is made."""
+    space = space if isinstance(space, SweepSpace) else load_space(space)
+    space = space.quick_version() if quick else space
+    cpus = 1.0 if cpus_per_trial is None else float(cpus_per_trial)
+    if cpus <= 0 or gpus_per_trial < 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {cpus} and {gpus_per_trial}")
+    if address:
+        _check_reachable(address)
+    folder = None if resume is False else _resumed_folder(space, Path(out), resume)
+    plan = Plan(space, ResultStore(folder).finished() if folder else [])
+    info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(), "address": address or "local",
+            "cpus_per_trial": cpus, "gpus_per_trial": gpus_per_trial, "reuse_actors": reuse_actors,
+            "resumed_with": plan.finished_count()}
+    if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
+        info["previous"] = json.loads((folder / "run.json").read_text())
+    with nullcontext() if plan.finished() else ray_session(address, dashboard):
+        if not plan.finished():
+            info["slots"] = _slots(cpus, gpus_per_trial)
+            info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
+        folder = folder or new_run_folder(Path(out), space.name)
+        _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, progress)
+    return folder
+
+
+def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: float, reuse_actors: bool,
+         progress: bool) -> None:
+    """Run what is missing; whatever happens (Ctrl-C included), consolidate the finished trials' tables."""
+    store = ResultStore(folder)
+    atomic_write(folder / "space.yaml", yaml.safe_dump(plan.space.to_dict(), sort_keys=False).encode())
+    store.write_provenance(provenance({**info, "complete": False}))
+    t0 = time.perf_counter()
+    try:
+        if not plan.finished():
+            _fit(plan, folder, cpus, gpus, reuse_actors, progress)
+    finally:
+        store.consolidate()
+        shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
+        final = Plan(plan.space, store.finished())
+        store.write_provenance(provenance({**info, "complete": final.finished(), "finished_trials": final.finished_count(),
+                                           "total_trials": final.total(), "wall_time": time.perf_counter() - t0}))
+
+
+def _tune_name(trial) -> str:
+    return trial.trial_id  # Tune's default spells the whole config into every trial's folder name
+
+
+def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
+    # Tune's result grid looks for per-trial CSV/JSON logs, which are off, and on Ctrl-C Tune advises
+    # Tuner.restore on its own state, which is not kept: the results and --resume live in the run folder.
+    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    storage = tempfile.mkdtemp(prefix="bench-tune-")  # Tune's own bookkeeping; the results live in the run folder
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(sweep_trial, {"cpu": cpus, "gpu": gpus}),
+            tune_config=tune.TuneConfig(search_alg=ProtocolSearcher(plan, folder, max(1, int(cpus))),
+                                        scheduler=ProtocolScheduler(plan), num_samples=-1, reuse_actors=reuse_actors,
+                                        trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
+            run_config=tune.RunConfig(name=plan.space.name, storage_path=storage, verbose=0,
+                                      callbacks=[TrialLog(plan, folder, progress)],
+                                      checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
+        tuner.fit()
+    finally:
+        shutil.rmtree(storage, ignore_errors=True)

@@ -1,0 +1,171 @@
+"""Search spaces: every shipped file loads; levels tune exactly their own nuisance parameters; each class of
+bad file is refused before anything runs, with one line naming the file, the key and the problem (exit 2)."""
+import pytest
+import yaml
+from optuna.distributions import FloatDistribution, IntDistribution
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.components.optimizers import OPTIMIZERS
+from bench.components.regularizers import REGULARIZERS
+from bench.config import ConfigError
+from bench.search.space import available, load_space
+
+runner = CliRunner()
+
+GOOD = {"compare": "optimizer", "levels": ["sgd", "adam"], "workloads": ["mnist1d-cnn"],
+        "tune": {"lr": {"min": 1.0e-4, "max": 1.0, "scaling": "log"}},
+        "budget": {"trials_per_level": 2, "epochs": 2, "seeds": 2}}
+
+
+def test_shipped_spaces_are_the_documented_ones():
+    assert {"optimizers", "schedules", "activations", "regularizers", "losses"} <= set(available())
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_shipped_space_loads_and_round_trips(name):
+    space = load_space(name)
+    assert space.name == name and space.source.endswith(f"{name}.yaml")
+    for level in space.levels:
+        assert space.tuned(level)[0] == "lr"  # the learning rate is tuned for every level
+        dists = space.distributions(level)
+        assert set(dists) == set(space.tuned(level))
+        for key, dist in dists.items():
+            assert (dist.low, dist.high, dist.log) == (space.tune[key].min, space.tune[key].max, space.tune[key].log)
+    for version in (space, space.quick_version()):
+        assert load_space(version.to_dict()).to_dict() == version.to_dict()
+    quick = space.quick_version().budget
+    assert quick.trials_per_level <= space.budget.trials_per_level and quick.epochs <= space.budget.epochs
+    assert quick.grace <= quick.epochs
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_optimizer_levels_tune_their_own_hyperparameters(optimizer):
+    space = load_space("optimizers")
+    expected = {"lr", *OPTIMIZERS[optimizer].hyperparams} & set(space.tune)
+    assert set(space.tuned(optimizer)) == expected
+    if optimizer == "sgd":
+        assert space.tuned("sgd") == ("lr",)
+    if optimizer == "adamw":
+        assert "weight_decay" in space.tuned("adamw") and "weight_decay" not in space.tuned("adam")
+
+
+def test_regularizer_levels_apply_their_settings_and_tune_their_strength():
+    space = load_space("regularizers")
+    for level in space.levels:
+        cfg = space.base_config(level, "mnist1d-cnn")
+        for key, value in REGULARIZERS[level].settings.items():
+            assert getattr(cfg, key) == value
+    assert "dropout" in space.tuned("dropout") and "dropout" not in space.tuned("none")
+    assert "weight_decay" in space.tuned("l2") and space.base_config("weight_decay", "mnist1d-cnn").wd_mode == "decoupled"
+
+
+def test_log_and_integer_ranges_become_the_right_distributions():
+    space = load_space({**GOOD, "compare": "activation", "levels": ["relu"], "fixed": {"optimizer": "sgd"},
+                        "tune": {"lr": {"min": 0.01, "max": 0.5}}})
+    assert space.distributions("relu") == {"lr": FloatDistribution(0.01, 0.5, log=False)}  # linear by default
+    assert load_space(GOOD).distributions("adam") == {"lr": FloatDistribution(1e-4, 1.0, log=True)}
+    regs = load_space({**GOOD, "compare": "regularizer", "levels": ["none", "early_stopping"], "fixed": {"optimizer": "sgd"},
+                       "tune": {"lr": GOOD["tune"]["lr"], "early_stop": {"min": 1, "max": 8}}})
+    assert regs.distributions("early_stopping")["early_stop"] == IntDistribution(1, 8)
+    assert "early_stop" not in regs.distributions("none")
+    with pytest.raises(ConfigError, match=r"tune.early_stop.max: early_stop is an integer field, got 8.5"):
+        load_space({**GOOD, "compare": "regularizer", "levels": ["early_stopping"],
+                    "tune": {"lr": GOOD["tune"]["lr"], "early_stop": {"min": 1, "max": 8.5}}})
+
+
+def test_compared_field_without_lr_range_needs_no_tuning():
+    space = load_space({**GOOD, "compare": "lr", "levels": [0.01, 1000.0], "fixed": {"optimizer": "sgd"}, "tune": {}})
+    assert space.tuned(0.01) == () and space.base_config(1000.0, "mnist1d-cnn").lr == 1000.0
+
+
+def test_quick_overrides_only_the_budget():
+    space = load_space({**GOOD, "budget": {**GOOD["budget"], "epochs": 8, "quick": {"epochs": 2, "seeds": 1}}})
+    quick = space.quick_version()
+    assert (quick.budget.epochs, quick.budget.seeds, quick.budget.trials_per_level) == (2, 1, 2)
+    assert quick.budget.grace == 1 and space.budget.grace == 2 and quick.levels == space.levels
+    assert quick.budget.final_seeds() == (1,) and space.budget.final_seeds() == (1, 2)
+
+
+def test_unknown_sweep_name_lists_the_choices():
+    with pytest.raises(ConfigError, match="unknown sweep 'optimisers'; choose one of: .*optimizers"):
+        load_space("optimisers")
+
+
+def _with(**changes):
+    doc = yaml.safe_load(yaml.safe_dump(GOOD))
+    for path, value in changes.items():
+        *parents, leaf = path.split("__")
+        node = doc
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return doc
+
+
+BAD = [  # (document, key named in the message, problem named in the message)
+    (_with(budgte={"epochs": 2}), "budgte", "unknown key; valid keys: name, description, compare"),
+    (_with(tune__lr={"min": 1e-4, "maxx": 1.0, "scaling": "log"}), "tune.lr.maxx", "unknown key; valid keys: min, max, scaling"),
+    (_with(fixed={"widht": 8}), "fixed.widht", "unknown key"),
+    (_with(budget__quick={"epoch": 2}), "budget.quick.epoch", "unknown key"),
+    (_with(levels=["sgd", "adamm"]), "levels[1]", "unknown optimizer 'adamm'; choose one of: sgd"),
+    (_with(fixed={"schedule": "cosin"}), "fixed", "unknown schedule 'cosin'; choose one of: constant"),
+    (_with(compare="regularizer", levels=["dropout", "dropuot"]), "levels[1]", "unknown regularizer 'dropuot'"),
+    (_with(workloads=["mnist2d"]), "workloads[0]", "unknown workload 'mnist2d'; choose one of: mnist1d-cnn"),
+    (_with(tune__lr={"min": 0.1, "max": 0.1, "scaling": "log"}), "tune.lr", "empty range (min == max == 0.1)"),
+    (_with(tune__lr={"min": 1.0, "max": 0.001, "scaling": "log"}), "tune.lr", "min 1.0 > max 0.001; swap them"),
+    (_with(tune__lr={"min": 0.0, "max": 1.0, "scaling": "log"}), "tune.lr", "a log range must lie above 0, got min 0.0"),
+    (_with(tune__lr={"min": "1e-4", "max": 1.0, "scaling": "log"}), "tune.lr.min", "write it with a dot, e.g. 1.0e-04"),
+    (_with(tune__lr={"min": 1e-4, "max": 1.0, "scaling": "exp"}), "tune.lr.scaling", "expected 'linear' or 'log'"),
+    (_with(tune__dropout={"min": 0.1, "max": 1.5}), "tune.dropout", "dropout must be in [0, 1)"),
+    (_with(tune__momentum={"min": 0.5, "max": 0.9}), "tune.momentum", "no level uses it"),
+    (_with(tune__activation={"min": 0, "max": 1}), "tune.activation", "only numeric fields can be tuned"),
+    (_with(tune={"momentum": {"min": 0.5, "max": 0.9}}), "tune.lr", "the learning rate is tuned for every level"),
+    (_with(fixed={"seed": 3}), "fixed.seed", "set by the sweep; use budget.seed"),
+    (_with(fixed={"optimizer": "sgd"}), "fixed.optimizer", "the compared choice"),
+    (_with(compare="optimiser"), "compare", "'optimiser' is not a config field to compare"),
+    (_with(levels=[]), "levels", "non-empty list"),
+    (_with(levels=["sgd", "sgd"]), "levels[1]", "'sgd' is listed twice"),
+    (_with(budget__epochs=0), "budget.epochs", "expected an integer >= 1, got 0"),
+    (_with(budget__grace_epochs=5), "budget.grace_epochs", "5 exceeds the 2 epochs"),
+]
+
+
+@pytest.mark.parametrize("doc,key,problem", BAD, ids=[f"{k}:{p[:24]}" for _, k, p in BAD])
+def test_bad_space_is_one_line_naming_file_key_and_problem(tmp_path, doc, key, problem):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert lines[0].startswith(f"error: {path}: {key}: ") and problem in lines[0], lines[0]
+    assert not (tmp_path / "runs").exists()  # refused before anything ran or was written
+
+
+@pytest.mark.parametrize("text,problem", [
+    ("compare: optimizer\nlevels: [sgd\n", "invalid YAML at line 3"),
+    ("", "the file is empty"),
+    ("- compare\n- optimizer\n", "expected a mapping"),
+    ("compare: optimizer\nlevels: [sgd]\n", "workloads: missing (required)"),
+    ("!!python/object/apply:os.system ['echo pwned']\n", "invalid YAML"),  # safe loading: no object construction
+])
+def test_unparseable_files_are_refused(tmp_path, text, problem):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path)])
+    assert res.exit_code == 2 and problem in res.stderr and str(path) in res.stderr, res.output
+
+
+def test_missing_file_and_resume_folder_are_user_errors(tmp_path):
+    res = runner.invoke(app, ["sweep", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2 and "not found" in res.stderr
+    res = runner.invoke(app, ["sweep", "--resume", str(tmp_path)])
+    assert res.exit_code == 2 and "is not a sweep run folder" in res.stderr
+    res = runner.invoke(app, ["sweep"])
+    assert res.exit_code == 2 and "name a sweep" in res.stderr
+
+
+def test_yaml_numbers_without_a_dot_get_a_hint():
+    with pytest.raises(ConfigError, match=r"fixed: .*lr.*YAML reads 1e-3 as text"):
+        load_space({**GOOD, "compare": "activation", "levels": ["relu"], "fixed": {"lr": "1e-3"}})

@@ -1,0 +1,310 @@
+"""bench sweep: the two-phase protocol (unit level, no Ray), then real Ray runs on tiny budgets: a sweep end to
+end with a diverging level, resume after SIGKILL with exact counts, and a sweep on a separately started Ray head."""
+import json
+import math
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.results import ResultStore, TrialRecord
+from bench.search.protocol import FINAL, TUNE, Plan, leaderboard, objective, tuning_metric
+from bench.search.space import load_space
+
+runner = CliRunner()
+TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 512, "probe_every": 2}
+
+
+def tiny_space(name="tiny", **over):
+    space = {"name": name, "compare": "optimizer", "levels": ["adam", "sgd"], "workloads": ["mnist1d-cnn"],
+             "fixed": dict(TINY), "tune": {"lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}},
+             "budget": {"trials_per_level": 3, "epochs": 2, "seeds": 2, "grace_epochs": 1}}
+    return {**space, **over}
+
+
+def fake_record(trial_id, status, val_acc, lr, tags=None):
+    epochs = [{"epoch": 1, "val_acc": val_acc}] if status != "error" else []
+    return TrialRecord(trial_id, tags or {}, {"lr": lr}, status, {}, epochs, [])
+
+
+# --- protocol, no Ray ---------------------------------------------------------------------------------------
+
+def test_search_uses_validation_metric_and_failures_score_worst():
+    assert tuning_metric("test_acc") == "val_acc" and tuning_metric("test_mse") == "val_mse"
+    rows = [{"epoch": 1, "val_acc": 0.5}, {"epoch": 2, "val_acc": 0.7}]
+    assert objective("ok", rows, "val_acc", "max") == 0.7
+    assert objective("stopped", rows[:1], "val_acc", "max") == 0.5
+    assert objective("diverged", rows, "val_acc", "max") == -math.inf
+    assert objective("error", [], "val_loss", "min") == math.inf
+    assert objective("ok", [{"epoch": 1, "val_loss": math.nan}], "val_loss", "min") == math.inf
+
+
+def test_plan_gives_every_level_the_same_budget_and_fresh_final_seeds():
+    space = load_space(tiny_space(workloads=["mnist1d-cnn", "mnist1d-gru"], levels=["adam", "sgd", "momentum"]))
+    plan = Plan(space)
+    assert [(g.workload, g.level) for g in plan.groups][:3] == [("mnist1d-cnn", "adam"), ("mnist1d-cnn", "sgd"),
+                                                                ("mnist1d-cnn", "momentum")]
+    assert all(len(g.tuning_ids()) == 3 and g.seeds == (1, 2) for g in plan.groups)
+    assert all(g.base.seed == 0 and g.base.seed not in g.seeds for g in plan.groups)  # re-runs use unseen seeds
+    ids = [t for g in plan.groups for t in (*g.tuning_ids(), *g.final_ids())]
+    assert len(ids) == len(set(ids)) == plan.total() == 6 * (3 + 2)
+    assert len({g.sampler_seed for g in plan.groups}) == 6  # independent searches
+    assert not plan.finished() and all(g.next_final() is None for g in plan.groups)  # tuning comes first
+
+
+def test_plan_rebuilt_from_parts_continues_where_it_stopped():
+    space = load_space(tiny_space(levels=["adam"]))
+    g0 = Plan(space).groups[0]
+    t0, t1, t2 = g0.tuning_ids()
+    records = [fake_record(t0, "ok", 0.6, 0.01), fake_record(t1, "stopped", 0.9, 0.02), fake_record(t2, "diverged", 0.99, 0.5)]
+    plan = Plan(space, records[:2])
+    g = plan.groups[0]
+    assert g.next_tuning_id() == t2 and g.next_final() is None and plan.finished_count() == 2
+    plan = Plan(space, records)
+    g = plan.groups[0]
+    assert g.next_tuning_id() is None and g.tuning_finished()
+    assert g.best().trial_id == t0 and g.best().params == {"lr": 0.01}  # stopped and diverged trials never win
+    final_id, seed = g.next_final()
+    assert (final_id, seed) == (list(g.final_ids())[0], 1)
+    with pytest.raises(Exception, match="does not belong to sweep"):
+        Plan(space, [fake_record("mnist1d-cnn.adam.tune-099", "ok", 0.5, 0.01)])
+
+
+def test_level_whose_tuning_all_failed_is_finished_without_final_runs():
+    space = load_space(tiny_space(levels=["sgd"]))
+    ids = Plan(space).groups[0].tuning_ids()
+    plan = Plan(space, [fake_record(t, "diverged", 0.1, 1.0) for t in ids])
+    assert plan.groups[0].best() is None and plan.finished()
+
+
+def test_leaderboard_means_cis_ranking_and_failures():
+    rows = []
+    for level, scores in (("a", [0.80, 0.82, 0.84]), ("b", [0.90, 0.91, math.nan])):
+        for i, s in enumerate(scores):
+            rows.append({"workload": "w", "level": level, "phase": FINAL, "status": "ok" if s == s else "diverged",
+                         "score": s, "lr": 0.01 if level == "a" else 0.003, "tuned": "lr", "target_metric": "test_acc",
+                         "target_mode": "max", "trial_id": f"{level}{i}"})
+    rows.append({**rows[0], "phase": TUNE, "score": 0.99, "trial_id": "t"})  # tuning scores are never compared
+    board = leaderboard(pd.DataFrame(rows))
+    assert list(board["level"]) == ["b", "a"]
+    a = board.set_index("level").loc["a"]
+    assert a["n"] == 3 and a["failed"] == 0 and a["mean"] == pytest.approx(0.82)
+    half = 4.302653 * 0.02 / math.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert (a["ci_low"], a["ci_high"]) == pytest.approx((0.82 - half, 0.82 + half), rel=1e-5)
+    b = board.set_index("level").loc["b"]
+    assert b["n"] == 2 and b["failed"] == 1 and b["best"] == "lr=0.003"
+
+
+def test_asha_rungs_are_the_epochs_where_ray_asha_decides():
+    from ray.tune.schedulers.async_hyperband import _Bracket
+
+    from bench.search.tune import asha_rungs
+
+    for epochs, grace, rf in [(20, 5, 3), (4, 1, 3), (9, 1, 3), (30, 2, 2)]:
+        ray_rungs = sorted(m for m, _ in _Bracket(grace, epochs, rf, 0)._rungs if m < epochs)
+        assert asha_rungs(epochs, grace, rf) == ray_rungs
+
+
+def test_trial_records_failures_as_results(tmp_path):
+    from bench.search.trial import sweep_trial
+
+    space = load_space(tiny_space())
+    g = Plan(space).groups[1]  # sgd
+    def task(trial_id, **cfg):
+        return {"trial_id": trial_id, "out": str(tmp_path), "config": g.config({"lr": 0.01}, 0, 1).replace(**cfg).to_dict(),
+                "tags": g.tags(space, TUNE), "metric": g.metric, "mode": g.mode, "target": g.target, "report_epochs": []}
+    assert sweep_trial(task("ok", epochs=1))["status"] == "ok"
+    assert sweep_trial(task("nan", workload="mnist1d-mlp", lr=1e3))["status"] == "diverged"
+    out = sweep_trial(task("boom", n_train=10**7))
+    assert out["status"] == "error" and out["objective"] == -math.inf
+    parts = {r.trial_id: r for r in ResultStore(tmp_path).finished()}
+    assert parts["boom"].error.startswith("ConfigError: n_train=10000000 exceeds")
+    assert parts["ok"].tags["score"] == parts["ok"].final["test_acc"] and math.isnan(parts["nan"].tags["score"])
+
+
+# --- real Ray ---------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pids_using(marker: str) -> list[int]:
+    """Processes whose command line mentions marker (a private Ray temp dir): ours, and only ours."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker.encode() in cmdline.read_bytes() and int(cmdline.parent.name) != os.getpid():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def reap(marker: str) -> None:
+    for pid in pids_using(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def bench_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "bench", *args]
+
+
+@pytest.fixture(scope="module")
+def rays():
+    """Two real Rays for this module's sweeps: the embedded local default (started exactly as `bench sweep`
+    starts it, in this process, so run_sweep and CliRunner use it) and, in parallel, a separately started head
+    (`ray start --block`, token auth): terminating it stops that head's processes and no one else's."""
+    import ray
+
+    from bench.search.tune import ray_session
+
+    port, head_tmp = free_port(), tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: socket paths fit 107 bytes
+    head = subprocess.Popen(["ray", "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                             f"--temp-dir={head_tmp}", "--include-dashboard=false", "--disable-usage-stats", "--block"],
+                            env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        with ray_session(None, dashboard=False):
+            assert ray.util.get_node_ip_address() == "127.0.0.1"  # the local default binds to this host only
+            yield SimpleNamespace(local=ray.get_runtime_context().gcs_address, head=f"127.0.0.1:{port}")
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+        reap(head_tmp)
+
+
+def wait_for_port(address: str, seconds: float = 120) -> None:
+    host, port = address.split(":")
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays):
+    # lr is the choice under study here; each level tunes momentum. lr 1000 makes every trial diverge.
+    space = tiny_space(compare="lr", levels=[0.05, 1000.0], workloads=["mnist1d-mlp"],
+                       fixed={**TINY, "optimizer": "momentum"}, tune={"momentum": {"min": 0.5, "max": 0.95}})
+    path = tmp_path / "div.yaml"
+    path.write_text(yaml.safe_dump(space))
+    res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 0, res.output
+    assert "val_acc" in res.output and "mnist1d-mlp: test_acc over the seed re-runs" in res.output
+    folder = next((tmp_path / "runs").glob("tiny-*"))
+    assert f"results: {folder}" in res.output
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == len(set(trials["trial_id"])) == 3 + 3 + 2
+    good, bad = trials[trials["level"] == 0.05], trials[trials["level"] == 1000.0]
+    assert sorted(good["phase"]) == ["final"] * 2 + ["tune"] * 3 and list(bad["phase"]) == ["tune"] * 3
+    assert set(bad["status"]) == {"diverged"} and bad["objective"].eq(-math.inf).all() and bad["score"].isna().all()
+    final = good[good["phase"] == "final"]
+    assert set(final["status"]) == {"ok"} and set(final["seed"]) == {1, 2} and (final["epochs_run"] == 2).all()
+    assert final["momentum"].nunique() == 1 and final["momentum"].iloc[0] in set(good.loc[good["phase"] == "tune", "momentum"])
+    assert (final["score"] == final["test_acc"]).all() and set(trials["target_metric"]) == {"test_acc"}
+    assert set(good.loc[good["phase"] == "tune", "status"]) <= {"ok", "stopped"} and (trials["threads"] == 1).all()
+    for column in ("sweep", "compare", "workload", "lr", "width", "status", "error", "target_mode", "tune_metric"):
+        assert column in trials
+    epochs = pd.read_parquet(folder / "epochs.parquet")
+    assert set(epochs["trial_id"]) <= set(trials["trial_id"]) and {"train", "val"} <= set(epochs["split"])
+    assert not pd.read_parquet(folder / "gradients.parquet").empty
+    run = json.loads((folder / "run.json").read_text())
+    assert run["complete"] and run["finished_trials"] == run["total_trials"] == 8 and run["slots"] == 2
+    assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
+    board = leaderboard(trials).set_index("level")
+    assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05
+    assert not (folder / ".stop").exists()
+
+
+@pytest.mark.slow
+def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, rays):
+    """SIGKILL a sweep mid-way, then finish it with --resume on the `ray start` head via --address: the trials
+    finished before the kill are kept byte for byte, the rest run once, nothing is counted twice."""
+    path = tmp_path / "killme.yaml"
+    path.write_text(yaml.safe_dump(tiny_space(name="killme", budget={"trials_per_level": 5, "epochs": 2, "seeds": 2,
+                                                                     "grace_epochs": 1})))
+    out = tmp_path / "runs"
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    # The killed sweep joins this module's local Ray; SIGKILL takes its running trials down with it.
+    proc = subprocess.Popen(bench_cmd("sweep", str(path), "--out", str(out), "--address", rays.local), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("killme-*/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    folder = next(out.glob("killme-*"))
+    before = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
+    assert 1 <= len(before) < 14, proc.stderr.read().decode()[-2000:]
+    assert not (folder / "trials.parquet").exists()  # killed: nothing consolidated
+
+    wait_for_port(rays.head)
+    res = subprocess.run(bench_cmd("sweep", "--resume", str(folder), "--address", rays.head), env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "mnist1d-cnn: test_acc over the seed re-runs" in res.stdout
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == trials["trial_id"].nunique() == 2 * (5 + 2)
+    assert trials.groupby(["level", "phase"]).size().to_dict() == {("adam", "final"): 2, ("adam", "tune"): 5,
+                                                                  ("sgd", "final"): 2, ("sgd", "tune"): 5}
+    after = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
+    assert all(after[name] == data for name, data in before.items())  # finished trials were not run again
+    run = json.loads((folder / "run.json").read_text())
+    assert run["complete"] and run["address"] == rays.head and run["resumed_with"] == len(before)
+
+    again = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "last"])
+    assert again.exit_code == 0 and len(pd.read_parquet(folder / "trials.parquet")) == 14  # nothing left to do
+    path.write_text(yaml.safe_dump(tiny_space(name="killme", budget={"trials_per_level": 5, "epochs": 3, "seeds": 2})))
+    changed = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "last"])
+    assert changed.exit_code == 2 and "search space's budget differs from the one this run started with" in changed.stderr
+
+
+@pytest.mark.slow
+def test_overhead_benchmark_runs_on_a_tiny_size(rays, monkeypatch, capsys):
+    import runpy
+
+    import torch
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_overhead.py"
+    monkeypatch.setattr(sys, "argv", [script.name, "--tiny", "--skip-bar"])  # the bar's sweep is the same call
+    threads = torch.get_num_threads()
+    try:
+        module = runpy.run_path(str(script), run_name="__main__")
+        assert module["hand_written"](["sgd"], trials=1, epochs=1, seeds=1, width=4) > 0  # the bar's competitor
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "1. overhead: 4 trials of" in out and re.search(r"reuse overhead ratio = [0-9.]+ \(own\), [0-9.]+ \(warm\)", out)
+
+
+def test_unreachable_address_is_a_one_line_error(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny_space()))
+    res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path), "--address", f"127.0.0.1:{free_port()}"])
+    assert res.exit_code == 2 and "no Ray head reachable at 127.0.0.1:" in res.stderr
+    assert not list(tmp_path.glob("tiny-*"))  # refused before a run folder was made
