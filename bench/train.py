@@ -18,10 +18,10 @@ from bench.components.regularizers import clip_gradients, clip_weights
 from bench.components.schedules import SCHEDULES, build_schedule
 from bench.config import ConfigError, TrialConfig
 from bench.data.base import DataBundle, Split
-from bench.flops import matmul_peak, train_flops_per_sample
+from bench.flops import matmul_peak, train_flops_per_sample, unwrap
 from bench.metrics import evaluate
 from bench.models import build_model
-from bench.probes import GradientProbe
+from bench.probes import GradientProbe, grad_health
 from bench.workloads import get_workload, load_data
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -31,7 +31,7 @@ Reporter = Callable[[dict[str, Any]], None]
 class TrialResult:
     config: dict[str, Any]
     status: str  # "ok" | "diverged" | "stopped" (by the report hook) | "error"
-    final: dict[str, float] = field(default_factory=dict)
+    final: dict[str, float | str] = field(default_factory=dict)  # floats, and the label "grad_health"
     epochs: list[dict[str, Any]] = field(default_factory=list)
     gradients: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
@@ -107,25 +107,29 @@ class Trainer:
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.loss_spec.fn(out, y, self.data.num_classes, self.cfg.label_smoothing)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None, eager: bool = False) -> torch.Tensor:
+        model = unwrap(self.model) if eager else self.model
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            return self.model(x, lengths)
+            return model(x, lengths)
 
     def train_step(self, batch: Split, epoch: int) -> torch.Tensor:
         x = batch.x
         if self.cfg.augment:
             x = self.data.augment(x, self.gen)
-        out = self.forward(x, batch.lengths)
+        probing = self.probe.arm(self.step + 1)  # hooks exist only during a probe step
+        out = self.forward(x, batch.lengths, eager=probing)  # a compiled graph would skip the probe's hooks
         loss = self.loss(out, batch.y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        clip_gradients(self.params, self.cfg)
         self.step += 1
-        if self.probe.due(self.step):
-            self.probe.record(self.step, epoch)
+        if probing:
+            self.probe.after_backward(self.step, epoch, loss)  # raw gradients, before clipping
+        clip_gradients(self.params, self.cfg)
         apply_decoupled_decay(self.opt, self.cfg)
         self.opt.step()
         clip_weights(self.params, self.cfg)
+        if probing:
+            self.probe.after_update()
         if not self.per_epoch_sched and self.step < self.total_steps:
             self.sched.step()
         return loss.detach()
@@ -163,7 +167,6 @@ class Trainer:
             rate = sum(row["samples_per_sec"] * row["epoch_time"] for row in self.epochs) / train_time
             out.update(samples_per_sec=rate, **self.flops_stats(rate))
         return out
-
 
     def fit(self) -> tuple[str, dict[str, float]]:
         best_val, bad_epochs, t_start = math.inf, 0, time.perf_counter()
@@ -223,6 +226,7 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     except (Diverged, StopTrial) as stop:
         status = "diverged" if isinstance(stop, Diverged) else "stopped"
         final = {"epochs_run": len(trainer.epochs), "steps": trainer.step}
+    final.update(grad_health(trainer.probe.rows, status == "diverged"))  # grad_health is the one string value
     final.update(trainer.throughput())
     final["wall_time"] = time.perf_counter() - t0
     return TrialResult(cfg.to_dict(), status, final, trainer.epochs, trainer.probe.rows)

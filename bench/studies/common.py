@@ -1,0 +1,245 @@
+"""Shared machinery of the gradient studies: sizes, trial runs, the claims table, figures and the output folder.
+
+A study decides claims one by one. Each claim is a row: the claim, its source, the pass criterion (a constant
+in the study module, printed beside the result), the measured figures over seeds, and pass/fail. Rows are
+printed as they are decided and written to claims.csv / claims.md; the trials behind them go to the usual
+tidy tables (trials/epochs/gradients.parquet, so `bench report` can read the folder), and figures to PNG.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from bench.config import ConfigError, TrialConfig
+from bench.probes import HEALTH_RULE, spike_ratio
+from bench.results import ResultStore, TrialRecord, atomic_parquet, atomic_write, ensure_writable, provenance, record, to_tables
+from bench.train import TrialResult, run_trial
+
+Progress = Callable[[str], None]
+SIZES = ("tiny", "quick", "full")  # tiny: the tests' end-to-end budget; claims there mean nothing
+CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "passed"]
+DPI = 120
+
+
+def resolve_size(quick: bool, size: str | None) -> str:
+    if size is None:
+        return "quick" if quick else "full"
+    if size not in SIZES:
+        raise ConfigError(f"unknown study size {size!r}; choose one of: {', '.join(SIZES)}")
+    return size
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str  # stable id the FAQ looks rows up by
+    claim: str
+    source: str
+    criterion: str
+    measured: str
+    passed: bool
+
+
+class Study:
+    """One study run: runs trials, collects claims and tables, and writes everything under out/<name>/."""
+
+    def __init__(self, name: str, out: Path, size: str, seeds: int, progress: Progress, notes: str):
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        self.name, self.size, self.progress, self.notes = name, size, progress, notes
+        self.folder = ensure_writable(Path(out) / name)
+        self.seeds = list(range(seeds))
+        self.records: list[TrialRecord] = []
+        self.claims: list[Claim] = []
+        self.tables: dict[str, pd.DataFrame] = {}
+        self.t0 = time.perf_counter()
+        progress(f"study {name} ({size}, {seeds} seed{'s' * (seeds > 1)}): {notes}")
+
+    def trial(self, group: str, seed: int, settings: dict[str, Any]) -> TrialResult:
+        """Train one configuration through run_trial (one thread, max_steps bounds it) and keep its record."""
+        cfg = TrialConfig.from_dict({"threads": 1, "epochs": 100_000, "device": "cpu", **settings, "seed": seed})
+        result = run_trial(cfg)
+        trial_id = f"{group}/seed{seed}"
+        self.records.append(record(trial_id, result, {"study": self.name, "group": group}))
+        loss = final_train_loss(result)
+        self.progress(f"  {time.perf_counter() - self.t0:6.0f}s  {trial_id}: {result.status}, train loss {loss:.4g}, "
+                      f"gradients {result.final['grad_health']} ({result.final['wall_time']:.1f}s)")
+        return result
+
+    def trials(self, group: str, settings: dict[str, Any]) -> list[TrialResult]:
+        return [self.trial(group, seed, settings) for seed in self.seeds]
+
+    def claim(self, key: str, claim: str, source: str, criterion: str, measured: str, passed: bool) -> None:
+        row = Claim(key, claim, source, criterion, measured, bool(passed))
+        self.claims.append(row)
+        self.progress(f"{'PASS' if row.passed else 'FAIL'}  {claim} ({source})\n"
+                      f"      criterion: {criterion}\n      measured:  {measured}")
+
+    def finish(self, figures: dict[str, Figure]) -> pd.DataFrame:
+        """Write claims, figures, raw tables and provenance; return the claims table."""
+        claims = pd.DataFrame([asdict(c) for c in self.claims], columns=CLAIM_COLUMNS)
+        atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
+        header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
+                  f"{os.cpu_count()} CPU core(s), one thread per trial; {int(claims['passed'].sum())} of {len(claims)} "
+                  f"claims pass.")
+        atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
+                                                                figures).encode())
+        for name, fig in figures.items():
+            fig.savefig(self.folder / f"{name}.png", dpi=DPI)
+        for name, df in {**to_tables(self.records), **self.tables}.items():
+            atomic_parquet(df, self.folder / f"{name}.parquet")
+        ResultStore(self.folder).write_provenance(provenance({
+            "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
+            "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
+        passed = int(claims["passed"].sum())
+        self.progress(f"study {self.name}: {passed}/{len(claims)} claims pass in {time.perf_counter() - self.t0:.0f}s; "
+                      f"results in {self.folder}")
+        return claims
+
+
+def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str]) -> str:
+    lines = [f"# Gradient study: {name}", "", notes, "",
+             "| | claim | source | pass criterion | measured |", "|---|---|---|---|---|"]
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    for row in claims.itertuples():
+        lines.append(f"| {'PASS' if row.passed else '**FAIL**'} | {cell(row.claim)} | {cell(row.source)} | "
+                     f"{cell(row.criterion)} | {cell(row.measured)} |")
+    lines += ["", f"Gradient-health label used in the tables: {HEALTH_RULE}.", ""]
+    lines += [f"![{fig}]({fig}.png)" for fig in figures]
+    return "\n".join(lines) + "\n"
+
+
+# --- reading trial results -------------------------------------------------------------------------------------
+
+def final_train_loss(result: TrialResult) -> float:
+    """Full-train-set loss after the last epoch; +inf for a diverged trial (worse than any finite loss)."""
+    if result.status == "diverged" or not result.epochs:
+        return math.inf
+    return float(result.epochs[-1]["train_loss"])
+
+
+def step_series(result: TrialResult, column: str) -> np.ndarray:
+    """One value per probe step (loss and total_grad_norm are per step, repeated on each layer's row)."""
+    seen: dict[int, float] = {}
+    for row in result.gradients:
+        seen.setdefault(row["step"], row[column])
+    return np.array([seen[s] for s in sorted(seen)], dtype=float)
+
+
+def max_over_median(values: np.ndarray) -> float:
+    """max/median of a series; inf when it holds a non-finite value (a diverged run)."""
+    if len(values) == 0:
+        return math.nan
+    if not np.all(np.isfinite(values)):
+        return math.inf
+    return float(np.max(values) / np.median(values))
+
+
+def loss_spike(result: TrialResult) -> float:
+    """Largest jump of the mini-batch loss over its trailing median (probes.spike_ratio); inf if it diverged."""
+    return math.inf if result.status == "diverged" else spike_ratio(step_series(result, "loss"))
+
+
+def layer_series(result: TrialResult, column: str, layers: list[str]) -> pd.DataFrame:
+    """step x layer table of one probe column, for the named layers."""
+    df = pd.DataFrame(result.gradients)
+    return df[df["layer"].isin(layers)].pivot(index="step", columns="layer", values=column)[layers]
+
+
+def gradient_frame(results: dict[str, list[TrialResult]]) -> pd.DataFrame:
+    """Long table (config, seed, step, total_grad_norm, loss) for the gradient-norm-over-steps figure."""
+    rows = []
+    for label, runs in results.items():
+        for seed, result in enumerate(runs):
+            norms, losses = step_series(result, "total_grad_norm"), step_series(result, "loss")
+            steps = sorted({row["step"] for row in result.gradients})
+            rows += [{"config": label, "seed": seed, "step": s, "total_grad_norm": g, "loss": v}
+                     for s, g, v in zip(steps, norms, losses, strict=True)]
+    return pd.DataFrame(rows, columns=["config", "seed", "step", "total_grad_norm", "loss"])
+
+
+# --- formatting ------------------------------------------------------------------------------------------------
+
+def fmt(x: float) -> str:
+    if not math.isfinite(x):
+        return "NaN" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 or x == 0 else f"{x:.2e}"
+
+
+def fmt_seeds(values: Iterable[float]) -> str:
+    return "(" + ", ".join(fmt(v) for v in values) + ")"  # no square brackets: progress may go through Rich markup
+
+
+def majority(flags: Iterable[bool]) -> bool:
+    flags = list(flags)
+    return bool(flags) and sum(flags) > len(flags) / 2
+
+
+def geomean(values: Iterable[float]) -> float:
+    v = np.asarray(list(values), dtype=float)
+    return float(np.exp(np.mean(np.log(v)))) if len(v) and np.all(v > 0) else math.nan
+
+
+# --- figures: pure functions of DataFrames ---------------------------------------------------------------------
+
+def panels(n: int, title: str, size: tuple[float, float] = (4.8, 3.6)) -> tuple[Figure, list]:
+    """A figure of n side-by-side panels (no pyplot state, no GUI backend)."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig = Figure(figsize=(size[0] * n, size[1] + 0.5), dpi=DPI, layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False).ravel()
+    fig.suptitle(title, fontsize=12)
+    return fig, list(axes)
+
+
+def fig_by_depth(df: pd.DataFrame, y: str, ylabel: str, title: str, hue: str = "init", col: str | None = None) -> Figure:
+    """Per-layer statistic against layer index (log scale): mean over seeds, band = seed range; a panel per `col`."""
+    groups = [(None, df)] if col is None else list(df.groupby(col, sort=False))
+    fig, axes = panels(len(groups), title)
+    for ax, (name, part) in zip(axes, groups, strict=True):
+        sns.lineplot(data=part, x="layer_index", y=y, hue=hue, marker="o", errorbar=("pi", 100), ax=ax)
+        ax.set_yscale("log")
+        ax.set_xlabel("hidden layer (1 = next to the input)")
+        ax.set_ylabel(ylabel)
+        if name is not None:
+            ax.set_title(f"{col} = {name}")
+    return fig
+
+
+def fig_grad_norm_over_steps(df: pd.DataFrame, title: str, col: str = "testbed") -> Figure:
+    """Total gradient norm before clipping (log scale) per probe step: one line per config and seed."""
+    groups = list(df.groupby(col, sort=False))
+    fig, axes = panels(len(groups), title, (6.0, 3.8))
+    for ax, (name, part) in zip(axes, groups, strict=True):
+        sns.lineplot(data=part, x="step", y="total_grad_norm", hue="config", units="seed", estimator=None, lw=0.9, ax=ax)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel("gradient norm before clipping")
+        ax.set_title(str(name))
+    return fig
+
+
+def fig_success_vs_length(df: pd.DataFrame, title: str) -> Figure:
+    """Share of seeds that solved the task against sequence length T, one line per config."""
+    fig, (ax,) = panels(1, title, (7.0, 4.2))
+    sns.lineplot(data=df, x="T", y="success", hue="config", style="config", marker="o", errorbar=None, ax=ax)
+    log_lengths(ax, sorted(df["T"].unique()))
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("success rate over seeds")
+    return fig
+
+
+def log_lengths(ax, lengths: list[int]) -> None:
+    """Log-scaled x axis labelled at the sequence lengths measured, without minor tick labels."""
+    ax.set_xscale("log")
+    ax.minorticks_off()
+    ax.set_xticks(lengths, [str(t) for t in lengths])

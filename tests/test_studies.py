@@ -1,0 +1,82 @@
+"""Each gradient study runs end to end on the tiny budget and writes its claims table, figures and raw tables."""
+import re
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+from bench.studies import exploding
+from bench.studies.common import CLAIM_COLUMNS, Study, fmt_seeds, majority, resolve_size
+
+pytestmark = pytest.mark.slow
+
+FIGURES = {
+    "vanishing": {"grad_variance_by_depth", "activation_scale_by_depth", "grad_norm_over_steps", "grad_ratio_over_steps",
+                  "update_ratio_by_depth", "sigmoid_activation_mean"},
+    "exploding": {"grad_norm_over_steps", "loss_over_steps", "success_vs_length", "mse_vs_length",
+                  "mitigations_grad_norm"},
+}
+FAQ_KEYS = {  # the rows the FAQ (8.5, 8.6) looks up by key
+    "vanishing": {"faq-relu", "faq-bn", "faq-residual", "faq-rmsprop"},
+    "exploding": {"faq-relu", "faq-bn", "faq-weight-clip", "faq-adam", "grad-norm-clip"},
+}
+
+
+def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
+    assert list(claims.columns) == CLAIM_COLUMNS
+    assert FAQ_KEYS[name] <= set(claims["key"]) and claims["key"].is_unique
+    assert claims["passed"].map(type).eq(bool).all()
+    assert (claims["criterion"].str.len() > 20).all() and (claims["measured"].str.len() > 5).all()
+    on_disk = pd.read_csv(folder / "claims.csv")
+    assert list(on_disk["key"]) == list(claims["key"])
+    markdown = (folder / "claims.md").read_text()
+    assert markdown.count("| PASS |") + markdown.count("| **FAIL** |") == len(claims)
+    assert {p.stem for p in folder.glob("*.png")} == FIGURES[name]
+    assert all(p.stat().st_size > 5000 for p in folder.glob("*.png"))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    gradients = pd.read_parquet(folder / "gradients.parquet")
+    assert {"group", "grad_health", "status"} <= set(trials.columns)
+    assert set(gradients["trial_id"]) <= set(trials["trial_id"]) and len(gradients) > 0
+    assert (folder / "run.json").exists()
+
+
+def test_exploding_study_end_to_end(tmp_path):
+    lines = []
+    claims = exploding.run(size="tiny", out=tmp_path, progress=lines.append)
+    check_outputs(tmp_path / "exploding", "exploding", claims)
+    assert sum(line.startswith(("PASS", "FAIL")) for line in lines) == len(claims)
+    assert not any(re.search(r"\[[a-zA-Z/#@]", line) for line in lines)  # Rich would take it for a markup tag
+    by_length = pd.read_parquet(tmp_path / "exploding" / "adding_by_length.parquet")
+    assert set(by_length["T"]) == set(exploding.BUDGETS["tiny"].lengths) | set(exploding.BUDGETS["tiny"].cell_lengths)
+
+
+def test_vanishing_study_from_the_cli(tmp_path):
+    result = CliRunner().invoke(app, ["study", "vanishing", "--size", "tiny", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    folder = tmp_path / "vanishing"
+    claims = pd.read_csv(folder / "claims.csv")
+    check_outputs(folder, "vanishing", claims)
+    assert "claims:" in result.output and result.output.count("criterion:") == len(claims)
+    init = pd.read_parquet(folder / "init_layers.parquet")
+    assert set(init["layer_index"]) == set(range(1, 31))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["study", "nope"], "unknown study 'nope'"),
+    (["study", "vanishing", "--seeds", "0"], "--seeds must be >= 1"),
+    (["study", "exploding", "--size", "huge"], "unknown study size 'huge'"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_claim_helpers(tmp_path):
+    assert resolve_size(True, None) == "quick" and resolve_size(False, None) == "full"
+    assert majority([True, True, False]) and not majority([True, False]) and not majority([])
+    assert fmt_seeds([0.5, float("inf"), 1e-5]) == "(0.5, inf, 1.00e-05)"
+    study = Study("demo", tmp_path, "tiny", 1, lambda line: None, "notes")
+    study.claim("k", "a claim", "a source", "x > 1", "x = 2", True)
+    claims = study.finish({})
+    assert claims.loc[0, "passed"] and (tmp_path / "demo" / "claims.md").read_text().count("| PASS |") == 1
