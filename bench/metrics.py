@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from sklearn.metrics import precision_recall_fscore_support
 
 from bench.data.base import DataBundle, Split
 
@@ -40,10 +39,18 @@ def score(out: torch.Tensor, y: torch.Tensor, data: DataBundle, binary: bool, pe
     truth = y.long()
     metrics = {"acc": float((pred == truth).float().mean())}
     if binary and data.task == "binary":
-        p, r, f, _ = precision_recall_fscore_support(truth.cpu(), pred.cpu(), average="binary", zero_division=0)
-        metrics.update(precision=float(p), recall=float(r), f1=float(f))
+        metrics.update(binary_scores(pred, truth))
     if per_class and data.task == "classification" and data.class_names:
         hits = torch.zeros(data.num_classes).index_add_(0, truth.cpu(), (pred == truth).float().cpu())
         counts = torch.bincount(truth.cpu(), minlength=data.num_classes).clamp(min=1)
         metrics.update({f"acc_{name}": float(a) for name, a in zip(data.class_names, hits / counts, strict=True)})
     return metrics
+
+
+def binary_scores(pred: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
+    """Precision, recall and F1 of the positive class, 0 where undefined (sklearn's zero_division=0). Counted
+    with torch, not sklearn: importing sklearn took 40% of the start-up of every sweep worker."""
+    tp = float(((pred == 1) & (truth == 1)).sum())
+    predicted, actual = float((pred == 1).sum()), float((truth == 1).sum())
+    ratio = lambda a, b: a / b if b else 0.0
+    return {"precision": ratio(tp, predicted), "recall": ratio(tp, actual), "f1": ratio(2 * tp, predicted + actual)}

@@ -58,8 +58,30 @@ def test_gpu_check_says_it_skips_without_cuda():
 
 
 @pytest.mark.slow
+def test_sweep_throughput_prints_threads_rates_and_the_comparison(monkeypatch, capsys):
+    out = run_script("sweep_throughput.py", ["--tiny"], monkeypatch, capsys)
+    assert re.search(r"num_cpus=1, cfg.threads=1: .*'torch in trial': 1", out), out
+    assert len(re.findall(r"actor reuse (on |off): \d+ trials in [0-9.]+ s = \d+ trials/hour = [0-9.]+ of ideal", out)) == 2
+    assert ratio(out, "sweep / script") > 0
+
+
+@pytest.mark.slow
 def test_stacked_seeds_match_sequential_training(monkeypatch, capsys):
     out = run_script("_stacked_seeds.py", ["--tiny", "--device", "cpu"], monkeypatch, capsys)
     match = re.search(r"speed-up [0-9.]+x; max \|stacked - sequential\| weight difference ([0-9.e+-]+)", out)
     assert match and float(match.group(1)) < 1e-4, out
 
+
+def test_gpu_sweep_inputs_are_a_valid_16_trial_sweep(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    from _gpu_sweep import prepare
+
+    from bench.data import cifar10
+    from bench.search.protocol import Plan
+    from bench.search.space import load_space
+
+    prepare(tmp_path, n_train=500)
+    space = load_space(tmp_path / "gpu-share.yaml")
+    assert Plan(space).total() == 16
+    data = cifar10.load(space.fixed["data_dir"], download=False)  # the workload's loader reads our files
+    assert data.input_shape == (3, 32, 32) and len(data.train) + len(data.val) == 500

@@ -1,6 +1,10 @@
 """FLOP counting, the matmul peak, and run_trial's speed features: achieved FLOP/s, threads, torch.compile,
-channels_last, and end-of-epoch train metrics on a fixed subset."""
+channels_last, end-of-epoch train metrics on a fixed subset, and a lean import path for sweep workers."""
 from __future__ import annotations
+
+import functools
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -81,6 +85,35 @@ def test_run_trial_reports_achieved_flops_against_the_peak():
     assert 0 < final["peak_fraction"] == pytest.approx(final["flops_per_sec"] / final["peak_flops_per_sec"])
 
 
+@pytest.mark.slow
+def test_compiled_model_trains_evaluates_and_probes_like_eager(monkeypatch):
+    # backend="eager" runs dynamo's tracing, guards and graph switching (train / inference_mode eval) without
+    # spending a minute in C++ code generation; inductor itself is exercised by benchmarks/gpu_check.sh.
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    cfg = fast_cfg(device="cpu", probe_every=2)
+    eager, compiled = run_trial(cfg, data=tiny_bundle()), run_trial(cfg.replace(compile=True), data=tiny_bundle())
+    assert compiled.status == "ok"
+    assert compiled.final["test_loss"] == pytest.approx(eager.final["test_loss"], rel=1e-4)
+    # Probe steps run the eager module: a compiled graph would silently skip the activation hooks.
+    assert [r["act_mean"] for r in compiled.gradients] == pytest.approx([r["act_mean"] for r in eager.gradients], rel=1e-4)
+    assert compiled.final["flops_per_sample"] == eager.final["flops_per_sample"]
+
+
+@pytest.mark.slow
+def test_bench_run_compile_flag_reaches_the_trial(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from bench.results import read_run
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    done = CliRunner().invoke(app, ["run", "--compile", "--epochs", "1", "--set", "n_train=200", "--quiet",
+                                    "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+    trials = read_run(next(tmp_path.glob("run-*")))["trials"]
+    assert bool(trials["compile"].iloc[0]) and trials["status"].iloc[0] == "ok"
+
+
 def test_channels_last_data_keep_their_values_and_batches_keep_the_layout():
     x = torch.randn(12, 3, 8, 8)
     data = DataBundle(Split(x[:8], torch.arange(8) % 2), Split(x[8:10], torch.zeros(2).long()),
@@ -123,3 +156,23 @@ def test_train_metrics_use_a_fixed_subset_as_large_as_validation(n_train, n_val,
     assert len(subset) == expected and len(values.unique()) == expected  # distinct training samples
     assert torch.equal(train_eval_subset(data).x, subset.x)  # the same for every trial
     assert values.max() > 0.9 * n_train or expected == n_train  # drawn from the whole set, not its head
+
+
+def test_binary_scores_match_sklearn_including_undefined_cases():
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from bench.metrics import binary_scores
+
+    g = torch.Generator().manual_seed(0)
+    cases = [(torch.zeros(5).long(), torch.tensor([0, 1, 0, 1, 1])), (torch.tensor([1, 0, 1]), torch.zeros(3).long()),
+             (torch.zeros(4).long(), torch.zeros(4).long())]
+    cases += [(torch.randint(0, 2, (12,), generator=g), torch.randint(0, 2, (12,), generator=g)) for _ in range(20)]
+    for pred, truth in cases:
+        expected = precision_recall_fscore_support(truth, pred, average="binary", zero_division=0)[:3]
+        assert list(binary_scores(pred, truth).values()) == pytest.approx([float(v) for v in expected])
+
+
+def test_sweep_workers_and_the_cli_start_without_importing_sklearn():
+    # sklearn took 40% of a sweep worker's import time; only the digits workload needs it, when it loads.
+    code = "import sys, bench.search.trial, bench.cli; sys.exit('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from bench.data.base import DataBundle, Split, split_off_validation
 
@@ -12,6 +10,9 @@ TEST_FRAC = 0.2
 
 def load() -> DataBundle:
     """(N, 1, 8, 8) float32 in [0, 1]; a fixed stratified 20% test split, then 10% of the rest for validation."""
+    from sklearn.datasets import load_digits  # imported here: sklearn is slow to import and only this workload needs it
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16  # pixel counts are 0..16
     y = torch.tensor(digits.target, dtype=torch.long)
