@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 import torch
 
-from bench.config import TrialConfig
+from bench.config import ConfigError, TrialConfig
 from bench.data import imdb, textsynth
 from bench.data.base import DatasetMissing
 from bench.data.text import PAD, UNK, Vocab, pad_sequences, text_bundle, tokenize
@@ -37,6 +37,8 @@ def test_encode_pads_with_zero_truncates_and_maps_unknown_words():
     assert x[2].tolist() == [vocab.stoi[t] for t in ("a", "b", "c")]  # keep="end": the last 3 tokens
     start, _ = vocab.encode([["c", "a", "b", "c"]], max_len=3, keep="start")
     assert start[0].tolist() == [vocab.stoi[t] for t in ("c", "a", "b")]
+    with pytest.raises(ConfigError, match="seq_len .* must be >= 1, got -3"):
+        vocab.encode([["a"]], max_len=-3)
 
 
 def test_pad_sequences_matches_a_plain_loop():

@@ -14,6 +14,7 @@ from itertools import chain
 import numpy as np
 import torch
 
+from bench.config import ConfigError
 from bench.data.base import DataBundle, Split, split_off_validation
 
 PAD, UNK = 0, 1
@@ -59,6 +60,8 @@ class Vocab:
         """
         if keep not in ("start", "end"):
             raise ValueError(f"keep must be 'start' or 'end', got {keep!r}")
+        if max_len < 1:
+            raise ConfigError(f"seq_len (tokens kept per text) must be >= 1, got {max_len}")
         stoi = self.stoi
         cut = (lambda d: d[:max_len]) if keep == "start" else (lambda d: d[max(0, len(d) - max_len):])
         ids = [[stoi.get(t, UNK) for t in cut(doc)] for doc in docs]

@@ -2,8 +2,9 @@
 
 Each review mixes neutral filler sentences with one or three sentiment clauses placed anywhere among them.
 A clause's polarity is its adjective's, flipped by a negation ("was not", "wasn't", "would never call");
-the label is the majority polarity. Bag-of-words cannot solve it (a negator may belong to any clause), so
-the model has to read word order and carry clause polarities across the fillers. Raw text includes
+the label is the majority polarity. Bag-of-words cannot solve it (a negator may belong to any clause; a
+logistic regression on word counts scores 59% test accuracy), so the model has to read word order and carry
+clause polarities across the fillers. Raw text includes
 capitals, punctuation, `<br /><br />` breaks and non-ASCII words, as IMDB does. Reviews are 17 to 107
 tokens long (median 54); 10,000 training reviews (1,000 become validation) and 2,000 test reviews from a fixed seed.
 """
