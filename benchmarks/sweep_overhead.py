@@ -162,6 +162,9 @@ def bar(args: argparse.Namespace, out: Path) -> None:
     wall, trials, info = timed_sweep(spec, out)
     assert len(trials) == n
     print(f"   bench sweep, {info['slots']} slots, Ray start-up included: {wall:.1f} s; {load()}")
+    own = trials["wall_time"].sum()
+    print(f"   the sweep's trials trained for {own:.1f} s in all ({own / hand:.2f}x the hand-written loop's time: "
+          f"above 1 when the cores are shared with other load), i.e. {own / info['slots'] / wall:.2f} of its wall time")
     print(f"   bench/hand-written = {wall / hand:.2f}")
 
 
