@@ -17,17 +17,17 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 echo "== training loop: batch sizes x torch.compile =="
-# Stops at 150 s; configurations past its 120 s budget are reported as skipped.
-timeout 150 "$PYTHON" benchmarks/_gpu_bench.py --budget-s 120 || echo "training-loop section stopped at its 150 s limit"
+# Stops at 140 s; configurations past its 110 s budget are reported as skipped.
+timeout 140 "$PYTHON" benchmarks/_gpu_bench.py --budget-s 110 || echo "training-loop section stopped at its 140 s limit"
 
 echo "== 8 seeds as one stacked model (torch.func.vmap) vs one after another =="
-timeout 40 "$PYTHON" benchmarks/_stacked_seeds.py --device cuda --seeds 8 || echo "stacked-seeds section stopped at its 40 s limit"
+timeout 30 "$PYTHON" benchmarks/_stacked_seeds.py --device cuda --seeds 8 || echo "stacked-seeds section stopped at its 30 s limit"
 
 echo "== 16 trials sharing the GPU: bench sweep --gpus-per-trial 0.25 =="
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" benchmarks/_gpu_sweep.py prepare "$work"
-# SIGINT is the sweep's clean stop (finished trials kept, Ray shut down); SIGKILL 20 s later if it hangs.
-timeout -s INT -k 20 100 "$PYTHON" -m bench sweep "$work/gpu-share.yaml" --gpus-per-trial 0.25 --out "$work/runs" \
-    || echo "sweep stopped at its 100 s limit; the summary covers the trials it finished"
+# SIGINT is the sweep's clean stop (finished trials kept, Ray shut down); SIGKILL 15 s later if it hangs.
+timeout -s INT -k 15 90 "$PYTHON" -m bench sweep "$work/gpu-share.yaml" --gpus-per-trial 0.25 --out "$work/runs" \
+    || echo "sweep stopped at its 90 s limit; the summary covers the trials it finished"
 "$PYTHON" benchmarks/_gpu_sweep.py summary "$work/runs"
