@@ -160,8 +160,9 @@ def describe(spec: object) -> dict[str, str]:
 
 @app.command("list")
 @user_errors
-def list_(kind: str | None = typer.Argument(None, help="Registry to show (workloads, optimizers, schedules, "
-                                                "activations, losses, regularizers, inits, models, config); all if omitted.")) -> None:
+def list_(kind: str | None = typer.Argument(
+        None, help="Registry to show (workloads, optimizers, schedules, activations, losses, regularizers, "
+                   "inits, models, config); all if omitted.")) -> None:
     """Print the registries: every pluggable component by name.
 
     Example: bench list optimizers

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -22,11 +22,11 @@ class Split:
     def __len__(self) -> int:
         return len(self.y)
 
-    def subset(self, idx: torch.Tensor) -> "Split":
+    def subset(self, idx: torch.Tensor) -> Split:
         lengths = None if self.lengths is None else self.lengths[idx]
         return Split(self.x[idx], self.y[idx], lengths)
 
-    def to(self, device: torch.device) -> "Split":
+    def to(self, device: torch.device) -> Split:
         lengths = None if self.lengths is None else self.lengths.to(device)
         return Split(self.x.to(device), self.y.to(device), lengths)
 
@@ -51,7 +51,7 @@ class DataBundle:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train.x.shape[1:])
 
-    def to(self, device: torch.device) -> "DataBundle":
+    def to(self, device: torch.device) -> DataBundle:
         return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
 
 
