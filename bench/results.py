@@ -95,7 +95,7 @@ def provenance(extra: dict[str, Any] | None = None) -> dict[str, Any]:
 
     return {
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),  # no install path in shareable files
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
