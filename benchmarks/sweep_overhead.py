@@ -38,7 +38,7 @@ from bench.train import run_trial
 from bench.workloads import get_workload, load_data
 
 OPTIMIZERS = ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad"]
-RUNS = {"reuse": {}, "no reuse": {"reuse_actors": False}, "1 slot x 2 threads": {"cpus_per_trial": 2}}
+RUNS = {"reuse": {}, "no-reuse": {"reuse_actors": False}, "wide": {"cpus_per_trial": 2}}  # wide: 1 slot x 2 threads
 
 
 def parse_args() -> argparse.Namespace:
@@ -49,13 +49,17 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bar-trials", type=int, default=12, help="LR-tuning trials per optimizer in the comparison")
     p.add_argument("--bar-seeds", type=int, default=5, help="seed re-runs per optimizer in the comparison")
     p.add_argument("--width", type=int, default=32, help="CNN base channels (the workload's default is 32)")
+    p.add_argument("--runs", default=",".join(RUNS), help=f"overhead runs to make, comma-separated: {', '.join(RUNS)}")
     p.add_argument("--skip-bar", action="store_true", help="only the overhead measurement")
     p.add_argument("--tiny", action="store_true", help="tiny sizes, actor reuse only: a smoke test of the script")
     args = p.parse_args()
-    args.runs = RUNS
     if args.tiny:
         args.trials, args.trial_seconds, args.bar_epochs, args.bar_trials, args.bar_seeds, args.width = 4, 0.2, 1, 1, 1, 4
-        args.runs = {"reuse": RUNS["reuse"]}
+        args.runs = "reuse"
+    unknown = set(args.runs.split(",")) - set(RUNS)
+    if unknown:
+        p.error(f"unknown run {sorted(unknown)[0]!r}; choose from: {', '.join(RUNS)}")
+    args.runs = {name: RUNS[name] for name in args.runs.split(",")}
     return args
 
 
@@ -111,7 +115,7 @@ def overhead(args: argparse.Namespace, out: Path) -> None:
     with ray_session(None, dashboard=False):
         print(f"   local Ray start-up: {time.perf_counter() - t0:.1f} s (not counted below)")
         runs = {name: timed_sweep(spec, out, **kw) for name, kw in args.runs.items()}
-    _, trials, _ = runs["reuse"]
+    _, trials, _ = next(iter(runs.values()))  # every run trains the same configs, whatever their order
     cfgs = [TrialConfig.from_dict({k: row[k] for k in TrialConfig.__dataclass_fields__}).replace(threads=1)
             for _, row in trials.iterrows()]
     warm = warm_time(cfgs)
@@ -120,13 +124,13 @@ def overhead(args: argparse.Namespace, out: Path) -> None:
     for name, (wall, df, info) in runs.items():
         slots, own = info["slots"], df["wall_time"].sum()
         print(f"   {name:<20}{slots:>6}{wall:>9.1f}{own:>12.1f}{wall / (own / slots):>17.2f}{wall / (warm / slots):>18.2f}")
-    for name in ("reuse", "no reuse"):
+    for name in ("reuse", "no-reuse"):
         if name in runs:
             wall, df, info = runs[name]
             print(f"   {name} overhead ratio = {wall / (df['wall_time'].sum() / info['slots']):.2f} (own), "
                   f"{wall / (warm / info['slots']):.2f} (warm)")
-    if "1 slot x 2 threads" in runs:
-        print(f"   two 1-thread slots vs one 2-thread slot, throughput = {runs['1 slot x 2 threads'][0] / runs['reuse'][0]:.2f}")
+    if "wide" in runs and "reuse" in runs:
+        print(f"   two 1-thread slots vs one 2-thread slot, throughput = {runs['wide'][0] / runs['reuse'][0]:.2f}")
 
 
 def hand_written(levels: list[str], trials: int, epochs: int, seeds: int, width: int) -> float:

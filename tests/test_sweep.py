@@ -4,6 +4,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -166,6 +167,11 @@ def bench_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "bench", *args]
 
 
+def ray_cli() -> str:
+    """The `ray` command of this environment, also when its bin folder is not on PATH."""
+    return shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+
+
 @pytest.fixture(scope="module")
 def rays():
     """Two real Rays for this module's sweeps: the embedded local default (started exactly as `bench sweep`
@@ -176,7 +182,7 @@ def rays():
     from bench.search.tune import ray_session
 
     port, head_tmp = free_port(), tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: socket paths fit 107 bytes
-    head = subprocess.Popen(["ray", "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+    head = subprocess.Popen([ray_cli(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
                              f"--temp-dir={head_tmp}", "--include-dashboard=false", "--disable-usage-stats", "--block"],
                             env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -299,7 +299,7 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: floa
     t0 = time.perf_counter()
     try:
         if not plan.finished():
-            _fit(plan, folder, cpus, gpus, reuse_actors, progress)
+            _fit(plan, folder, cpus, gpus, reuse_actors, progress, info["slots"])
     finally:
         store.consolidate()
         shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
@@ -312,7 +312,7 @@ def _tune_name(trial) -> str:
     return trial.trial_id  # Tune's default spells the whole config into every trial's folder name
 
 
-def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool) -> None:
+def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
@@ -321,6 +321,11 @@ def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool,
     for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
     storage = tempfile.mkdtemp(prefix="bench-tune-")  # Tune's own bookkeeping; the results live in the run folder
+    # With a custom searcher Tune keeps one trial pending, so actors start one after another, each taking
+    # seconds; let every slot's first trial be pending at once (a user's own setting wins).
+    own_pending = "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
+    if own_pending:
+        os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, slots))
     try:
         tuner = tune.Tuner(
             tune.with_resources(sweep_trial, {"cpu": cpus, "gpu": gpus}),
@@ -333,3 +338,5 @@ def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool,
         tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
+        if own_pending:
+            os.environ.pop("TUNE_MAX_PENDING_TRIALS_PG", None)
