@@ -197,6 +197,7 @@ def rays():
         except subprocess.TimeoutExpired:
             head.kill()
         reap(head_tmp)
+        shutil.rmtree(head_tmp, ignore_errors=True)
 
 
 def wait_for_port(address: str, seconds: float = 120) -> None:
