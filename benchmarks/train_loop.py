@@ -2,11 +2,12 @@
 
 All three train the same CNN (the seed's: 2 conv + pool blocks of 32 and 64 channels, then 128 and 10 units) on
 the same CIFAR-shaped data, written to a temporary folder in CIFAR-10's on-disk format, with the same optimizer
-and batch size, side by side in one process. Rounds are interleaved (a b c, b c a, ...) and the median round
-is reported, so that load from other processes hits all three alike. Printed: samples/s, achieved FLOP/s and
-its fraction of the measured fp32 matmul peak, and the ratios (a)/(b) and (a)/(c).
+and batch size, side by side in one process. Rounds are interleaved (a b c, b c a, ...) and each ends with a
+measurement of the fp32 matmul peak; ratios are taken within a round (seconds apart) and their median over the
+rounds is reported, because other load on a shared machine changes from minute to minute. Printed: samples/s,
+achieved FLOP/s and its fraction of the peak, and the ratios (a)/(b) and (a)/(c).
 
-    python benchmarks/train_loop.py                 # 5000 samples, 3 rounds
+    python benchmarks/train_loop.py                 # 5000 samples, 5 rounds
     python benchmarks/train_loop.py --tiny          # a few seconds: checks that everything runs
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-train", type=int, default=5000, help="training samples (written as 5 CIFAR batches)")
     p.add_argument("--batch-size", type=int, default=100, help="the seed tutorial uses 100")
     p.add_argument("--epochs", type=int, default=1, help="epochs per competitor per round")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved repetitions; the median is reported")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved repetitions; medians are reported")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--tiny", action="store_true", help="a few hundred samples, one round: a smoke test")
     args = p.parse_args()
@@ -107,31 +108,43 @@ def run_seed(cfg: TrialConfig, data: DataBundle, root: Path) -> dict[str, float]
     return {"loop": rate, "end_to_end": rate}
 
 
-def interleaved(runs: dict[str, Callable[[], dict[str, float]]], rounds: int) -> dict[str, dict[str, float]]:
-    """Run each competitor once per round in a rotating order; return the median of each measure."""
-    names, samples = list(runs), {name: [] for name in runs}
+def interleaved(runs: dict[str, Callable[[], dict[str, float]]], rounds: int) -> list[dict[str, dict[str, float]]]:
+    """Per round: each competitor once, in a rotating order, then the matmul peak. Other load on a shared
+    machine changes from minute to minute, so figures are compared within a round (seconds apart)."""
+    names, results = list(runs), []
     for r in range(rounds):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            samples[name].append(runs[name]())
-            print(f"  round {r + 1}/{rounds}  {name:<10} {samples[name][-1]['loop']:8.0f} samples/s", flush=True)
-    return {name: {key: statistics.median(s[key] for s in rows) for key in rows[0]} for name, rows in samples.items()}
+        row = {name: runs[name]() for name in names[r % len(names):] + names[:r % len(names)]}
+        row["peak"] = {"flops": measure_matmul_peak("cpu")}
+        results.append(row)
+        print(f"  round {r + 1}/{rounds}: " + ", ".join(f"{n} {row[n]['loop']:.0f}" for n in names) + " samples/s; "
+              f"peak {row['peak']['flops'] / 1e9:.1f} GFLOP/s; load average {os.getloadavg()[0]:.1f}", flush=True)
+    return results
 
 
-def report(rates: dict[str, dict[str, float]], flops: float, peak: float, args: argparse.Namespace) -> None:
+def median(rounds: list[dict[str, dict[str, float]]], value: Callable[[dict], float]) -> float:
+    return statistics.median(value(row) for row in rounds)
+
+
+def report(rounds: list[dict[str, dict[str, float]]], flops: float, args: argparse.Namespace) -> None:
     print(f"\nseed CNN on 3x32x32, batch {args.batch_size}, {args.n_train} samples x {args.epochs} epoch(s), "
-          f"{args.rounds} rounds, torch threads {torch.get_num_threads()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} (other processes competing for the CPUs distort the ratios)")
-    print(f"training FLOPs per sample (fwd+bwd): {flops / 1e6:.2f} M; measured fp32 matmul peak: {peak / 1e9:.1f} GFLOP/s")
+          f"medians over {args.rounds} rounds of within-round figures, torch threads {torch.get_num_threads()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"training FLOPs per sample (fwd+bwd): {flops / 1e6:.2f} M; measured fp32 matmul peak: "
+          f"{median(rounds, lambda r: r['peak']['flops']) / 1e9:.1f} GFLOP/s")
     print(f"{'':<26}{'samples/s':>10}{'GFLOP/s':>9}{'of peak':>9}")
-    for name, label in (("a_bench", "(a) run_trial, loop"), ("b_bare", "(b) bare loop"), ("c_seed", "(c) seed DataLoader")):
-        rate = rates[name]["loop"]
-        print(f"{label:<26}{rate:>10.0f}{rate * flops / 1e9:>9.1f}{rate * flops / peak:>9.0%}")
-    e2e = rates["a_bench"]["end_to_end"]
-    print(f"{'(a) run_trial, end to end':<26}{e2e:>10.0f}   (includes setup and per-epoch train/val/test evaluation)")
-    a, b, c = rates["a_bench"]["loop"], rates["b_bare"]["loop"], rates["c_seed"]["loop"]
-    print(f"\n(a)/(b) = {a / b:.3f}  (goal >= 0.95)   end to end: {e2e / b:.3f}")
-    print(f"(a)/(c) = {a / c:.3f}  (goal >= 1.4)    end to end: {e2e / c:.3f}")
-    print(f"(b)/(c) = {b / c:.3f}")
+    rows = (("a_bench", "loop", "(a) run_trial, loop"), ("b_bare", "loop", "(b) bare loop"),
+            ("c_seed", "loop", "(c) seed DataLoader"), ("a_bench", "end_to_end", "(a) run_trial, end to end"))
+    for name, key, label in rows:
+        rate = median(rounds, lambda r, n=name, k=key: r[n][k])
+        fraction = median(rounds, lambda r, n=name, k=key: r[n][k] * flops / r["peak"]["flops"])
+        print(f"{label:<26}{rate:>10.0f}{rate * flops / 1e9:>9.1f}{fraction:>9.0%}")
+    print("(end to end includes setup and the per-epoch train/val and final test evaluation)")
+    ratio = lambda a, b, key="loop": median(rounds, lambda r: r[a][key] / r[b]["loop"])
+    print(f"\n(a)/(b) = {ratio('a_bench', 'b_bare'):.3f}  (goal >= 0.95)   end to end: "
+          f"{ratio('a_bench', 'b_bare', 'end_to_end'):.3f}")
+    print(f"(a)/(c) = {ratio('a_bench', 'c_seed'):.3f}  (goal >= 1.4)    end to end: "
+          f"{ratio('a_bench', 'c_seed', 'end_to_end'):.3f}")
+    print(f"(b)/(c) = {ratio('b_bare', 'c_seed'):.3f}")
 
 
 def main() -> None:
@@ -145,11 +158,9 @@ def main() -> None:
         # run_trial evaluates on val and test each epoch; both are the test batch here (speed, not accuracy).
         data = DataBundle(train, test, test, "classification", 10)
         flops = train_flops_per_sample(build_model("cnn", cfg, data), train.x)
-        peak = measure_matmul_peak("cpu")
-        rates = interleaved({"a_bench": lambda: run_bench(cfg, data), "b_bare": lambda: run_bare(cfg, data),
-                             "c_seed": lambda: run_seed(cfg, data, root)}, args.rounds)
-        peak = max(peak, measure_matmul_peak("cpu"))  # best of before and after: load only lowers it
-    report(rates, flops, peak, args)
+        rounds = interleaved({"a_bench": lambda: run_bench(cfg, data), "b_bare": lambda: run_bare(cfg, data),
+                              "c_seed": lambda: run_seed(cfg, data, root)}, args.rounds)
+    report(rounds, flops, args)
 
 
 if __name__ == "__main__":
