@@ -50,7 +50,13 @@ def pick_device(name: str) -> torch.device:
 
 
 class Diverged(Exception):
-    """Raised inside the loop when the training loss stops being finite."""
+    """Raised inside the loop when the training loss stops being finite or explodes (see EXPLODED)."""
+
+
+# An epoch's mean training loss this many times the first batch's counts as diverged: a finite loss that large
+# (e.g. SGD at an LR 1e4 too high, before it overflows) is as useless as a NaN, and calling it "ok" would let
+# it pass as a poor but valid result.
+EXPLODED = 1e3
 
 
 class StopTrial(Exception):
@@ -97,6 +103,7 @@ class Trainer:
         self.probe = GradientProbe(self.model, cfg.probe_every)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.step = 0
+        self.first_loss: float | None = None
         self.epochs: list[dict[str, Any]] = []
         self.amp = cfg.amp and self.device.type == "cuda"
         # Achieved FLOP/s is reported against the matmul peak in the dtype the matmuls run in (bf16 under amp).
@@ -144,12 +151,15 @@ class Trainer:
             if self.step >= self.total_steps:
                 break
             batch = train.subset(perm[i * self.cfg.batch_size:(i + 1) * self.cfg.batch_size])
-            loss_sum += self.train_step(batch, epoch) * len(batch)
+            loss = self.train_step(batch, epoch)
+            if self.first_loss is None:
+                self.first_loss = float(loss)  # one sync per trial
+            loss_sum += loss * len(batch)
             seen += len(batch)
             if i % 20 == 0 and not torch.isfinite(loss_sum):  # sync rarely: a NaN stays NaN
                 raise Diverged
         train_loss = float(loss_sum) / max(1, seen)
-        if not math.isfinite(train_loss):
+        if not math.isfinite(train_loss) or (self.first_loss and train_loss > EXPLODED * self.first_loss):
             raise Diverged
         elapsed = time.perf_counter() - t0
         return {"train_loss_running": train_loss, "epoch_time": elapsed, "samples_per_sec": seen / elapsed,

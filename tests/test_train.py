@@ -5,6 +5,7 @@ import pytest
 
 from bench.components.losses import LOSSES
 from bench.config import ConfigError
+from bench import train
 from bench.train import run_trial
 from tests.helpers import fast_cfg, tiny_bundle
 
@@ -37,6 +38,15 @@ def test_nan_gives_diverged_status():
     result = run_trial(fast_cfg(workload="mnist1d-mlp", optimizer="sgd", lr=1e12, epochs=3), data=tiny_bundle(256))
     assert result.status == "diverged"
     assert "test_acc" not in result.final and result.final["steps"] >= 1
+
+
+def test_a_finite_but_exploded_loss_is_diverged(monkeypatch):
+    # SGD at lr 10 on this MLP: the loss grows ~100x per epoch but stays finite for several epochs.
+    cfg, data = fast_cfg(workload="mnist1d-mlp", optimizer="sgd", lr=10.0, epochs=3), tiny_bundle(256)
+    assert run_trial(cfg, data=data).status == "diverged"
+    monkeypatch.setattr(train, "EXPLODED", math.inf)  # without the rule, the same trial would pass as "ok"
+    result = run_trial(cfg, data=data)
+    assert result.status == "ok" and result.epochs[-1]["train_loss"] > 1e3
 
 
 def test_probe_interval_and_layers():
