@@ -128,6 +128,16 @@ def test_loss_zero_for_perfect_prediction_and_positive_otherwise(name):
         assert float(spec.fn(good, y, 1, 0.0)) < 1e-3 < float(spec.fn(-good + 1, y, 1, 0.0))
 
 
+@pytest.mark.parametrize("name", [n for n, s in LOSSES.items() if "classification" in s.tasks])
+def test_classification_losses_take_per_step_targets(name):
+    # Per-step tasks (copy-memory) give logits (N, C, T) and targets (N, T): the loss must equal the loss of the
+    # same predictions flattened to one row per step.
+    g = torch.Generator().manual_seed(0)
+    out, y = torch.randn(4, 5, 7, generator=g), torch.randint(0, 5, (4, 7), generator=g)
+    flat = LOSSES[name].fn(out.transpose(1, 2).reshape(-1, 5), y.reshape(-1), 5, 0.1)
+    assert float(LOSSES[name].fn(out, y, 5, 0.1)) == pytest.approx(float(flat), rel=1e-5)
+
+
 def test_loss_resolution():
     assert resolve_loss("auto", "classification").name == "ce"
     assert resolve_loss("auto", "binary").name == "bce"

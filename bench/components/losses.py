@@ -22,7 +22,7 @@ class LossSpec:
 
 
 def _one_hot(y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
-    target = F.one_hot(y, num_classes).float()
+    target = F.one_hot(y, num_classes).float().movedim(-1, 1)  # classes on dim 1, like the logits (N, C[, T])
     return target * (1 - smoothing) + smoothing / num_classes
 
 
