@@ -9,11 +9,27 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.config import ConfigError, TrialConfig
-from bench.errors import user_errors
+from bench.errors import sigterm_as_interrupt, user_errors
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Measured answers to deep-learning folklore. Every command runs offline by default.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True)  # long lines stay whole when piped to a file
+
+
+@app.callback()
+def main() -> None:
+    """Measured answers to deep-learning folklore. Every command runs offline by default.
+
+    Examples:
+
+    bench run --workload mnist1d-cnn --optimizer adam --epochs 5
+
+    bench sweep optimizers --quick  (then: bench report runs/optimizers-*)
+
+    bench study vanishing --quick
+
+    bench faq --quick --questions 8.1,8.5
+    """
+    sigterm_as_interrupt()  # kill/SIGTERM ends every command like Ctrl-C: results kept, workers stopped
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:

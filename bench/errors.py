@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -12,6 +13,16 @@ from bench.data.base import DatasetMissing
 F = TypeVar("F", bound=Callable)
 
 USER_ERRORS = (ConfigError, DatasetMissing)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def sigterm_as_interrupt() -> None:
+    """Handle SIGTERM (`kill`, a batch scheduler's time limit) like Ctrl-C, so that every command ends through
+    its interrupt path: finished results saved, worker processes stopped, a message saying how to continue."""
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def user_errors(fn: F) -> F:

@@ -3,7 +3,13 @@ on the tiny budget."""
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -137,3 +143,40 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     # Identical configurations across questions (e.g. Adam on the CNN in 8.1, 8.4 and 8.10) trained once.
     assert any(line.endswith("(cached)") for line in lines)
 
+
+
+def children(pid: int) -> set[int]:
+    """Live processes whose parent is pid, from /proc (Linux)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_sigterm_stops_the_faq_and_its_worker_processes(tmp_path):
+    cmd = [sys.executable, "-m", "bench", "faq", "--quick", "--questions", "8.2", "--jobs", "2",
+           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "faq"), "--studies", str(tmp_path / "studies")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, workers = time.monotonic() + 120, set()
+    while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        workers = children(proc.pid)
+    assert len(workers) >= 2, "the worker pool never started"
+    time.sleep(3)  # let the workers pick up trials
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out
+    assert "add --reuse to the same command to continue" in out and "Traceback" not in out
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    orphans = [w for w in workers if Path(f"/proc/{w}").exists()]
+    for w in orphans:  # do not leave them training after a failure
+        os.kill(w, signal.SIGKILL)
+    assert not orphans, "worker processes outlived the run"

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
+from bench import train
 from bench.components.losses import LOSSES
 from bench.config import ConfigError
-from bench import train
 from bench.train import run_trial
 from tests.helpers import fast_cfg, tiny_bundle
 

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import importlib
-import multiprocessing
 import os
 import platform
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from bench.config import ConfigError, TrialConfig
 from bench.faq.evidence import Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
+from bench.procpool import process_pool
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, build_faq
@@ -148,8 +147,7 @@ def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path,
     names = list(dict.fromkeys(s for q in questions for s in q.studies))
     todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
     with ExitStack() as stack:
-        side = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))) \
-            if todo and jobs > 1 else None
+        side = stack.enter_context(process_pool(1)) if todo and jobs > 1 else None
         pending = side.submit(run_studies, todo, budget.name, budget.study_seeds, studies) if side else None
         runner = stack.enter_context(Runner(budget, runs, jobs, reuse, log))
         for exp in exps:

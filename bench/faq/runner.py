@@ -18,16 +18,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
+from bench.procpool import process_pool
 from bench.results import ResultStore, TrialRecord, atomic_write, provenance
 from bench.search.protocol import FINAL, TUNE
 
@@ -156,16 +157,16 @@ class Runner:
             shutil.rmtree(self.cache, ignore_errors=True)
         self.workload = get_workload
         self.pool: ProcessPoolExecutor | None = None
+        self.stack = ExitStack()
         self.done = 0
 
     def __enter__(self) -> Runner:
         if self.jobs > 1:
-            self.pool = ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = self.stack.enter_context(process_pool(self.jobs))
         return self
 
-    def __exit__(self, *exc: Any) -> None:
-        if self.pool:
-            self.pool.shutdown(cancel_futures=True)
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self.stack.__exit__(*exc)
 
     # -- one experiment ---------------------------------------------------------------------------------------
     def run(self, exp: Experiment) -> Path:
