@@ -3,7 +3,9 @@
 1. Thread placement: what torch uses inside a Ray worker given k CPUs, before and after run_trial sets
    cfg.threads.
 2. Trials per hour of a short sweep (16 trials of about --trial-seconds each on MNIST-1D, one CPU per trial)
-   against the ideal = CPUs x the single-trial rate measured in this process, with and without actor reuse.
+   against the ideal = CPUs x the single-trial rate measured in this process, with and without actor reuse,
+   and the sweep's overhead ratio = wall time / (the trials' own training time / parallel slots); then the
+   same sweep as one slot with every CPU's threads, against which one CPU per trial is measured.
 3. The 119-trial comparison: a hand-written single-process Optuna script (TPE, one torch thread, no Ray)
    comparing 7 optimizers on the MNIST-1D 1-D CNN, 12 LR-tuning trials + 5 seed re-runs each, 20 epochs per
    trial, against `run_sweep` (what `bench sweep` runs) doing the same work with every CPU.
@@ -15,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -25,7 +28,7 @@ from pathlib import Path
 import optuna
 import ray
 import torch
-import torch.nn.functional as F
+from _bare import bare_train
 
 from bench.components.optimizers import build_optimizer
 from bench.config import TrialConfig
@@ -93,17 +96,19 @@ def single_trial_seconds(cfg: TrialConfig, repeats: int = 3) -> float:
         torch.set_num_threads(threads)
 
 
-def timed_sweep(sweep: dict, out: Path, reuse: bool) -> dict[str, float]:
+def timed_sweep(sweep: dict, out: Path, reuse: bool, cpus_per_trial: float = 1) -> dict[str, float]:
     """Run a sweep; return its wall time, trial count, the trials' summed own time, and its timeline: from the
     start to the first trial's start, and the span from there to the last trial's end (a trial's end is the
     time its result part was written, its start that minus its own wall time)."""
     t0 = time.time()
-    folder = run_sweep(sweep, out, reuse_actors=reuse, progress=False)
+    folder = run_sweep(sweep, out, reuse_actors=reuse, cpus_per_trial=cpus_per_trial, progress=False)
     wall = time.time() - t0
+    slots = json.loads((folder / "run.json").read_text())["slots"]
     trials = read_run(folder)["trials"].set_index("trial_id")
     ends = {p.stem: p.stat().st_mtime for p in ResultStore(folder).parts.glob("*.json")}
     starts = [ends[tid] - own for tid, own in trials["wall_time"].items()]
-    return {"wall": wall, "n": len(trials), "own": float(trials["wall_time"].sum()), "startup": min(starts) - t0,
+    return {"wall": wall, "n": len(trials), "own": float(trials["wall_time"].sum()), "slots": slots,
+            "startup": min(starts) - t0,
             "span": max(ends.values()) - min(starts)}
 
 
@@ -122,12 +127,18 @@ def throughput(args: argparse.Namespace, out: Path) -> None:
     for reuse in (True, False):
         r = timed_sweep(sweep, out, reuse)
         rate = r["n"] * 3600 / r["wall"]
+        overhead = r["wall"] / (r["own"] / r["slots"])
         print(f"  actor reuse {'on ' if reuse else 'off'}: {r['n']} trials in {r['wall']:.1f} s = {rate:.0f} trials/hour = "
-              f"{rate / ideal:.2f} of ideal (goal >= 0.8); wall / (trials' own time / {cpus} slots) = "
-              f"{r['wall'] / (r['own'] / cpus):.2f}")
-        print(f"      start-up until the first trial runs {r['startup']:.1f} s; from then to the last trial's end "
-              f"{r['n'] * 3600 / r['span'] / ideal:.2f} of ideal; trials' own time {r['own'] / r['n']:.2f} s on average "
-              f"(alone: {t1:.2f} s)")
+              f"{rate / ideal:.2f} of ideal (goal >= 0.8)")
+        print(f"      overhead ratio (reuse {'on' if reuse else 'off'}) = {overhead:.2f} (wall / (trials' own time / "
+              f"{r['slots']} slots); goal < 1.3); start-up until the first trial runs {r['startup']:.1f} s; from then "
+              f"to the last trial's end {r['n'] * 3600 / r['span'] / ideal:.2f} of ideal; trials' own time "
+              f"{r['own'] / r['n']:.2f} s on average (alone: {t1:.2f} s)")
+    if cpus > 1 and not args.tiny:
+        r = timed_sweep(sweep, out, True, cpus_per_trial=cpus)
+        rate = r["n"] * 3600 / r["wall"]
+        print(f"  one {cpus}-thread slot instead of {cpus} 1-thread slots: {rate:.0f} trials/hour = {rate / ideal:.2f} of "
+              f"ideal (why `bench sweep` defaults to one CPU per trial)")
 
 
 def train_once(cfg: TrialConfig) -> tuple[float, float]:
@@ -136,17 +147,8 @@ def train_once(cfg: TrialConfig) -> tuple[float, float]:
     data = load_data(cfg)
     model = build_model("cnn", cfg, data)
     opt = build_optimizer(model.parameters(), cfg)
-    x, y, n = data.train.x, data.train.y, len(data.train)
-    for _ in range(cfg.epochs):
-        perm = torch.randperm(n)
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if not torch.isfinite(loss):
-                return float("nan"), float("nan")
+    if not bare_train(model, opt, data.train.x, data.train.y, cfg.epochs, cfg.batch_size):
+        return float("nan"), float("nan")
     model.eval()
     with torch.inference_mode():
         acc = [float(torch.cat([model(s.x[i:i + EVAL_BATCH]) for i in range(0, len(s), EVAL_BATCH)]).argmax(-1)

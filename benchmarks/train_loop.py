@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _bare import bare_train
 from _cifar_files import MEAN, STD, LocalCIFAR10, read_tensors, write_cifar10
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -74,16 +75,9 @@ def run_bare(cfg: TrialConfig, data: DataBundle) -> dict[str, float]:
     seed_everything(cfg.seed)
     model = build_model("cnn", cfg, data)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-    x, y, n = data.train.x, data.train.y, len(data.train)
+    n = len(data.train)
     t0 = time.perf_counter()
-    for _ in range(cfg.epochs):
-        perm = torch.randperm(n)
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    bare_train(model, opt, data.train.x, data.train.y, cfg.epochs, cfg.batch_size)
     rate = cfg.epochs * n / (time.perf_counter() - t0)
     return {"loop": rate, "end_to_end": rate}
 

@@ -3,7 +3,6 @@ end with a diverging level, resume after SIGKILL with exact counts, and a sweep 
 import json
 import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -289,24 +288,6 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     path.write_text(yaml.safe_dump(tiny_space(name="killme", budget={"trials_per_level": 5, "epochs": 3, "seeds": 2})))
     changed = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "last"])
     assert changed.exit_code == 2 and "search space's budget differs from the one this run started with" in changed.stderr
-
-
-@pytest.mark.slow
-def test_overhead_benchmark_runs_on_a_tiny_size(rays, monkeypatch, capsys):
-    import runpy
-
-    import torch
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "sweep_overhead.py"
-    monkeypatch.setattr(sys, "argv", [script.name, "--tiny", "--skip-bar"])  # the bar's sweep is the same call
-    threads = torch.get_num_threads()
-    try:
-        module = runpy.run_path(str(script), run_name="__main__")
-        assert module["hand_written"](["sgd"], trials=1, epochs=1, seeds=1, width=4) > 0  # the bar's competitor
-    finally:
-        torch.set_num_threads(threads)
-    out = capsys.readouterr().out
-    assert "1. overhead: 4 trials of" in out and re.search(r"reuse overhead ratio = [0-9.]+ \(own\), [0-9.]+ \(warm\)", out)
 
 
 def test_unreachable_address_is_a_one_line_error(tmp_path):

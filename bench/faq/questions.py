@@ -396,6 +396,11 @@ AS_GOOD = "non-inferiority: supported if the 95% CI of its gain over {b} lies ab
 STUDY = ("checked by the {s} study: supported if every matching reproduction passes its own pre-set criterion, "
          "refuted if none does")
 
+
+def study_claim(cid: str, text: str, name: str, key: str, context: str | None = None) -> Claim:
+    """A claim judged by the `name` study's claim row with stable key `key` (see `study`)."""
+    return Claim(cid, text, STUDY.format(s=name), study(name, rf"^{key}$", context))
+
 QUESTIONS: tuple[Question, ...] = (
     Question(
         "8.1", "How to choose an optimizer (如何选择合适的优化器？)",
@@ -487,14 +492,10 @@ QUESTIONS: tuple[Question, ...] = (
         "optimizer.", "The vanishing-gradient study (`bench study vanishing`): deep MLPs after Glorot & Bengio (2010) "
         "and He et al. (2015), with per-layer gradient probes.",
         studies=("vanishing",),
-        claims=(Claim("8.5a", "ReLU mitigates vanishing gradients.", STUDY.format(s="vanishing"),
-                      study("vanishing", r"^faq-relu$")),
-                Claim("8.5b", "Batch normalization mitigates vanishing gradients.", STUDY.format(s="vanishing"),
-                      study("vanishing", r"^faq-bn$")),
-                Claim("8.5c", "Residual connections mitigate vanishing gradients.", STUDY.format(s="vanishing"),
-                      study("vanishing", r"^faq-residual$")),
-                Claim("8.5d", "RMSprop alleviates vanishing gradients.", STUDY.format(s="vanishing"),
-                      study("vanishing", r"^faq-rmsprop$", context=r"^rmsprop-")))),
+        claims=(study_claim("8.5a", "ReLU mitigates vanishing gradients.", "vanishing", "faq-relu"),
+                study_claim("8.5b", "Batch normalization mitigates vanishing gradients.", "vanishing", "faq-bn"),
+                study_claim("8.5c", "Residual connections mitigate vanishing gradients.", "vanishing", "faq-residual"),
+                study_claim("8.5d", "RMSprop alleviates vanishing gradients.", "vanishing", "faq-rmsprop", r"^rmsprop-"))),
     Question(
         "8.6", "How to fix exploding gradients (如何解决梯度爆炸问题？)",
         "使用 ReLU 激活函数……使用批量正则化……使用权重裁剪……使用 Adam 优化器……",
@@ -502,16 +503,12 @@ QUESTIONS: tuple[Question, ...] = (
         "the Adam optimizer.", "The exploding-gradient study (`bench study exploding`): tanh RNNs with recurrent "
         "spectral radius above 1 after Pascanu et al. (2013), compared with gradient-norm clipping.",
         studies=("exploding",),
-        claims=(Claim("8.6a", "ReLU mitigates exploding gradients.", STUDY.format(s="exploding"),
-                      study("exploding", r"^faq-relu$")),
-                Claim("8.6b", "Batch normalization mitigates exploding gradients.", STUDY.format(s="exploding"),
-                      study("exploding", r"^faq-bn$")),
-                Claim("8.6c", "Weight clipping mitigates exploding gradients.", STUDY.format(s="exploding"),
-                      study("exploding", r"^faq-weight-clip$")),
-                Claim("8.6d", "Adam mitigates exploding gradients.", STUDY.format(s="exploding"),
-                      study("exploding", r"^faq-adam$")),
-                Claim("8.6e", "For comparison (not in the FAQ): gradient-norm clipping mitigates exploding gradients.",
-                      STUDY.format(s="exploding"), study("exploding", r"^grad-norm-clip$", context=r"^pascanu-clip")))),
+        claims=(study_claim("8.6a", "ReLU mitigates exploding gradients.", "exploding", "faq-relu"),
+                study_claim("8.6b", "Batch normalization mitigates exploding gradients.", "exploding", "faq-bn"),
+                study_claim("8.6c", "Weight clipping mitigates exploding gradients.", "exploding", "faq-weight-clip"),
+                study_claim("8.6d", "Adam mitigates exploding gradients.", "exploding", "faq-adam"),
+                study_claim("8.6e", "For comparison (not in the FAQ): gradient-norm clipping mitigates exploding "
+                            "gradients.", "exploding", "grad-norm-clip", r"^pascanu-clip"))),
     Question(
         "8.7", "How to choose a model structure (如何选择合适的模型结构？)",
         "卷积神经网络适用于图像和音频等空间结构数据，循环神经网络适用于序列数据，递归神经网络适用于树状数据。",
