@@ -142,3 +142,17 @@ def test_decide_not_worse(ci, want):
 def test_practical_margin():
     assert st.practical_margin("test_acc", 0.9) == 0.02
     assert st.practical_margin("test_loss", 0.5) == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("metric, bounds", [("test_acc", (0, 1)), ("val_f1", (0, 1)), ("test_loss", (0, math.inf)),
+                                            ("test_mse", (0, math.inf)), ("score", (-math.inf, math.inf))])
+def test_metric_bounds(metric, bounds):
+    assert st.metric_bounds(metric) == bounds
+
+
+def test_ci_of_accuracies_near_one_stays_within_0_and_1():
+    raw = st.mean_ci([0.99, 1.0, 0.9])  # 3 seeds: a wide t-interval
+    assert raw[1] > 1
+    lo, hi = st.clip_ci(raw, st.metric_bounds("test_acc"))
+    assert (lo, hi) == (raw[0], 1.0)
+    assert all(math.isnan(v) for v in st.clip_ci((math.nan, math.nan), (0, 1)))

@@ -164,7 +164,7 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
     for (workload, level), part in df.groupby(["workload", "level"], sort=False):
         final = final_scores(part)
         scores = st.finite(final["score"])
-        lo, hi = st.mean_ci(scores)
+        lo, hi = st.clip_ci(st.mean_ci(scores), st.metric_bounds(metric_of(part)[0]))
         params = tuned_params(part)
         seconds = ttt["seconds"].reindex(final["trial_id"]) if "seconds" in ttt else pd.Series(dtype=float)
         rows.append({

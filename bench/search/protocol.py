@@ -170,6 +170,8 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
     from scipy import stats
 
+    from bench.report.stats import metric_bounds
+
     rows = []
     for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
         final = trials_g[trials_g["phase"] == FINAL]
@@ -179,8 +181,9 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
         half = stats.t.ppf(0.975, n - 1) * scores.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
         tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
         best = ", ".join(f"{k}={final[k].iloc[0]:.3g}" for k in tuned) if len(final) else "-"
-        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": mean - half,
-                     "ci_high": mean + half, "failed": int(len(final) - n), "best": best or "(nothing tuned)",
+        low, high = metric_bounds(trials_g["target_metric"].iloc[0])  # a t-interval may reach past 0 or 1
+        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": max(mean - half, low),
+                     "ci_high": min(mean + half, high), "failed": int(len(final) - n), "best": best or "(nothing tuned)",
                      "metric": trials_g["target_metric"].iloc[0], "mode": trials_g["target_mode"].iloc[0]})
     board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "best",
                                         "metric", "mode"])
