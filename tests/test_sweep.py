@@ -91,7 +91,7 @@ def test_level_whose_tuning_all_failed_is_finished_without_final_runs():
 
 def test_leaderboard_means_cis_ranking_and_failures():
     rows = []
-    for level, scores in (("a", [0.80, 0.82, 0.84]), ("b", [0.90, 0.91, math.nan])):
+    for level, scores in (("a", [0.80, 0.82, 0.84]), ("b", [0.90, 0.96, math.nan])):
         for i, s in enumerate(scores):
             rows.append({"workload": "w", "level": level, "phase": FINAL, "status": "ok" if s == s else "diverged",
                          "score": s, "lr": 0.01 if level == "a" else 0.003, "tuned": "lr", "target_metric": "test_acc",
