@@ -310,8 +310,9 @@ def report(
 @app.command()
 @user_errors
 def faq(
-    quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, 3 seeds, 6 epochs; quick gradient studies): under half "
-                               "an hour on 2 CPU cores. Every claim still gets a verdict; more are inconclusive."),
+    quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, 3 seeds, "
+                               "6 epochs; quick gradient studies): under half an hour on 2 CPU cores. Every claim still "
+                               "gets a verdict; more are inconclusive."),
     questions: str | None = typer.Option(None, help="Comma-separated question numbers, e.g. 8.1,8.5 (default: 8.1-8.10)."),
     out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
     runs: Path = typer.Option(Path("runs/faq"), help="Folder of the experiments' result tables and the trial cache."),
