@@ -291,6 +291,37 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     assert changed.exit_code == 2 and "search space's budget differs from the one this run started with" in changed.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_sweep_stops_cleanly_and_keeps_finished_trials(tmp_path, rays, sig):
+    """Ctrl-C (SIGINT) or kill (SIGTERM) mid-sweep: exit 130 with one line saying how to continue, no traceback,
+    the finished trials' parts kept; --resume then runs only the rest."""
+    path = tmp_path / "stopme.yaml"
+    path.write_text(yaml.safe_dump(tiny_space(name="stopme", budget={"trials_per_level": 5, "epochs": 2, "seeds": 2,
+                                                                     "grace_epochs": 1})))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(bench_cmd("sweep", str(path), "--out", str(out), "--address", rays.local),
+                            env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    while not list(out.glob("stopme-*/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-3000:]
+    # Tune catches SIGINT itself and ends the run (the partial leaderboard is printed); SIGTERM reaches bench's
+    # handler. Either way: one line saying how to continue.
+    assert "continue with `bench sweep" in output
+    assert "Traceback" not in output
+    folder = next(out.glob("stopme-*"))
+    kept = {p.name for p in (folder / "parts").glob("*.json")}
+    assert 1 <= len(kept) < 14
+    res = runner.invoke(app, ["sweep", "--resume", str(folder)])
+    assert res.exit_code == 0, res.output
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == trials["trial_id"].nunique() == 14 and kept <= {f"{t}.json" for t in trials["trial_id"]}
+
+
 def test_unreachable_address_is_a_one_line_error(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(tiny_space()))

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -211,6 +212,7 @@ def ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
         yield
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    on_term = signal.getsignal(signal.SIGTERM)
     if address:
         try:
             ray.init(address=address, **quiet)
@@ -224,6 +226,8 @@ def ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count(),
                  include_dashboard=dashboard, _node_ip_address="127.0.0.1", **quiet)
+    if callable(on_term):  # ray.init installs its own SIGTERM handler; keep the caller's (the CLI: exit cleanly)
+        signal.signal(signal.SIGTERM, on_term)
     try:
         yield
     finally:
