@@ -25,12 +25,12 @@ def test_optimizer_lowers_loss(name):
     model = torch.nn.Linear(5, 1)
     opt = build_optimizer(model.parameters(), TrialConfig(optimizer=name, lr=LRS[name]))
     loss = lambda: ((model(x).squeeze(-1) - y) ** 2).mean()
-    before = float(loss())
+    before = loss().item()
     for _ in range(50):
         opt.zero_grad()
         loss().backward()
         opt.step()
-    assert float(loss()) < 0.5 * before
+    assert loss().item() < 0.5 * before
 
 
 def test_every_optimizer_tunes_lr():
