@@ -214,13 +214,14 @@ def wait_for_port(address: str, seconds: float = 120) -> None:
 
 
 @pytest.mark.slow
-def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays):
+def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     # lr is the choice under study here; each level tunes momentum. lr 1000 makes every trial diverge.
     space = tiny_space(compare="lr", levels=[0.05, 1000.0], workloads=["mnist1d-mlp"],
                        fixed={**TINY, "optimizer": "momentum"}, tune={"momentum": {"min": 0.5, "max": 0.95}})
     path = tmp_path / "div.yaml"
     path.write_text(yaml.safe_dump(space))
-    res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path / "runs")])
+    monkeypatch.chdir(tmp_path)  # a relative --out means this folder, though Tune runs each trial in its own
+    res = runner.invoke(app, ["sweep", str(path), "--out", "runs"])
     assert res.exit_code == 0, res.output
     assert "val_acc" in res.output and "mnist1d-mlp: test_acc over the seed re-runs" in res.output
     folder = next((tmp_path / "runs").glob("tiny-*"))

@@ -7,6 +7,7 @@ starting, so an actor slower to start than a short trial never joins and the swe
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
     from bench.config import TrialConfig
     from bench.results import ResultStore, record
     from bench.train import StopTrial, TrialResult, run_trial
+
+    # Tune starts each trial in a folder of its own; relative paths in the config (data_dir) mean the folder the
+    # sweep was started from, as they do for `bench run`. On another node of a cluster that folder may not exist.
+    if Path(task.get("cwd", "")).is_dir():
+        os.chdir(task["cwd"])
 
     metric, mode, rows = task["metric"], task["mode"], []
     rungs = set(task["report_epochs"])

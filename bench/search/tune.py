@@ -97,7 +97,7 @@ class ProtocolSearcher(Searcher):
     def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
         g.running.add(trial_id)
         self.live[tune_id] = (g, trial_id, phase, params)
-        return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out),
+        return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out), "cwd": os.getcwd(),
                 "config": g.config(params, seed, self.threads).to_dict(), "tags": g.tags(self.plan.space, phase),
                 "metric": g.metric, "mode": g.mode, "target": g.target,
                 "report_epochs": self.rungs if phase == TUNE else []}
@@ -273,6 +273,7 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
     Every check that can fail runs before a new run folder is made."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
+    out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
     cpus = 1.0 if cpus_per_trial is None else float(cpus_per_trial)
     if cpus <= 0 or gpus_per_trial < 0:
         raise ConfigError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {cpus} and {gpus_per_trial}")
