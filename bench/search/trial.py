@@ -32,8 +32,9 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     # Tune starts each trial in a folder of its own; relative paths in the config (data_dir) mean the folder the
     # sweep was started from, as they do for `bench run`. On another node of a cluster that folder may not exist.
-    if Path(task.get("cwd", "")).is_dir():
-        os.chdir(task["cwd"])
+    cwd = task.get("cwd")
+    if cwd and Path(cwd).is_dir():
+        os.chdir(cwd)
 
     metric, mode, rows = task["metric"], task["mode"], []
     rungs = set(task["report_epochs"])
