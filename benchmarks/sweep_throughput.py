@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -29,6 +30,7 @@ import optuna
 import ray
 import torch
 from _bare import bare_train
+from ray import tune
 
 from bench.components.optimizers import build_optimizer
 from bench.config import TrialConfig
@@ -112,6 +114,32 @@ def timed_sweep(sweep: dict, out: Path, reuse: bool, cpus_per_trial: float = 1) 
             "span": max(ends.values()) - min(starts)}
 
 
+def _sleeper(config: dict) -> None:
+    if config["torch"]:
+        import bench.train  # noqa: F401 - what every bench trial imports (torch included)
+    time.sleep(config["seconds"])
+    tune.report({"done": 1})
+
+
+def tune_floor(n: int, seconds: float, cpus: int) -> None:
+    """Ray Tune alone, same slots and actor reuse: n trials that only sleep, then the same importing torch first.
+    What no trainable can get under on this machine; the rest of bench's overhead is measured against it."""
+    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):  # no per-trial logs: Tune complains
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for imports in (False, True):
+        storage = tempfile.mkdtemp(prefix="tune-floor-")
+        tuner = tune.Tuner(tune.with_resources(_sleeper, {"cpu": 1}),
+                           param_space={"torch": imports, "seconds": seconds},
+                           tune_config=tune.TuneConfig(num_samples=n, reuse_actors=True),
+                           run_config=tune.RunConfig(storage_path=storage, verbose=0))
+        t0 = time.perf_counter()
+        tuner.fit()
+        wall = time.perf_counter() - t0
+        shutil.rmtree(storage, ignore_errors=True)
+        print(f"  Ray Tune alone, {n} trials sleeping {seconds:.2f} s{' after importing torch' if imports else ''}: "
+              f"overhead ratio {wall / (n * seconds / cpus):.2f}")
+
+
 def throughput(args: argparse.Namespace, out: Path) -> None:
     print("\n== 2. trials per hour of a short sweep vs the ideal ==")
     cpus = os.cpu_count() or 1
@@ -124,6 +152,7 @@ def throughput(args: argparse.Namespace, out: Path) -> None:
     sweep = space("throughput", args.sweep_levels, tuning, seeds, epochs, args.n_train)
     print(f"  one trial ({WORKLOAD}, {epochs} epochs, 1 thread) alone: {t1:.2f} s -> ideal {ideal:.0f} trials/hour "
           f"on {cpus} CPUs")
+    tune_floor(len(args.sweep_levels) * (tuning + seeds), t1, cpus)
     for reuse in (True, False):
         r = timed_sweep(sweep, out, reuse)
         rate = r["n"] * 3600 / r["wall"]

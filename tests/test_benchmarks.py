@@ -63,6 +63,8 @@ def test_sweep_throughput_prints_threads_rates_and_the_comparison(monkeypatch, c
     assert re.search(r"num_cpus=1, cfg.threads=1: .*'torch in trial': 1", out), out
     assert len(re.findall(r"actor reuse (on |off): \d+ trials in [0-9.]+ s = \d+ trials/hour = [0-9.]+ of ideal", out)) == 2
     assert ratio(out, "overhead ratio (reuse on)") > 0 and ratio(out, "overhead ratio (reuse off)") > 0
+    assert len(re.findall(r"Ray Tune alone, \d+ trials sleeping [0-9.]+ s(?: after importing torch)?: overhead ratio "
+                          r"[0-9.]+", out)) == 2
     assert ratio(out, "sweep / script") > 0
 
 
