@@ -37,7 +37,7 @@ from bench.config import TrialConfig
 from bench.metrics import EVAL_BATCH
 from bench.models import build_model
 from bench.results import ResultStore, read_run
-from bench.search.tune import ray_session, run_sweep
+from bench.search.tune import quiet_tune_logs, ray_session, run_sweep
 from bench.train import run_trial, seed_everything
 from bench.workloads import load_data
 
@@ -124,8 +124,7 @@ def _sleeper(config: dict) -> None:
 def tune_floor(n: int, seconds: float, cpus: int) -> None:
     """Ray Tune alone, same slots and actor reuse: n trials that only sleep, then the same importing torch first.
     What no trainable can get under on this machine; the rest of bench's overhead is measured against it."""
-    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):  # no per-trial logs: Tune complains
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_tune_logs()
     for imports in (False, True):
         storage = tempfile.mkdtemp(prefix="tune-floor-")
         tuner = tune.Tuner(tune.with_resources(_sleeper, {"cpu": 1}),

@@ -168,9 +168,8 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
     Rows are ranked best first within each workload; levels whose tuning never succeeded come last."""
     import numpy as np
     import pandas as pd
-    from scipy import stats
 
-    from bench.report.stats import metric_bounds
+    from bench.report import stats as st
 
     rows = []
     for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
@@ -178,12 +177,12 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
         scores = final.loc[final["status"] == "ok", "score"].dropna().to_numpy(float)
         n = len(scores)
         mean = scores.mean() if n else math.nan
-        half = stats.t.ppf(0.975, n - 1) * scores.std(ddof=1) / math.sqrt(n) if n > 1 else math.nan
         tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
         best = ", ".join(f"{k}={final[k].iloc[0]:.3g}" for k in tuned) if len(final) else "-"
-        low, high = metric_bounds(trials_g["target_metric"].iloc[0])  # a t-interval may reach past 0 or 1
-        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": max(mean - half, low),
-                     "ci_high": min(mean + half, high), "failed": int(len(final) - n), "best": best or "(nothing tuned)",
+        # A t-interval over a few seeds may reach past 0 or 1: clipped to the metric's range.
+        low, high = st.clip_ci(st.t_ci(scores), st.metric_bounds(trials_g["target_metric"].iloc[0]))
+        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": low,
+                     "ci_high": high, "failed": int(len(final) - n), "best": best or "(nothing tuned)",
                      "metric": trials_g["target_metric"].iloc[0], "mode": trials_g["target_mode"].iloc[0]})
     board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "best",
                                         "metric", "mode"])

@@ -317,14 +317,18 @@ def _tune_name(trial) -> str:
     return trial.trial_id  # Tune's default spells the whole config into every trial's folder name
 
 
+def quiet_tune_logs() -> None:
+    """Tune's result grid looks for per-trial CSV/JSON logs, which are off, and on Ctrl-C Tune advises
+    Tuner.restore on its own state, which is not kept: the results and --resume live in the run folder."""
+    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
-    # Tune's result grid looks for per-trial CSV/JSON logs, which are off, and on Ctrl-C Tune advises
-    # Tuner.restore on its own state, which is not kept: the results and --resume live in the run folder.
-    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.tune"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_tune_logs()
     storage = tempfile.mkdtemp(prefix="bench-tune-")  # Tune's own bookkeeping; the results live in the run folder
     # With a custom searcher Tune keeps one trial pending, so actors start one after another, each taking
     # seconds; let every slot's first trial be pending at once (a user's own setting wins).
