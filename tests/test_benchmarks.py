@@ -71,8 +71,9 @@ def test_sweep_throughput_prints_threads_rates_and_the_comparison(monkeypatch, c
 @pytest.mark.slow
 def test_stacked_seeds_match_sequential_training(monkeypatch, capsys):
     out = run_script("_stacked_seeds.py", ["--tiny", "--device", "cpu"], monkeypatch, capsys)
-    match = re.search(r"speed-up [0-9.]+x; max \|stacked - sequential\| weight difference ([0-9.e+-]+)", out)
-    assert match and float(match.group(1)) < 1e-4, out
+    match = re.search(r"fp32: .* speed-up [0-9.]+x; stacked - sequential: max \|val loss\| ([0-9.e+-]+), "
+                      r"max \|test acc\| ([0-9.]+)", out)
+    assert match and float(match.group(1)) < 1e-4 and float(match.group(2)) == 0, out
 
 
 def test_gpu_sweep_inputs_are_a_valid_16_trial_sweep(tmp_path, monkeypatch):

@@ -1,0 +1,157 @@
+"""Several seeds of one configuration trained as one stacked model (torch.func.vmap over the parameters).
+
+Small models leave a GPU mostly idle; the final phase's seed re-runs of one configuration, stacked into one
+model, fill it. Each stacked seed is the trial `run_trial` would train: its initialisation seeded as
+run_trial seeds it, its own batch order from the same generator, the same loss, optimizer and schedule. Every
+registry optimizer updates elementwise, so one optimizer over the stacked parameters is S independent ones;
+in fp32 the stacked seeds' metrics equal run_trial's within rounding (tests/test_stacked.py).
+
+Only configurations where that equivalence holds are stacked (`why_not_stacked` says why not): nothing random
+inside a step (dropout, augmentation), no batch statistics (batch norm), no per-seed global quantity
+(gradient-norm clipping, a plateau schedule, early stopping), no recurrent cells (vmap has no batching rule
+for cuDNN's RNN kernels). Stacked trials record no per-layer gradient probes: the hooks see one model.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+
+from bench.components.optimizers import apply_decoupled_decay, build_optimizer
+from bench.components.regularizers import clip_weights
+from bench.components.schedules import SCHEDULES, build_schedule
+from bench.config import ConfigError, TrialConfig
+from bench.data.base import DataBundle
+from bench.metrics import evaluate
+from bench.models import build_model
+from bench.probes import grad_health
+from bench.train import EXPLODED, Trainer, TrialResult, pick_device, seed_everything
+from bench.workloads import get_workload, load_data
+
+
+def why_not_stacked(cfg: TrialConfig) -> str | None:
+    """None when the seeds of `cfg` can be trained as one stacked model with results equal to run_trial's."""
+    reasons = {
+        "a recurrent model": get_workload(cfg.workload).model == "rnn",
+        "dropout": cfg.dropout > 0, "augmentation": cfg.augment, "batch norm": cfg.batch_norm,
+        "gradient-norm clipping": cfg.clip_norm > 0, "early stopping": cfg.early_stop > 0,
+        "a per-epoch schedule": SCHEDULES[cfg.schedule].per_epoch, "torch.compile": cfg.compile,
+    }
+    found = [name for name, hit in reasons.items() if hit]
+    return f"{', '.join(found)} (per-seed state inside a step)" if found else None
+
+
+class StackedSeeds:
+    """S trainers of one config (one per seed) whose parameters train as one stacked tensor per weight."""
+
+    def __init__(self, cfg: TrialConfig, seeds: Sequence[int], data: DataBundle, device: torch.device):
+        workload = get_workload(cfg.workload)
+        self.trainers = []
+        for seed in seeds:
+            seed_everything(seed)  # as run_trial: the init depends on the seed alone
+            model = build_model(workload.model, cfg, data, workload.cell).to(device)
+            self.trainers.append(Trainer(cfg.replace(seed=seed), data, model, device))
+        self.cfg, self.data, self.device = cfg, data, device
+        self.params, self.buffers = stack_module_state([t.model for t in self.trainers])
+        self.opt = build_optimizer(list(self.params.values()), cfg)
+        lead = self.trainers[0]
+        self.sched = build_schedule(self.opt, cfg, lead.total_steps)
+        self.base = copy.deepcopy(lead.model).to("meta")
+        self.grads = vmap(grad_and_value(self._loss))
+        self.step = 0
+        self.alive = [True] * len(seeds)  # a seed that diverged stops being recorded; its NaNs stay in its slice
+
+    def _loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        lead = self.trainers[0]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=lead.amp):
+            out = functional_call(self.base, (params, buffers), (x,))
+        return lead.loss(out, y)
+
+    def train_epoch(self) -> tuple[torch.Tensor, int, float]:
+        """One epoch of every seed; returns each seed's summed batch losses, the samples each saw, the time."""
+        lead, bs = self.trainers[0], self.cfg.batch_size
+        x, y = self.data.train.x, self.data.train.y
+        perms = torch.stack([torch.randperm(len(y), generator=t.gen, device=self.device) for t in self.trainers])
+        loss_sum, seen, t0 = torch.zeros(len(self.trainers), device=self.device), 0, time.perf_counter()
+        for i in range(lead.steps_per_epoch):
+            if self.step >= lead.total_steps:
+                break
+            idx = perms[:, i * bs:(i + 1) * bs]  # (seeds, batch): every seed its own batch
+            grads, losses = self.grads(self.params, self.buffers, x[idx], y[idx])
+            for p, g in zip(self.params.values(), grads.values(), strict=True):
+                p.grad = g
+            apply_decoupled_decay(self.opt, self.cfg)
+            self.opt.step()
+            clip_weights(list(self.params.values()), self.cfg)
+            self.step += 1
+            if self.step < lead.total_steps:
+                self.sched.step()
+            if self.step == 1:  # the first batch's loss: the yardstick of "exploded", as in run_trial
+                for t, value in zip(self.trainers, losses.tolist(), strict=True):
+                    t.first_loss = value
+            loss_sum += losses.detach().float() * idx.shape[1]
+            seen += idx.shape[1]
+        return loss_sum, seen, time.perf_counter() - t0
+
+    def unstack(self) -> None:
+        """Copy each seed's slice of the stacked weights into its own model, for evaluation."""
+        with torch.no_grad():
+            for s, t in enumerate(self.trainers):
+                for name, p in t.model.named_parameters():
+                    p.copy_(self.params[name][s])
+
+
+def _epoch_row(t: Trainer, epoch: int, lr: float, loss: float, seen: int, elapsed: float, since: float,
+               step: int) -> dict[str, Any]:
+    """The per-epoch row run_trial's Trainer.fit records for one seed."""
+    val = evaluate(t.model, t.data.val, t.loss, t.data, t.forward, "val")
+    train = evaluate(t.model, t.train_eval, t.loss, t.data, t.forward, "train")
+    stats = {"train_loss_running": loss, "epoch_time": elapsed, "samples_per_sec": seen / elapsed,
+             **t.flops_stats(seen / elapsed)}
+    return {"epoch": epoch, "step": step, "lr": lr, **train, **val, **stats, "time": time.perf_counter() - since}
+
+
+def _diverged(t: Trainer, row: dict[str, Any]) -> bool:
+    loss = row["train_loss_running"]
+    return not (math.isfinite(loss) and math.isfinite(row["val_loss"])) or bool(
+        t.first_loss and loss > EXPLODED * t.first_loss)
+
+
+def run_stacked(cfg: TrialConfig, seeds: Sequence[int], data: DataBundle | None = None) -> list[TrialResult]:
+    """Train `cfg` once per seed as one stacked model; one TrialResult per seed, in the order of `seeds`."""
+    if reason := why_not_stacked(cfg):
+        raise ConfigError(f"cannot stack the seeds of this config: {reason}; run them one by one with run_trial")
+    t0 = time.perf_counter()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    stack = StackedSeeds(cfg, seeds, (data or load_data(cfg)).to(device), device)
+    status = ["ok"] * len(seeds)
+    for epoch in range(1, cfg.epochs + 1):
+        lr = stack.opt.param_groups[0]["lr"]
+        loss_sum, seen, elapsed = stack.train_epoch()
+        stack.unstack()
+        for s, t in enumerate(stack.trainers):
+            if status[s] == "ok":
+                row = _epoch_row(t, epoch, lr, float(loss_sum[s]) / max(1, seen), seen, elapsed, t0, stack.step)
+                status[s] = "diverged" if _diverged(t, row) else "ok"
+                t.epochs += [row] if status[s] == "ok" else []
+        if stack.step >= stack.trainers[0].total_steps:
+            break
+    return [_result(t, st, time.perf_counter() - t0) for t, st in zip(stack.trainers, status, strict=True)]
+
+
+def _result(t: Trainer, status: str, wall: float) -> TrialResult:
+    final: dict[str, Any] = {"epochs_run": len(t.epochs), "steps": t.epochs[-1]["step"] if t.epochs else 0}
+    if status == "ok":
+        final.update(evaluate(t.model, t.data.test, t.loss, t.data, t.forward, "test"))
+        final["best_val_loss"] = min(row["val_loss"] for row in t.epochs)
+    final.update(grad_health([], status == "diverged"))
+    final.update(t.throughput())
+    final["wall_time"] = wall
+    return TrialResult(t.cfg.to_dict(), status, final, t.epochs, [])
