@@ -1,0 +1,180 @@
+"""The sweep protocol's decisions, pinned on planted outcomes: which trial is best in each direction, which metric
+the search learns from (validation, never test), which run `--resume last` continues, which seeds the final phase
+uses, and what the leaderboard counts as failed."""
+import math
+import os
+import time
+
+import pandas as pd
+import pytest
+
+from bench.results import TrialRecord
+from bench.search.protocol import FINAL, TUNE, Outcome, Plan, leaderboard, tuning_metric
+from bench.search.space import load_space
+
+TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 256, "probe_every": 0}
+
+
+def space_dict(name="proto", workloads=("mnist1d-cnn",), levels=("adam",), trials=4, seeds=3, seed=0):
+    return {"name": name, "compare": "optimizer", "levels": list(levels), "workloads": list(workloads),
+            "fixed": dict(TINY), "tune": {"lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}},
+            "budget": {"trials_per_level": trials, "epochs": 2, "seeds": seeds, "grace_epochs": 1, "seed": seed}}
+
+
+def planted_group(workload: str, values: list[float], statuses=None):
+    """The one group of a fresh plan, with its tuning trials finished at the planted objective values."""
+    g = Plan(load_space(space_dict(workloads=(workload,), trials=len(values)))).groups[0]
+    statuses = statuses or ["ok"] * len(values)
+    for k, (tid, v, s) in enumerate(zip(g.tuning_ids(), values, statuses, strict=True)):
+        g.done[tid] = Outcome(tid, {"lr": 10.0 ** -(k + 1)}, s, v)
+    return g
+
+
+def test_best_trial_is_the_highest_for_a_max_metric():
+    g = planted_group("mnist1d-cnn", [0.50, 0.91, 0.20, 0.90])
+    assert g.mode == "max"
+    assert g.best().trial_id == g.tuning_ids()[1] and g.best().params == {"lr": 1e-2}
+
+
+def test_best_trial_is_the_lowest_for_a_min_metric():
+    g = planted_group("adding", [0.30, 0.05, 0.01, 0.20])
+    assert g.mode == "min" and g.metric == "val_mse"
+    assert g.best().trial_id == g.tuning_ids()[2] and g.best().params == {"lr": 1e-3}
+
+
+def test_best_ignores_trials_that_did_not_finish_even_with_a_better_value():
+    g = planted_group("mnist1d-cnn", [0.6, 0.99, 0.98, 0.7], ["ok", "stopped", "diverged", "ok"])
+    assert g.best().trial_id == g.tuning_ids()[3]
+
+
+def test_ties_go_to_the_earlier_trial():
+    g = planted_group("mnist1d-cnn", [0.5, 0.8, 0.8, 0.1])
+    assert g.best().trial_id == g.tuning_ids()[1]
+
+
+@pytest.mark.parametrize("target, metric", [("test_acc", "val_acc"), ("test_f1", "val_f1"), ("test_mse", "val_mse"),
+                                            ("test_loss", "val_loss")])
+def test_tuning_metric_is_the_validation_counterpart(target, metric):
+    assert tuning_metric(target) == metric
+
+
+def record(tid, status, epochs, final=None):
+    return TrialRecord(tid, {}, {"lr": 0.01}, status, final or {}, epochs, [])
+
+
+def test_plan_learns_the_validation_value_not_the_test_value():
+    """A resumed plan scores each finished trial by its last validation value; the test score in the same
+    record must never decide which configuration is re-run."""
+    g0 = Plan(load_space(space_dict(trials=2))).groups[0]
+    t0, t1 = g0.tuning_ids()
+    records = [record(t0, "ok", [{"epoch": 1, "val_acc": 0.3, "test_acc": 0.99}, {"epoch": 2, "val_acc": 0.8}],
+                      {"test_acc": 0.10}),
+               record(t1, "ok", [{"epoch": 1, "val_acc": 0.2}, {"epoch": 2, "val_acc": 0.4}], {"test_acc": 0.95})]
+    g = Plan(load_space(space_dict(trials=2)), records).groups[0]
+    assert g.done[t0].objective == 0.8 and g.done[t1].objective == 0.4
+    assert g.best().trial_id == t0
+
+
+def test_sweep_trial_reports_validation_objective_and_test_score(tmp_path, monkeypatch):
+    """Spy on what a trial hands the search: a planted run whose validation and test values differ."""
+    import bench.train
+    from bench.search.trial import sweep_trial
+
+    def fake_run_trial(cfg, report=None, data=None):
+        rows = [{"epoch": 1, "val_acc": 0.40, "train_acc": 0.9}, {"epoch": 2, "val_acc": 0.55, "train_acc": 0.97}]
+        return bench.train.TrialResult(cfg.to_dict(), "ok", {"test_acc": 0.77, "val_acc": 0.11}, rows, [])
+
+    monkeypatch.setattr(bench.train, "run_trial", fake_run_trial)
+    space = load_space(space_dict())
+    g = Plan(space).groups[0]
+    task = {"trial_id": g.tuning_ids()[0], "out": str(tmp_path), "config": g.config({"lr": 0.01}, 0, 1).to_dict(),
+            "tags": g.tags(space, TUNE), "metric": g.metric, "mode": g.mode, "target": g.target, "report_epochs": []}
+    out = sweep_trial(task)
+    assert out["objective"] == 0.55 and out["score"] == 0.77
+
+
+def test_searcher_hands_every_trial_the_validation_metric(tmp_path):
+    from bench.search.tune import ProtocolSearcher
+
+    plan = Plan(load_space(space_dict(workloads=("mnist1d-cnn", "adding"), trials=2)))
+    searcher = ProtocolSearcher(plan, tmp_path, 1)
+    tasks = [searcher.suggest(f"t{i}") for i in range(4)]
+    assert {(t["metric"], t["target"]) for t in tasks} == {("val_acc", "test_acc"), ("val_mse", "test_mse")}
+    assert all(t["phase"] == TUNE and t["config"]["seed"] == 0 for t in tasks)
+
+
+def test_final_phase_seeds_differ_from_the_tuning_seed():
+    for seed in (0, 7):
+        plan = Plan(load_space(space_dict(seed=seed, seeds=4)))
+        g = plan.groups[0]
+        assert g.base.seed == seed and g.seeds == tuple(range(seed + 1, seed + 5))
+        for tid in g.tuning_ids():
+            g.done[tid] = Outcome(tid, {"lr": 0.01}, "ok", 0.5)
+        seen = []
+        while (nxt := g.next_final()) is not None:
+            seen.append(g.config(g.best().params, nxt[1], 1).seed)
+            g.done[nxt[0]] = Outcome(nxt[0], {}, "ok", 0.5)
+        assert seen == list(range(seed + 1, seed + 5)) and seed not in seen
+
+
+def make_run(root, name, age_s):
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "space.yaml").write_text("placeholder: true\n")
+    stamp = time.time() - age_s
+    os.utime(folder, (stamp, stamp))
+    return folder
+
+
+def test_resume_last_continues_the_newest_of_several_runs(tmp_path, monkeypatch):
+    """Three earlier runs of the sweep, made by new_run_folder's naming at different times (plus a run of another
+    sweep): `--resume last` must pick the newest one of this sweep."""
+    from bench.search import tune
+
+    space = load_space(space_dict(name="opt"))
+    make_run(tmp_path, "opt-20250101-090000", 300)
+    newest = make_run(tmp_path, "opt-20250102-080000", 100)
+    make_run(tmp_path, "opt-20250101-230000", 200)
+    make_run(tmp_path, "opt2-20250103-000000", 0)
+    monkeypatch.setattr(tune, "load_space", lambda path: space)  # the stored space is the same space
+    assert tune._resumed_folder(space, tmp_path, True) == newest
+
+
+def test_resume_last_with_a_same_second_suffix_picks_the_later(tmp_path, monkeypatch):
+    from bench.results import new_run_folder
+    from bench.search import tune
+
+    space = load_space(space_dict(name="opt"))
+    first = new_run_folder(tmp_path, "opt")
+    (first / "space.yaml").write_text("x: 1\n")
+    second = new_run_folder(tmp_path, "opt")
+    (second / "space.yaml").write_text("x: 1\n")
+    monkeypatch.setattr(tune, "load_space", lambda path: space)
+    assert tune._resumed_folder(space, tmp_path, True) == second
+
+
+def board_rows(statuses: dict[str, list[str]]):
+    rows = []
+    for level, sts in statuses.items():
+        for i, s in enumerate(sts):
+            rows.append({"workload": "w", "level": level, "phase": FINAL, "status": s, "trial_id": f"{level}{i}",
+                         "score": 0.8 + 0.01 * i if s == "ok" else math.nan, "lr": 0.01, "tuned": "lr",
+                         "target_metric": "test_acc", "target_mode": "max", "seed": i + 1, "objective": 0.5})
+    rows.append({**rows[0], "phase": TUNE, "status": "diverged", "trial_id": "tuning-only", "seed": 0})
+    return pd.DataFrame(rows)
+
+
+def test_sweep_leaderboard_counts_diverged_and_errored_final_seeds_as_failed():
+    board = leaderboard(board_rows({"a": ["ok", "diverged", "ok", "error"], "b": ["ok", "ok", "ok", "ok"]}))
+    by = board.set_index("level")
+    assert by.loc["a", "failed"] == 2 and by.loc["a", "n"] == 2
+    assert by.loc["b", "failed"] == 0 and by.loc["b", "n"] == 4
+
+
+def test_report_leaderboard_counts_diverged_and_errored_final_seeds_as_failed():
+    from bench.report import tables as tb
+
+    board = tb.leaderboard(tb.prepare(board_rows({"a": ["diverged", "ok", "ok", "error"], "b": ["ok"] * 3})))
+    by = board.set_index("level")
+    assert by.loc["a", "failed"] == 2 and by.loc["a", "seeds"] == 2
+    assert by.loc["b", "failed"] == 0 and by.loc["b", "seeds"] == 3
