@@ -25,6 +25,7 @@ class TrialConfig:
     init: str = "default"
     batch_norm: bool = False
     residual: bool = False
+    residual_scale: float = 0.0  # MLP residual branch multiplier; 0 = 1/sqrt(depth) (1 = unscaled, explodes)
     dropout: float = 0.0
     rnn_cell: str = "auto"  # auto = the workload's cell; rnn, irnn, lstm, gru
     forget_bias: float = 0.0  # LSTM forget-gate bias at init (Jozefowicz et al. 2015 use 1)
@@ -88,7 +89,7 @@ class TrialConfig:
         for name in ("width", "depth", "fc_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("weight_decay", "clip_norm", "clip_value", "weight_clip", "label_smoothing"):
+        for name in ("residual_scale", "weight_decay", "clip_norm", "clip_value", "weight_clip", "label_smoothing"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 

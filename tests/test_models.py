@@ -1,14 +1,18 @@
 """Exact parameter counts and shapes for every model family; the seed tutorial's bugs stay fixed."""
+import math
+
 import pytest
 import torch
 
 from bench.components.activations import ACTIVATIONS
+from bench.components.inits import apply_init
 from bench.config import TrialConfig
 from bench.models import MODELS, build_model
 from bench.models.cnn import CNN
 from bench.models.mlp import MLP
 from bench.models.rnn import CELLS, RNNModel
-from tests.helpers import tiny_bundle
+from bench.train import run_trial
+from tests.helpers import fast_cfg, tiny_bundle
 
 
 def n_params(model: torch.nn.Module) -> int:
@@ -81,3 +85,46 @@ def test_every_family_builds_with_every_activation(family, activation):
     data = tiny_bundle(32, shape=shape)
     model = build_model(family, TrialConfig(width=8, depth=2, fc_width=8, activation=activation), data)
     assert model(data.train.x).shape == (len(data.train), 4)
+
+
+def stream_std_ratio(model: MLP, x: torch.Tensor) -> float:
+    """std of the last hidden block's output / that of the first (the residual stream's growth with depth)."""
+    stds = []
+    hooks = [layer.register_forward_hook(lambda m, a, out: stds.append(float(out.detach().std()))) for layer in model.hidden]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return stds[-1] / stds[0]
+
+
+def deep_mlp(residual: bool, scale: float = 0.0, seed: int = 0) -> MLP:
+    torch.manual_seed(seed)
+    model = MLP(16, 4, 64, 30, "relu", residual=residual, residual_scale=scale)
+    apply_init(model, "lecun", 1.0)  # He et al.'s std sqrt(1/n): the init that stalls the plain 30-layer net
+    return model
+
+
+def test_residual_block_is_pre_activation_with_a_scaled_branch():
+    block = deep_mlp(True).hidden[1]
+    x = torch.randn(8, 64)
+    expected = x + block.linear(torch.relu(x)) / math.sqrt(30)
+    assert torch.allclose(block(x), expected, atol=1e-6)
+    assert n_params(deep_mlp(True)) == n_params(deep_mlp(False))  # the skips add no parameters
+
+
+def test_scaled_residual_stream_keeps_its_scale_at_init_and_unscaled_explodes():
+    x = torch.randn(256, 16)
+    assert 0.5 < stream_std_ratio(deep_mlp(True), x) < 3
+    assert stream_std_ratio(deep_mlp(True, scale=1.0), x) > 100  # x + W relu(x): variance x1.5 per block
+
+
+def test_30_layer_residual_mlp_trains_where_the_plain_one_stalls():
+    data = tiny_bundle(512)
+    wins = 0
+    for seed in range(5):
+        cfg = dict(workload="mnist1d-mlp", depth=30, width=32, init="lecun", optimizer="momentum", lr=0.01,
+                   max_steps=100, epochs=100, seed=seed)
+        plain = run_trial(fast_cfg(**cfg), data=data)
+        residual = run_trial(fast_cfg(**cfg, residual=True), data=data)
+        wins += residual.status == "ok" and residual.epochs[-1]["train_loss"] < plain.epochs[-1]["train_loss"]
+    assert wins >= 4
