@@ -217,7 +217,9 @@ def sweep(
     cpus_per_trial: float = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with "
                                          "trials in parallel: on small workloads that beats fewer, wider trials (two "
                                          "1-thread MNIST-1D CNN trials train at 2x the throughput of one 2-thread trial)."),
-    gpus_per_trial: float = typer.Option(0.0, help="GPUs per trial; a fraction such as 0.25 lets small trials share a GPU."),
+    gpus_per_trial: str = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU by one trial's "
+                                       "measured memory and throughput (CPUs when there is no GPU); a fraction such "
+                                       "as 0.25 lets 4 trials share a GPU; 0 trains on CPUs."),
     resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
                                       "run of this sweep under --out. Finished trials are kept and not re-run."),
     dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
@@ -229,8 +231,10 @@ def sweep(
     """
     import json
 
+    from bench.search.resources import parse_gpus_per_trial
     from bench.search.space import load_space
 
+    gpus = parse_gpus_per_trial(gpus_per_trial)
     if space is None and resume in (None, "last"):
         raise ConfigError("name a sweep (e.g. `bench sweep optimizers`) or pass --resume RUN_FOLDER")
     if space is None and not (Path(resume) / "space.yaml").is_file():
@@ -243,7 +247,7 @@ def sweep(
 
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
-                           gpus_per_trial=gpus_per_trial, resume=True if resume == "last" else resume or False,
+                           gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
                            dashboard=dashboard)
     except KeyboardInterrupt:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")

@@ -2,7 +2,8 @@
 # GPU check, under 5 minutes on one GPU: run_trial's throughput on the CIFAR-shaped seed CNN (synthetic tensors
 # resident on the GPU, bf16 autocast, channels_last) at batch sizes 128..4096, eager and torch.compile, with
 # achieved TFLOP/s and peak GPU memory; 8 seeds trained as one stacked model vs sequentially; then a 16-trial
-# sweep sharing the GPU (--gpus-per-trial 0.25) on CIFAR-shaped files written to a temporary folder.
+# sweep sharing the GPU (--gpus-per-trial auto) on CIFAR-shaped files written to a temporary folder, with its aggregate
+# throughput against one trial alone.
 # Without a CUDA device it says so and exits 0.
 #
 #   bash benchmarks/gpu_check.sh
@@ -23,11 +24,11 @@ timeout 140 "$PYTHON" benchmarks/_gpu_bench.py --budget-s 110 || echo "training-
 echo "== 8 seeds as one stacked model (torch.func.vmap) vs one after another =="
 timeout 30 "$PYTHON" benchmarks/_stacked_seeds.py --device cuda --seeds 8 || echo "stacked-seeds section stopped at its 30 s limit"
 
-echo "== 16 trials sharing the GPU: bench sweep --gpus-per-trial 0.25 =="
+echo "== 16 trials sharing the GPU: bench sweep (--gpus-per-trial auto, the default) =="
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$PYTHON" benchmarks/_gpu_sweep.py prepare "$work"
 # SIGINT is the sweep's clean stop (finished trials kept, Ray shut down); SIGKILL 15 s later if it hangs.
-timeout -s INT -k 15 90 "$PYTHON" -m bench sweep "$work/gpu-share.yaml" --gpus-per-trial 0.25 --out "$work/runs" \
+timeout -s INT -k 15 90 "$PYTHON" -m bench sweep "$work/gpu-share.yaml" --out "$work/runs" \
     || echo "sweep stopped at its 90 s limit; the summary covers the trials it finished"
-"$PYTHON" benchmarks/_gpu_sweep.py summary "$work/runs"
+"$PYTHON" benchmarks/_gpu_sweep.py summary "$work"

@@ -243,6 +243,7 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     assert not pd.read_parquet(folder / "gradients.parquet").empty
     run = json.loads((folder / "run.json").read_text())
     assert run["complete"] and run["finished_trials"] == run["total_trials"] == 8 and run["slots"] == 2
+    assert run["gpus_per_trial"] == 0.0 and run["gpus"]["chosen_by"] == "auto: no GPU"  # the default, without a GPU
     assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
     board = leaderboard(trials).set_index("level")
     assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05

@@ -39,6 +39,7 @@ from rich.console import Console
 from bench.config import ConfigError
 from bench.results import ResultStore, atomic_write, new_run_folder, provenance, record
 from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, worst
+from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, load_space
 from bench.search.trial import STOP_DIR, stop_flag, sweep_trial
 from bench.train import TrialResult
@@ -242,7 +243,8 @@ def _slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
     if gpus_per_trial > gpus:
         raise ConfigError(f"--gpus-per-trial {gpus_per_trial} but the Ray cluster has {gpus:g} GPUs; "
                           "drop --gpus-per-trial to train on CPUs")
-    return int(min(cpus // cpus_per_trial, gpus // gpus_per_trial if gpus_per_trial else math.inf))
+    # 1e-9: a share of 1/k in floating point may put k * share a hair above 1 GPU
+    return int(min(cpus // cpus_per_trial, math.floor(gpus / gpus_per_trial + 1e-9) if gpus_per_trial else math.inf))
 
 
 def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> Path:
@@ -266,7 +268,7 @@ def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> 
 
 
 def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
-              cpus_per_trial: float | None = None, gpus_per_trial: float = 0.0, resume: bool | str | Path = False,
+              cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
               dashboard: bool = False, progress: bool = True, reuse_actors: bool = True) -> Path:
     """Run (or resume) a sweep and return its run folder with trials/epochs/gradients tables, run.json and
     space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete: false.
@@ -275,8 +277,9 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
     cpus = 1.0 if cpus_per_trial is None else float(cpus_per_trial)
-    if cpus <= 0 or gpus_per_trial < 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {cpus} and {gpus_per_trial}")
+    gpus_per_trial = parse_gpus_per_trial(gpus_per_trial)
+    if cpus <= 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
     if address:
         _check_reachable(address)
     folder = None if resume is False else _resumed_folder(space, Path(out), resume)
@@ -288,6 +291,10 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
         info["previous"] = json.loads((folder / "run.json").read_text())
     with nullcontext() if plan.finished() else ray_session(address, dashboard):
         if not plan.finished():
+            gpus_per_trial, info["gpus"] = resolve_gpus_per_trial(
+                gpus_per_trial, ray.cluster_resources(), plan.groups[0].base, cpus, measure_on_cluster,
+                console.print if progress else lambda line: None)
+            info["gpus_per_trial"] = gpus_per_trial
             info["slots"] = _slots(cpus, gpus_per_trial)
             info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
         folder = folder or new_run_folder(Path(out), space.name)
