@@ -179,7 +179,8 @@ class Trainer:
         return out
 
     def fit(self) -> tuple[str, dict[str, float]]:
-        best_val, bad_epochs, t_start = math.inf, 0, time.perf_counter()
+        best_val, bad_epochs, best_epoch, t_start = math.inf, 0, 0, time.perf_counter()
+        self.best_state: dict[str, torch.Tensor] | None = None
         for epoch in range(1, self.cfg.epochs + 1):
             lr = self.opt.param_groups[0]["lr"]
             stats = self.train_epoch(epoch)
@@ -194,11 +195,23 @@ class Trainer:
                 self.report(row)
             if self.per_epoch_sched:
                 self.sched.step(val["val_loss"])
-            best_val, bad_epochs = (val["val_loss"], 0) if val["val_loss"] < best_val else (best_val, bad_epochs + 1)
+            if val["val_loss"] < best_val:
+                best_val, bad_epochs, best_epoch = val["val_loss"], 0, epoch
+                self.keep_best()
+            else:
+                bad_epochs += 1
             if (self.cfg.early_stop and bad_epochs >= self.cfg.early_stop) or self.step >= self.total_steps:
                 break
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)  # early stopping returns the best epoch's weights
         test = evaluate(self.model, self.data.test, self.loss, self.data, self.forward, "test")
-        return "ok", {**test, "best_val_loss": best_val, "epochs_run": len(self.epochs), "steps": self.step}
+        return "ok", {**test, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(self.epochs),
+                      "steps": self.step}
+
+    def keep_best(self) -> None:
+        """With early stopping on, a copy of the weights (and BN statistics) at the best validation loss so far."""
+        if self.cfg.early_stop:
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
 
 def channels_last(data: DataBundle) -> DataBundle:

@@ -2,10 +2,13 @@
 import math
 
 import pytest
+import torch
 
 from bench import train
 from bench.components.losses import LOSSES
 from bench.config import ConfigError
+from bench.metrics import evaluate
+from bench.models import build_model
 from bench.train import run_trial
 from tests.helpers import fast_cfg, tiny_bundle
 
@@ -92,3 +95,22 @@ def test_augment_without_augmentation_is_a_user_error():
 def test_mnist1d_cnn_real_workload_learns():
     result = run_trial(fast_cfg(workload="mnist1d-cnn", width=16, depth=2, fc_width=64, epochs=3, lr=1e-2))
     assert result.final["test_acc"] > 0.5  # 10 classes: chance is 0.1
+
+
+def test_early_stopping_restores_the_best_epochs_weights_and_tests_them():
+    # Adam at a high LR on 150 samples overfits within a few epochs: validation loss turns up, patience runs out.
+    cfg, data = fast_cfg(workload="mnist1d-mlp", epochs=40, early_stop=3, lr=0.05, width=64), tiny_bundle(256)
+    train.seed_everything(cfg.seed)
+    model = build_model("mlp", cfg, data)
+    snapshots = {}
+    hook = lambda row: snapshots.__setitem__(row["epoch"], {k: v.clone() for k, v in model.state_dict().items()})
+    trainer = train.Trainer(cfg, data, model, torch.device("cpu"), hook)
+    status, final = trainer.fit()
+    val = [row["val_loss"] for row in trainer.epochs]
+    best = 1 + min(range(len(val)), key=val.__getitem__)
+    assert status == "ok" and final["best_epoch"] == best < final["epochs_run"] == len(val) < 40
+    assert all(torch.equal(v, snapshots[best][k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, snapshots[len(val)][k]) for k, v in model.state_dict().items())
+    test = evaluate(model, data.test, trainer.loss, data, trainer.forward, "test")
+    assert final["test_loss"] == test["test_loss"] and final["best_val_loss"] == min(val)
+
