@@ -103,6 +103,7 @@ class Trainer:
         self.probe = GradientProbe(self.model, cfg.probe_every)
         self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)
         self.step = 0
+        self.clipped = 0  # steps whose gradient norm exceeded clip_norm: evidence that clipping acted
         self.first_loss: float | None = None
         self.epochs: list[dict[str, Any]] = []
         self.amp = cfg.amp and self.device.type == "cuda"
@@ -131,7 +132,8 @@ class Trainer:
         self.step += 1
         if probing:
             self.probe.after_backward(self.step, epoch, loss)  # raw gradients, before clipping
-        clip_gradients(self.params, self.cfg)
+        norm = clip_gradients(self.params, self.cfg)
+        self.clipped += self.cfg.clip_norm > 0 and norm > self.cfg.clip_norm
         apply_decoupled_decay(self.opt, self.cfg)
         self.opt.step()
         clip_weights(self.params, self.cfg)
@@ -206,12 +208,16 @@ class Trainer:
             self.model.load_state_dict(self.best_state)  # early stopping returns the best epoch's weights
         test = evaluate(self.model, self.data.test, self.loss, self.data, self.forward, "test")
         return "ok", {**test, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(self.epochs),
-                      "steps": self.step}
+                      "steps": self.step, **self.clip_stats()}
 
     def keep_best(self) -> None:
         """With early stopping on, a copy of the weights (and BN statistics) at the best validation loss so far."""
         if self.cfg.early_stop:
             self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def clip_stats(self) -> dict[str, float]:
+        """The share of steps where norm clipping changed the gradient (only when clipping is on)."""
+        return {"clip_fraction": self.clipped / max(1, self.step)} if self.cfg.clip_norm > 0 else {}
 
 
 def channels_last(data: DataBundle) -> DataBundle:

@@ -68,6 +68,14 @@ def test_early_stopping_stops_on_val_loss():
     assert result.status == "ok" and result.final["epochs_run"] < 30
 
 
+def test_clip_fraction_counts_the_steps_where_norm_clipping_acted():
+    data = tiny_bundle(256)
+    always = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=2, clip_norm=1e-6), data=data)
+    never = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=2, clip_norm=1e6), data=data)
+    assert always.final["clip_fraction"] == 1.0 and never.final["clip_fraction"] == 0.0
+    assert "clip_fraction" not in run_trial(fast_cfg(workload="mnist1d-mlp", epochs=2), data=data).final
+
+
 def test_max_steps_caps_training():
     result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=5, max_steps=7), data=tiny_bundle(256))
     assert result.final["steps"] == 7
