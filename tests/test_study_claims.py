@@ -1,0 +1,107 @@
+"""The gradient studies' claims judged on planted measurements, each with a passing and a failing input, and the
+FAQ's reading of a study's claims table (supported, refuted, inconclusive)."""
+
+import pandas as pd
+import pytest
+
+from bench.faq import evidence as evd
+from bench.report import stats as st
+from bench.studies import vanishing as van
+from bench.studies.common import Study
+from bench.train import TrialResult
+
+
+@pytest.fixture
+def study(tmp_path):
+    return Study("planted", tmp_path, "tiny", 2, lambda line: None, "planted measurements")
+
+
+def profiles(ratios: dict[tuple[str, str], list[float]], depth: int = 5) -> pd.DataFrame:
+    """Per (activation, init) and seed: grad_var falls geometrically from layer 1 to layer `depth` so that
+    layer 1 / layer `depth` equals the planted ratio."""
+    rows = []
+    for (activation, init), per_seed in ratios.items():
+        for seed, ratio in enumerate(per_seed):
+            for layer in range(1, depth + 1):
+                rows.append({"activation": activation, "init": init, "seed": seed, "layer_index": layer,
+                             "grad_var": ratio ** (-(layer - 1) / (depth - 1))})
+    return pd.DataFrame(rows)
+
+
+def relu_profiles(relu: float, tanh: float, sigmoid: float) -> pd.DataFrame:
+    return profiles({(a, i): [r, r] for i in ("standard", "normalized", "kaiming")
+                     for a, r in (("relu", relu), ("tanh", tanh), ("sigmoid", sigmoid))})
+
+
+def passed(study: Study, key: str) -> bool:
+    return {c.key: c.passed for c in study.claims}[key]
+
+
+def test_depth_ratio_reads_first_over_last_layer():
+    assert van.depth_ratios(profiles({("tanh", "standard"): [0.01, 0.5]}), "grad_var", activation="tanh",
+                            init="standard") == pytest.approx([0.01, 0.5])
+
+
+def test_relu_claim_passes_when_relu_keeps_the_gradient_best(study):
+    van.relu_claim(study, relu_profiles(relu=0.9, tanh=0.1, sigmoid=1e-3))
+    assert passed(study, "faq-relu")
+
+
+def test_relu_claim_fails_when_relu_is_only_better_than_one_of_the_others(study):
+    # |log10| distances: relu 0.5, tanh 0.2, sigmoid 2: relu beats sigmoid but not tanh
+    van.relu_claim(study, relu_profiles(relu=10 ** -0.5, tanh=10 ** -0.2, sigmoid=1e-2))
+    assert not passed(study, "faq-relu")
+
+
+def glorot(standard: float, normalized: float) -> pd.DataFrame:
+    return profiles({("tanh", "standard"): [standard] * 2, ("tanh", "normalized"): [normalized] * 2,
+                     ("tanh", "xavier"): [1.0, 1.0]})
+
+
+def test_glorot_claims_on_planted_ratios(study):
+    van.glorot_claims(study, glorot(standard=van.GB_THEORY * 0.9, normalized=1.5))
+    assert passed(study, "gb-standard") and passed(study, "gb-normalized")
+
+
+def test_glorot_claims_fail_when_the_gradient_does_not_shrink_or_does_not_stay_constant(study):
+    van.glorot_claims(study, glorot(standard=0.5, normalized=10.0))
+    assert not passed(study, "gb-standard") and not passed(study, "gb-normalized")
+
+
+def run(loss: float, status: str = "ok") -> TrialResult:
+    return TrialResult({}, status, {}, [{"epoch": 1, "train_loss": loss}], [])
+
+
+def test_best_lr_is_the_lowest_mean_final_train_loss():
+    deep = {"lecun": [run(2.0), run(2.2)], "lecun/rmsprop lr=0.0001": [run(0.9), run(1.1)],
+            "lecun/rmsprop lr=0.001": [run(0.3), run(0.5)], "kaiming": [run(0.01), run(0.01)]}
+    assert van.best_lr(deep, "rmsprop")[0] == "lecun/rmsprop lr=0.001"
+    assert van.best_lr(deep, "momentum")[0] == "lecun"
+
+
+def test_a_diverged_run_makes_its_lr_the_worst():
+    deep = {"lecun/rmsprop lr=0.0001": [run(0.9), run(1.1)], "lecun/rmsprop lr=0.001": [run(0.1), run(0.1, "diverged")]}
+    assert van.best_lr(deep, "rmsprop")[0] == "lecun/rmsprop lr=0.0001"
+
+
+def claims_table(rows):
+    return pd.DataFrame([{"key": k, "claim": f"claim {k}", "source": "s", "criterion": "c", "measured": "m",
+                          "passed": p} for k, p in rows])
+
+
+@pytest.mark.parametrize("rows, verdict", [
+    ([("faq-relu", True)], st.SUPPORTED),
+    ([("faq-relu", False)], st.REFUTED),
+    ([("faq-relu", True), ("faq-relu-2", False)], st.INCONCLUSIVE),
+    ([("faq-bn", True)], st.INCONCLUSIVE),  # nothing matches
+])
+def test_faq_reads_a_study_claim_by_key(rows, verdict):
+    judged = evd.judge_study(claims_table(rows), "faq-relu", "vanishing")
+    assert judged.verdict == verdict
+
+
+def test_context_rows_are_shown_but_do_not_decide():
+    judged = evd.judge_study(claims_table([("faq-relu", True), ("mechanism", False)]), "faq-relu", "vanishing",
+                             context="mechanism")
+    assert judged.verdict == st.SUPPORTED and len(judged.numbers) == 2 and "context" in judged.numbers[1]
+    assert len(judged.table) == 2
