@@ -1,4 +1,6 @@
 """End-to-end CLI: run writes tidy files; bad input gives one line on stderr and exit code 2."""
+import json
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -21,8 +23,14 @@ def test_run_end_to_end(tmp_path):
     folder = next(tmp_path.glob("run-*"))
     trials = pd.read_parquet(folder / "trials.parquet")
     assert trials.loc[0, "width"] == 8 and trials.loc[0, "status"] == "ok"
-    assert (folder / "epochs.parquet").exists() and (folder / "gradients.parquet").exists()
-    assert (folder / "run.json").exists()
+    epochs = pd.read_parquet(folder / "epochs.parquet")
+    assert set(epochs["epoch"]) == {1, 2} and {"train", "val"} <= set(epochs["split"])
+    val_loss = epochs[(epochs["split"] == "val") & (epochs["metric"] == "loss")]["value"]
+    assert len(val_loss) == 2 and trials.loc[0, "best_val_loss"] == pytest.approx(val_loss.min())
+    gradients = pd.read_parquet(folder / "gradients.parquet")
+    assert len(gradients) > 0 and set(gradients["trial_id"]) == set(trials["trial_id"])
+    provenance = json.loads((folder / "run.json").read_text())
+    assert "git_commit" in provenance and "torch" in provenance["versions"]
 
 
 @pytest.mark.parametrize("args,message", [

@@ -89,7 +89,7 @@ def test_schedule_lr_at_known_steps(name):
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
-def test_activation_keeps_shape_and_gain(name):
+def test_activation_keeps_shape_and_range(name):
     spec = ACTIVATIONS[name]
     x = torch.randn(4, 3, 7)
     y = spec.build()(x)
@@ -98,7 +98,6 @@ def test_activation_keeps_shape_and_gain(name):
         assert float(y.min()) >= spec.low - 1e-6
     if spec.high is not None:
         assert float(y.max()) <= spec.high + 1e-6
-    assert spec.gain > 0
 
 
 @pytest.mark.parametrize("name", INITS)

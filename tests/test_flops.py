@@ -59,14 +59,23 @@ def test_different_architectures_are_not_confused_by_the_cache():
     assert train_flops_per_sample(large, x) > train_flops_per_sample(small, x) > 0
 
 
-def test_matmul_peak_is_measured_once_per_thread_count():
+def test_matmul_peak_is_measured_once_per_thread_count(monkeypatch):
+    import bench.flops
+
+    measured = []
+    monkeypatch.setattr(bench.flops, "_peak_cache", {})
+    monkeypatch.setattr(bench.flops, "measure_matmul_peak",
+                        lambda device, dtype: measured.append((str(device), dtype, torch.get_num_threads())) or
+                        1e9 * len(measured))
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = matmul_peak("cpu")
-        assert 1e8 < one < 1e14 and matmul_peak("cpu") == one  # cached: the same measurement, not a new one
+        assert matmul_peak("cpu") == matmul_peak("cpu") == 1e9  # cached: the same measurement, not a new one
+        torch.set_num_threads(2)
+        assert matmul_peak("cpu") == 2e9 and matmul_peak("cpu", torch.bfloat16) == 3e9
     finally:
         torch.set_num_threads(threads)
+    assert measured == [("cpu", torch.float32, 1), ("cpu", torch.float32, 2), ("cpu", torch.bfloat16, 2)]
 
 
 def test_run_trial_reports_achieved_flops_against_the_peak():

@@ -1,0 +1,282 @@
+"""Mutation check: does the test suite notice when a result is wrong?
+
+Each entry of MUTANTS plants one realistic bug (an exact snippet of the code replaced by a wrong one) in a fresh
+temporary copy of the repository's git-tracked files, then runs the tests that should notice it there, with this
+Python and PYTHONPATH pointing at the copy. A mutant is *caught* when those tests fail, *survived* when they pass.
+A snippet that is no longer in the code (or is there more than once) is reported as STALE and counts as a
+failure of this tool: fix the entry to match the code, never drop it silently. Before the mutants, the selected
+tests run once on the unchanged copy, which must pass (otherwise "caught" would mean nothing).
+
+A developer tool, not part of CI:
+
+    python benchmarks/mutation_check.py              # every mutant, one at a time
+    python benchmarks/mutation_check.py -j 2         # two at a time
+    python benchmarks/mutation_check.py --list       # the planted bugs and their tests, checks snippets only
+    python benchmarks/mutation_check.py --only best-picks-worst,welch-is-student
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    behaviour: str  # what goes wrong, in words
+    file: str  # relative to the repository root
+    old: str  # exact snippet, present exactly once in the file
+    new: str
+    tests: tuple[str, ...]  # test files or node ids that must fail
+
+
+T_PROTO = "tests/test_protocol_meaning.py"
+T_TRAIN = "tests/test_train_meaning.py"
+T_REG = "tests/test_registry_meaning.py"
+T_STATS = "tests/test_stats_reference.py"
+T_STUDY = "tests/test_study_claims.py"
+
+MUTANTS: tuple[Mutant, ...] = (
+    # --- the sweep protocol ---------------------------------------------------------------------------------
+    Mutant("objective-is-test-metric", "the search tunes on the test metric instead of its validation counterpart",
+           "bench/search/protocol.py", 'return f"val_{metric}"', 'return f"test_{metric}"', (T_PROTO,)),
+    Mutant("trial-objective-is-test-score", "a sweep trial hands the search its test score as the objective",
+           "bench/search/trial.py", "    value = objective(result.status, result.epochs, metric, mode)\n",
+           '    value = objective(result.status, [result.final], task["target"], mode)\n', (T_PROTO,)),
+    Mutant("best-picks-worst", "Group.best picks the worst tuning trial", "bench/search/protocol.py",
+           'return a > b if mode == "max" else a < b', 'return a < b if mode == "max" else a > b', (T_PROTO,)),
+    Mutant("best-takes-stopped", "a trial stopped early by ASHA can be chosen as best", "bench/search/protocol.py",
+           'if o and o.status == "ok" and', 'if o and o.status in ("ok", "stopped") and', (T_PROTO,)),
+    Mutant("resume-picks-oldest", "--resume last continues the oldest run", "bench/search/tune.py",
+           "folder = runs[-1]", "folder = runs[0]", (f"{T_PROTO}::test_resume_last_continues_the_newest_of_several_runs",
+                                                     f"{T_PROTO}::test_resume_last_with_a_same_second_suffix_picks_the_later")),
+    Mutant("final-seeds-reuse-tuning-seed", "the final phase re-runs with the tuning seed among its seeds",
+           "bench/search/space.py", "return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))",
+           "return tuple(range(self.seed, self.seed + self.seeds))", (T_PROTO,)),
+    Mutant("sweep-failed-ignores-diverged", "the sweep leaderboard's failed column counts errors only",
+           "bench/search/protocol.py", '"failed": int(len(final) - n)',
+           '"failed": int((final["status"] == "error").sum())', (T_PROTO,)),
+    Mutant("report-failed-ignores-diverged", "the report leaderboard's failed column counts errors only",
+           "bench/report/tables.py", 'FAILED = ("diverged", "error")', 'FAILED = ("error",)', (T_PROTO,)),
+    Mutant("leaderboard-ranks-backwards", "the sweep leaderboard ranks the worst level first", "bench/search/protocol.py",
+           'key = np.where(board["mode"] == "max", -1.0, 1.0)', 'key = np.where(board["mode"] == "max", 1.0, -1.0)',
+           ("tests/test_sweep.py::test_leaderboard_means_cis_ranking_and_failures",)),
+    # --- the training loop ----------------------------------------------------------------------------------
+    Mutant("val-metrics-on-train", "validation metrics are computed on the training subset", "bench/train.py",
+           'val = evaluate(self.model, self.data.val, self.loss', 'val = evaluate(self.model, self.train_eval, self.loss',
+           (T_TRAIN,)),
+    Mutant("val-inside-train", "the validation split is drawn from inside the training rows", "bench/data/base.py",
+           "return train.subset(perm[n_val:]), train.subset(perm[:n_val])",
+           "return train.subset(perm), train.subset(perm[:n_val])",
+           ("tests/test_data_splits.py",)),
+    Mutant("no-eval-mode", "model.eval() missing at evaluation (dropout and batch norm active)", "bench/metrics.py",
+           "    was_training = model.training\n    model.eval()\n", "    was_training = model.training\n", (T_TRAIN,)),
+    Mutant("shuffle-seed-zero", "batches are shuffled with seed 0 instead of cfg.seed", "bench/train.py",
+           "self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed)",
+           "self.gen = torch.Generator(device=self.device).manual_seed(0)", (T_TRAIN,)),
+    Mutant("patience-off-by-one", "early stopping waits one epoch too many", "bench/train.py",
+           "bad_epochs >= self.cfg.early_stop", "bad_epochs > self.cfg.early_stop", (T_TRAIN,)),
+    Mutant("plateau-on-train-loss", "ReduceLROnPlateau is stepped on the training loss", "bench/train.py",
+           'self.sched.step(val["val_loss"])', 'self.sched.step(stats["train_loss_running"])', (T_TRAIN,)),
+    # --- registries -----------------------------------------------------------------------------------------
+    Mutant("adam-nadam-swapped", "adam and nadam are swapped in the optimizer registry",
+           "bench/components/optimizers.py",
+           '"adam": OptimizerSpec("adam", _adam(torch.optim.Adam),', '"adam": OptimizerSpec("adam", _adam(torch.optim.NAdam),',
+           (T_REG,)),
+    Mutant("rmsprop-alpha-from-beta1", "RMSprop's squared-gradient decay is fed from beta1",
+           "bench/components/optimizers.py", "alpha=cfg.beta2", "alpha=cfg.beta1", (T_REG,)),
+    Mutant("decay-always-coupled", "weight decay goes into the gradient even in decoupled mode",
+           "bench/components/optimizers.py",
+           'coupled = cfg.weight_decay if (cfg.wd_mode == "coupled" and not spec.decoupled) else 0.0',
+           "coupled = cfg.weight_decay if not spec.decoupled else 0.0", (T_REG,)),
+    Mutant("tanh-gain-one", "tanh's init gain is 1.0 instead of 5/3", "bench/components/activations.py",
+           "nn.Tanh, 5 / 3,", "nn.Tanh, 1.0,", (T_REG,)),
+    Mutant("kaiming-fan-out", "the kaiming init scales by fan-out instead of fan-in", "bench/components/inits.py",
+           "nn.init.normal_(w, 0.0, g / math.sqrt(_fan_in(w)))", "nn.init.normal_(w, 0.0, g / math.sqrt(w.shape[0]))",
+           (T_REG,)),
+    Mutant("bce-smoothing-target", "binary BCE label smoothing moves targets toward 1 instead of 1/2",
+           "bench/components/losses.py", "target = y * (1 - smoothing) + 0.5 * smoothing",
+           "target = y * (1 - smoothing) + smoothing", (T_REG,)),
+    Mutant("per-class-by-predicted", "per-class accuracy is divided by the predicted-class counts", "bench/metrics.py",
+           "counts = torch.bincount(truth.cpu(), minlength=data.num_classes)",
+           "counts = torch.bincount(pred.cpu(), minlength=data.num_classes)", (T_REG,)),
+    # --- statistics -----------------------------------------------------------------------------------------
+    Mutant("welch-is-student", "Welch's test replaced by Student's t", "bench/report/stats.py",
+           "sps.ttest_ind(a, b, equal_var=False)", "sps.ttest_ind(a, b, equal_var=True)", (T_STATS,)),
+    Mutant("welch-ci-pooled-df", "Welch's interval uses the pooled degrees of freedom", "bench/report/stats.py",
+           "df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))", "df = len(a) + len(b) - 2",
+           (T_STATS,)),
+    Mutant("bootstrap-90-as-95", "a 90% bootstrap interval is labelled 95%", "bench/report/stats.py",
+           "sps.t.ppf(0.5 + level / 2, n - 1))", "sps.t.ppf(0.45 + level / 2, n - 1))",
+           (f"{T_STATS}::test_bootstrap_interval_covers_95_percent_not_90",)),
+    Mutant("lower-is-better-ignored", "a lower-is-better metric's gain keeps the higher-is-better sign",
+           "bench/report/stats.py", "sign = 1.0 if higher_is_better else -1.0", "sign = 1.0", (T_STATS,)),
+    Mutant("pair-by-size", "levels are paired when they have as many seeds, even if the seeds differ",
+           "bench/report/tables.py", "set(sa.index) == set(sb.index) and sa.index.is_unique",
+           "len(sa) == len(sb) and sa.index.is_unique", (T_STATS,)),
+    Mutant("pair-by-row-order", "paired levels are matched by row order instead of seed", "bench/report/tables.py",
+           "        sb = sb.reindex(sa.index)\n", "", (T_STATS,)),
+    Mutant("holm-dropped-in-faq", "the FAQ judge drops Holm's correction over its comparisons",
+           "bench/faq/evidence.py", "comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])",
+           "comps = [compare(df, g, a, b) for g, a, b in pairs]", (T_STATS,)),
+    Mutant("holm-not-monotone", "Holm's adjusted p-values are not made monotone", "bench/report/stats.py",
+           "np.maximum.accumulate((m - np.arange(m)) * p[order])", "((m - np.arange(m)) * p[order])",
+           ("tests/test_stats.py::test_holm_on_known_p_values",)),
+    # --- search spaces, speed, studies, FAQ ------------------------------------------------------------------
+    Mutant("log-int-linear", "a log-scaled integer range is sampled linearly", "bench/search/space.py",
+           "IntDistribution(int(self.min), int(self.max), log=self.log)",
+           "IntDistribution(int(self.min), int(self.max), log=False)", ("tests/test_space_meaning.py",)),
+    Mutant("matmul-peak-halved", "the matmul peak counts n^3 FLOPs per matmul (peak_fraction doubled)",
+           "bench/flops.py", "best = max(best, inner * 2 * n ** 3 /", "best = max(best, inner * n ** 3 /",
+           ("tests/test_flops_meaning.py",)),
+    Mutant("peak-fraction-doubled", "achieved FLOP/s are reported as twice their fraction of the peak",
+           "bench/train.py", '"peak_fraction": achieved / self.peak_flops', '"peak_fraction": 2 * achieved / self.peak_flops',
+           ("tests/test_flops_meaning.py",)),
+    Mutant("study-claim-min-is-max", "the ReLU claim compares with the better of tanh and sigmoid instead of both",
+           "bench/studies/vanishing.py", 'dist["relu"][s] < min(dist["tanh"][s], dist["sigmoid"][s])',
+           'dist["relu"][s] < max(dist["tanh"][s], dist["sigmoid"][s])', (T_STUDY,)),
+    Mutant("best-lr-is-worst", "the study's best LR of a grid is the one with the highest loss",
+           "bench/studies/vanishing.py", "label = min(labels, key=mean_loss)", "label = max(labels, key=mean_loss)",
+           (T_STUDY,)),
+    Mutant("study-claim-any-passes", "a FAQ claim checked by a study is supported when any reproduction passed",
+           "bench/faq/evidence.py", "verdict = st.SUPPORTED if passed.all() else",
+           "verdict = st.SUPPORTED if passed.any() else", (T_STUDY,)),
+)
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return [f for f in out.split("\0") if f and (ROOT / f).is_file()]
+
+
+def copy_repo(files: list[str], into: Path) -> None:
+    for f in files:
+        target = into / f
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, target)
+
+
+def stale_reason(m: Mutant) -> str | None:
+    """Why a mutant cannot be planted in the current code, or None."""
+    path = ROOT / m.file
+    if not path.is_file():
+        return f"{m.file} does not exist"
+    count = path.read_text().count(m.old)
+    if count != 1:
+        return f"snippet found {count} times in {m.file}: {m.old.strip()[:70]!r}"
+    return None
+
+
+def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    try:
+        return subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {TIMEOUT_S}s")
+
+
+def in_copy(files: list[str], action) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        copy = Path(tmp)
+        copy_repo(files, copy)
+        return action(copy)
+
+
+def check(m: Mutant, files: list[str]) -> tuple[str, float, str]:
+    """(CAUGHT | SURVIVED | STALE | BROKEN, seconds, detail)."""
+    if reason := stale_reason(m):
+        return "STALE", 0.0, reason
+    t0 = time.perf_counter()
+
+    def plant_and_test(copy: Path) -> subprocess.CompletedProcess:
+        path = copy / m.file
+        path.write_text(path.read_text().replace(m.old, m.new))
+        return run_tests(copy, m.tests)
+
+    res = in_copy(files, plant_and_test)
+    seconds = time.perf_counter() - t0
+    last = (res.stdout.strip().splitlines() or [""])[-1]
+    if res.returncode in (1, 2):  # tests failed, or collection failed because of the planted bug
+        return "CAUGHT", seconds, last
+    if res.returncode == 0:
+        return "SURVIVED", seconds, last
+    return "BROKEN", seconds, f"pytest exit {res.returncode}: {(res.stdout + res.stderr).strip()[-300:]}"
+
+
+def baseline(mutants: list[Mutant], files: list[str]) -> bool:
+    """The selected tests pass on the unchanged code."""
+    tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
+    res = in_copy(files, lambda copy: run_tests(copy, tests))
+    print(f"baseline: {len(tests)} test selections on the unchanged code: "
+          f"{'pass' if res.returncode == 0 else 'FAIL'}", flush=True)
+    if res.returncode != 0:
+        print((res.stdout + res.stderr)[-3000:])
+    return res.returncode == 0
+
+
+def select(only: str | None) -> list[Mutant]:
+    if not only:
+        return list(MUTANTS)
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    known = {m.id: m for m in MUTANTS}
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        sys.exit(f"unknown mutant id(s): {', '.join(unknown)}; see --list")
+    return [known[w] for w in wanted]
+
+
+def list_mutants(mutants: list[Mutant]) -> int:
+    stale = 0
+    for m in mutants:
+        reason = stale_reason(m)
+        stale += reason is not None
+        print(f"{'STALE' if reason else 'ok':5}  {m.id:32} {m.behaviour}\n       {m.file} -> {', '.join(m.tests)}"
+              + (f"\n       {reason}" if reason else ""))
+    print(f"{len(mutants)} mutants, {stale} stale")
+    return 1 if stale else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="comma-separated mutant ids")
+    parser.add_argument("--list", action="store_true", help="list the mutants and check their snippets; run nothing")
+    parser.add_argument("-j", type=int, default=1, help="mutants checked at once (default 1)")
+    parser.add_argument("--skip-baseline", action="store_true", help="do not first run the tests on unchanged code")
+    args = parser.parse_args()
+    mutants = select(args.only)
+    if args.list:
+        return list_mutants(mutants)
+    files = tracked_files()
+    if not args.skip_baseline and not baseline([m for m in mutants if not stale_reason(m)], files):
+        return 1
+    results: dict[str, str] = {}
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:
+        for m, (outcome, seconds, detail) in zip(mutants, pool.map(lambda m: check(m, files), mutants), strict=True):
+            results[m.id] = outcome
+            print(f"{outcome:8} {m.id:32} {seconds:5.1f}s  {m.behaviour}\n         {detail}", flush=True)
+    caught = sum(v == "CAUGHT" for v in results.values())
+    bad = [k for k, v in results.items() if v in ("STALE", "BROKEN")]
+    survived = [k for k, v in results.items() if v == "SURVIVED"]
+    print(f"\nscore: {caught}/{len(results)} caught ({caught / len(results):.0%}) in {time.perf_counter() - t0:.0f}s")
+    if survived:
+        print(f"survived: {', '.join(survived)}")
+    if bad:
+        print(f"fix these entries (stale snippet or broken run): {', '.join(bad)}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
