@@ -77,6 +77,16 @@ def test_study_claims_map_to_verdicts_by_key():
     assert evd.judge_study(None, r"^faq-adam$", "exploding").verdict == st.INCONCLUSIVE
 
 
+def test_an_inconclusive_study_row_decides_nothing():
+    claims = pd.DataFrame({"key": ["faq-adam", "faq-bn", "faq-relu"], "claim": "c", "source": "x", "criterion": "y",
+                           "measured": "z", "seeds_met": ["3/5", "1/5", "5/5"],
+                           "outcome": ["inconclusive", "fail", "pass"], "passed": [False, False, True]})
+    adam = evd.judge_study(claims, r"^faq-adam$", "exploding")
+    assert adam.verdict == st.INCONCLUSIVE and "3/5 seeds" in adam.numbers[0]
+    assert evd.judge_study(claims, r"^faq-bn$", "exploding").verdict == st.REFUTED
+    assert evd.judge_study(claims, r"^faq-relu$", "exploding").verdict == st.SUPPORTED
+
+
 def test_tuning_is_judged_on_validation_and_identity_ignores_threads():
     assert selection("test_acc", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_acc", "max")
     assert selection("test_f1", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_loss", "min")  # no F1 on val

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.studies import exploding
-from bench.studies.common import CLAIM_COLUMNS, Study, fmt_seeds, majority, resolve_size
+from bench.studies.common import CLAIM_COLUMNS, Outcome, Study, decide, fmt_seeds, resolve_size
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,13 @@ FAQ_KEYS = {  # the rows the FAQ (8.5, 8.6) looks up by key
 def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     assert list(claims.columns) == CLAIM_COLUMNS
     assert FAQ_KEYS[name] <= set(claims["key"]) and claims["key"].is_unique
-    assert claims["passed"].map(type).eq(bool).all()
+    assert claims["passed"].map(type).eq(bool).all() and set(claims["outcome"]) <= {o.value for o in Outcome}
+    assert (claims["passed"] == (claims["outcome"] == "pass")).all()
     assert (claims["criterion"].str.len() > 20).all() and (claims["measured"].str.len() > 5).all()
     on_disk = pd.read_csv(folder / "claims.csv")
     assert list(on_disk["key"]) == list(claims["key"])
     markdown = (folder / "claims.md").read_text()
-    assert markdown.count("| PASS |") + markdown.count("| **FAIL** |") == len(claims)
+    assert sum(markdown.count(f"| {o} |") for o in ("PASS", "**FAIL**", "*inconclusive*")) == len(claims)
     assert {p.stem for p in folder.glob("*.png")} == FIGURES[name]
     assert all(p.stat().st_size > 5000 for p in folder.glob("*.png"))
     trials = pd.read_parquet(folder / "trials.parquet")
@@ -45,7 +46,8 @@ def test_exploding_study_end_to_end(tmp_path):
     lines = []
     claims = exploding.run(size="tiny", out=tmp_path, progress=lines.append)
     check_outputs(tmp_path / "exploding", "exploding", claims)
-    assert sum(line.startswith(("PASS", "FAIL")) for line in lines) == len(claims)
+    assert sum(line.startswith(("PASS", "FAIL", "INCONCLUSIVE")) for line in lines) == len(claims)
+    assert (claims["outcome"] == "inconclusive").all()  # one seed decides nothing
     assert not any(re.search(r"\[[a-zA-Z/#@]", line) for line in lines)  # Rich would take it for a markup tag
     by_length = pd.read_parquet(tmp_path / "exploding" / "adding_by_length.parquet")
     assert set(by_length["T"]) == set(exploding.BUDGETS["tiny"].lengths) | set(exploding.BUDGETS["tiny"].cell_lengths)
@@ -74,9 +76,15 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 def test_claim_helpers(tmp_path):
     assert resolve_size(True, None) == "quick" and resolve_size(False, None) == "full"
-    assert majority([True, True, False]) and not majority([True, False]) and not majority([])
+    assert decide([True] * 4 + [False]) is Outcome.PASS and decide([True] + [False] * 4) is Outcome.FAIL
+    assert decide([True] * 3 + [False] * 2) is Outcome.INCONCLUSIVE and decide([True] * 4) is Outcome.INCONCLUSIVE
+    assert decide([True] * 8 + [False] * 2) is Outcome.PASS and decide([True] * 7 + [False] * 3) is Outcome.INCONCLUSIVE
     assert fmt_seeds([0.5, float("inf"), 1e-5]) == "(0.5, inf, 1.00e-05)"
-    study = Study("demo", tmp_path, "tiny", 1, lambda line: None, "notes")
-    study.claim("k", "a claim", "a source", "x > 1", "x = 2", True)
+    study = Study("demo", tmp_path, "tiny", 5, lambda line: None, "notes")
+    study.claim("k", "a claim", "a source", "x > 1", "x = 2", [True] * 5)
+    study.claim("g", "a gated claim", "a source", "x > 1", "x = 2", [True] * 5, gate="the reference did not learn")
+    study.claim("f", "a failed claim", "a source", "x > 1", "x = 0", [False] * 4 + [True])
     claims = study.finish({})
-    assert claims.loc[0, "passed"] and (tmp_path / "demo" / "claims.md").read_text().count("| PASS |") == 1
+    assert list(claims["outcome"]) == ["pass", "inconclusive", "fail"] and list(claims["seeds_met"]) == ["5/5", "5/5", "1/5"]
+    assert "not judged: the reference did not learn" in claims.loc[1, "measured"]
+    assert (tmp_path / "demo" / "claims.md").read_text().count("| PASS | 5/5 |") == 1

@@ -177,12 +177,15 @@ def judge_study(claims: pd.DataFrame | None, pattern: str, study: str, context: 
     rows = study_rows(claims, pattern)
     if rows.empty:
         return Judgement(st.INCONCLUSIVE, [f"the {study} study reported no claim matching /{pattern}/"])
-    passed = rows["passed"].astype(str).str.lower().isin(["true", "1", "pass", "passed", "yes"])
-    verdict = st.SUPPORTED if passed.all() else st.REFUTED if not passed.any() else st.INCONCLUSIVE
+    outcome = rows["outcome"] if "outcome" in rows else rows["passed"].astype(str).str.lower().map(
+        lambda v: "pass" if v in ("true", "1", "pass", "passed", "yes") else "fail")
+    verdict = (st.SUPPORTED if outcome.eq("pass").all() else st.REFUTED if outcome.eq("fail").all()
+               else st.INCONCLUSIVE)  # an inconclusive reproduction (too few seeds meeting, a gate) decides nothing
     shown = pd.concat([rows, study_rows(claims, context)]) if context else rows
     numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> "
-               f"{'pass' if str(r['passed']).lower() in ('true', '1') else 'fail'}"
+               f"{r['outcome'] if 'outcome' in r else 'pass' if str(r['passed']).lower() in ('true', '1') else 'fail'}"
+               + (f" ({r['seeds_met']} seeds met it)" if "seeds_met" in r else "")
                + ("" if i < len(rows) else " (context, not part of the verdict)")
                for i, (_, r) in enumerate(shown.iterrows())]
-    cols = [c for c in ("claim", "source", "criterion", "measured", "passed") if c in shown]
+    cols = [c for c in ("claim", "source", "criterion", "measured", "seeds_met", "outcome") if c in shown]
     return Judgement(verdict, numbers, shown[cols].reset_index(drop=True))

@@ -1,7 +1,10 @@
 """Shared machinery of the gradient studies: sizes, trial runs, the claims table, figures and the output folder.
 
-A study decides claims one by one. Each claim is a row: the claim, its source, the pass criterion (a constant
-in the study module, printed beside the result), the measured figures over seeds, and pass/fail. Rows are
+A study decides claims one by one. Each claim is a row: the claim, its source, the per-seed criterion (a constant
+in the study module, printed beside the result), the measured figures over seeds, how many seeds met the
+criterion, and the outcome: pass when at least PASS_SHARE of at least MIN_SEEDS seeds meet it, fail when at most
+FAIL_SHARE do, inconclusive otherwise (also with fewer seeds, or when a gate - a reference arm that must itself
+learn, an intervention that must act - is not met; the gate's reason is in the row). Rows are
 printed as they are decided and written to claims.csv / claims.md; the trials behind them go to the usual
 tidy tables (trials/epochs/gradients.parquet, so `bench report` can read the folder), and figures to PNG.
 """
@@ -12,6 +15,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +31,29 @@ from bench.train import TrialResult, run_trial
 
 Progress = Callable[[str], None]
 SIZES = ("tiny", "quick", "full")  # tiny: the tests' end-to-end budget; claims there mean nothing
-CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "passed"]
+CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "seeds_met", "outcome", "passed"]
 DPI = 120
+MIN_SEEDS = 5  # fewer seeds decide nothing: 2 of 2 agreeing happens by chance a quarter of the time
+PASS_SHARE, FAIL_SHARE = 0.8, 0.2  # 4 or 5 of 5 seeds: pass; 0 or 1 of 5: fail; 2 or 3: inconclusive
+SEED_RULE = (f"pass if at least {PASS_SHARE:.0%} of the seeds (>= {MIN_SEEDS}) meet it, fail if at most "
+             f"{FAIL_SHARE:.0%} do, inconclusive otherwise")
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+
+
+def decide(flags: Iterable[bool]) -> Outcome:
+    """The outcome of a per-seed criterion (see SEED_RULE)."""
+    flags = [bool(f) for f in flags]
+    n, met = len(flags), sum(flags)
+    if n < MIN_SEEDS:
+        return Outcome.INCONCLUSIVE
+    if met >= math.ceil(PASS_SHARE * n - 1e-9):
+        return Outcome.PASS
+    return Outcome.FAIL if met <= math.floor(FAIL_SHARE * n + 1e-9) else Outcome.INCONCLUSIVE
 
 
 def resolve_size(quick: bool, size: str | None) -> str:
@@ -46,7 +71,9 @@ class Claim:
     source: str
     criterion: str
     measured: str
-    passed: bool
+    seeds_met: str  # "k/n": seeds that met the criterion
+    outcome: str  # an Outcome value
+    passed: bool  # outcome == pass (kept for readers of older tables)
 
 
 class Study:
@@ -78,19 +105,28 @@ class Study:
     def trials(self, group: str, settings: dict[str, Any]) -> list[TrialResult]:
         return [self.trial(group, seed, settings) for seed in self.seeds]
 
-    def claim(self, key: str, claim: str, source: str, criterion: str, measured: str, passed: bool) -> None:
-        row = Claim(key, claim, source, criterion, measured, bool(passed))
+    def claim(self, key: str, claim: str, source: str, criterion: str, measured: str, flags: Iterable[bool],
+              gate: str = "") -> None:
+        """Decide a claim from its per-seed flags; a non-empty `gate` (why it cannot be judged) makes it inconclusive."""
+        flags = [bool(f) for f in flags]
+        outcome = Outcome.INCONCLUSIVE if gate else decide(flags)
+        if len(flags) < MIN_SEEDS and not gate:
+            gate = f"fewer than {MIN_SEEDS} seeds"
+        measured = f"{measured}; not judged: {gate}" if gate else measured
+        row = Claim(key, claim, source, f"per seed: {criterion}; {SEED_RULE}", measured,
+                    f"{sum(flags)}/{len(flags)}", outcome.value, outcome is Outcome.PASS)
         self.claims.append(row)
-        self.progress(f"{'PASS' if row.passed else 'FAIL'}  {claim} ({source})\n"
-                      f"      criterion: {criterion}\n      measured:  {measured}")
+        self.progress(f"{outcome.value.upper()}  {claim} ({source})\n      criterion: {row.criterion}\n"
+                      f"      measured:  {measured}\n      seeds meeting it: {row.seeds_met}")
 
     def finish(self, figures: dict[str, Figure]) -> pd.DataFrame:
         """Write claims, figures, raw tables and provenance; return the claims table."""
         claims = pd.DataFrame([asdict(c) for c in self.claims], columns=CLAIM_COLUMNS)
         atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
+        counts = claims["outcome"].value_counts()
         header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
-                  f"{os.cpu_count()} CPU core(s), one thread per trial; {int(claims['passed'].sum())} of {len(claims)} "
-                  f"claims pass.")
+                  f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims "
+                  + ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome) + ".")
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
                                                                 figures).encode())
         for name, fig in figures.items():
@@ -100,18 +136,19 @@ class Study:
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
-        passed = int(claims["passed"].sum())
-        self.progress(f"study {self.name}: {passed}/{len(claims)} claims pass in {time.perf_counter() - self.t0:.0f}s; "
-                      f"results in {self.folder}")
+        self.progress(f"study {self.name}: {int(claims['passed'].sum())}/{len(claims)} claims pass in "
+                      f"{time.perf_counter() - self.t0:.0f}s; results in {self.folder}")
         return claims
 
 
 def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str]) -> str:
     lines = [f"# Gradient study: {name}", "", notes, "",
-             "| | claim | source | pass criterion | measured |", "|---|---|---|---|---|"]
+             "| outcome | seeds meeting the criterion | claim | source | criterion | measured |",
+             "|---|---|---|---|---|---|"]
     cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
+    shown = {Outcome.PASS.value: "PASS", Outcome.FAIL.value: "**FAIL**", Outcome.INCONCLUSIVE.value: "*inconclusive*"}
     for row in claims.itertuples():
-        lines.append(f"| {'PASS' if row.passed else '**FAIL**'} | {cell(row.claim)} | {cell(row.source)} | "
+        lines.append(f"| {shown[row.outcome]} | {row.seeds_met} | {cell(row.claim)} | {cell(row.source)} | "
                      f"{cell(row.criterion)} | {cell(row.measured)} |")
     lines += ["", f"Gradient-health label used in the tables: {HEALTH_RULE}.", ""]
     lines += [f"![{fig}]({fig}.png)" for fig in figures]
@@ -135,6 +172,14 @@ def step_series(result: TrialResult, column: str) -> np.ndarray:
     return np.array([seen[s] for s in sorted(seen)], dtype=float)
 
 
+def after_warmup(result: TrialResult, column: str, warmup: int) -> np.ndarray:
+    """The per-step series of one probe column at steps after `warmup`: the first steps of a run are a start-up
+    transient (the gradient norm falls by orders of magnitude as the output layer fits the mean), not a spike."""
+    steps = sorted({row["step"] for row in result.gradients})
+    values = step_series(result, column)
+    return values[np.asarray(steps) > warmup] if len(steps) else values
+
+
 def max_over_median(values: np.ndarray) -> float:
     """max/median of a series; inf when it holds a non-finite value (a diverged run)."""
     if len(values) == 0:
@@ -144,9 +189,10 @@ def max_over_median(values: np.ndarray) -> float:
     return float(np.max(values) / np.median(values))
 
 
-def loss_spike(result: TrialResult) -> float:
-    """Largest jump of the mini-batch loss over its trailing median (probes.spike_ratio); inf if it diverged."""
-    return math.inf if result.status == "diverged" else spike_ratio(step_series(result, "loss"))
+def loss_spike(result: TrialResult, warmup: int = 0) -> float:
+    """Largest jump of the mini-batch loss over its trailing median (probes.spike_ratio) after the warm-up steps;
+    inf if it diverged."""
+    return math.inf if result.status == "diverged" else spike_ratio(after_warmup(result, "loss", warmup))
 
 
 def layer_series(result: TrialResult, column: str, layers: list[str]) -> pd.DataFrame:
@@ -164,7 +210,8 @@ def gradient_frame(results: dict[str, list[TrialResult]]) -> pd.DataFrame:
             steps = sorted({row["step"] for row in result.gradients})
             rows += [{"config": label, "seed": seed, "step": s, "total_grad_norm": g, "loss": v}
                      for s, g, v in zip(steps, norms, losses, strict=True)]
-    return pd.DataFrame(rows, columns=["config", "seed", "step", "total_grad_norm", "loss"])
+    return pd.DataFrame(rows, columns=["config", "seed", "step", "total_grad_norm", "loss"]).astype(
+        {"total_grad_norm": float, "loss": float})  # float even when no probe ran (a tiny budget)
 
 
 # --- formatting ------------------------------------------------------------------------------------------------
@@ -177,11 +224,6 @@ def fmt(x: float) -> str:
 
 def fmt_seeds(values: Iterable[float]) -> str:
     return "(" + ", ".join(fmt(v) for v in values) + ")"  # no square brackets: progress may go through Rich markup
-
-
-def majority(flags: Iterable[bool]) -> bool:
-    flags = list(flags)
-    return bool(flags) and sum(flags) > len(flags) / 2
 
 
 def geomean(values: Iterable[float]) -> float:

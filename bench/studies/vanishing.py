@@ -40,7 +40,6 @@ from bench.studies.common import (
     geomean,
     gradient_frame,
     layer_series,
-    majority,
     panels,
     resolve_size,
 )
@@ -62,9 +61,9 @@ class Budget:
 
 BUDGETS = {
     "full": Budget(gb_width=1000, probe_batch=512, sat_width=512, sat_steps=1000, deep_width=256, deep_steps=2000,
-                   probe_every=20, seeds=3),
+                   probe_every=20, seeds=5),
     "quick": Budget(gb_width=1000, probe_batch=256, sat_width=256, sat_steps=300, deep_width=64, deep_steps=300,
-                    probe_every=10, seeds=2),
+                    probe_every=20, seeds=5),
     "tiny": Budget(gb_width=32, probe_batch=32, sat_width=16, sat_steps=12, deep_width=8, deep_steps=12,
                    probe_every=3, seeds=1),
 }
@@ -92,24 +91,23 @@ LR_GRID = {"momentum": (0.01, 0.1), "rmsprop": (1e-4, 1e-3)}
 
 CRIT = {
     "gb-standard": f"Var ratio layer 1 / layer 5 <= (1/3)^4 = {GB_THEORY:.4f} (linear-regime theory; tanh' <= 1 makes "
-                   "it an upper bound) and per-layer factor ratio^(1/4) >= 1/6, in every seed",
-    "gb-normalized": "Var ratio layer 1 / layer 5 within [0.25, 4] (about constant across depth), in every seed",
+                   "it an upper bound) and per-layer factor ratio^(1/4) >= 1/6",
+    "gb-normalized": "Var ratio layer 1 / layer 5 within [0.25, 4] (about constant across depth)",
     "gb-sigmoid": "after training, top (5th) hidden layer mean output <= 0.1 (from 0.5 at init) while hidden layers 1-3 "
-                  "keep means within [0.4, 0.6], in every seed",
+                  "keep means within [0.4, 0.6]",
     "relu": "under each init (standard, normalized, kaiming), ReLU's layer-1/layer-5 Var ratio is closer to 1 (in log) "
-            "than tanh's and sigmoid's, in every seed",
+            "than tanh's and sigmoid's",
     "he-scale": "activation std last / first hidden layer at init <= 1e-3 with std sqrt(1/n) and within [0.3, 3] with "
-                "He init, in every seed",
-    "he-train": "final train loss with He init below that with std sqrt(1/n) in the majority of seeds (paired by seed)",
+                "He init",
+    "he-train": "final train loss with He init below that with std sqrt(1/n)",
     "restore": f"median over probe steps of back-propagated RMS ratio first / last hidden layer within "
-               f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] in every seed, and final train loss below the plain net's in "
-               "the majority of seeds",
-    "rms-train": "best-LR RMSprop ends with a lower train loss than best-LR SGD-momentum in the majority of seeds",
+               f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] and final train loss below the plain net's (same seed)",
+    "rms-train": "best-LR RMSprop ends with a lower train loss than best-LR SGD-momentum",
     "rms-updates": "median over probe steps of update/weight ratio first / last hidden layer within [0.1, 10] with "
-                   "RMSprop and below 0.01 with SGD-momentum, in the majority of seeds",
+                   "RMSprop and below 0.01 with SGD-momentum",
     "rms-backprop": f"back-propagated RMS ratio first / last hidden layer at the first probe step within 2x of SGD's "
                     f"(same weights, same gradients) and at the last probe step >= {DEPTH_LIMIT:g} while SGD's stays "
-                    f"below {DEPTH_LIMIT:g}, in the majority of seeds",
+                    f"below {DEPTH_LIMIT:g}",
 }
 
 
@@ -202,7 +200,7 @@ def glorot_claims(study: Study, gb: pd.DataFrame) -> None:
                 "Glorot & Bengio 2010, Sec. 4.2.2", CRIT["gb-standard"],
                 f"Var ratio layer 1 / layer 5 = {fmt_seeds(std)} (theory {GB_THEORY:.4f}); per-layer factor "
                 f"{fmt(geomean(std) ** 0.25)}",
-                all(r <= GB_THEORY and r ** 0.25 >= 1 / 6 for r in std))
+                [r <= GB_THEORY and r ** 0.25 >= 1 / 6 for r in std])
     norm = depth_ratios(gb, "grad_var", activation="tanh", init="normalized")
     xavier = depth_ratios(gb, "grad_var", activation="tanh", init="xavier")
     study.claim("gb-normalized", "With the normalized init U[+-sqrt(6/(n_in+n_out))] the back-propagated gradient "
@@ -210,19 +208,19 @@ def glorot_claims(study: Study, gb: pd.DataFrame) -> None:
                 CRIT["gb-normalized"],
                 f"Var ratio layer 1 / layer 5 = {fmt_seeds(norm)}; for reference, xavier with PyTorch's tanh gain 5/3 "
                 f"(the registry's `xavier`): {fmt_seeds(xavier)}",
-                all(0.25 <= r <= 4 for r in norm))
+                [0.25 <= r <= 4 for r in norm])
 
 
 def relu_claim(study: Study, gb: pd.DataFrame) -> None:
-    parts, ok = [], []
+    parts, ok = [], [True] * len(study.seeds)
     for init in ("standard", "normalized", "kaiming"):
         ratio = {a: depth_ratios(gb, "grad_var", activation=a, init=init) for a in ("relu", "tanh", "sigmoid")}
         dist = {a: [abs(math.log10(r)) if r > 0 else math.inf for r in rs] for a, rs in ratio.items()}
-        ok += [dist["relu"][s] < min(dist["tanh"][s], dist["sigmoid"][s]) for s in range(len(dist["relu"]))]
+        ok = [o and dist["relu"][s] < min(dist["tanh"][s], dist["sigmoid"][s]) for s, o in enumerate(ok)]
         parts.append(f"{init}: relu {fmt(geomean(ratio['relu']))}, tanh {fmt(geomean(ratio['tanh']))}, "
                      f"sigmoid {fmt(geomean(ratio['sigmoid']))}")
     study.claim("faq-relu", "ReLU mitigates vanishing gradients (its derivative is 0 or 1)", "seed FAQ 8.5",
-                CRIT["relu"], "Var ratio layer 1 / layer 5 (geometric mean over seeds) - " + "; ".join(parts), all(ok))
+                CRIT["relu"], "Var ratio layer 1 / layer 5 (geometric mean over seeds) - " + "; ".join(parts), ok)
 
 
 def deep_init_profiles(study: Study, data: DataBundle, budget: Budget) -> pd.DataFrame:
@@ -260,7 +258,7 @@ def sigmoid_runs(study: Study, budget: Budget) -> list[TrialResult]:
                 f"after {budget.sat_steps} steps (SGD lr {SAT_RECIPE['lr']}): top-layer mean "
                 f"{fmt_seeds(m[-1] for m in means)}, saturated fraction {fmt_seeds(s[-1] for s in sats)}; layers 1-3 means "
                 f"{fmt_seeds(m[:3].min() for m in means)} (min) to {fmt_seeds(m[:3].max() for m in means)} (max)",
-                all(m[-1] <= 0.1 and np.all((m[:3] >= 0.4) & (m[:3] <= 0.6)) for m in means))
+                [m[-1] <= 0.1 and np.all((m[:3] >= 0.4) & (m[:3] <= 0.6)) for m in means])
     return runs
 
 
@@ -284,12 +282,12 @@ def he_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[TrialR
     study.claim("he-scale", "In a 30-layer ReLU MLP the activation scale collapses with std sqrt(1/n) init and is "
                 "preserved with He init std sqrt(2/n)", "He et al. 2015, Sec. 2.2", CRIT["he-scale"],
                 f"activation std last / first hidden layer: sqrt(1/n) {fmt_seeds(lecun)}, He {fmt_seeds(he)}",
-                all(r <= 1e-3 for r in lecun) and all(0.3 <= r <= 3 for r in he))
+                [a <= 1e-3 and 0.3 <= b <= 3 for a, b in zip(lecun, he, strict=True)])
     lo, hi = [final_train_loss(r) for r in deep["lecun"]], [final_train_loss(r) for r in deep["kaiming"]]
     study.claim("he-train", "The 30-layer ReLU MLP stalls with std sqrt(1/n) init and trains with He init",
                 "He et al. 2015, Sec. 2.2, Fig. 3", CRIT["he-train"],
                 f"final train loss: sqrt(1/n) {fmt_seeds(lo)}, He {fmt_seeds(hi)} (chance ln 10 = 2.303)",
-                majority(h < s for h, s in zip(hi, lo, strict=True)))
+                [h < s for h, s in zip(hi, lo, strict=True)])
 
 
 def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[TrialResult]]) -> None:
@@ -310,8 +308,7 @@ def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[T
                     f"back-propagated ratio first / last {fmt_seeds(ratio)} (plain net {fmt_seeds(base_ratio)}; at init "
                     f"{fmt_seeds(at_init)}); final "
                     f"train loss {fmt_seeds(loss)} (plain {fmt_seeds(base)}); diverged {diverged}/{len(loss)}",
-                    all(DEPTH_LIMIT <= r <= 1 / DEPTH_LIMIT for r in ratio)
-                    and majority(a < b for a, b in zip(loss, base, strict=True)))
+                    [DEPTH_LIMIT <= r <= 1 / DEPTH_LIMIT and a < b for r, a, b in zip(ratio, loss, base, strict=True)])
 
 
 def best_lr(deep: dict[str, list[TrialResult]], optimizer: str) -> tuple[str, list[TrialResult]]:
@@ -330,13 +327,13 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]]) -> None:
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
                 "SGD", "seed FAQ 8.1 / 8.5", CRIT["rms-train"],
                 f"final train loss SGD {fmt_seeds(sgd_loss)}, RMSprop {fmt_seeds(rms_loss)}; {names}",
-                majority(r < s for r, s in zip(rms_loss, sgd_loss, strict=True)))
+                [r < s for r, s in zip(rms_loss, sgd_loss, strict=True)])
     upd = {k: [finite_median(hidden_ratio(r, "update_ratio")) for r in runs] for k, runs in (("sgd", sgd), ("rms", rms))}
     study.claim("rmsprop-updates", "Mechanism: RMSprop equalizes the size of the updates across depth (per-parameter "
                 "normalization), where SGD's updates vanish with the gradient", "Tieleman & Hinton 2012",
                 CRIT["rms-updates"], f"update/weight ratio first / last hidden layer: SGD {fmt_seeds(upd['sgd'])}, "
                 f"RMSprop {fmt_seeds(upd['rms'])}",
-                majority(0.1 <= r <= 10 and s < 0.01 for r, s in zip(upd["rms"], upd["sgd"], strict=True)))
+                [0.1 <= r <= 10 and s < 0.01 for r, s in zip(upd["rms"], upd["sgd"], strict=True)])
     start = {k: [float(hidden_ratio(r, "out_grad_rms").iloc[0]) for r in runs] for k, runs in (("sgd", sgd), ("rms", rms))}
     end = {k: [float(hidden_ratio(r, "out_grad_rms").iloc[-1]) for r in runs] for k, runs in (("sgd", sgd), ("rms", rms))}
     study.claim("rmsprop-backprop", "RMSprop does not change the back-propagated gradient at given weights; the "
@@ -344,8 +341,8 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]]) -> None:
                 CRIT["rms-backprop"],
                 f"back-propagated ratio first / last: first probe SGD {fmt_seeds(start['sgd'])}, RMSprop "
                 f"{fmt_seeds(start['rms'])}; last probe SGD {fmt_seeds(end['sgd'])}, RMSprop {fmt_seeds(end['rms'])}",
-                majority(0.5 <= r0 / s0 <= 2 and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT
-                         for r0, s0, r1, s1 in zip(start["rms"], start["sgd"], end["rms"], end["sgd"], strict=True)))
+                [0.5 <= r0 / s0 <= 2 and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT
+                 for r0, s0, r1, s1 in zip(start["rms"], start["sgd"], end["rms"], end["sgd"], strict=True)])
 
 
 # --- figures ---------------------------------------------------------------------------------------------------
