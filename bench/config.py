@@ -37,6 +37,7 @@ class TrialConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    alpha: float = 0.99  # RMSprop's squared-gradient decay (torch's default; Tieleman & Hinton 2012 use 0.9)
     weight_decay: float = 0.0
     wd_mode: str = "coupled"  # coupled (L2 in the gradient) or decoupled (Loshchilov & Hutter)
     schedule: str = "constant"
@@ -84,6 +85,11 @@ class TrialConfig:
             raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("momentum", "beta1", "beta2", "alpha"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.eps > 0:
+            raise ConfigError(f"eps must be > 0, got {self.eps}")
         if self.wd_mode not in ("coupled", "decoupled"):
             raise ConfigError(f"wd_mode must be 'coupled' or 'decoupled', got {self.wd_mode!r}")
         for name in ("width", "depth", "fc_width"):

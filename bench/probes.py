@@ -93,6 +93,20 @@ def output_stats(a: torch.Tensor, spec: ActivationSpec | None, unit_dim: int) ->
     return stats
 
 
+def _gradient_moments(moments: list[tuple[torch.Tensor, int]]):
+    """A tensor hook that adds (sum g^2, numel) of the gradient it receives to `moments`.
+
+    It may receive None: a tensor hook on one output of a multi-output autograd node runs whenever that node
+    runs, and gets None for an output no gradient flows into. cuDNN's GRU/LSTM is such a node (its output
+    sequence and final state come from one `_cudnn_rnn`); a classifier that reads only the final state leaves
+    the sequence without a gradient. Nothing reached that output, so there is nothing to record.
+    """
+    def hook(g: torch.Tensor | None) -> None:
+        if g is not None:
+            moments.append((g.detach().float().square().sum(), g.numel()))
+    return hook
+
+
 class GradientProbe:
     """Collects one row per parameterised layer at every `every`-th step (see the module docstring)."""
 
@@ -142,7 +156,7 @@ class GradientProbe:
             moments = self._grads[name] = []
             for t in tensors:
                 if t.requires_grad:
-                    t.register_hook(lambda g, m=moments: m.append((g.detach().float().square().sum(), g.numel())))
+                    t.register_hook(_gradient_moments(moments))
         return hook
 
     def _activation_hook(self, spec: ActivationSpec):

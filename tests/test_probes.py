@@ -103,6 +103,52 @@ def test_recurrent_layer_gets_its_state_gradient(cell):
     assert (cell == "rnn") == math.isfinite(rows["rnn"]["sat_frac"])  # only the tanh RNN has a known bounded output
 
 
+class _TwoOutputs(torch.autograd.Function):
+    """One autograd node with two outputs, as cuDNN's RNN has (sequence, final state)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2, x * 3
+
+    @staticmethod
+    def backward(ctx, g_seq, g_state):
+        return (0 if g_seq is None else 2 * g_seq) + (0 if g_state is None else 3 * g_state)
+
+
+class _FusedCell(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3))
+
+    def forward(self, x):
+        return _TwoOutputs.apply(x * self.w)
+
+
+def test_gradient_hook_skips_none():
+    from bench.probes import _gradient_moments
+
+    moments = []
+    hook = _gradient_moments(moments)
+    hook(None)
+    assert moments == []
+    hook(torch.tensor([3.0, 4.0]))
+    assert moments[0][0].item() == pytest.approx(25.0) and moments[0][1] == 2
+
+
+def test_probe_survives_an_output_without_gradient():
+    # The classifier reads only the second output: torch calls the first output's hook with None (what cuDNN's
+    # GRU did under a sweep on a GPU, where the GRU's sequence output and final state share one autograd node).
+    seen = []
+    net = _FusedCell()
+    seq, state = net(torch.ones(3))
+    seq.register_hook(seen.append)
+    state.sum().backward()
+    assert seen == [None]
+    net.zero_grad()
+    rows = measure(nn.Sequential(net), lambda out, y: out[1].sum(), torch.ones(3), None)
+    assert rows[0]["out_grad_norm"] == pytest.approx(math.sqrt(3))  # the state's gradient alone: ones(3)
+
+
 def test_rows_record_raw_gradients_before_clipping():
     result = run_trial(fast_cfg(workload="mnist1d-mlp", probe_every=1, epochs=2, max_steps=4, clip_norm=1e-6,
                                 optimizer="sgd", lr=0.1), data=tiny_bundle(128))

@@ -17,7 +17,8 @@ from bench.data.base import DataBundle, Split
 from bench.metrics import score
 
 # Distinct values, so that a hyperparameter fed from the wrong field shows up.
-FIELDS = dict(lr=0.0123, momentum=0.77, beta1=0.81, beta2=0.97, eps=3e-7, weight_decay=0.011, wd_mode="coupled")
+FIELDS = dict(lr=0.0123, momentum=0.77, beta1=0.81, beta2=0.97, alpha=0.93, eps=3e-7, weight_decay=0.011,
+              wd_mode="coupled")
 
 # name -> (class, the optimizer's own defaults as built from FIELDS)
 EXPECTED = {
@@ -27,7 +28,7 @@ EXPECTED = {
     "adam": (torch.optim.Adam, {"lr": 0.0123, "betas": (0.81, 0.97), "eps": 3e-7, "weight_decay": 0.011}),
     "adamw": (torch.optim.AdamW, {"lr": 0.0123, "betas": (0.81, 0.97), "eps": 3e-7, "weight_decay": 0.011}),
     "nadam": (torch.optim.NAdam, {"lr": 0.0123, "betas": (0.81, 0.97), "eps": 3e-7, "weight_decay": 0.011}),
-    "rmsprop": (torch.optim.RMSprop, {"lr": 0.0123, "alpha": 0.97, "eps": 3e-7, "weight_decay": 0.011, "momentum": 0}),
+    "rmsprop": (torch.optim.RMSprop, {"lr": 0.0123, "alpha": 0.93, "eps": 3e-7, "weight_decay": 0.011, "momentum": 0}),
     "adagrad": (torch.optim.Adagrad, {"lr": 0.0123, "eps": 3e-7, "weight_decay": 0.011}),
 }
 
@@ -55,7 +56,7 @@ def test_tuned_hyperparameters_are_the_ones_the_optimizer_reads(name):
     """Changing a field the spec says it tunes must change the built optimizer, and no other field may."""
     spec = OPTIMIZERS[name]
     base = built(name).param_groups[0]
-    readable = ("lr", "momentum", "beta1", "beta2", "eps", "weight_decay")
+    readable = ("lr", "momentum", "beta1", "beta2", "alpha", "eps", "weight_decay")
     for field in readable:
         changed = built(name, **{field: FIELDS[field] * 0.5}).param_groups[0]
         differs = any(changed[k] != base[k] for k in base if k != "params")

@@ -131,7 +131,10 @@ def test_trial_records_failures_as_results(tmp_path):
     out = sweep_trial(task("boom", n_train=10**7))
     assert out["status"] == "error" and out["objective"] == -math.inf
     parts = {r.trial_id: r for r in ResultStore(tmp_path).finished()}
-    assert parts["boom"].error.startswith("ConfigError: n_train=10000000 exceeds")
+    summary, *trace = parts["boom"].error.splitlines()
+    assert summary.startswith("ConfigError: n_train=10000000 exceeds")
+    assert len(trace) <= 20 and any(line.strip().startswith("File ") for line in trace)  # where, not only what
+    assert any("run_trial" in line for line in trace) and trace[-1].endswith(summary)
     assert parts["ok"].tags["score"] == parts["ok"].final["test_acc"] and math.isnan(parts["nan"].tags["score"])
 
 
@@ -248,6 +251,21 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     board = leaderboard(trials).set_index("level")
     assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05
     assert not (folder / ".stop").exists()
+
+
+@pytest.mark.slow
+def test_gru_trials_on_many_slots_all_finish(tmp_path, rays):
+    """GRU trials with the gradient probe on every other step, 8 at once on this machine's CPUs (a quarter CPU
+    each): none may error. On a GPU the probe's hook on the GRU's unused output got None and every GRU trial failed."""
+    from bench.search.tune import run_sweep
+
+    space = tiny_space(name="manygru", workloads=["mnist1d-gru"], levels=["adam", "sgd", "momentum", "rmsprop"],
+                       budget={"trials_per_level": 2, "epochs": 1, "seeds": 1, "asha": False})
+    folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=0.25, gpus_per_trial=0.0, progress=False)
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert json.loads((folder / "run.json").read_text())["slots"] >= 8
+    assert len(trials) == 4 * (2 + 1) and set(trials["status"]) <= {"ok", "diverged"}, trials["error"].tolist()
+    assert (trials["status"] == "ok").sum() >= 4 and not pd.read_parquet(folder / "gradients.parquet").empty
 
 
 @pytest.mark.slow

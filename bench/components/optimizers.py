@@ -40,8 +40,8 @@ def _adamw(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer
 
 
 def _rmsprop(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
-    # alpha is RMSprop's squared-gradient decay; we expose it as beta2 so one name means one thing.
-    return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.beta2, eps=cfg.eps, weight_decay=wd)
+    # alpha, RMSprop's own squared-gradient decay, has its own default (0.99), not Adam's beta2 (0.999).
+    return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=wd)
 
 
 def _adagrad(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
@@ -58,7 +58,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                            description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)"),
     "nadam": OptimizerSpec("nadam", _adam(torch.optim.NAdam), ("lr", "beta1", "beta2", "eps"),
                            description="Adam with Nesterov momentum (Dozat 2016)"),
-    "rmsprop": OptimizerSpec("rmsprop", _rmsprop, ("lr", "beta2", "eps"), description="RMSprop (Tieleman & Hinton 2012)"),
+    "rmsprop": OptimizerSpec("rmsprop", _rmsprop, ("lr", "alpha", "eps"), description="RMSprop (Tieleman & Hinton 2012)"),
     "adagrad": OptimizerSpec("adagrad", _adagrad, ("lr", "eps"), description="Adagrad (Duchi et al. 2011)"),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,14 @@ from ray import tune
 from bench.search.protocol import objective
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
+TRACE_LINES = 20  # lines of a failed trial's traceback kept in its record, after its one-line summary
+
+
+def error_text(summary: str, trace: str) -> str:
+    """A failed trial's error as stored: the one-line summary first (what tables and the terminal show), then
+    the last TRACE_LINES lines of the traceback (where it happened, which the summary alone does not say)."""
+    tail = trace.rstrip().splitlines()[-TRACE_LINES:]
+    return "\n".join([summary.strip(), *tail]) if tail else summary.strip()
 
 
 def stop_flag(task: dict[str, Any]) -> Path:
@@ -49,7 +58,8 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
     try:
         result = run_trial(TrialConfig.from_dict(task["config"]), report)
     except Exception as e:  # noqa: BLE001 - a failure is a result
-        result = TrialResult(task["config"], "error", {"epochs_run": len(rows)}, rows, [], f"{type(e).__name__}: {e}")
+        error = error_text(f"{type(e).__name__}: {e}", traceback.format_exc())
+        result = TrialResult(task["config"], "error", {"epochs_run": len(rows)}, rows, [], error)
     value = objective(result.status, result.epochs, metric, mode)
     score = float(result.final.get(task["target"], math.nan)) if result.status == "ok" else math.nan
     ResultStore(task["out"]).add(record(task["trial_id"], result, {**task["tags"], "objective": value, "score": score}))

@@ -41,7 +41,7 @@ from bench.results import ResultStore, atomic_write, new_run_folder, provenance,
 from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, worst
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, load_space
-from bench.search.trial import STOP_DIR, stop_flag, sweep_trial
+from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
 from bench.train import TrialResult
 
 __all__ = ["run_sweep", "leaderboard"]
@@ -167,8 +167,8 @@ class TrialLog(Callback):
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         task = trial.config
         if not (self.store.parts / f"{task['trial_id']}.json").exists():
-            error = str(trial.get_error() or "the trial's worker died").strip().splitlines()[-1]
-            result = TrialResult(task["config"], "error", {}, [], [], error)
+            trace = str(trial.get_error() or "the trial's worker died").strip()
+            result = TrialResult(task["config"], "error", {}, [], [], error_text(trace.splitlines()[-1], trace))
             self.store.add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
                                                             "score": math.nan}))
         self._line(trials, trial, {"status": "error"})
