@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from bench.config import ConfigError, TrialConfig
+from bench.config import ConfigError, TrialConfig, parse_text
 from bench.errors import sigterm_as_interrupt, user_errors
+from bench.registry import REGISTRIES, check_names
 
+DEFAULT = TrialConfig()  # the CLI's defaults are the config's: one value per field
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console(soft_wrap=True)  # long lines stay whole when piped to a file
 
@@ -34,20 +36,12 @@ def main() -> None:
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:
     """Parse KEY=VALUE pairs into typed config values using TrialConfig's field types."""
-    types = {f.name: f.type for f in fields(TrialConfig)}
     out: dict[str, object] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep:
             raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
-        if key not in types:
-            raise ConfigError(f"unknown config key {key!r} in --set; see `bench list config`")
-        kind = types[key]
-        try:
-            cast = {"int": int, "float": float, "str": str}.get(kind)
-            out[key] = raw.lower() in ("1", "true", "yes") if cast is None else cast(raw)
-        except ValueError:
-            raise ConfigError(f"--set {key}: {raw!r} is not a valid {kind}") from None
+        out[key] = parse_text(key, raw)
     return out
 
 
@@ -62,16 +56,16 @@ def epoch_line(row: dict) -> str:
 @app.command()
 @user_errors
 def run(
-    workload: str = typer.Option("mnist1d-cnn", help="Workload name (see `bench list workloads`)."),
-    optimizer: str = typer.Option("adam", help="Optimizer (see `bench list optimizers`)."),
-    lr: float = typer.Option(3e-3, help="Learning rate (peak LR for schedules)."),
-    schedule: str = typer.Option("constant", help="LR schedule (see `bench list schedules`)."),
-    activation: str = typer.Option("relu", help="Hidden activation (see `bench list activations`)."),
-    loss: str = typer.Option("auto", help="Loss (auto = the workload's own; see `bench list losses`)."),
-    epochs: int = typer.Option(10, help="Training epochs (>= 1)."),
-    batch_size: int = typer.Option(128, help="Mini-batch size."),
-    seed: int = typer.Option(0, help="Seed for torch, numpy and random."),
-    data_dir: Path = typer.Option(Path("data"), "--data-dir", help="Folder holding (or receiving) downloaded "
+    workload: str = typer.Option(DEFAULT.workload, help="Workload name (see `bench list workloads`)."),
+    optimizer: str = typer.Option(DEFAULT.optimizer, help="Optimizer (see `bench list optimizers`)."),
+    lr: float = typer.Option(DEFAULT.lr, help="Learning rate (peak LR for schedules)."),
+    schedule: str = typer.Option(DEFAULT.schedule, help="LR schedule (see `bench list schedules`)."),
+    activation: str = typer.Option(DEFAULT.activation, help="Hidden activation (see `bench list activations`)."),
+    loss: str = typer.Option(DEFAULT.loss, help="Loss (auto = the workload's own; see `bench list losses`)."),
+    epochs: int = typer.Option(DEFAULT.epochs, help="Training epochs (>= 1)."),
+    batch_size: int = typer.Option(DEFAULT.batch_size, help="Mini-batch size."),
+    seed: int = typer.Option(DEFAULT.seed, help="Seed for torch, numpy and random."),
+    data_dir: Path = typer.Option(Path(DEFAULT.data_dir), "--data-dir", help="Folder holding (or receiving) downloaded "
                                   "datasets: cifar-10-batches-py/, aclImdb/ or their archives."),
     set_: list[str] = typer.Option([], "--set", help="Any other config field as KEY=VALUE, repeatable "
                                    "(e.g. --set weight_decay=5e-4 --set dropout=0.2); see `bench list config`."),
@@ -91,7 +85,7 @@ def run(
                                  "activation": activation, "loss": loss, "epochs": epochs,
                                  "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), "compile": compile_,
                                  **parse_sets(set_)})
-    validate_names(cfg)
+    check_names(cfg)
     folder = new_run_folder(out, "run")
     result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False))
     store = ResultStore(folder)
@@ -103,25 +97,6 @@ def run(
         if not key.startswith("test_acc_"):
             console.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
     console.print(f"results: {folder}")
-
-
-def validate_names(cfg: TrialConfig) -> None:
-    """Fail fast, before any data is loaded, on an unknown component name."""
-    from bench.components.activations import ACTIVATIONS
-    from bench.components.inits import INITS
-    from bench.components.losses import DEFAULT_LOSS, LOSSES
-    from bench.components.optimizers import OPTIMIZERS
-    from bench.components.schedules import SCHEDULES
-    from bench.registry import lookup
-    from bench.workloads import WORKLOADS
-
-    lookup(WORKLOADS, "workload", cfg.workload)
-    lookup(OPTIMIZERS, "optimizer", cfg.optimizer)
-    lookup(SCHEDULES, "schedule", cfg.schedule)
-    lookup(ACTIVATIONS, "activation", cfg.activation)
-    lookup(INITS, "init", cfg.init)
-    if cfg.loss not in DEFAULT_LOSS and cfg.loss != "auto":
-        lookup(LOSSES, "loss", cfg.loss)
 
 
 @app.command("lr-find")
@@ -145,27 +120,13 @@ def lr_find(
     if not 0 < min_lr < max_lr:
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, **parse_sets(set_)})
-    validate_names(cfg)
+    check_names(cfg)
     folder = new_run_folder(out, "lrfind")
     curve, suggestion = lr_range_test(cfg, min_lr, max_lr, steps)
     atomic_write(folder / "lr_range.csv", curve.to_csv(index=False).encode())
     console.print(f"suggested lr: {suggestion:.3g}  ({len(curve)} steps, loss {curve['smoothed_loss'].iloc[0]:.3f}"
                   f" -> min {curve['smoothed_loss'].min():.3f})")
     console.print(f"curve: {folder / 'lr_range.csv'}")
-
-
-def registries() -> dict[str, dict]:
-    from bench.components.activations import ACTIVATIONS
-    from bench.components.inits import INITS
-    from bench.components.losses import LOSSES
-    from bench.components.optimizers import OPTIMIZERS
-    from bench.components.regularizers import REGULARIZERS
-    from bench.components.schedules import SCHEDULES
-    from bench.models import MODELS
-    from bench.workloads import WORKLOADS
-
-    return {"workloads": WORKLOADS, "optimizers": OPTIMIZERS, "schedules": SCHEDULES, "activations": ACTIVATIONS,
-            "losses": LOSSES, "regularizers": REGULARIZERS, "inits": INITS, "models": MODELS}
 
 
 def describe(spec: object) -> dict[str, str]:
@@ -178,19 +139,22 @@ def describe(spec: object) -> dict[str, str]:
 @user_errors
 def list_(kind: str | None = typer.Argument(
         None, help="Registry to show (workloads, optimizers, schedules, activations, losses, regularizers, "
-                   "inits, models, config); all if omitted.")) -> None:
+                   "inits, models), spaces (the sweeps that ship with bench) or config; all registries if omitted.")) -> None:
     """Print the registries: every pluggable component by name.
 
     Example: bench list optimizers
     """
-    regs = registries()
+    if kind == "spaces":
+        return print_spaces()
     if kind == "config":
         for f in fields(TrialConfig):
             console.print(f"{f.name} ({f.type}) = {f.default!r}", highlight=False)
         return
+    regs = {name: reg.entries() for name, reg in REGISTRIES.items() if reg.listed and kind in (None, name)}
     if kind is not None and kind not in regs:
-        raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(regs)}, config")
-    for name, reg in regs.items() if kind is None else [(kind, regs[kind])]:
+        listed = [name for name, reg in REGISTRIES.items() if reg.listed]
+        raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(listed)}, spaces, config")
+    for name, reg in regs.items():
         table = Table(title=name, title_justify="left")
         cols = list(describe(next(iter(reg.values()))))
         for col in ["name", *cols]:
@@ -198,6 +162,20 @@ def list_(kind: str | None = typer.Argument(
         for key, spec in reg.items():
             table.add_row(key, *describe(spec).values())
         console.print(table)
+
+
+def print_spaces() -> None:
+    """The search spaces that ship inside the package, each with its one-line description."""
+    from bench.search.space import available, load_space
+
+    table = Table(title="spaces (bench sweep NAME)", title_justify="left")
+    for col in ("name", "compare", "levels", "workloads", "description"):
+        table.add_column(col, no_wrap=col == "name", overflow="fold")
+    for name in available():
+        space = load_space(name)
+        table.add_row(name, space.compare, ", ".join(map(str, space.levels)), ", ".join(space.workloads),
+                      space.description)
+    console.print(table)
 
 # Further commands (sweep, report, study, faq) register below this line, each in its own block.
 
@@ -207,8 +185,9 @@ def list_(kind: str | None = typer.Argument(
 @app.command()
 @user_errors
 def sweep(
-    space: str | None = typer.Argument(None, help="A sweep from search_spaces/ (optimizers, schedules, activations, "
-                                       "regularizers, losses) or a PATH.yaml; may be omitted with --resume RUN_FOLDER."),
+    space: str | None = typer.Argument(None, help="A sweep that ships with bench (optimizers, schedules, activations, "
+                                       "regularizers, losses: `bench list spaces`) or a PATH.yaml; may be omitted "
+                                       "with --resume RUN_FOLDER."),
     quick: bool = typer.Option(False, help="The file's small budget (budget.quick): fewer trials, epochs and seeds."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder (on a multi-node cluster: a folder "
                                                 "every node sees at the same path)."),

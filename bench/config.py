@@ -117,5 +117,19 @@ def _coerce(key: str, type_name: str, value: Any) -> Any:
     raise ConfigError(f"config key {key!r} must be {type_name}, got {type(value).__name__} {value!r}")
 
 
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_text(key: str, raw: str) -> Any:
+    """A value typed on the command line (`--set KEY=VALUE`) as the type of the field it sets."""
+    types = {f.name: f.type for f in fields(TrialConfig)}
+    if key not in types:
+        raise ConfigError(f"unknown config key {key!r} in --set; see `bench list config`")
+    try:
+        return _BOOLS[raw.lower()] if types[key] == "bool" else _TYPES[types[key]](raw)
+    except (KeyError, ValueError):
+        raise ConfigError(f"--set {key}: {raw!r} is not a valid {types[key]}") from None
+
+
 def config_fields() -> list[str]:
     return [f.name for f in fields(TrialConfig)]

@@ -1,10 +1,17 @@
-"""Lookup shared by every registry: one error message format for unknown names."""
+"""The one table of registries, and the lookup every registry shares (one message format for unknown names).
+
+`bench list`, the CLI's up-front name checks and the search-space validator all read REGISTRIES; a new kind of
+component is one row here. Each registry's module is imported only when it is asked for, so that `bench --help`
+and `bench list config` do not import torch.
+"""
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from bench.config import ConfigError
+from bench.config import ConfigError, TrialConfig
 
 T = TypeVar("T")
 
@@ -14,3 +21,44 @@ def lookup(registry: Mapping[str, T], kind: str, name: str) -> T:
         return registry[name]
     except KeyError:
         raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry)}") from None
+
+
+@dataclass(frozen=True)
+class Registry:
+    kind: str  # as `bench list` names it
+    module: str
+    attr: str
+    field: str | None = None  # the TrialConfig field whose value names an entry
+    also: tuple[str, ...] = ()  # values that field takes besides the names ("auto": the workload's own)
+    listed: bool = True  # shown by `bench list` (its entries are specs with descriptions)
+
+    def entries(self) -> Mapping[str, Any]:
+        return getattr(importlib.import_module(self.module), self.attr)
+
+    def names(self) -> dict[str, Any]:
+        """Every value `field` accepts, mapped to its spec (None for the extras)."""
+        return {**dict.fromkeys(self.also), **self.entries()}
+
+
+REGISTRIES: dict[str, Registry] = {r.kind: r for r in (
+    Registry("workloads", "bench.workloads", "WORKLOADS", "workload"),
+    Registry("optimizers", "bench.components.optimizers", "OPTIMIZERS", "optimizer"),
+    Registry("schedules", "bench.components.schedules", "SCHEDULES", "schedule"),
+    Registry("activations", "bench.components.activations", "ACTIVATIONS", "activation"),
+    Registry("losses", "bench.components.losses", "LOSSES", "loss", also=("auto",)),
+    Registry("regularizers", "bench.components.regularizers", "REGULARIZERS"),
+    Registry("inits", "bench.components.inits", "INITS", "init"),
+    Registry("models", "bench.models", "MODELS"),
+    Registry("cells", "bench.models.rnn", "CELLS", "rnn_cell", also=("auto",), listed=False),
+)}
+
+
+def by_field() -> dict[str, Registry]:
+    """The registries that back a TrialConfig field, by that field."""
+    return {r.field: r for r in REGISTRIES.values() if r.field}
+
+
+def check_names(cfg: TrialConfig) -> None:
+    """Fail fast, before any data are loaded, on a config naming an unknown component."""
+    for field, reg in by_field().items():
+        lookup(reg.names(), field.replace("_", " "), getattr(cfg, field))

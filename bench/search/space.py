@@ -18,7 +18,7 @@ import yaml
 
 from bench.config import ConfigError, TrialConfig
 
-SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
+SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"  # package data: ships in the wheel
 
 TOP_KEYS = ("name", "description", "compare", "levels", "workloads", "fixed", "tune", "budget")
 RANGE_KEYS = ("min", "max", "scaling")
@@ -29,18 +29,10 @@ MANAGED = {"seed": "budget.seed", "epochs": "budget.epochs", "threads": "--cpus-
 
 def _registries() -> dict[str, Mapping[str, Any]]:
     """TrialConfig fields (and the pseudo-field `regularizer`) whose values are registry names."""
-    from bench.components.activations import ACTIVATIONS
-    from bench.components.inits import INITS
-    from bench.components.losses import LOSSES
-    from bench.components.optimizers import OPTIMIZERS
-    from bench.components.regularizers import REGULARIZERS
-    from bench.components.schedules import SCHEDULES
-    from bench.models.rnn import CELLS
-    from bench.workloads import WORKLOADS
+    from bench.registry import REGISTRIES, by_field
 
-    return {"workload": WORKLOADS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS,
-            "init": INITS, "loss": {"auto": None, **LOSSES}, "rnn_cell": {"auto": None, **CELLS},
-            "regularizer": REGULARIZERS}
+    return {**{field: reg.names() for field, reg in by_field().items()},
+            "regularizer": REGISTRIES["regularizers"].entries()}
 
 
 @dataclass(frozen=True)
@@ -143,7 +135,7 @@ class SweepSpace:
 
 
 def load_space(source: str | Path | Mapping[str, Any]) -> SweepSpace:
-    """Load and validate a space from a dict, a YAML path, or the name of a file in search_spaces/."""
+    """Load and validate a space from a dict, a YAML path, or the name of a file in bench/search_spaces/."""
     if isinstance(source, Mapping):
         return _Validator("<dict>").space(source, default_name="sweep")
     path = resolve_path(source)
@@ -197,7 +189,7 @@ class _Validator:
 
     def space(self, data: Any, default_name: str) -> SweepSpace:
         if data is None:
-            raise self.fail("(top level)", "the file is empty; see search_spaces/optimizers.yaml for an example")
+            raise self.fail("(top level)", "the file is empty; see bench/search_spaces/optimizers.yaml for an example")
         doc = self.keys(data, "(top level)", TOP_KEYS)
         for key in ("compare", "levels", "workloads"):
             if key not in doc:

@@ -205,10 +205,37 @@ def _check_reachable(address: str) -> None:
                           "`ray start --head` or drop --address to use a local Ray") from None
 
 
+# Ray reads these when a cluster starts or a Tune run begins. They hold while a sweep's Ray session is open and
+# are removed after it; a user's own setting wins.
+RAY_DEFAULTS = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # keep an embedded Ray on this host
+    "RAY_USAGE_STATS_ENABLED": "0",  # offline by default: no usage reports
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard files per trial
+    "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0 Tune stays silent; the sweep prints its own lines
+}
+
+
+@contextmanager
+def ray_defaults() -> Iterator[None]:
+    added = {k: v for k, v in RAY_DEFAULTS.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 @contextmanager
 def ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
     """Connect to a Ray cluster (--address) or start a private local one bound to 127.0.0.1 with this
     machine's CPUs and GPUs, shut down at the end. A session the caller already opened is used as is."""
+    with ray_defaults(), _ray_session(address, dashboard):
+        yield
+
+
+@contextmanager
+def _ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
