@@ -332,7 +332,8 @@ def faq(
 def study(
     name: str = typer.Argument(..., help="The study to run: vanishing or exploding."),
     quick: bool = typer.Option(False, help="Small budget (fewer steps, lengths and seeds): minutes on 2 CPU cores."),
-    seeds: int | None = typer.Option(None, help="Seeds per configuration (default 5: a claim passes when at least 4 of 5 meet its criterion)."),
+    seeds: int | None = typer.Option(None, help="Seeds per configuration (default 5: a claim passes when at least 4 "
+                                     "of 5 meet its criterion)."),
     out: Path = typer.Option(Path("reports/studies"), help="Parent folder; the study writes OUT/NAME/ (claims.md, "
                              "claims.csv, PNG figures, Parquet tables)."),
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
