@@ -14,7 +14,7 @@ from bench.cli import app
 from bench.report import render
 from bench.report import tables as tb
 from bench.results import read_run
-from tests.report_fixture import BEST_LR, SEEDS, TRUE_MEAN, make_run
+from tests.report_fixture import BEST_LR, FAILED_FINAL, SEEDS, TRUE_MEAN, finished_seeds, make_run
 
 
 @pytest.fixture(scope="module")
@@ -44,28 +44,39 @@ def test_leaderboard_ranks_levels_and_its_ci_contains_the_true_mean(trials):
     assert adding["level"].iloc[-1] == "sgd"  # lower MSE ranks first
     for row in board.itertuples():
         assert row.ci_low <= TRUE_MEAN[(row.workload, row.level)] <= row.ci_high
-        assert row.seeds == len(SEEDS)
+        assert row.seeds == finished_seeds(row.workload, row.level)
+        assert row.failed == sum(key[:2] == (row.workload, row.level) for key in FAILED_FINAL)
         assert row.best_params == f"lr={BEST_LR[row.level]:.3g}"
 
 
 def test_pairwise_detects_the_planted_difference_and_not_the_null_one(trials):
     pairs = tb.pairwise(trials)
-    assert len(pairs) == 6 and set(pairs["test"]) == {"paired t"}  # every level ran seeds 1-5
+    tests = pairs.set_index(["workload", "a", "b"])["test"]
+    assert len(pairs) == 6 and set(tests["mnist1d-cnn"]) == {"paired t"}  # every level ran seeds 1-5
+    # on adding, adam ran seeds 1-6: never paired; rmsprop and sgd share seeds 1-5 (each lost one of them)
+    assert {frozenset(k): v for k, v in tests["adding"].items()} == {
+        frozenset(("adam", "rmsprop")): "Welch t", frozenset(("adam", "sgd")): "Welch t",
+        frozenset(("rmsprop", "sgd")): "paired t"}
+    paired = pairs[(pairs["workload"] == "adding") & (pairs["test"] == "paired t")].iloc[0]
+    assert (paired["n_a"], paired["n_b"]) == (4, 4)
     for workload in ("mnist1d-cnn", "adding"):
         part = pairs[pairs["workload"] == workload].set_index(["a", "b"])
         vs_sgd = part[part.index.get_level_values("b") == "sgd"]
         assert (vs_sgd["p_holm"] < 0.05).all()
         assert all(v.split()[1:5] == ["better", "than", "sgd", "by"] for v in vs_sgd["verdict"])
         null = part[part.index.get_level_values("b") != "sgd"]
-        assert null["verdict"].iloc[0].startswith(f"no detectable difference with {len(SEEDS)} seeds")
+        seeds = f"{len(SEEDS)} seeds" if workload == "mnist1d-cnn" else "4 vs 6 seeds"  # rmsprop (lower MSE) first
+        assert null["verdict"].iloc[0].startswith(f"no detectable difference with {seeds}")
         assert (part["p_holm"] >= part["p"]).all()
 
 
 def test_failures_lists_diverged_and_errored_trials_with_settings(trials):
     bad = tb.failures(trials)
-    assert sorted(bad["status"].value_counts().items()) == [("diverged", 4), ("error", 2)]
+    assert sorted(bad["status"].value_counts().items()) == [("diverged", 5), ("error", 3)]
     assert (bad.loc[bad["status"] == "error", "error"] == "RuntimeError: out of memory").all()
-    assert set(bad.loc[bad["status"] == "diverged", "settings"]) == {"lr=1"}
+    assert set(bad.loc[bad["status"] == "diverged", "settings"]) == {"lr=1", "lr=0.001"}  # tuning lr=1, rmsprop's seed 5
+    final = bad[bad["phase"] == "final"].set_index("trial_id")["status"].to_dict()
+    assert final == {"adding.rmsprop.seed-5": "diverged", "adding.sgd.seed-4": "error"}
 
 
 def test_lr_ranges_find_each_levels_best_lr(trials):
@@ -121,7 +132,8 @@ def test_merged_runs_keep_trials_apart(run_dir, tmp_path):
     assert list(infos) == ["opt-1", "opt-2"]
     assert len(tables["trials"]) == 2 * len(read_run(run_dir)["trials"]) and tables["trials"]["trial_id"].is_unique
     board = tb.leaderboard(tables["trials"], tables["epochs"])
-    assert set(board["seeds"]) == {2 * len(SEEDS)}
+    assert {(r.workload, r.level): r.seeds for r in board.itertuples()} == {
+        (r.workload, r.level): 2 * finished_seeds(r.workload, r.level) for r in board.itertuples()}
 
 
 @pytest.mark.parametrize(("args", "message"), [
