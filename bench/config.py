@@ -40,6 +40,7 @@ class TrialConfig:
     alpha: float = 0.99  # RMSprop's squared-gradient decay (torch's default; Tieleman & Hinton 2012 use 0.9)
     weight_decay: float = 0.0
     wd_mode: str = "coupled"  # coupled (L2 in the gradient) or decoupled (Loshchilov & Hutter)
+    decay_bias_norm: bool = False  # weight decay on biases and norm parameters too (off: only on weight matrices)
     schedule: str = "constant"
     warmup_frac: float = 0.05
     lr_gamma: float = 0.1

@@ -79,6 +79,18 @@ def train_eval_subset(data: DataBundle) -> Split:
     return train.subset(idx.to(train.y.device))
 
 
+def param_groups(model: nn.Module, cfg: TrialConfig) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: weight decay acts on weight matrices and kernels only, unless
+    cfg.decay_bias_norm. Decaying biases and norm gains/shifts (every parameter with fewer than 2 dimensions)
+    only pulls BN's scale toward 0, and blurs coupled L2 vs decoupled weight decay (Loshchilov & Hutter 2019)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.decay_bias_norm or cfg.weight_decay == 0:
+        return [{"params": params}]
+    flat = [p for p in params if p.dim() < 2]
+    groups = [{"params": [p for p in params if p.dim() >= 2]}]
+    return groups + [{"params": flat, "weight_decay": 0.0, "decay": False}] if flat else groups
+
+
 @dataclass
 class Trainer:
     """The state of one trial's training; `fit` runs it epoch by epoch."""
@@ -92,7 +104,7 @@ class Trainer:
         cfg = self.cfg
         self.loss_spec = resolve_loss(cfg.loss, self.data.task)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = build_optimizer(self.params, cfg)
+        self.opt = build_optimizer(param_groups(self.model, cfg), cfg)
         n = len(self.data.train)
         self.steps_per_epoch = max(1, n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 else 0))
         self.total_steps = cfg.epochs * self.steps_per_epoch

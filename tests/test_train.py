@@ -124,3 +124,22 @@ def test_early_stopping_restores_the_best_epochs_weights_and_tests_them():
     test = evaluate(model, data.test, trainer.loss, data, trainer.forward, "test")
     assert final["test_loss"] == test["test_loss"] and final["best_val_loss"] == min(val)
 
+
+
+@pytest.mark.parametrize("optimizer, wd_mode", [("sgd", "coupled"), ("adam", "decoupled"), ("adamw", "decoupled")])
+def test_weight_decay_spares_biases_and_norm_parameters_unless_asked(optimizer, wd_mode):
+    data = tiny_bundle(64)
+    for decay_all in (False, True):
+        cfg = fast_cfg(workload="mnist1d-mlp", optimizer=optimizer, wd_mode=wd_mode, weight_decay=0.5, lr=0.1,
+                       batch_norm=True, decay_bias_norm=decay_all)
+        train.seed_everything(0)
+        model = build_model("mlp", cfg, data)
+        trainer = train.Trainer(cfg, data, model, torch.device("cpu"))
+        for p in model.parameters():
+            p.data.fill_(1.0)
+            p.grad = torch.zeros_like(p)  # no gradient: only weight decay moves a parameter
+        train.apply_decoupled_decay(trainer.opt, cfg)
+        trainer.opt.step()
+        moved = {name: not torch.equal(p, torch.ones_like(p)) for name, p in model.named_parameters()}
+        assert moved["hidden.0.linear.weight"] and moved["out.weight"]
+        assert moved["hidden.0.linear.bias"] == moved["hidden.0.bn.weight"] == moved["hidden.0.bn.bias"] == decay_all

@@ -75,5 +75,7 @@ def apply_decoupled_decay(optimizer: torch.optim.Optimizer, cfg: TrialConfig) ->
         return
     with torch.no_grad():
         for group in optimizer.param_groups:
+            if not group.get("decay", True):  # biases and norm parameters (see bench.train.param_groups)
+                continue
             for p in group["params"]:
                 p.mul_(1 - group["lr"] * cfg.weight_decay)
