@@ -46,6 +46,7 @@ T_TRAIN = "tests/test_train_meaning.py"
 T_REG = "tests/test_registry_meaning.py"
 T_STATS = "tests/test_stats_reference.py"
 T_STUDY = "tests/test_study_claims.py"
+T_FAQ = "tests/test_faq_claims.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
@@ -149,6 +150,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("best-lr-is-worst", "the study's best LR of a grid is the one with the highest loss",
            "bench/studies/vanishing.py", "label = min(labels, key=mean_loss)", "label = max(labels, key=mean_loss)",
            (T_STUDY,)),
+    Mutant("decay-needs-every-schedule", "the FAQ's 'decay helps' claim needs every schedule to help, not any",
+           "bench/faq/questions.py", '(CNN, "cosine", "constant")], combine_any)', '(CNN, "cosine", "constant")], combine_all)',
+           (T_FAQ,)),
+    Mutant("adam-claim-skips-rnn", "the FAQ's 'Adam everywhere' claim leaves the RNN out", "bench/faq/questions.py",
+           'exclude="adam")) for w in (MLP, CNN, RNN)])', 'exclude="adam")) for w in (MLP, CNN)])', (T_FAQ,)),
+    Mutant("lr-depends-needs-all", "the LR-transfer claim needs every optimizer's best LR to move, not half",
+           "bench/faq/questions.py", "st.SUPPORTED if n and 2 * moved >= n", "st.SUPPORTED if n and moved >= n",
+           (T_FAQ,)),
+    Mutant("mse-claim-higher-is-better", "the regression claim treats a higher MSE as better", "bench/faq/questions.py",
+           '"MSE-trained GRU", "constant predictor", False)', '"MSE-trained GRU", "constant predictor", True)',
+           (T_FAQ,)),
+    Mutant("accuracy-gain-without-baseline", "the imbalanced-data claim compares raw accuracy with the F1 gain",
+           "bench/faq/questions.py", 'acc = per_seed(df, IMBALANCED, "cnn", "test_acc") - base["test_acc"]',
+           'acc = per_seed(df, IMBALANCED, "cnn", "test_acc")', (T_FAQ,)),
+    Mutant("locality-holm-dropped", "the locality claim's interaction test skips Holm over its two tests",
+           "bench/faq/questions.py", "p_holm = min(1.0, 2 * p) if math.isfinite(p) else p", "p_holm = p", (T_FAQ,)),
     Mutant("study-claim-any-passes", "a FAQ claim checked by a study is supported when any reproduction passed",
            "bench/faq/evidence.py", "verdict = st.SUPPORTED if passed.all() else",
            "verdict = st.SUPPORTED if passed.any() else", (T_STUDY,)),
@@ -167,9 +184,9 @@ def copy_repo(files: list[str], into: Path) -> None:
         shutil.copy2(ROOT / f, target)
 
 
-def stale_reason(m: Mutant) -> str | None:
-    """Why a mutant cannot be planted in the current code, or None."""
-    path = ROOT / m.file
+def stale_reason(m: Mutant, root: Path = ROOT) -> str | None:
+    """Why a mutant cannot be planted in the code under root, or None."""
+    path = root / m.file
     if not path.is_file():
         return f"{m.file} does not exist"
     count = path.read_text().count(m.old)
@@ -187,16 +204,17 @@ def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess
         return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {TIMEOUT_S}s")
 
 
-def in_copy(files: list[str], action) -> subprocess.CompletedProcess:
+def in_copy(pristine: Path, action) -> subprocess.CompletedProcess:
+    """Run action on a fresh copy of the snapshot taken at the start (edits to the checkout meanwhile don't count)."""
     with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
-        copy = Path(tmp)
-        copy_repo(files, copy)
+        copy = Path(tmp) / "repo"
+        shutil.copytree(pristine, copy)
         return action(copy)
 
 
-def check(m: Mutant, files: list[str]) -> tuple[str, float, str]:
+def check(m: Mutant, pristine: Path) -> tuple[str, float, str]:
     """(CAUGHT | SURVIVED | STALE | BROKEN, seconds, detail)."""
-    if reason := stale_reason(m):
+    if reason := stale_reason(m, pristine):
         return "STALE", 0.0, reason
     t0 = time.perf_counter()
 
@@ -205,7 +223,7 @@ def check(m: Mutant, files: list[str]) -> tuple[str, float, str]:
         path.write_text(path.read_text().replace(m.old, m.new))
         return run_tests(copy, m.tests)
 
-    res = in_copy(files, plant_and_test)
+    res = in_copy(pristine, plant_and_test)
     seconds = time.perf_counter() - t0
     last = (res.stdout.strip().splitlines() or [""])[-1]
     if res.returncode in (1, 2):  # tests failed, or collection failed because of the planted bug
@@ -215,10 +233,10 @@ def check(m: Mutant, files: list[str]) -> tuple[str, float, str]:
     return "BROKEN", seconds, f"pytest exit {res.returncode}: {(res.stdout + res.stderr).strip()[-300:]}"
 
 
-def baseline(mutants: list[Mutant], files: list[str]) -> bool:
+def baseline(mutants: list[Mutant], pristine: Path) -> bool:
     """The selected tests pass on the unchanged code."""
     tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
-    res = in_copy(files, lambda copy: run_tests(copy, tests))
+    res = in_copy(pristine, lambda copy: run_tests(copy, tests))
     print(f"baseline: {len(tests)} test selections on the unchanged code: "
           f"{'pass' if res.returncode == 0 else 'FAIL'}", flush=True)
     if res.returncode != 0:
@@ -258,19 +276,29 @@ def main() -> int:
     mutants = select(args.only)
     if args.list:
         return list_mutants(mutants)
-    files = tracked_files()
-    if not args.skip_baseline and not baseline([m for m in mutants if not stale_reason(m)], files):
-        return 1
+    with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as tmp:
+        pristine = Path(tmp)
+        copy_repo(tracked_files(), pristine)
+        if not args.skip_baseline and not baseline([m for m in mutants if not stale_reason(m, pristine)], pristine):
+            return 1
+        results = run_all(mutants, pristine, args.j)
+    return summarize(results)
+
+
+def run_all(mutants: list[Mutant], pristine: Path, jobs: int) -> dict[str, str]:
     results: dict[str, str] = {}
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, args.j)) as pool:
-        for m, (outcome, seconds, detail) in zip(mutants, pool.map(lambda m: check(m, files), mutants), strict=True):
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for m, (outcome, seconds, detail) in zip(mutants, pool.map(lambda m: check(m, pristine), mutants), strict=True):
             results[m.id] = outcome
             print(f"{outcome:8} {m.id:32} {seconds:5.1f}s  {m.behaviour}\n         {detail}", flush=True)
+    return results
+
+
+def summarize(results: dict[str, str]) -> int:
     caught = sum(v == "CAUGHT" for v in results.values())
     bad = [k for k, v in results.items() if v in ("STALE", "BROKEN")]
     survived = [k for k, v in results.items() if v == "SURVIVED"]
-    print(f"\nscore: {caught}/{len(results)} caught ({caught / len(results):.0%}) in {time.perf_counter() - t0:.0f}s")
+    print(f"\nscore: {caught}/{len(results)} caught ({caught / len(results):.0%})")
     if survived:
         print(f"survived: {', '.join(survived)}")
     if bad:

@@ -1,0 +1,159 @@
+"""FAQ claims judged on planted result tables, each with an input that supports it and one that refutes it:
+single comparisons, claims that need every case (combine_all) or any case (combine_any), the LR-transfer count,
+the regression and imbalanced-data claims against their baselines, and the locality interaction."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.faq import questions as qs
+from bench.faq.evidence import Evidence, interaction, per_seed
+from bench.faq.runner import BUDGETS
+from bench.report import stats as st
+
+SEEDS = 4
+
+
+def finals(means: dict[str, dict[str, float]], metric: str = "test_acc", sd: float = 0.004, seed: int = 0,
+           extra: dict[str, dict[str, list[float]]] | None = None) -> pd.DataFrame:
+    """Final-phase trials of a prepared FAQ table: group -> level -> mean score, a little per-seed noise."""
+    rng = np.random.default_rng(seed)
+    mode = "max" if metric.split("_")[-1] in st.RATE_METRICS else "min"
+    rows = []
+    for group, levels in means.items():
+        for level, mean in levels.items():
+            for s, noise in enumerate(rng.normal(0, sd, SEEDS)):
+                row = {"trial_id": f"{group}.{level}.{s}", "workload": group, "level": level, "phase": "final",
+                       "seed": s + 1, "status": "ok", "score": mean + noise, "target_metric": metric,
+                       "target_mode": mode, metric: mean + noise, "lr": 0.01}
+                row.update({k: v[level][s] for k, v in (extra or {}).items() if level in v})
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evidence(**tables: pd.DataFrame) -> Evidence:
+    ev = Evidence(BUDGETS["tiny"])
+    for name, df in tables.items():
+        ev.tables[name] = {"trials": df, "epochs": pd.DataFrame(), "gradients": pd.DataFrame()}
+    return ev
+
+
+OPT = {"sgd": 0.80, "momentum": 0.85, "adam": 0.90, "rmsprop": 0.89}
+
+
+@pytest.mark.parametrize("rnn, verdict", [({"rmsprop": 0.85, "sgd": 0.60}, st.SUPPORTED),
+                                          ({"rmsprop": 0.60, "sgd": 0.85}, st.REFUTED)])
+def test_rmsprop_beats_sgd_on_the_rnn(rnn, verdict):
+    ev = evidence(optimizers=finals({qs.RNN: {**OPT, **rnn}}))
+    assert qs.rmsprop_rnn(ev).verdict == verdict
+
+
+@pytest.mark.parametrize("rnn_adam, verdict", [(0.895, st.SUPPORTED), (0.70, st.REFUTED)])
+def test_adam_must_be_as_good_as_the_best_on_every_workload(rnn_adam, verdict):
+    ev = evidence(optimizers=finals({qs.MLP: OPT, qs.CNN: OPT, qs.RNN: {**OPT, "adam": rnn_adam}}))
+    judged = qs.adam_everywhere(ev)
+    assert judged.verdict == verdict and len(judged.numbers) == 3
+
+
+@pytest.mark.parametrize("sgd, verdict", [(0.895, st.SUPPORTED), (0.70, st.REFUTED)])
+def test_sgd_on_the_simple_model_is_compared_with_the_best_other_optimizer(sgd, verdict):
+    judged = qs.sgd_simple(evidence(optimizers=finals({qs.MLP: {**OPT, "sgd": sgd}})))
+    assert judged.verdict == verdict and "sgd vs adam" in judged.numbers[0]
+
+
+@pytest.mark.parametrize("step, cosine, verdict", [
+    (0.90, 0.80, st.SUPPORTED),  # one schedule helping is enough
+    (0.80, 0.90, st.SUPPORTED),
+    (0.70, 0.70, st.REFUTED),  # neither helps
+])
+def test_decay_helps_if_any_schedule_helps(step, cosine, verdict):
+    ev = evidence(schedules=finals({qs.CNN: {"constant": 0.80, "step": step, "cosine": cosine}}))
+    assert qs.decay_helps(ev).verdict == verdict
+
+
+@pytest.mark.parametrize("ce, verdict", [(0.90, st.SUPPORTED), (0.70, st.REFUTED)])
+def test_cross_entropy_must_beat_mse_on_both_workloads(ce, verdict):
+    ev = evidence(losses=finals({qs.CNN: {"cross-entropy": 0.90, "mse": 0.80},
+                                 qs.MLP: {"cross-entropy": ce, "mse": 0.80}}))
+    assert qs.ce_classification(ev).verdict == verdict
+
+
+def tuning(best_lr: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Tuning trials on a 5-point LR grid; each (workload, optimizer) peaks at its planted LR."""
+    rows = []
+    for (workload, opt), best in best_lr.items():
+        for k, lr in enumerate((1e-4, 1e-3, 1e-2, 1e-1, 1.0)):
+            value = 0.9 - 0.3 * abs(np.log10(lr / best))
+            rows.append({"trial_id": f"{workload}.{opt}.tune-{k}", "workload": workload, "level": opt, "phase": "tune",
+                         "status": "ok", "lr": lr, "objective": value, "score": np.nan, "target_metric": "test_acc",
+                         "target_mode": "max", "seed": 0})
+    return pd.DataFrame(rows)
+
+
+def test_lr_depends_on_the_workload_when_most_best_lrs_move_a_decade():
+    moved = {(w, o): (1e-2 if w == qs.MLP or o == "adam" else 1e-1) for w in (qs.MLP, qs.CNN, qs.RNN)
+             for o in ("sgd", "adam", "rmsprop")}  # sgd and rmsprop move a decade, adam does not: 2 of 3
+    judged = qs.lr_depends(evidence(optimizers=tuning(moved)))
+    assert judged.verdict == st.SUPPORTED and judged.numbers[0].startswith("2 of 3 optimizers")
+
+
+def test_lr_does_not_depend_on_the_workload_when_no_best_lr_moves():
+    fixed = {(w, o): 1e-2 for w in (qs.MLP, qs.CNN, qs.RNN) for o in ("sgd", "adam", "rmsprop")}
+    assert qs.lr_depends(evidence(optimizers=tuning(fixed))).verdict == st.REFUTED
+
+
+def test_lr_dependence_of_one_optimizer_in_three_is_inconclusive():
+    one = {(w, o): (1e-1 if (w, o) == (qs.CNN, "sgd") else 1e-2) for w in (qs.MLP, qs.CNN, qs.RNN)
+           for o in ("sgd", "adam", "rmsprop")}
+    assert qs.lr_depends(evidence(optimizers=tuning(one))).verdict == st.INCONCLUSIVE
+
+
+@pytest.mark.parametrize("mse, verdict", [(0.01, st.SUPPORTED), (1 / 6, st.REFUTED)])
+def test_mse_regression_beats_the_constant_predictor(mse, verdict):
+    ev = evidence(losses=finals({"adding": {"mse": mse}}, metric="test_mse", sd=0.001))
+    ev.baselines["adding"] = {"test_mse": 1 / 6}
+    assert qs.mse_regression(ev).verdict == verdict
+
+
+def imbalanced(f1: float, acc: float) -> pd.DataFrame:
+    levels = {qs.IMBALANCED: {"cnn": f1}}
+    df = finals(levels, metric="test_f1")
+    return df.assign(test_acc=acc + df["test_f1"] * 0.01)
+
+
+@pytest.mark.parametrize("f1, acc, verdict", [(0.80, 0.95, st.SUPPORTED), (0.10, 0.99, st.REFUTED)])
+def test_accuracy_misleads_when_f1_separates_more_than_accuracy(f1, acc, verdict):
+    """Baseline: accuracy 0.9, F1 0. F1 0.8 vs accuracy 0.95 separates by 0.75 more; F1 0.1 vs accuracy 0.99
+    separates by only 0.01 more (below the 10-point margin)."""
+    ev = evidence(imbalanced=imbalanced(f1, acc))
+    ev.baselines[qs.IMBALANCED] = {"test_acc": 0.9, "test_f1": 0.0}
+    assert qs.accuracy_misleads(ev).verdict == verdict
+
+
+def structure(cnn_gain: float, shuffled_gain: float) -> pd.DataFrame:
+    return finals({"mnist1d": {"cnn": 0.80 + cnn_gain, "mlp": 0.80, "gru": 0.85},
+                   "mnist1d-shuffled": {"cnn": 0.70 + shuffled_gain, "mlp": 0.70, "gru": 0.75}})
+
+
+@pytest.mark.parametrize("cnn_gain, shuffled_gain, verdict", [
+    (0.15, 0.00, st.SUPPORTED),  # the CNN's edge comes from locality: it vanishes when locality is removed
+    (0.15, 0.15, st.REFUTED),  # the edge survives shuffling: not spatial structure
+])
+def test_cnn_advantage_must_shrink_without_locality(cnn_gain, shuffled_gain, verdict):
+    assert qs.cnn_spatial(evidence(structure=structure(cnn_gain, shuffled_gain))).verdict == verdict
+
+
+def test_cnn_claim_corrects_its_two_tests_with_holm():
+    """An interaction whose own p lies between 0.025 and 0.05 is not significant after doubling."""
+    for attempt in range(200):
+        df = finals({"mnist1d": {"cnn": 0.95, "mlp": 0.80, "gru": 0.85},
+                     "mnist1d-shuffled": {"cnn": 0.78, "mlp": 0.70, "gru": 0.75}}, sd=0.03, seed=attempt)
+        _, _, p = interaction(per_seed(df, "mnist1d", "cnn"), per_seed(df, "mnist1d", "mlp"),
+                              per_seed(df, "mnist1d-shuffled", "cnn"), per_seed(df, "mnist1d-shuffled", "mlp"))
+        if 0.025 < p < 0.05:
+            break
+    else:
+        pytest.fail("no planted sample with an interaction p between 0.025 and 0.05")
+    judged = qs.cnn_spatial(evidence(structure=df))
+    assert f"Holm p {st.fmt_p(2 * p)}" in judged.numbers[-1] and "-> inconclusive" in judged.numbers[-1]
