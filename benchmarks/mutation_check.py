@@ -95,8 +95,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/components/optimizers.py",
            '"adam": OptimizerSpec("adam", _adam(torch.optim.Adam),', '"adam": OptimizerSpec("adam", _adam(torch.optim.NAdam),',
            (T_REG,)),
-    Mutant("rmsprop-alpha-from-beta1", "RMSprop's squared-gradient decay is fed from beta1",
-           "bench/components/optimizers.py", "alpha=cfg.beta2", "alpha=cfg.beta1", (T_REG,)),
+    Mutant("rmsprop-alpha-from-beta2", "RMSprop's squared-gradient decay is fed from Adam's beta2",
+           "bench/components/optimizers.py", "alpha=cfg.alpha", "alpha=cfg.beta2", (T_REG,)),
     Mutant("decay-always-coupled", "weight decay goes into the gradient even in decoupled mode",
            "bench/components/optimizers.py",
            'coupled = cfg.weight_decay if (cfg.wd_mode == "coupled" and not spec.decoupled) else 0.0',
@@ -167,8 +167,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("locality-holm-dropped", "the locality claim's interaction test skips Holm over its two tests",
            "bench/faq/questions.py", "p_holm = min(1.0, 2 * p) if math.isfinite(p) else p", "p_holm = p", (T_FAQ,)),
     Mutant("study-claim-any-passes", "a FAQ claim checked by a study is supported when any reproduction passed",
-           "bench/faq/evidence.py", "verdict = st.SUPPORTED if passed.all() else",
-           "verdict = st.SUPPORTED if passed.any() else", (T_STUDY,)),
+           "bench/faq/evidence.py", 'st.SUPPORTED if outcome.eq("pass").all()', 'st.SUPPORTED if outcome.eq("pass").any()',
+           (T_STUDY,)),
+    Mutant("seed-rule-majority", "a study claim passes when a bare majority of seeds meets its criterion",
+           "bench/studies/common.py", "if met >= math.ceil(PASS_SHARE * n - 1e-9):", "if met > n / 2:", (T_STUDY,)),
 )
 
 

@@ -1,5 +1,5 @@
-"""The gradient studies' claims judged on planted measurements, each with a passing and a failing input, and the
-FAQ's reading of a study's claims table (supported, refuted, inconclusive)."""
+"""The gradient studies' claims judged on planted measurements, each with a passing and a failing input, the
+per-seed rule that turns seeds into an outcome, and the FAQ's reading of a study's claims table."""
 
 import pandas as pd
 import pytest
@@ -7,13 +7,13 @@ import pytest
 from bench.faq import evidence as evd
 from bench.report import stats as st
 from bench.studies import vanishing as van
-from bench.studies.common import Study
+from bench.studies.common import MIN_SEEDS, Outcome, Study, decide
 from bench.train import TrialResult
 
 
 @pytest.fixture
 def study(tmp_path):
-    return Study("planted", tmp_path, "tiny", 2, lambda line: None, "planted measurements")
+    return Study("planted", tmp_path, "tiny", MIN_SEEDS, lambda line: None, "planted measurements")
 
 
 def profiles(ratios: dict[tuple[str, str], list[float]], depth: int = 5) -> pd.DataFrame:
@@ -29,12 +29,31 @@ def profiles(ratios: dict[tuple[str, str], list[float]], depth: int = 5) -> pd.D
 
 
 def relu_profiles(relu: float, tanh: float, sigmoid: float) -> pd.DataFrame:
-    return profiles({(a, i): [r, r] for i in ("standard", "normalized", "kaiming")
+    return profiles({(a, i): [r] * MIN_SEEDS for i in ("standard", "normalized", "kaiming")
                      for a, r in (("relu", relu), ("tanh", tanh), ("sigmoid", sigmoid))})
 
 
+def outcome(study: Study, key: str) -> str:
+    return {c.key: c.outcome for c in study.claims}[key]
+
+
 def passed(study: Study, key: str) -> bool:
-    return {c.key: c.passed for c in study.claims}[key]
+    return outcome(study, key) == Outcome.PASS
+
+
+def failed(study: Study, key: str) -> bool:
+    return outcome(study, key) == Outcome.FAIL
+
+
+@pytest.mark.parametrize("flags, want", [
+    ([True] * 5, Outcome.PASS), ([True] * 4 + [False], Outcome.PASS),
+    ([True] * 3 + [False] * 2, Outcome.INCONCLUSIVE), ([True] * 2 + [False] * 3, Outcome.INCONCLUSIVE),
+    ([True] + [False] * 4, Outcome.FAIL), ([False] * 5, Outcome.FAIL),
+    ([True] * 4, Outcome.INCONCLUSIVE),  # too few seeds to decide anything
+    ([True] * 8 + [False] * 2, Outcome.PASS), ([True] * 7 + [False] * 3, Outcome.INCONCLUSIVE),
+])
+def test_per_seed_rule(flags, want):
+    assert decide(flags) == want
 
 
 def test_depth_ratio_reads_first_over_last_layer():
@@ -50,12 +69,12 @@ def test_relu_claim_passes_when_relu_keeps_the_gradient_best(study):
 def test_relu_claim_fails_when_relu_is_only_better_than_one_of_the_others(study):
     # |log10| distances: relu 0.5, tanh 0.2, sigmoid 2: relu beats sigmoid but not tanh
     van.relu_claim(study, relu_profiles(relu=10 ** -0.5, tanh=10 ** -0.2, sigmoid=1e-2))
-    assert not passed(study, "faq-relu")
+    assert failed(study, "faq-relu")
 
 
 def glorot(standard: float, normalized: float) -> pd.DataFrame:
-    return profiles({("tanh", "standard"): [standard] * 2, ("tanh", "normalized"): [normalized] * 2,
-                     ("tanh", "xavier"): [1.0, 1.0]})
+    return profiles({("tanh", "standard"): [standard] * MIN_SEEDS, ("tanh", "normalized"): [normalized] * MIN_SEEDS,
+                     ("tanh", "xavier"): [1.0] * MIN_SEEDS})
 
 
 def test_glorot_claims_on_planted_ratios(study):
@@ -65,7 +84,7 @@ def test_glorot_claims_on_planted_ratios(study):
 
 def test_glorot_claims_fail_when_the_gradient_does_not_shrink_or_does_not_stay_constant(study):
     van.glorot_claims(study, glorot(standard=0.5, normalized=10.0))
-    assert not passed(study, "gb-standard") and not passed(study, "gb-normalized")
+    assert failed(study, "gb-standard") and failed(study, "gb-normalized")
 
 
 def run(loss: float, status: str = "ok") -> TrialResult:
@@ -86,14 +105,17 @@ def test_a_diverged_run_makes_its_lr_the_worst():
 
 def claims_table(rows):
     return pd.DataFrame([{"key": k, "claim": f"claim {k}", "source": "s", "criterion": "c", "measured": "m",
-                          "passed": p} for k, p in rows])
+                          "seeds_met": "5/5" if o == "pass" else "0/5", "outcome": o, "passed": o == "pass"}
+                         for k, o in rows])
 
 
 @pytest.mark.parametrize("rows, verdict", [
-    ([("faq-relu", True)], st.SUPPORTED),
-    ([("faq-relu", False)], st.REFUTED),
-    ([("faq-relu", True), ("faq-relu-2", False)], st.INCONCLUSIVE),
-    ([("faq-bn", True)], st.INCONCLUSIVE),  # nothing matches
+    ([("faq-relu", "pass")], st.SUPPORTED),
+    ([("faq-relu", "fail")], st.REFUTED),
+    ([("faq-relu", "pass"), ("faq-relu-2", "fail")], st.INCONCLUSIVE),
+    ([("faq-relu", "pass"), ("faq-relu-2", "inconclusive")], st.INCONCLUSIVE),  # an undecided row decides nothing
+    ([("faq-relu", "fail"), ("faq-relu-2", "inconclusive")], st.INCONCLUSIVE),
+    ([("faq-bn", "pass")], st.INCONCLUSIVE),  # nothing matches
 ])
 def test_faq_reads_a_study_claim_by_key(rows, verdict):
     judged = evd.judge_study(claims_table(rows), "faq-relu", "vanishing")
@@ -101,7 +123,7 @@ def test_faq_reads_a_study_claim_by_key(rows, verdict):
 
 
 def test_context_rows_are_shown_but_do_not_decide():
-    judged = evd.judge_study(claims_table([("faq-relu", True), ("mechanism", False)]), "faq-relu", "vanishing",
+    judged = evd.judge_study(claims_table([("faq-relu", "pass"), ("mechanism", "fail")]), "faq-relu", "vanishing",
                              context="mechanism")
     assert judged.verdict == st.SUPPORTED and len(judged.numbers) == 2 and "context" in judged.numbers[1]
     assert len(judged.table) == 2
