@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import seaborn as sns
 from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
 
@@ -22,6 +23,14 @@ def run(tmp_path_factory) -> dict[str, pd.DataFrame]:
 
 def visible_axes(fig) -> list:
     return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
+def legends(fig) -> list:
+    return [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+
+
+def legend_texts(fig) -> list:
+    return [t for legend in legends(fig) for t in legend.get_texts()]
 
 
 BUILDERS = {
@@ -83,7 +92,7 @@ def test_lr_sensitivity_is_log_scaled_and_marks_diverged_trials(figs):
         hollow = [c for c in markers if len(c.get_facecolors()) == 0]
         assert sum(len(c.get_offsets()) for c in markers if c not in hollow) == 3  # lr = 1 of adam, rmsprop; sgd's error
         assert sum(len(c.get_offsets()) for c in hollow) == 1  # the trial ASHA stopped
-        assert all("decades" in t.get_text() for t in ax.get_legend().get_texts())
+    assert all("decades" in t.get_text() for t in legend_texts(fig))
 
 
 def test_importance_finds_the_parameter_that_matters():
@@ -131,3 +140,77 @@ def test_missing_data_raises_no_data_with_a_reason(run):
 def test_axis_labels_carry_units():
     assert fg.axis_label("test_acc") == "test accuracy (fraction correct)"
     assert fg.axis_label("val_mse") == "validation MSE (squared target units)"
+
+
+# --- readability: ranges, legends, overlapping and NaN lines, seeds, font sizes ------------------------------------
+
+def drawn(fig):
+    """Lay the figure out (as saving it would) so that text and legend extents are final."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return fig
+
+
+def test_learning_curve_bands_stay_inside_the_metric_range(run):
+    ep = run["epochs"].copy()
+    df = run["trials"]
+    adam = df[(df["level"] == "adam") & (df["phase"] == "final") & (df["workload"] == "mnist1d-cnn")]["trial_id"]
+    rows = ep["trial_id"].isin(adam) & (ep["metric"] == "acc") & (ep["split"] == "val")
+    ep.loc[rows, "value"] = np.where(ep.loc[rows, "trial_id"].str[-1].astype(int) % 2, 0.999, 0.45)  # wide CI near 1
+    fig = fg.learning_curves(df, ep)
+    cnn = next(ax for ax in visible_axes(fig) if ax.get_title().startswith("mnist1d-cnn"))
+    bands = [p for c in cnn.collections for p in c.get_paths()]
+    assert bands and all(0.0 <= y <= 1.0 for p in bands for y in p.vertices[:, 1])
+    assert cnn.get_ylim()[1] < 1.1
+
+
+@pytest.mark.parametrize("name", ["learning_curves", "lr_sensitivity", "gap"])
+def test_legends_sit_beside_the_data(figs, name):
+    fig = drawn(figs[name])
+    assert legends(fig)
+    for legend in legends(fig):
+        for ax in visible_axes(fig):
+            assert not legend.get_window_extent().overlaps(ax.get_window_extent())
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_no_text_below_the_readable_size(figs, name):
+    small = [t.get_text() for t in drawn(figs[name]).findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+             if t.get_text() and t.get_visible() and t.get_fontsize() < fg.MIN_FONT]
+    assert not small, small
+
+
+def lines_figure(curves: dict[str, list[list[float]]], **kw):
+    """One panel, one seaborn line per config and seed (as the gradient studies draw), with a legend."""
+    rows = [{"config": c, "seed": s, "step": i, "y": v} for c, seeds in curves.items()
+            for s, ys in enumerate(seeds) for i, v in enumerate(ys)]
+    fig, (ax,) = fg.panels(1, "test")
+    sns.lineplot(pd.DataFrame(rows), x="step", y="y", hue="config", units="seed", estimator=None, ax=ax, **kw)
+    ax.set_title("panel")
+    return fig, ax
+
+
+def test_identical_lines_are_named_and_near_ones_are_not():
+    fig, ax = lines_figure({"sgd": [[0.1, 0.1, 0.1]], "momentum": [[0.1, 0.1, 0.1]], "nesterov": [[0.1, 0.1, 0.1]],
+                            "adam": [[0.1, 0.5, 0.9]], "adamw": [[0.1, 0.52, 0.9]]})
+    notes = fg.tidy(fig)
+    assert notes == ["sgd, momentum and nesterov overlap"]
+    assert "sgd, momentum and nesterov overlap" in ax.get_title()
+
+
+def test_a_run_that_went_nan_is_named_instead_of_listed():
+    fig, ax = lines_figure({"lecun": [[1.0, 2.0, 3.0]], "lecun+residual": [[np.nan] * 3], "kaiming": [[3.0, 2.0, 1.0]]})
+    notes = fg.tidy(fig)
+    assert "lecun+residual went NaN (not drawn)" in notes
+    assert [t.get_text() for t in legend_texts(fig)] == ["lecun", "kaiming"]
+    assert "lecun+residual went NaN" in ax.get_title()
+
+
+def test_seeds_of_one_config_are_drawn_as_one_line_and_a_band():
+    fig, ax = lines_figure({"a": [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], "b": [[10.0, 10.0, 10.0], [20.0, 20.0, 20.0]]})
+    notes = fg.tidy(fig, merge_seeds=True)
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    assert sorted(tuple(ln.get_ydata()) for ln in lines) == [(2.0, 3.0, 4.0), (15.0, 15.0, 15.0)]
+    assert len(ax.collections) == 2 and "line: mean over seeds; band: their range" in notes
+    assert fg.tidy(fig, merge_seeds=True) == notes and len(ax.get_lines()) == len(lines) + 2  # once only

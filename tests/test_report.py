@@ -157,3 +157,64 @@ def test_report_never_imports_ray_or_the_workloads():
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'bench.workloads', 'bench.train'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_failures_say_why_each_trial_failed(trials):
+    bad = tb.failures(trials)
+    assert bad["error"].str.len().gt(0).all()  # a divergence carries no message of its own: the table gives one
+    diverged = bad[bad["status"] == "diverged"]
+    assert diverged["error"].str.startswith("training loss became NaN/inf").all()
+    assert set(bad["lr"]) == {"1", "0.000464"}  # 3 significant digits, not 0.00046415888336127773
+
+
+def test_verdicts_are_said_once_in_the_pairwise_table(written):
+    text = (written / "index.html").read_text()
+    pairs = text[text.index('id="comparisons"'):text.index('id="figures"')]
+    assert "<li>" not in pairs and "<td>no detectable difference" in pairs
+
+
+@pytest.mark.parametrize("seconds,words", [(215.46797105099995, "3 min 35 s"), (4000, "1 h 6 min"), (2.5, "2.5 s"),
+                                           (42.4, "42 s")])
+def test_durations_read_as_minutes_and_seconds(seconds, words):
+    assert render.duration(seconds) == words
+
+
+def test_provenance_is_tables_of_readable_values():
+    facts, nested = render.provenance_view({"run-a": {"wall_time": 215.46797105099995, "quick": True, "cpu_count": 2,
+                                                      "space": {"tune": {"lr": {"min": 1e-4, "max": 1.0}},
+                                                                "levels": ["sgd", "adam"]}}})
+    values = facts.set_index("field")["run-a"]
+    assert values["wall time"] == "3 min 35 s" and values["quick"] == "yes" and values["cpu count"] == "2"
+    space = nested["run-a: space"].set_index("setting")["value"]
+    assert space["tune.lr.min"] == "0.0001" and space["levels"] == "sgd, adam"
+
+
+def study_claims(outcome: bool) -> pd.DataFrame:
+    rows = [{"key": "a", "claim": "ReLU keeps gradients", "source": "He 2015", "criterion": "ratio < 10",
+             "measured": "(3.1, 2.9)", "passed": True},
+            {"key": "b", "claim": "RMSprop restores them", "source": "FAQ 8.5", "criterion": "ratio < 10",
+             "measured": "(40, 52)", "passed": False}]
+    df = pd.DataFrame(rows)
+    return df.assign(outcome=["pass", "inconclusive"], seeds_met=["5/5", "3/5"]) if outcome else df
+
+
+@pytest.mark.parametrize("outcome", [False, True])
+def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome):
+    import seaborn as sns
+
+    from bench.report import figures as fg
+
+    fig, (ax,) = fg.panels(1, "Gradient norm during training")
+    curves = pd.DataFrame([{"config": c, "seed": s, "step": i, "norm": v} for c, ys in
+                           {"lecun": [[1, 2, 3], [3, 4, 5]], "lecun+residual": [[math.nan] * 3] * 2}.items()
+                           for s, y in enumerate(ys) for i, v in enumerate(y)])
+    sns.lineplot(curves, x="step", y="norm", hue="config", units="seed", estimator=None, ax=ax)
+    path = render.write_study_page(tmp_path, "Gradient study: vanishing", ["Size quick, 5 seeds."], study_claims(outcome),
+                                   {"grad_norm_over_steps": fig}, {"grad_norm_over_steps": "Residual nets explode."})
+    text = path.read_text()
+    assert path == tmp_path / "index.html" and render.CSS in text
+    assert '<span class="pass">PASS</span>' in text and "RMSprop restores them" in text
+    assert ("INCONCLUSIVE" if outcome else '<span class="fail">FAIL</span>') in text
+    assert "Residual nets explode. Lecun+residual went NaN (not drawn). Line: mean over seeds; band: their range." in text
+    assert matplotlib.image.imread(tmp_path / "grad_norm_over_steps.png").shape[1] > 500
+    assert len([ln for ln in ax.get_lines() if len(ln.get_xdata())]) == 1  # two seeds drawn as one line

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from bench.report import stats as st
 from bench.report import tables as tb
 
 DPI = 120
 PANEL = (4.6, 3.4)  # inches per panel
+LEGEND_WIDTH = 2.4  # inches added per panel column for a legend placed beside the data
 MAX_COLS = 3
+MAX_LAYER_LABELS = 16
+MIN_FONT = 9  # points: the smallest text a figure keeps (at 120 dpi, 7 pt shrank to ~6 pt in a browser)
+OVERLAP = 0.005  # lines whose gap stays within this share of the panel's y span are drawn on top of each other
 UNITS = {"acc": "accuracy (fraction correct)", "f1": "F1 score (0-1)", "precision": "precision (0-1)",
          "recall": "recall (0-1)", "mse": "MSE (squared target units)", "loss": "loss (per sample)"}
 SPLIT_WORDS = {"test": "test", "val": "validation", "train": "training"}
@@ -83,12 +91,15 @@ def score_distribution(df: pd.DataFrame) -> Figure:
         ax.set(title=f"{workload} ({'higher' if tb.higher_is_better(mode) else 'lower'} is better)",
                xlabel=str(part["compare"].iloc[0]), ylabel=axis_label(metric))
         ax.tick_params(axis="x", labelrotation=30 if len(order) > 4 else 0)
+    tidy(fig)
     return fig
 
 
-def _band(ax, curves: pd.DataFrame, level: str, colour: tuple, label: str) -> None:
-    """Mean over seeds per epoch and its 95% CI (stats.mean_ci) as a shaded band."""
-    agg = curves.groupby("epoch")["value"].agg(lambda v: (v.mean(), *st.mean_ci(v)))
+def _band(ax, curves: pd.DataFrame, level: str, colour: tuple, label: str,
+          bounds: tuple[float, float] = (-math.inf, math.inf)) -> None:
+    """Mean over seeds per epoch and its 95% CI (stats.mean_ci), clipped to the metric's range, as a shaded band
+    (a t-interval over 3 seeds near 0% or 100% accuracy would otherwise reach below 0 or above 1)."""
+    agg = curves.groupby("epoch")["value"].agg(lambda v: (v.mean(), *st.clip_ci(st.mean_ci(v), bounds)))
     epochs = agg.index.to_numpy()
     mean, lo, hi = (np.array([t[i] for t in agg]) for i in range(3))
     ax.plot(epochs, mean, color=colour, label=label, marker="o", markersize=3)
@@ -113,12 +124,14 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         metric = tb.metric_of(part)[0].partition("_")[2]
         val = _epoch_metric(epochs, "val", metric).merge(part[["trial_id", "level"]], on="trial_id")
         for level, curves in val.groupby("level", sort=False):
-            _band(ax, curves, level, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)")
+            _band(ax, curves, level, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
+                  st.metric_bounds(metric))
             drawn += 1
         ax.set(title=workload, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
-        ax.legend(fontsize=8)
+        ax.legend()
     if not drawn:
         raise NoData("the epochs table has no validation metric matching the target")
+    tidy(fig)
     return fig
 
 
@@ -151,7 +164,8 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
         metric = tb.metric_of(part)[0]
         ylabel = axis_label(str(part["tune_metric"].iloc[0])) if "tune_metric" in part else axis_label(metric)
         ax.set(title=workload, xlabel="learning rate (log scale)", ylabel=ylabel)
-        ax.legend(fontsize=8)
+        ax.legend()
+    tidy(fig)
     return fig
 
 
@@ -166,6 +180,7 @@ def importance(df: pd.DataFrame) -> Figure:
         part = imp[imp["workload"] == workload].sort_values("importance", ascending=False)
         sns.barplot(part, x="importance", y="param", ax=ax, color="#4c72b0")
         ax.set(title=workload, xlabel="share of objective variance explained (0-1)", ylabel="hyperparameter", xlim=(0, 1))
+    tidy(fig)
     return fig
 
 
@@ -191,9 +206,11 @@ def gradient_heatmap(df: pd.DataFrame, gradients: pd.DataFrame) -> Figure:
         width = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else max(steps[0], 1.0)
         image = ax.imshow(grid.to_numpy(), aspect="auto", cmap="viridis", vmin=lo, vmax=hi, interpolation="nearest",
                           extent=(steps[0] - width / 2, steps[-1] + width / 2, len(grid) - 0.5, -0.5))
-        ax.set_yticks(range(len(grid)), [str(n) for n in grid.index], fontsize=7)
+        every = math.ceil(len(grid) / MAX_LAYER_LABELS)  # at MIN_FONT a panel holds about this many labels
+        ax.set_yticks(range(0, len(grid), every), [str(n) for n in grid.index[::every]], fontsize=MIN_FONT)
         ax.set(title=f"{workload} / {level}", xlabel="optimizer step", ylabel="layer (input at top)")
     fig.colorbar(image, ax=axes, label="log10 gradient norm", shrink=0.8)
+    tidy(fig)
     return fig
 
 
@@ -222,7 +239,8 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
             _band(ax, curves, level, colours[level], level)
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         ax.set(title=workload, xlabel="epoch", ylabel="validation loss - training loss")
-        ax.legend(fontsize=8)
+        ax.legend()
+    tidy(fig)
     return fig
 
 
@@ -248,6 +266,7 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         ax.set(title=f"{workload}: val_{metric.partition('_')[2]} {sign} {part['target'].iloc[0]:.3g}",
                xlabel="wall-clock training time to target (s)", ylabel="level")
         ax.set_xlim(left=0)
+    tidy(fig)
     return fig
 
 
@@ -277,7 +296,8 @@ def estimate_bars(est: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> Fi
         ax.set_xticks(range(len(xs)), xs, rotation=30 if len(xs) > 3 else 0, ha="right" if len(xs) > 3 else "center")
         ax.set(title=name, xlabel=xlabel, ylabel=ylabel)
         if len(colours) > 1:
-            ax.legend(fontsize=8)
+            ax.legend()
+    tidy(fig)
     return fig
 
 
@@ -295,5 +315,149 @@ def estimate_lines(est: pd.DataFrame, title: str, ylabel: str) -> Figure:
             ax.fill_between(pos, rows["lo"].fillna(rows["mean"]), rows["hi"].fillna(rows["mean"]), color=colour, alpha=0.2)
         ax.set_xticks(range(len(xs)), xs)
         ax.set(title=name, xlabel=name, ylabel=ylabel)
-        ax.legend(fontsize=8)
+        ax.legend()
+    tidy(fig)
     return fig
+
+
+# --- readability, whoever drew the figure ------------------------------------------------------------------------
+
+def tidy(fig: Figure, merge_seeds: bool = False) -> list[str]:
+    """Make a finished figure readable and return what it had to say in words (the notes for a caption).
+
+    Per panel with a legend: an entry whose lines hold no finite value (a run that went NaN) leaves the legend
+    and is named in the panel's title instead; with merge_seeds, the several lines of one entry (the seeds of one
+    config) become their mean and a band over their range; entries whose lines coincide are named together
+    ("a, b and c overlap"); the legend moves beside the data. Text smaller than MIN_FONT grows to it. Idempotent:
+    a second call changes nothing and returns the same notes."""
+    if hasattr(fig, "bench_notes"):
+        return fig.bench_notes
+    notes: list[str] = []
+    legends = {}
+    for ax in [a for a in fig.axes if a.get_visible()]:
+        panel_notes, legends[ax] = _tidy_axes(ax, merge_seeds)
+        notes += panel_notes
+    _place_legends(fig, {ax: entries for ax, entries in legends.items() if entries[0]})
+    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
+        if text.get_text() and text.get_fontsize() < MIN_FONT:
+            text.set_fontsize(MIN_FONT)
+    fig.bench_notes = list(dict.fromkeys(notes))
+    return fig.bench_notes
+
+
+def _place_legends(fig: Figure, legends: dict) -> None:
+    """Beside the data: one legend right of the figure when every panel lists the same entries, else one right
+    of each panel; the figure grows by the legends' width so that the panels keep theirs."""
+    if not legends:
+        return
+    first = next(iter(legends.values()))
+    shared = len(legends) > 1 and all([lb for _, lb in e[0]] == [lb for _, lb in first[0]] for e in legends.values())
+    style = {"frameon": False, "fontsize": MIN_FONT, "title_fontsize": MIN_FONT}
+    if shared:
+        handles, labels = zip(*first[0], strict=True)
+        fig.legend(handles, labels, title=first[1] or None, loc="outside right upper", **style)
+        columns = 1
+    else:
+        for ax, (entries, title) in legends.items():
+            ax.legend(*zip(*entries, strict=True), title=title or None, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0.0, **style)
+        columns = max(_column_count(ax) for ax in legends)
+    fig.set_figwidth(fig.get_figwidth() + LEGEND_WIDTH * columns)
+
+
+def _column_count(ax) -> int:
+    spec = ax.get_subplotspec()
+    return spec.get_gridspec().ncols if spec is not None else 1
+
+
+def _tidy_axes(ax, merge_seeds: bool) -> tuple[list[str], tuple[list, str]]:
+    """The panel's notes and its legend entries (handle, label) with the legend's title; the old legend is removed."""
+    legend = ax.get_legend()
+    if legend is None or not legend.legend_handles:
+        return [], ([], "")
+    handles, labels = legend.legend_handles, [t.get_text() for t in legend.texts]
+    title = legend.get_title().get_text()
+    legend.remove()
+    drawn = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    kept, curves, notes, merged = [], {}, [], False
+    for handle, label in zip(handles, labels, strict=True):
+        if not isinstance(handle, Line2D):
+            kept.append((handle, label))
+            continue
+        lines = [ln for ln in drawn if _same_style(ln, handle) and np.isfinite(_ys(ln)).any()]
+        if not lines:
+            notes.append(f"{short(label)} went NaN (not drawn)")
+            continue
+        if merge_seeds and len(lines) > 1 and _same_x(lines):
+            lines, merged = [_merge_seeds(ax, lines)], True
+        kept.append((handle, label))
+        curves[short(label)] = lines
+    notes += overlaps(curves, log=ax.get_yscale() == "log")
+    if merged:
+        notes.append("line: mean over seeds; band: their range")
+    if notes:
+        ax.set_title("\n".join(filter(None, [ax.get_title(), *textwrap.wrap("; ".join(notes), 48)])))
+    return notes, (kept, title)
+
+
+def short(label: str) -> str:
+    """A legend label without its parenthesised details: 'adam (5 seeds)' -> 'adam'."""
+    return label.split(" (")[0] if not label.startswith("(") else label
+
+
+def _ys(line: Line2D) -> np.ndarray:
+    return np.asarray(line.get_ydata(), dtype=float)
+
+
+def _same_style(line: Line2D, handle: Line2D) -> bool:
+    return to_rgba(line.get_color()) == to_rgba(handle.get_color()) and line.get_linestyle() == handle.get_linestyle()
+
+
+def _same_x(lines: list[Line2D]) -> bool:
+    first = np.asarray(lines[0].get_xdata(), dtype=float)
+    return all(np.array_equal(np.asarray(ln.get_xdata(), dtype=float), first) for ln in lines[1:])
+
+
+def _merge_seeds(ax, lines: list[Line2D]) -> Line2D:
+    """Replace the lines of one config's seeds by their mean (geometric on a log axis) and a min-max band."""
+    x = np.asarray(lines[0].get_xdata(), dtype=float)
+    ys = np.vstack([_ys(ln) for ln in lines])
+    ys[~np.isfinite(ys)] = np.nan
+    with np.errstate(all="ignore"):
+        centre = 10 ** np.nanmean(np.log10(ys), axis=0) if ax.get_yscale() == "log" else np.nanmean(ys, axis=0)
+    colour, style, width = lines[0].get_color(), lines[0].get_linestyle(), lines[0].get_linewidth()
+    for ln in lines:
+        ln.remove()
+    ax.fill_between(x, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=colour, alpha=0.2, linewidth=0)
+    (mean,) = ax.plot(x, centre, color=colour, linestyle=style, linewidth=width)
+    return mean
+
+
+def overlaps(curves: dict[str, list[Line2D]], log: bool = False) -> list[str]:
+    """Groups of entries whose lines lie on top of each other: same x, and y within OVERLAP of the span of all
+    lines (in log10 on a log axis). One sentence per group, e.g. 'momentum, nesterov and sgd overlap'."""
+    def xy(lines: list[Line2D]) -> tuple[np.ndarray, np.ndarray]:
+        x = np.concatenate([np.asarray(ln.get_xdata(), dtype=float) for ln in lines])
+        y = np.concatenate([_ys(ln) for ln in lines])
+        with np.errstate(all="ignore"):
+            return x, np.log10(y) if log else y
+    data = {label: xy(lines) for label, lines in curves.items()}
+    finite = np.concatenate([y[np.isfinite(y)] for _, y in data.values()] or [np.zeros(1)])
+    tol = OVERLAP * max(float(np.ptp(finite)) if finite.size else 0.0, 1e-12)
+    groups: list[list[str]] = []
+    for label, (x, y) in data.items():
+        for group in groups:
+            gx, gy = data[group[0]]
+            if len(gx) == len(x) and np.array_equal(gx, x) and np.array_equal(np.isfinite(gy), np.isfinite(y)) \
+                    and np.nanmax(np.abs(gy - y), initial=0.0) <= tol:
+                group.append(label)
+                break
+        else:
+            groups.append([label])
+    return [f"{words(g)} overlap" for g in groups if len(g) > 1]
+
+
+def words(items: Iterable[str]) -> str:
+    """['a', 'b', 'c'] -> 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import re
 from collections.abc import Callable
@@ -34,7 +33,8 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:to
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
 nav a{margin-right:1em}code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
 .verdict-supported{color:#1a7f37;font-weight:600}.verdict-refuted{color:#b42318;font-weight:600}
-.verdict-inconclusive{color:#9a6700;font-weight:600}.note{color:#555;font-size:.92em}"""
+.verdict-inconclusive{color:#9a6700;font-weight:600}.note{color:#555;font-size:.92em}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#b42318;font-weight:600}"""
 
 
 @dataclass
@@ -68,6 +68,10 @@ class Page:
         self.md.append(f"```\n{text}\n```\n")
 
     def figure(self, name: str, fig_or_png: Any, caption: str) -> None:
+        """A figure with its caption; a matplotlib Figure is tidied first and its notes (overlapping lines, runs
+        that went NaN) end the caption."""
+        if not isinstance(fig_or_png, bytes):
+            caption = with_notes(caption, fg.tidy(fig_or_png))
         data = fig_or_png if isinstance(fig_or_png, bytes) else fg.png(fig_or_png)
         self.figures[name] = data
         b64 = base64.b64encode(data).decode()
@@ -95,6 +99,12 @@ class Page:
         atomic_write(folder / md_name, self.to_markdown().encode())
         atomic_write(folder / "index.html", self.to_html().encode())
         return folder / "index.html"
+
+
+def with_notes(caption: str, notes: list[str]) -> str:
+    """'Caption.' + ['a and b overlap'] -> 'Caption. A and b overlap.'"""
+    extra = " ".join(f"{n[0].upper()}{n[1:]}." for n in notes)
+    return f"{caption} {extra}".strip()
 
 
 def md_table(df: pd.DataFrame) -> str:
@@ -136,22 +146,28 @@ def comparisons_view(pairs: pd.DataFrame) -> pd.DataFrame:
 
 # name -> (title, caption, figure builder on (trials, epochs, gradients))
 FIGURES: dict[str, tuple[str, str, Callable[..., Any]]] = {
-    "scores": ("Score distribution", "Final test score of every seed per level (box: quartiles).",
-               lambda t, e, g: fg.score_distribution(t)),
-    "learning_curves": ("Learning curves", "Validation metric per epoch of the final seeds: mean and 95% CI band.",
+    "scores": ("Score distribution", "How far apart the levels are against the spread over seeds: boxes that overlap "
+               "widely mean the seeds cannot rank those levels (the pairwise table says whether a difference holds). "
+               "Box: quartiles; dots: one final seed each.", lambda t, e, g: fg.score_distribution(t)),
+    "learning_curves": ("Learning curves", "Whether a level was still improving when training stopped (a rising last "
+                        "epoch means the budget, not the level, limited its score), and which levels learn fastest. "
+                        "Line: mean over the final seeds; band: 95% CI, clipped to the metric's range.",
                         lambda t, e, g: fg.learning_curves(t, e)),
-    "lr_sensitivity": ("Learning-rate sensitivity", "Tuning-phase validation score against the learning rate; x marks "
-                       "diverged or failed trials, hollow circles trials that ASHA stopped early (their value at that "
-                       "epoch); the legend gives the span of LRs within the practical margin of the best.",
-                       lambda t, e, g: fg.lr_sensitivity(t)),
-    "importance": ("Hyperparameter importance", "fANOVA importance (Optuna) of the tuned hyperparameters and the level, "
-                   "for the tuning objective.", lambda t, e, g: fg.importance(t)),
-    "gradients": ("Gradient norms per layer", "log10 of each layer's weight-gradient norm over optimizer steps, mean over "
-                  "the final seeds.", lambda t, e, g: fg.gradient_heatmap(t, g)),
-    "gap": ("Train-validation gap", "Validation loss minus training loss per epoch (mean and 95% CI over seeds).",
-            lambda t, e, g: fg.generalization_gap(t, e)),
-    "time_to_target": ("Time to target", f"Seconds of training until the validation score met the {tb.TARGET_RULE}.",
-                       lambda t, e, g: fg.time_to_target(t, e)),
+    "lr_sensitivity": ("Learning-rate sensitivity", "How much each level depends on its learning rate: a flat, wide "
+                       "curve forgives a rough LR, a sharp peak needs tuning. x: diverged or failed trials; hollow "
+                       "circles: trials ASHA stopped early (their value at that epoch); the legend gives the span of LRs "
+                       "within the practical margin of the best.", lambda t, e, g: fg.lr_sensitivity(t)),
+    "importance": ("Hyperparameter importance", "Which choice moved the tuning objective most: a long bar for the level "
+                   "means the compared choice matters more than its tuning (fANOVA, Optuna).",
+                   lambda t, e, g: fg.importance(t)),
+    "gradients": ("Gradient norms per layer", "Whether gradients reach the early layers: a top row much darker than the "
+                  "bottom means vanishing gradients toward the input, a bright band late in training growing ones. "
+                  "Colour: log10 of each layer's weight-gradient norm, mean over the final seeds.",
+                  lambda t, e, g: fg.gradient_heatmap(t, g)),
+    "gap": ("Train-validation gap", "Overfitting: a line climbing above 0 means validation loss is pulling away from "
+            "training loss. Line: mean over seeds; band: 95% CI.", lambda t, e, g: fg.generalization_gap(t, e)),
+    "time_to_target": ("Time to target", f"Which level gets to a good score first in wall-clock time (the {tb.TARGET_RULE}); "
+                       "seeds that never got there are counted beside the level.", lambda t, e, g: fg.time_to_target(t, e)),
 }
 
 
@@ -171,19 +187,57 @@ def method_notes() -> list[str]:
     ]
 
 
-def provenance_view(infos: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Scalar facts of every run side by side, and the nested ones (e.g. the resolved space) as JSON."""
+def duration(seconds: float) -> str:
+    """215.468 -> '3 min 35 s'; 4000 -> '1 h 6 min'; 2.5 -> '2.5 s'."""
+    if not math.isfinite(seconds):
+        return "n/a"
+    if seconds < 60:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s"
+    return f"{minutes // 60} h {minutes % 60} min"
+
+
+def readable(key: str, value: Any) -> str:
+    """One provenance value as a person reads it: durations in minutes and seconds, floats rounded, lists joined."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, (int, float)) and ("time" in key or key.endswith("_s")):
+        return duration(float(value))
+    if isinstance(value, float):
+        return st.fmt(value, 4)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(readable(key, v) for v in value)
+    return str(value)
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as dotted keys: {'tune': {'lr': {'min': 1e-4}}} -> {'tune.lr.min': 1e-4}."""
+    if not isinstance(value, dict):
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, inner in value.items():
+        out.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def provenance_view(infos: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Scalar facts of every run side by side (one column per run), and each nested fact (e.g. the resolved
+    search space) as its own two-column table of dotted settings."""
     facts: dict[str, dict[str, str]] = {}
-    nested: dict[str, str] = {}
+    nested: dict[str, pd.DataFrame] = {}
     for run, info in infos.items():
         for key, value in info.items():
             if key == "versions" and isinstance(value, dict):
                 for pkg, v in value.items():
                     facts.setdefault(f"version {pkg}", {})[run] = str(v)
-            elif isinstance(value, (dict, list)):
-                nested[f"{run}: {key}"] = json.dumps(value, indent=1, default=str)
+            elif isinstance(value, dict):
+                rows = flatten(value)
+                nested[f"{run}: {key}"] = pd.DataFrame({"setting": list(rows),
+                                                        "value": [readable(k, v) for k, v in rows.items()]})
             else:
-                facts.setdefault(key, {})[run] = str(value)
+                facts.setdefault(key.replace("_", " "), {})[run] = readable(key, value)
     table = pd.DataFrame([{"field": k, **v} for k, v in facts.items()])
     return table.fillna("-"), nested
 
@@ -228,9 +282,9 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     facts, nested = provenance_view(infos)
     page.text(f"Report written {datetime.now(UTC).isoformat(timespec='seconds')} from the runs' result tables.")
     page.table(facts)
-    for key, text in nested.items():
+    for key, settings in nested.items():
         page.heading(key, 4)
-        page.code(text)
+        page.table(settings)
     return page
 
 
@@ -242,7 +296,6 @@ def _comparisons(page: Page, df: pd.DataFrame) -> None:
     for workload, part in pairs.groupby("workload", sort=False):
         page.heading(f"{workload} ({part['metric'].iloc[0]})", 3)
         page.table(comparisons_view(part))
-        page.bullets(list(part["verdict"]))
 
 
 def _figures(page: Page, df: pd.DataFrame, epochs: pd.DataFrame | None, grads: pd.DataFrame | None) -> None:
@@ -288,3 +341,69 @@ def write_report(runs: list[Path], out: Path, name: str | None = None, compare: 
         raise ConfigError(f"--name {name!r} must be letters, digits, '_', '-', '+' or '.' (it names a folder)")
     tables, infos = load(runs, compare)
     return build(tables, infos, f"bench report: {name}").write(Path(out) / name, "report.md")
+
+
+# --- the gradient studies' page: the claims table and the figures, in the FAQ page's look ---
+
+STUDY_COLUMNS = {"seeds_met": "seeds meeting it", "claim": "claim", "source": "source", "criterion": "criterion",
+                 "measured": "measured"}
+
+
+def outcomes(claims: pd.DataFrame) -> pd.Series:
+    """Each claim's outcome word: the `outcome` column (pass, fail, inconclusive) or, in older tables, `passed`."""
+    if "outcome" in claims:
+        return claims["outcome"].astype(str)
+    return claims["passed"].map({True: "pass", False: "fail"})
+
+
+def claims_html(claims: pd.DataFrame) -> str:
+    """The claims as an HTML table whose first column is the coloured outcome (PASS, FAIL, INCONCLUSIVE)."""
+    columns = [c for c in STUDY_COLUMNS if c in claims]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["outcome", *(STUDY_COLUMNS[c] for c in columns)])
+    css = {"pass": "pass", "fail": "fail", "inconclusive": "verdict-inconclusive"}
+    rows = []
+    for outcome, (_, row) in zip(outcomes(claims), claims.iterrows(), strict=True):
+        mark = f'<span class="{css.get(outcome, "")}">{html.escape(outcome.upper())}</span>'
+        cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in columns)
+        rows.append(f"<tr><td>{mark}</td>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
+               captions: dict[str, str] | None = None) -> Page:
+    """A gradient study as a page (pure). claims: the study's claims table (claim, source, criterion, measured,
+    passed); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
+    the figure's title). Lines of one config's seeds are drawn as their mean and range."""
+    page = Page(title)
+    for note in notes:
+        page.text(note)
+    counts = outcomes(claims).value_counts()
+    page.heading("Claims", anchor="claims")
+    page.text(f"Of {len(claims)} claims: " + ", ".join(f"{n} {word}" for word, n in counts.items()) + ".")
+    shown = pd.DataFrame({"outcome": outcomes(claims).str.upper(),
+                          **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
+    page.raw_html(claims_html(claims), md_table(shown))
+    page.heading("Figures", anchor="figures")
+    for name, fig in figures.items():
+        caption = (captions or {}).get(name) or figure_title(fig, name)
+        if not isinstance(fig, bytes):
+            fg.tidy(fig, merge_seeds=True)
+        page.figure(name, fig, caption)
+    return page
+
+
+def figure_title(fig: Any, name: str) -> str:
+    title = getattr(fig, "_suptitle", None)
+    text = title.get_text() if title is not None else name.replace("_", " ")
+    return text.rstrip(".") + "."
+
+
+def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
+                     captions: dict[str, str] | None = None) -> Path:
+    """Write folder/index.html (self-contained) and each figure as folder/<name>.png; returns the HTML path."""
+    page = study_page(title, notes, claims, figures, captions)
+    ensure_writable(folder)
+    for name, data in page.figures.items():
+        atomic_write(folder / f"{name}.png", data)
+    atomic_write(folder / "index.html", page.to_html().encode())
+    return folder / "index.html"

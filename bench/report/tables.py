@@ -227,10 +227,28 @@ def failures(df: pd.DataFrame) -> pd.DataFrame:
     bad = df[df["status"].isin(FAILED)]
     cols = ["trial_id", "workload", "level", "phase", "status", "seed", "lr", "epochs_run", "error"]
     out = bad[[c for c in cols if c in bad]].copy()
+    if "error" in out:
+        out["error"] = [failure_reason(row) for _, row in bad.iterrows()]
+    if "lr" in out:
+        out["lr"] = out["lr"].map(lambda v: f"{v:.3g}")
     out["settings"] = [describe_params(row, tuned_params(df[(df["workload"] == row["workload"]) &
                                                              (df["level"] == row["level"])]))
                        for _, row in bad.iterrows()]
     return out.reset_index(drop=True)
+
+
+def failure_reason(row: pd.Series) -> str:
+    """The trial's error message; for a divergence (which carries none) where it happened."""
+    error = row.get("error")
+    if isinstance(error, str) and error:
+        return error
+    if row.get("status") != "diverged":
+        return "no message recorded"
+    epochs = row.get("epochs_run")
+    where = f" in epoch {int(epochs) + 1}" if pd.notna(epochs) else ""
+    steps = row.get("steps")
+    where += f" (after {int(steps)} steps)" if pd.notna(steps) else ""
+    return f"training loss became NaN/inf or grew over 1000x its first value{where}"
 
 
 def param_importance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

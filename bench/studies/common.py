@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
+from bench.report.render import write_study_page
 from bench.results import ResultStore, TrialRecord, atomic_parquet, atomic_write, ensure_writable, provenance, record, to_tables
 from bench.train import TrialResult, run_trial
 
@@ -131,6 +132,7 @@ class Study:
                                                                 figures).encode())
         for name, fig in figures.items():
             fig.savefig(self.folder / f"{name}.png", dpi=DPI)
+        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures)
         for name, df in {**to_tables(self.records), **self.tables}.items():
             atomic_parquet(df, self.folder / f"{name}.parquet")
         ResultStore(self.folder).write_provenance(provenance({
