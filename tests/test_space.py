@@ -31,7 +31,9 @@ def test_every_shipped_space_loads_and_round_trips(name):
         dists = space.distributions(level)
         assert set(dists) == set(space.tuned(level))
         for key, dist in dists.items():
-            assert (dist.low, dist.high, dist.log) == (space.tune[key].min, space.tune[key].max, space.tune[key].log)
+            r = space.tune[key]
+            bounds = (1 - r.max, 1 - r.min) if r.scaling == "log1m" else (r.min, r.max)
+            assert (dist.low, dist.high) == pytest.approx(bounds) and dist.log == (r.scaling != "linear")
     for version in (space, space.quick_version()):
         assert load_space(version.to_dict()).to_dict() == version.to_dict()
     quick = space.quick_version().budget
@@ -42,12 +44,36 @@ def test_every_shipped_space_loads_and_round_trips(name):
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 def test_optimizer_levels_tune_their_own_hyperparameters(optimizer):
     space = load_space("optimizers")
-    expected = {"lr", *OPTIMIZERS[optimizer].hyperparams} & set(space.tune)
+    expected = {"lr", "weight_decay", *OPTIMIZERS[optimizer].hyperparams} & set(space.tune)
     assert set(space.tuned(optimizer)) == expected
     if optimizer == "sgd":
-        assert space.tuned("sgd") == ("lr",)
-    if optimizer == "adamw":
-        assert "weight_decay" in space.tuned("adamw") and "weight_decay" not in space.tuned("adam")
+        assert space.tuned("sgd") == ("lr", "weight_decay")  # weight decay is tuned for every level
+    if optimizer in ("adam", "adamw"):
+        assert set(space.tuned(optimizer)) == {"lr", "beta1", "beta2", "eps", "weight_decay"}
+    if optimizer == "rmsprop":
+        assert set(space.tuned(optimizer)) == {"lr", "alpha", "eps", "weight_decay"}
+
+
+def test_log1m_samples_one_minus_the_value_on_a_log_scale_and_decodes_back():
+    space = load_space("optimizers")
+    assert space.distributions("adam")["beta2"] == FloatDistribution(1 - 0.9999, 1 - 0.9, log=True)
+    assert space.distributions("adam")["beta1"].high == pytest.approx(0.5)  # beta1 up to 0.99
+    sampled = {"lr": 0.01, "beta2": 1e-3, "beta1": 0.1, "eps": 1e-8, "weight_decay": 1e-4}
+    values = space.decode(sampled)
+    assert values["beta2"] == pytest.approx(0.999) and values["beta1"] == pytest.approx(0.9) and values["lr"] == 0.01
+    assert space.encode(values) == pytest.approx(sampled)
+    assert space.decode({"beta2": 1e-12})["beta2"] == 0.9999  # clamped into its range against rounding
+    # Uniform in log(1 - beta2): as many draws in [0.9, 0.99] as in [0.99, 0.999]
+    import numpy as np
+    draws = 1 - 10 ** np.random.default_rng(0).uniform(np.log10(1e-4), np.log10(0.1), 30000)
+    assert abs(((draws < 0.99).mean()) - 1 / 3) < 0.01 and abs(((draws > 0.999).mean()) - 1 / 3) < 0.01
+    bad = {**GOOD, "tune": {**GOOD["tune"], "beta2": {"min": 0.9, "max": 1.0, "scaling": "log1m"}}}
+    with pytest.raises(ConfigError, match=r"tune.beta2: a log1m range .* must be of a float and lie below 1"):
+        load_space(bad)
+    with pytest.raises(ConfigError, match=r"tune.lr.scaling: expected one of linear, log, log1m, got 'exp'"):
+        load_space({**GOOD, "tune": {"lr": {"min": 1e-4, "max": 1.0, "scaling": "exp"}}})
+    with pytest.raises(ConfigError, match=r"tune.lr.every_level: expected true or false"):
+        load_space({**GOOD, "tune": {"lr": {"min": 1e-4, "max": 1.0, "every_level": "yes"}}})
 
 
 def test_regularizer_levels_apply_their_settings_and_tune_their_strength():
@@ -116,7 +142,7 @@ BAD = [  # (document, key named in the message, problem named in the message)
     (_with(tune__lr={"min": 1.0, "max": 0.001, "scaling": "log"}), "tune.lr", "min 1.0 > max 0.001; swap them"),
     (_with(tune__lr={"min": 0.0, "max": 1.0, "scaling": "log"}), "tune.lr", "a log range must lie above 0, got min 0.0"),
     (_with(tune__lr={"min": "1e-4", "max": 1.0, "scaling": "log"}), "tune.lr.min", "write it with a dot, e.g. 1.0e-04"),
-    (_with(tune__lr={"min": 1e-4, "max": 1.0, "scaling": "exp"}), "tune.lr.scaling", "expected 'linear' or 'log'"),
+    (_with(tune__lr={"min": 1e-4, "max": 1.0, "scaling": "exp"}), "tune.lr.scaling", "expected one of linear, log, log1m"),
     (_with(tune__dropout={"min": 0.1, "max": 1.5}), "tune.dropout", "dropout must be in [0, 1)"),
     (_with(tune__momentum={"min": 0.5, "max": 0.9}), "tune.momentum", "no level uses it"),
     (_with(tune__activation={"min": 0, "max": 1}), "tune.activation", "only numeric fields can be tuned"),

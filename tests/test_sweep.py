@@ -269,6 +269,37 @@ def test_gru_trials_on_many_slots_all_finish(tmp_path, rays):
 
 
 @pytest.mark.slow
+def test_resumed_sweep_reruns_interrupted_trials_exactly(tmp_path, rays):
+    """Delete the parts of trials as if they had been in flight at a kill (a tuning trial and a final seed): the
+    resumed sweep re-runs them with the parameters and seed written down before they started, and its trials equal
+    the uninterrupted sweep's, config and result; nothing else runs again."""
+    from bench.search.protocol import SUGGESTED_DIR
+    from bench.search.tune import run_sweep
+
+    space = load_space(tiny_space(name="exact", levels=["adam", "momentum"], tune={
+        "lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}, "momentum": {"min": 0.5, "max": 0.99, "scaling": "log1m"}},
+        budget={"trials_per_level": 4, "epochs": 2, "seeds": 2, "asha": False, "startup_trials": 2}))
+    full = run_sweep(space, tmp_path / "a", cpus_per_trial=1, gpus_per_trial=0.0, progress=False)
+    cut = tmp_path / "b" / full.name
+    shutil.copytree(full, cut)
+    in_flight = ["mnist1d-cnn.momentum.tune-002", "mnist1d-cnn.momentum.tune-003", "mnist1d-cnn.adam.seed-2"]
+    for tid in in_flight:
+        (cut / "parts" / f"{tid}.json").unlink()
+        assert (cut / SUGGESTED_DIR / f"{tid}.json").exists()
+    for name in ("trials", "epochs", "gradients"):
+        (cut / f"{name}.parquet").unlink()
+    kept = {p.name: p.read_bytes() for p in (cut / "parts").glob("*.json")}
+    run_sweep(space, tmp_path / "b", resume=cut, cpus_per_trial=1, gpus_per_trial=0.0, progress=False)
+    assert {p.name: p.read_bytes() for p in (cut / "parts").glob("*.json") if p.name in kept} == kept
+    columns = ["trial_id", "phase", "seed", "lr", "momentum", "beta1", "status", "objective", "score", "test_acc"]
+    a, b = (pd.read_parquet(f / "trials.parquet")[columns].sort_values("trial_id").reset_index(drop=True)
+            for f in (full, cut))
+    assert len(b) == 2 * (4 + 2) and b["trial_id"].is_unique
+    pd.testing.assert_frame_equal(a, b)
+    assert json.loads((cut / "run.json").read_text())["resumed_with"] == len(kept)
+
+
+@pytest.mark.slow
 def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, rays):
     """SIGKILL a sweep mid-way, then finish it with --resume on the `ray start` head via --address: the trials
     finished before the kill are kept byte for byte, the rest run once, nothing is counted twice."""
@@ -288,6 +319,8 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     folder = next(out.glob("killme-*"))
     before = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
     assert 1 <= len(before) < 14, proc.stderr.read().decode()[-2000:]
+    suggested = {p.stem: json.loads(p.read_text()) for p in (folder / "suggested").glob("*.json")}
+    assert set(suggested) >= {Path(name).stem for name in before}
     assert not (folder / "trials.parquet").exists()  # killed: nothing consolidated
 
     wait_for_port(rays.head)
@@ -301,6 +334,9 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
                                                                   ("sgd", "final"): 2, ("sgd", "tune"): 5}
     after = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
     assert all(after[name] == data for name, data in before.items())  # finished trials were not run again
+    rows = trials.set_index("trial_id")
+    for tid, entry in suggested.items():  # trials in flight at the kill ran again as written down
+        assert rows.loc[tid, "seed"] == entry["seed"] and all(rows.loc[tid, k] == v for k, v in entry["params"].items())
     run = json.loads((folder / "run.json").read_text())
     assert run["complete"] and run["address"] == rays.head and run["resumed_with"] == len(before)
 

@@ -3,14 +3,18 @@
 For every (level, workload) -- a *group* -- an independent search tunes the level's own nuisance parameters
 with the same number of trials, judged on the validation metric. Then the best configuration of each group
 is re-run with fresh seeds and only those runs are compared, on the test metric. Trial ids are
-deterministic, so a resumed sweep knows exactly which trials are finished (their parts exist) and which to
-run; nothing is counted twice. `leaderboard` summarises the final phase from the trials table alone.
+deterministic, and every trial's parameters and seed are written down (suggested/<trial_id>.json) before it
+starts, so a resumed sweep knows which trials are finished (their parts exist), re-runs an interrupted one with
+the very same parameters and seed, and asks its search only for trials never suggested; nothing runs twice.
+`leaderboard` summarises the final phase from the trials table alone.
 """
 from __future__ import annotations
 
+import json
 import math
 import zlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
@@ -22,6 +26,23 @@ if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
     from bench.search.space import SweepSpace
 
 TUNE, FINAL = "tune", "final"
+SUGGESTED_DIR = "suggested"  # under the run folder: one JSON file per trial handed out, written before it starts
+
+
+def write_suggestion(folder: Path, trial_id: str, params: dict[str, Any], seed: int) -> None:
+    """Record a trial's tuned parameters and seed before it starts (atomically: a resume never reads half)."""
+    from bench.results import atomic_write
+
+    atomic_write(Path(folder) / SUGGESTED_DIR / f"{trial_id}.json",
+                 json.dumps({"trial_id": trial_id, "params": params, "seed": seed}).encode())
+
+
+def read_suggestions(folder: Path | None) -> dict[str, dict[str, Any]]:
+    """trial id -> {"params", "seed"} of every trial a run handed out, finished or not."""
+    if folder is None or not (Path(folder) / SUGGESTED_DIR).is_dir():
+        return {}
+    found = (json.loads(p.read_text()) for p in sorted((Path(folder) / SUGGESTED_DIR).glob("*.json")))
+    return {d["trial_id"]: d for d in found}
 
 
 def tuning_metric(target: str) -> str:
@@ -72,6 +93,7 @@ class Group:
     seeds: tuple[int, ...]
     done: dict[str, Outcome] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
+    suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
 
     @property
     def metric(self) -> str:
@@ -93,7 +115,9 @@ class Group:
         return {f"{self.prefix}.seed-{s}": s for s in self.seeds}
 
     def next_tuning_id(self) -> str | None:
-        return next((t for t in self.tuning_ids() if t not in self.done and t not in self.running), None)
+        """An interrupted trial (suggested, never finished) first, to re-run as written down; then a new one."""
+        open_ids = [t for t in self.tuning_ids() if t not in self.done and t not in self.running]
+        return next((t for t in open_ids if t in self.suggested), open_ids[0] if open_ids else None)
 
     def tuning_finished(self) -> bool:
         return all(t in self.done for t in self.tuning_ids())
@@ -130,7 +154,7 @@ class Group:
 class Plan:
     """All groups of a sweep and what is finished, rebuilt from the result parts on resume."""
 
-    def __init__(self, space: SweepSpace, records: list[TrialRecord] = ()):
+    def __init__(self, space: SweepSpace, records: list[TrialRecord] = (), suggested: dict[str, dict] | None = None):
         from bench.workloads import get_workload
 
         self.space = space
@@ -149,6 +173,9 @@ class Plan:
             g = owners[rec.trial_id]
             g.done[rec.trial_id] = Outcome(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
                                            objective(rec.status, rec.epochs, g.metric, g.mode))
+        for tid, entry in (suggested or {}).items():
+            if tid in owners:
+                owners[tid].suggested[tid] = entry
 
     def total(self) -> int:
         """Trials the sweep will run: a level none of whose tuning trials succeeded has no re-runs."""

@@ -21,7 +21,7 @@ from bench.config import ConfigError, TrialConfig
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"  # package data: ships in the wheel
 
 TOP_KEYS = ("name", "description", "compare", "levels", "workloads", "fixed", "tune", "budget")
-RANGE_KEYS = ("min", "max", "scaling")
+RANGE_KEYS = ("min", "max", "scaling", "every_level")
 # TrialConfig fields the sweep itself sets, and where the user sets them instead.
 MANAGED = {"seed": "budget.seed", "epochs": "budget.epochs", "threads": "--cpus-per-trial",
            "workload": "the workloads list"}
@@ -35,23 +35,47 @@ def _registries() -> dict[str, Mapping[str, Any]]:
             "regularizer": REGISTRIES["regularizers"].entries()}
 
 
+SCALINGS = ("linear", "log", "log1m")
+
+
 @dataclass(frozen=True)
 class Range:
-    """A numeric range of one nuisance hyperparameter, sampled uniformly on a linear or log scale."""
+    """A numeric range of one nuisance hyperparameter, sampled uniformly on a linear scale, a log scale, or a log
+    scale of 1 - value (`log1m`, for decay rates such as momentum or Adam's beta2: 0.99 -> 0.999 is as large a
+    step as 0.9 -> 0.99; Choi et al. 2019 search 1 - beta that way). `every_level`: tuned for every level, not only
+    for the levels whose components own the parameter (e.g. weight decay for every optimizer)."""
     min: float
     max: float
-    log: bool
+    scaling: str = "linear"
     integer: bool = False
+    every_level: bool = False
+
+    @property
+    def log(self) -> bool:
+        return self.scaling == "log"
 
     def distribution(self):
+        """The Optuna distribution of the sampled quantity (for log1m: of 1 - value)."""
         from optuna.distributions import FloatDistribution, IntDistribution
 
         if self.integer:
             return IntDistribution(int(self.min), int(self.max), log=self.log)
+        if self.scaling == "log1m":
+            return FloatDistribution(1.0 - float(self.max), 1.0 - float(self.min), log=True)
         return FloatDistribution(float(self.min), float(self.max), log=self.log)
 
+    def decode(self, sampled: float) -> float:
+        """The config value of a sampled quantity, kept inside [min, max] against rounding."""
+        value = 1.0 - sampled if self.scaling == "log1m" else sampled
+        return min(max(value, self.min), self.max)
+
+    def encode(self, value: float) -> float:
+        """The sampled quantity of a config value (decode's inverse)."""
+        return 1.0 - value if self.scaling == "log1m" else value
+
     def to_dict(self) -> dict[str, Any]:
-        return {"min": self.min, "max": self.max, "scaling": "log" if self.log else "linear"}
+        return {"min": self.min, "max": self.max, "scaling": self.scaling} | ({"every_level": True} if self.every_level
+                                                                              else {})
 
 
 @dataclass(frozen=True)
@@ -116,11 +140,19 @@ class SweepSpace:
         owned = {"lr", *regs["optimizer"][cfg.optimizer].hyperparams, *regs["schedule"][cfg.schedule].hyperparams}
         if self.compare == "regularizer":
             owned |= set(regs["regularizer"][level].settings)
-        return tuple(k for k in self.tune if k in owned and k != self.compare)
+        return tuple(k for k in self.tune if (k in owned or self.tune[k].every_level) and k != self.compare)
 
     def distributions(self, level: Any) -> dict[str, Any]:
-        """Optuna distributions of this level's tuned parameters."""
+        """Optuna distributions of this level's tuned parameters (of what is sampled: see Range)."""
         return {k: self.tune[k].distribution() for k in self.tuned(level)}
+
+    def decode(self, sampled: Mapping[str, float]) -> dict[str, Any]:
+        """Config values of one Optuna suggestion (integers stay integers)."""
+        return {k: v if self.tune[k].integer else self.tune[k].decode(float(v)) for k, v in sampled.items()}
+
+    def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The Optuna suggestion that decodes to these config values."""
+        return {k: v if self.tune[k].integer else self.tune[k].encode(float(v)) for k, v in values.items()}
 
     def quick_version(self) -> SweepSpace:
         """The space with the budget's `quick` overrides applied (what --quick runs)."""
@@ -284,8 +316,11 @@ class _Validator:
             if kind == "int" and not float(value).is_integer():
                 raise self.fail(f"{key}.{bound}", f"{name} is an integer field, got {value!r}")
         scaling = spec.get("scaling", "linear")
-        if scaling not in ("linear", "log"):
-            raise self.fail(f"{key}.scaling", f"expected 'linear' or 'log', got {scaling!r}")
+        if scaling not in SCALINGS:
+            raise self.fail(f"{key}.scaling", f"expected one of {', '.join(SCALINGS)}, got {scaling!r}")
+        every = spec.get("every_level", False)
+        if not isinstance(every, bool):
+            raise self.fail(f"{key}.every_level", f"expected true or false, got {every!r}")
         lo, hi = spec["min"], spec["max"]
         if lo > hi:
             raise self.fail(key, f"min {lo} > max {hi}; swap them")
@@ -293,9 +328,12 @@ class _Validator:
             raise self.fail(key, f"empty range (min == max == {lo}); to hold {name} constant put it under fixed")
         if scaling == "log" and lo <= 0:
             raise self.fail(key, f"a log range must lie above 0, got min {lo}; raise min or use scaling: linear")
+        if scaling == "log1m" and (hi >= 1 or kind == "int"):
+            raise self.fail(key, f"a log1m range (log scale of 1 - {name}) must be of a float and lie below 1, got "
+                                 f"max {hi}; lower max or use scaling: linear")
         for bound in (lo, hi):
             self.config(key, {name: bound})
-        return Range(lo, hi, scaling == "log", kind == "int")
+        return Range(lo, hi, scaling, kind == "int", every)
 
     def budget(self, data: Any) -> Budget:
         names = tuple(f.name for f in fields(Budget))
@@ -332,8 +370,8 @@ class _Validator:
             used.update(space.tuned(level))
         for k in space.tune:
             if k not in used:
-                raise self.fail(f"tune.{k}", "no level uses it (a level tunes lr and the hyperparameters of its "
-                                             "optimizer, schedule and regularizer); remove it")
+                raise self.fail(f"tune.{k}", "no level uses it (a level tunes lr, the ranges marked every_level and "
+                                             "the hyperparameters of its optimizer, schedule and regularizer); remove it")
 
 
 def _config_types() -> dict[str, str]:

@@ -1,8 +1,9 @@
 """The Ray Tune driver of a sweep: the protocol's trials run as Tune trials on a local or remote Ray.
 
 - `ProtocolSearcher` hands Tune the next trial: each (level, workload) group's tuning trials come from its
-  own seeded Optuna TPE search (Tune's OptunaSearch behind a ConcurrencyLimiter), final-phase seed re-runs
-  as soon as a group's tuning is done. One Tune run holds every group, so every slot stays busy and actors
+  own seeded Optuna TPE search (`GroupSearch`, Optuna's ask-and-tell), final-phase seed re-runs as soon as a
+  group's tuning is done. Every trial is written down before it starts; a resumed sweep re-runs an
+  interrupted trial with the parameters and seed it was given. One Tune run holds every group, so every slot stays busy and actors
   are reused across groups.
 - `ProtocolScheduler` runs one ASHA per group in the tuning phase, so a trial only competes with trials of
   its own level, and never stops a final-phase trial. A trial that ASHA stops is told so through a flag
@@ -32,13 +33,12 @@ import yaml
 from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
-from ray.tune.search import ConcurrencyLimiter, Searcher
-from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search import Searcher
 from rich.console import Console
 
 from bench.config import ConfigError
 from bench.results import ResultStore, atomic_write, new_run_folder, provenance, record
-from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, worst
+from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, read_suggestions, worst, write_suggestion
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, load_space
 from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
@@ -58,28 +58,53 @@ def asha_rungs(epochs: int, grace: int, reduction_factor: int) -> list[int]:
     return rungs
 
 
+class GroupSearch:
+    """One group's TPE search through Optuna's ask-and-tell interface. The space's distributions describe what is
+    sampled (e.g. 1 - beta2 on a log scale); the space decodes a suggestion into config values."""
+
+    def __init__(self, space: SweepSpace, g: Group):
+        import optuna
+
+        self.space, self.dists = space, space.distributions(g.level)
+        sampler = optuna.samplers.TPESampler(seed=g.sampler_seed, n_startup_trials=space.budget.startup,
+                                             constant_liar=True)
+        self.study = optuna.create_study(direction="maximize" if g.mode == "max" else "minimize", sampler=sampler)
+        self.asked: dict[str, Any] = {}  # trial id -> Optuna trial, while it runs
+        for tid in g.tuning_ids():  # a resumed sweep: the search learns from the trials already finished
+            if tid in g.done:
+                self.study.add_trial(optuna.trial.create_trial(
+                    params=space.encode(g.done[tid].params), distributions=self.dists, value=g.done[tid].objective))
+
+    def ask(self, trial_id: str, given: dict[str, Any] | None) -> dict[str, Any]:
+        """The config values of a new trial; `given`: an interrupted trial's own values, which it keeps."""
+        if given is not None:
+            self.study.enqueue_trial(self.space.encode(given), skip_if_exists=False)
+        self.asked[trial_id] = self.study.ask(self.dists)
+        return dict(given) if given is not None else self.space.decode(self.asked[trial_id].params)
+
+    def tell(self, trial_id: str, value: float | None) -> None:
+        """A finished trial's objective; None: it was cancelled and will run again on resume."""
+        from optuna.trial import TrialState
+
+        trial = self.asked.pop(trial_id)
+        if value is None:
+            self.study.tell(trial, state=TrialState.FAIL)
+        else:
+            self.study.tell(trial, value)
+
+
 class ProtocolSearcher(Searcher):
     """Suggests the protocol's trials to Tune: final-phase re-runs first (their configs are known), then the
-    tuning trial of the group with the fewest running trials, from that group's own Optuna TPE search."""
+    tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
+    trial of a resumed sweep before any new one."""
 
     def __init__(self, plan: Plan, out: Path, threads: int):
         super().__init__(metric="objective")  # the mode is per group (a workload's target)
         self.plan, self.out, self.threads = plan, out, threads
         budget = plan.space.budget
         self.rungs = asha_rungs(budget.epochs, budget.grace, budget.reduction_factor) if budget.asha else []
-        self.searches = {g.index: self._search(g) for g in plan.groups if g.tuned}
+        self.searches = {g.index: GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
         self.live: dict[str, tuple[Group, str, str, dict[str, Any]]] = {}  # Tune id -> group, trial id, phase, params
-
-    def _search(self, g: Group) -> ConcurrencyLimiter:
-        import optuna
-
-        budget = self.plan.space.budget
-        sampler = optuna.samplers.TPESampler(seed=g.sampler_seed, n_startup_trials=budget.startup, constant_liar=True)
-        search = OptunaSearch(self.plan.space.distributions(g.level), metric="objective", mode=g.mode, sampler=sampler)
-        for tid in g.tuning_ids():  # a resumed sweep: the search learns from the trials already finished
-            if tid in g.done:
-                search.add_evaluated_point(g.done[tid].params, g.done[tid].objective)
-        return ConcurrencyLimiter(search, max_concurrent=budget.concurrency)
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # every group carries its own metric and mode
@@ -88,14 +113,20 @@ class ProtocolSearcher(Searcher):
         for g in self.plan.groups:
             if nxt := g.next_final():
                 best = g.best()
-                return self._start(trial_id, g, FINAL, nxt[0], best.params if best else {}, nxt[1])
-        for g in sorted((g for g in self.plan.groups if g.next_tuning_id()), key=lambda g: (len(g.running), g.index)):
-            params = self.searches[g.index].suggest(trial_id)
-            if params is not None:  # None: this group is at its concurrency limit
-                return self._start(trial_id, g, TUNE, g.next_tuning_id(), params, g.base.seed)
+                given = g.suggested.get(nxt[0], {}).get("params")
+                return self._start(trial_id, g, FINAL, nxt[0], given or (best.params if best else {}), nxt[1])
+        limit = self.plan.space.budget.concurrency  # TPE learns from finished trials: not all of a group at once
+        open_groups = (g for g in self.plan.groups if g.next_tuning_id() and len(g.running) < limit)
+        for g in sorted(open_groups, key=lambda g: (len(g.running), g.index)):
+            tid = g.next_tuning_id()
+            given = g.suggested.get(tid)
+            params = self.searches[g.index].ask(trial_id, given["params"] if given else None)
+            return self._start(trial_id, g, TUNE, tid, params, given["seed"] if given else g.base.seed)
         return Searcher.FINISHED if self.plan.finished() else None
 
     def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
+        write_suggestion(self.out, trial_id, params, seed)  # before it starts: what --resume re-runs
+        g.suggested[trial_id] = {"trial_id": trial_id, "params": params, "seed": seed}
         g.running.add(trial_id)
         self.live[tune_id] = (g, trial_id, phase, params)
         return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out), "cwd": os.getcwd(),
@@ -114,7 +145,7 @@ class ProtocolSearcher(Searcher):
         if outcome:
             g.done[tid] = outcome
         if phase == TUNE:
-            self.searches[g.index].on_trial_complete(trial_id, {"objective": outcome.objective} if outcome else None)
+            self.searches[g.index].tell(trial_id, outcome.objective if outcome else None)
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Nothing to save: --resume rebuilds the searches from the result parts, not from Tune's state."""
@@ -310,7 +341,7 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
     if address:
         _check_reachable(address)
     folder = None if resume is False else _resumed_folder(space, Path(out), resume)
-    plan = Plan(space, ResultStore(folder).finished() if folder else [])
+    plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
     info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(), "address": address or "local",
             "cpus_per_trial": cpus, "gpus_per_trial": gpus_per_trial, "reuse_actors": reuse_actors,
             "resumed_with": plan.finished_count()}
