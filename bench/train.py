@@ -79,6 +79,11 @@ def train_eval_subset(data: DataBundle) -> Split:
     return train.subset(idx.to(train.y.device))
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Mini-batches per epoch: the last, partial batch counts when it holds at least 2 samples (BN needs 2)."""
+    return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
+
+
 def param_groups(model: nn.Module, cfg: TrialConfig) -> list[dict[str, Any]]:
     """The optimizer's parameter groups: weight decay acts on weight matrices and kernels only, unless
     cfg.decay_bias_norm. Decaying biases and norm gains/shifts (every parameter with fewer than 2 dimensions)
@@ -105,8 +110,7 @@ class Trainer:
         self.loss_spec = resolve_loss(cfg.loss, self.data.task)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = build_optimizer(param_groups(self.model, cfg), cfg)
-        n = len(self.data.train)
-        self.steps_per_epoch = max(1, n // cfg.batch_size + (1 if n % cfg.batch_size >= 2 else 0))
+        self.steps_per_epoch = steps_per_epoch(len(self.data.train), cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps:
             self.total_steps = min(self.total_steps, cfg.max_steps)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,13 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.faq import evidence as evd
+from bench.faq import questions as fq
 from bench.faq.main import NOT_JUDGED, answer
 from bench.faq.questions import QUESTIONS
 from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, selection, trial_config
 from bench.report import stats as st
 from bench.results import read_run
+from bench.train import steps_per_epoch
 
 
 def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
@@ -190,3 +193,37 @@ def test_sigterm_stops_the_faq_and_its_worker_processes(tmp_path):
     for w in orphans:  # do not leave them training after a failure
         os.kill(w, signal.SIGKILL)
     assert not orphans, "worker processes outlived the run"
+
+
+def tuning_table(best_lr: dict[str, float], lrs=tuple(10 ** (k / 2) for k in range(-8, 1))) -> pd.DataFrame:
+    """Tuning trials whose validation accuracy peaks (a parabola in log LR) at best_lr[level]."""
+    return pd.DataFrame([{"workload": fq.MLP, "level": level, "phase": "tune", "lr": lr, "tune_mode": "max",
+                          "objective": 0.9 - (math.log10(lr) - math.log10(best)) ** 2 / 10}
+                         for level, best in best_lr.items() for lr in lrs])
+
+
+@pytest.mark.parametrize("exponent, verdict, rule", [(0.5, st.SUPPORTED, "square-root"), (1.0, st.SUPPORTED, "linear"),
+                                                     (0.0, st.REFUTED, "neither")])
+def test_batch_scaling_recovers_the_slope_of_best_lr_on_batch_size(exponent, verdict, rule):
+    # best LRs off the grid: the interpolation, not the grid, must find them
+    df = tuning_table({f"batch {n}": 2e-3 * (n / 32) ** exponent for n in fq.BATCH_SIZES})
+    j = fq.batch_scaling(SimpleNamespace(trials=lambda name: df))
+    assert j.verdict == verdict and f"batch size^{exponent:.2f}" in j.numbers[0] and rule in j.numbers[1]
+
+
+def test_more_data_is_compared_at_the_baselines_number_of_steps():
+    budget = BUDGETS["quick"]
+    exp = fq.overfitting(budget)
+    steps = {}
+    for cell in exp.cells:
+        if cell.level == "baseline" or cell.level.startswith("n_train="):
+            cfg = trial_config(budget, cell, 1e-3, 1)
+            steps[cfg.n_train] = min(cfg.epochs * steps_per_epoch(cfg.n_train, cfg.batch_size), cfg.max_steps or 10 ** 9)
+    assert len(steps) == len(budget.sizes) and len(set(steps.values())) == 1, steps
+
+
+def test_ablation_strength_is_picked_on_validation_not_test():
+    rows = [{"workload": fq.MLP, "level": f"+dropout {p:g}", "phase": "final", "seed": s, "tune_mode": "max",
+             "objective": val, "score": test} for p, val, test in ((0.1, 0.80, 0.95), (0.3, 0.85, 0.70), (0.5, 0.82, 0.99))
+            for s in (1, 2, 3)]
+    assert fq.chosen_level(pd.DataFrame(rows), fq.MLP, "+dropout") == "+dropout 0.3"

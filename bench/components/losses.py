@@ -45,11 +45,19 @@ def bce(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) 
     return F.binary_cross_entropy_with_logits(out.squeeze(-1), target)
 
 
+def tanh_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """A tanh output unit for binary targets: squared error of tanh(out) against -1/+1 (LeCun et al. 1998's
+    recipe). The decision stays out > 0, as for the sigmoid unit."""
+    target = (2 * y.float() - 1) * (1 - smoothing)
+    return F.mse_loss(torch.tanh(out.float().squeeze(-1)), target)
+
+
 LOSSES: dict[str, LossSpec] = {
     "ce": LossSpec("ce", cross_entropy, ("classification",), "softmax cross-entropy"),
     "mse": LossSpec("mse", mse, ("classification", "regression", "binary"),
                     "squared error (one-hot targets for classification; Hui & Belkin 2021)"),
     "bce": LossSpec("bce", bce, ("binary", "classification"), "sigmoid + binary cross-entropy on logits"),
+    "tanh_mse": LossSpec("tanh_mse", tanh_mse, ("binary",), "tanh output unit + squared error against -1/+1 targets"),
 }
 
 DEFAULT_LOSS = {"classification": "ce", "binary": "bce", "regression": "mse"}
