@@ -88,3 +88,15 @@ def test_claim_helpers(tmp_path):
     assert list(claims["outcome"]) == ["pass", "inconclusive", "fail"] and list(claims["seeds_met"]) == ["5/5", "5/5", "1/5"]
     assert "not judged: the reference did not learn" in claims.loc[1, "measured"]
     assert (tmp_path / "demo" / "claims.md").read_text().count("| PASS | 5/5 |") == 1
+
+
+def test_weight_clipping_thresholds_act_where_plus_minus_one_would_not():
+    assert "changes 0% of W_hh" in exploding.acted("weight clipping", {"weight_clip": 1.0, "lr": 0.1})
+    radius = lambda c: float(re.search(r"spectral radius ([\d.]+)", exploding.acted("w", {"weight_clip": c})).group(1))
+    assert radius(1.0) == pytest.approx(1.5, abs=0.01) and radius(max(exploding.WEIGHT_CLIPS)) < 1.4
+    assert radius(min(exploding.WEIGHT_CLIPS)) < 1  # the sweep reaches a contracting recurrence
+
+
+def test_a_diverged_run_counts_as_a_gradient_spike_even_before_the_warmup_ends():
+    from bench.train import TrialResult
+    assert exploding.grad_spike(TrialResult({}, "diverged", {}, [], []), 30) == float("inf")

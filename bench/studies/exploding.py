@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import seaborn as sns
+import torch
 from matplotlib.figure import Figure
 
 from bench.config import TrialConfig
+from bench.models import build_model
 from bench.probes import SPIKE_LIMIT
 from bench.studies.common import (
     MIN_SEEDS,
@@ -43,7 +45,7 @@ from bench.studies.common import (
     resolve_size,
     step_series,
 )
-from bench.train import TrialResult
+from bench.train import TrialResult, seed_everything
 from bench.workloads import load_data
 
 
@@ -62,7 +64,7 @@ class Budget:
 BUDGETS = {
     "full": Budget(pascanu_steps=3000, unstable_steps=1000, remedy_steps=2000, lengths=(10, 20, 50, 100),
                    cell_steps=3000, cell_lengths=(10, 50, 100, 200), mlp_steps=500, seeds=5),
-    "quick": Budget(pascanu_steps=600, unstable_steps=300, remedy_steps=600, lengths=(10, 20), cell_steps=600,
+    "quick": Budget(pascanu_steps=800, unstable_steps=300, remedy_steps=600, lengths=(10, 20), cell_steps=1000,
                     cell_lengths=(30,), mlp_steps=200, seeds=5),
     "tiny": Budget(pascanu_steps=8, unstable_steps=8, remedy_steps=8, lengths=(4, 8), cell_steps=8, cell_lengths=(4, 8),
                    mlp_steps=6, seeds=1),
@@ -181,10 +183,15 @@ def baseline_mse(T: int) -> float:
     return float(load_data(TrialConfig(workload="adding", seq_len=T)).baseline["test_mse"])
 
 
+def grad_spike(result: TrialResult, wu: int) -> float:
+    """max / median gradient norm after the warm-up; inf for a run that diverged (it may not outlive the warm-up)."""
+    return math.inf if result.status == "diverged" else max_over_median(after_warmup(result, "total_grad_norm", wu))
+
+
 def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Budget) -> None:
     lo, hi = f"lr {STABLE_LR:g}", f"lr {UNSTABLE_LR:g}"
     wu = {lo: warmup(pascanu_settings(budget, STABLE_LR, False)), hi: warmup(pascanu_settings(budget, UNSTABLE_LR, False))}
-    spikes = {k: [max_over_median(after_warmup(r, "total_grad_norm", wu[k])) for r in runs[k]] for k in (lo, hi)}
+    spikes = {k: [grad_spike(r, wu[k]) for r in runs[k]] for k in (lo, hi)}
     study.claim("pascanu-spikes", "A tanh RNN with recurrent spectral radius 1.5 (> 1) has exploding gradients: the "
                 "gradient norm spikes during training", "Pascanu et al. 2013, Sec. 2-3", CRIT["spikes"],
                 f"max/median gradient norm after step {wu[lo]} / {wu[hi]}, without clipping: {lo} "
@@ -292,9 +299,22 @@ def mitigation_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialR
         out[name] = {label: runs for label, (_, runs) in tuned.items()}
         for label, (key, _, _) in arms.items():
             if key:
-                mitigation_claim(study, key, label, tuned, testbed, trivial, warmup(base))
+                mitigation_claim(study, key, label, tuned, testbed + acted(label, tuned[label][0]), trivial, warmup(base))
     clip_claim(study, pascanu, budget)
     return out
+
+
+def acted(label: str, point: dict) -> str:
+    """For weight clipping: how much the chosen threshold changes the recurrent matrix at init (it must act)."""
+    if "weight_clip" not in point:
+        return ""
+    cfg = TrialConfig.from_dict({**PASCANU, "seq_len": SPIKE_T, "seed": 0})
+    seed_everything(0)
+    w = build_model("rnn", cfg, load_data(cfg)).rnn.weight_hh_l0.detach()
+    c = point["weight_clip"]
+    radius = float(torch.linalg.eigvals(w.clamp(-c, c)).abs().max())
+    return (f"; at init, clamping at {c:g} changes {float((w.abs() > c).float().mean()):.0%} of W_hh's entries "
+            f"(max |W_hh| {float(w.abs().max()):.3f}) and leaves spectral radius {radius:.2f} (from 1.5)")
 
 
 def clip_claim(study: Study, pascanu: dict[str, list[TrialResult]], budget: Budget) -> None:
