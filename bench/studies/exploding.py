@@ -64,7 +64,7 @@ class Budget:
 BUDGETS = {
     "full": Budget(pascanu_steps=3000, unstable_steps=1000, remedy_steps=2000, lengths=(10, 20, 50, 100),
                    cell_steps=3000, cell_lengths=(10, 50, 100, 200), mlp_steps=500, seeds=5),
-    "quick": Budget(pascanu_steps=800, unstable_steps=300, remedy_steps=600, lengths=(10, 20), cell_steps=1000,
+    "quick": Budget(pascanu_steps=800, unstable_steps=300, remedy_steps=400, lengths=(10, 20), cell_steps=800,
                     cell_lengths=(30,), mlp_steps=200, seeds=5),
     "tiny": Budget(pascanu_steps=8, unstable_steps=8, remedy_steps=8, lengths=(4, 8), cell_steps=8, cell_lengths=(4, 8),
                    mlp_steps=6, seeds=1),
@@ -286,7 +286,7 @@ def setting_name(point: dict) -> str:
 
 def mitigation_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResult]]) -> dict[str, dict[str, list]]:
     """Each FAQ remedy on an exploding net at its own best LR, judged against gradient-norm clipping at its own."""
-    rnn_base = {**PASCANU, "seq_len": SPIKE_T, "max_steps": budget.remedy_steps}
+    rnn_base = {**PASCANU, "seq_len": SPIKE_T, "max_steps": budget.remedy_steps, "probe_every": 5}
     mlp_base = {**MLP_EXPLODING, "max_steps": budget.mlp_steps}
     testbeds = {"tanh RNN": ("tanh-rnn", rnn_base, RNN_ARMS, baseline_mse(SPIKE_T),
                              f"tanh RNN (radius 1.5, SGD momentum, T = {SPIKE_T})"),
