@@ -8,9 +8,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from bench.config import ConfigError
-from bench.data.base import DatasetMissing
 
 F = TypeVar("F", bound=Callable)
+
+
+class DatasetMissing(FileNotFoundError):
+    """A dataset is absent and could not be fetched; the message says where we looked and what to do. Defined here,
+    not with the data loaders, so that the CLI can catch it without importing torch."""
+
 
 USER_ERRORS = (ConfigError, DatasetMissing)
 

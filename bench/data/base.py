@@ -8,9 +8,7 @@ from pathlib import Path
 
 import torch
 
-
-class DatasetMissing(FileNotFoundError):
-    """A dataset is absent and could not be fetched; the message says where we looked and what to do."""
+from bench.errors import DatasetMissing  # noqa: F401 - the loaders raise it from here
 
 
 @dataclass
