@@ -92,10 +92,12 @@ def run(
     store.add(record("trial-0000", result, {"phase": "single"}))
     store.write_provenance(provenance({"kind": "run"}))
     store.consolidate()
+    from bench.report.units import metric_value
+
     console.print(f"status: {result.status}")
     for key, value in result.final.items():
         if not key.startswith("test_acc_"):
-            console.print(f"  {key}: {value:.4f}" if isinstance(value, float) else f"  {key}: {value}")
+            console.print(f"  {key}: {metric_value(key, value)}", highlight=False)
     console.print(f"results: {folder}")
 
 
@@ -130,9 +132,16 @@ def lr_find(
 
 
 def describe(spec: object) -> dict[str, str]:
-    """The columns `bench list` shows for any registry entry: its dataclass fields minus callables."""
+    """A registry entry's dataclass fields as text (sequences joined)."""
     return {f.name: ", ".join(map(str, v)) if isinstance(v := getattr(spec, f.name), (tuple, list)) else str(v)
-            for f in fields(spec) if not callable(getattr(spec, f.name)) and f.name != "name"}
+            for f in fields(spec)}
+
+
+def columns(specs: list[object]) -> list[str]:
+    """The fields `bench list` shows for a registry: all but the name and those that hold a function in any entry
+    (a field that is None in one entry, as the default init's function, is still a function field)."""
+    return [f.name for f in fields(specs[0])
+            if f.name != "name" and not any(callable(getattr(spec, f.name)) for spec in specs)]
 
 
 @app.command("list")
@@ -147,21 +156,31 @@ def list_(kind: str | None = typer.Argument(
     if kind == "spaces":
         return print_spaces()
     if kind == "config":
-        for f in fields(TrialConfig):
-            console.print(f"{f.name} ({f.type}) = {f.default!r}", highlight=False)
-        return
+        return print_config()
     regs = {name: reg.entries() for name, reg in REGISTRIES.items() if reg.listed and kind in (None, name)}
     if kind is not None and kind not in regs:
         listed = [name for name, reg in REGISTRIES.items() if reg.listed]
         raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(listed)}, spaces, config")
     for name, reg in regs.items():
         table = Table(title=name, title_justify="left")
-        cols = list(describe(next(iter(reg.values()))))
+        cols = columns(list(reg.values()))
         for col in ["name", *cols]:
             table.add_column(col, no_wrap=col == "name", overflow="fold")
         for key, spec in reg.items():
-            table.add_row(key, *describe(spec).values())
+            shown = describe(spec)
+            table.add_row(key, *(shown[c] for c in cols))
         console.print(table)
+
+
+def print_config() -> None:
+    """Every TrialConfig key with its type, default and the one-line explanation from the field's own `doc`."""
+    table = Table(title="config keys (bench run --set KEY=VALUE; search spaces use the same names)",
+                  title_justify="left", box=None, padding=(0, 1))
+    for col in ("key", "type", "default", "meaning"):
+        table.add_column(col, no_wrap=col != "meaning", overflow="fold")
+    for f in fields(TrialConfig):
+        table.add_row(f.name, str(f.type), repr(f.default), f.metadata.get("doc", ""))
+    console.print(table, highlight=False)
 
 
 def print_spaces() -> None:

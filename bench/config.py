@@ -10,58 +10,63 @@ class ConfigError(ValueError):
     """A user-facing configuration problem; the CLI prints it as one line."""
 
 
+def doc(default: Any, text: str) -> Any:
+    """A config field with its one-line explanation (field metadata "doc", shown by `bench list config`)."""
+    return dataclasses.field(default=default, metadata={"doc": text})
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     # what is trained
-    workload: str = "mnist1d-cnn"
-    seq_len: int = 0  # synthetic sequence tasks: T; 0 = the workload's default
-    n_train: int = 0  # cap on training samples (overfitting studies); 0 = all
-    data_dir: str = "data"
+    workload: str = doc("mnist1d-cnn", "the task: data, model family, loss and target metric (bench list workloads)")
+    seq_len: int = doc(0, "sequence length T of the sequence tasks (tokens kept for text); 0 = the workload's default")
+    n_train: int = doc(0, "cap on training samples (overfitting studies); 0 = all")
+    data_dir: str = doc("data", "folder holding (or receiving) downloaded datasets: CIFAR-10, IMDB")
     # model
-    width: int = 32  # CNN base channels / RNN hidden size / MLP width
-    depth: int = 2  # CNN conv blocks / RNN layers / MLP hidden layers
-    fc_width: int = 128  # hidden units of the classifier head
-    activation: str = "relu"
-    init: str = "default"
-    batch_norm: bool = False
-    residual: bool = False
-    residual_scale: float = 0.0  # MLP residual branch multiplier; 0 = 1/sqrt(depth) (1 = unscaled, explodes)
-    dropout: float = 0.0
-    rnn_cell: str = "auto"  # auto = the workload's cell; rnn, irnn, lstm, gru
-    forget_bias: float = 0.0  # LSTM forget-gate bias at init (Jozefowicz et al. 2015 use 1)
-    rnn_radius: float = 0.0  # rescale recurrent weights to this spectral radius; 0 = leave
+    width: int = doc(32, "CNN base channels / RNN hidden size / MLP width")
+    depth: int = doc(2, "CNN conv blocks / RNN layers / MLP hidden layers")
+    fc_width: int = doc(128, "hidden units of the classifier head")
+    activation: str = doc("relu", "hidden activation (bench list activations)")
+    init: str = doc("default", "weight initialisation (bench list inits); default = PyTorch's own")
+    batch_norm: bool = doc(False, "batch normalization after each hidden layer")
+    residual: bool = doc(False, "residual (skip) connections around hidden blocks")
+    residual_scale: float = doc(0.0, "MLP residual branch multiplier; 0 = 1/sqrt(depth) (1 = unscaled, explodes)")
+    dropout: float = doc(0.0, "dropout probability on hidden activations, in [0, 1)")
+    rnn_cell: str = doc("auto", "recurrent cell: rnn, relu_rnn, irnn, lstm, gru; auto = the workload's cell")
+    forget_bias: float = doc(0.0, "LSTM forget-gate bias at init (Jozefowicz et al. 2015 use 1)")
+    rnn_radius: float = doc(0.0, "rescale recurrent weights to this spectral radius at init; 0 = leave them")
     # optimisation
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    alpha: float = 0.99  # RMSprop's squared-gradient decay (torch's default; Tieleman & Hinton 2012 use 0.9)
-    weight_decay: float = 0.0
-    wd_mode: str = "coupled"  # coupled (L2 in the gradient) or decoupled (Loshchilov & Hutter)
-    decay_bias_norm: bool = False  # weight decay on biases and norm parameters too (off: only on weight matrices)
-    schedule: str = "constant"
-    warmup_frac: float = 0.05
-    lr_gamma: float = 0.1
-    step_frac: float = 0.33
-    loss: str = "auto"  # auto = the workload's loss
-    label_smoothing: float = 0.0
-    clip_norm: float = 0.0  # 0 = off
-    clip_value: float = 0.0  # 0 = off
-    weight_clip: float = 0.0  # clamp every weight to [-c, c] after each step; 0 = off
-    early_stop: int = 0  # patience in epochs on validation loss; 0 = off
-    augment: bool = False
-    epochs: int = 10
-    batch_size: int = 128
-    max_steps: int = 0  # stop after this many optimiser steps; 0 = no cap
-    seed: int = 0
+    optimizer: str = doc("adam", "optimizer (bench list optimizers)")
+    lr: float = doc(1e-3, "learning rate (the peak LR under a schedule); > 0")
+    momentum: float = doc(0.9, "momentum of SGD with momentum / Nesterov, in [0, 1)")
+    beta1: float = doc(0.9, "Adam/AdamW decay of the gradient average, in [0, 1)")
+    beta2: float = doc(0.999, "Adam/AdamW decay of the squared-gradient average, in [0, 1)")
+    eps: float = doc(1e-8, "Adam/AdamW/RMSprop/Adagrad denominator term; > 0")
+    alpha: float = doc(0.99, "RMSprop's squared-gradient decay (torch's default; Tieleman & Hinton 2012 use 0.9)")
+    weight_decay: float = doc(0.0, "weight decay strength; 0 = off")
+    wd_mode: str = doc("coupled", "coupled (L2 in the gradient) or decoupled (Loshchilov & Hutter) weight decay")
+    decay_bias_norm: bool = doc(False, "weight decay on biases and norm parameters too (off: only on weight matrices)")
+    schedule: str = doc("constant", "learning-rate schedule (bench list schedules)")
+    warmup_frac: float = doc(0.05, "share of training spent warming the LR up (warmup schedules, one-cycle)")
+    lr_gamma: float = doc(0.1, "LR decay factor: per step (step), at the end (exponential), per plateau")
+    step_frac: float = doc(0.33, "step schedule: share of training between two LR drops")
+    loss: str = doc("auto", "loss function (bench list losses); auto = the workload's own")
+    label_smoothing: float = doc(0.0, "label smoothing of classification targets; 0 = off")
+    clip_norm: float = doc(0.0, "clip the gradient's total norm to this value; 0 = off")
+    clip_value: float = doc(0.0, "clip every gradient element to [-c, c]; 0 = off")
+    weight_clip: float = doc(0.0, "clamp every weight to [-c, c] after each step; 0 = off")
+    early_stop: int = doc(0, "stop after this many epochs without a better validation loss; 0 = off")
+    augment: bool = doc(False, "data augmentation (CIFAR-10: random crop and flip)")
+    epochs: int = doc(10, "passes over the training data; >= 1")
+    batch_size: int = doc(128, "samples per mini-batch; >= 1")
+    max_steps: int = doc(0, "stop after this many optimiser steps; 0 = no cap")
+    seed: int = doc(0, "seed of torch, numpy and random: model init, data order, dropout")
     # measurement and execution
-    probe_every: int = 50  # optimiser steps between gradient probes; 0 = off
-    device: str = "auto"
-    threads: int = 0  # torch intra-op threads; 0 = leave as set by the environment
-    amp: bool = True  # bf16 autocast when on CUDA; ignored on CPU
-    compile: bool = False
+    probe_every: int = doc(50, "optimiser steps between per-layer gradient probes; 0 = off")
+    device: str = doc("auto", "cpu, cuda, cuda:N; auto = a GPU when there is one")
+    threads: int = doc(0, "torch intra-op threads; 0 = leave as set by the environment")
+    amp: bool = doc(True, "bf16 autocast on CUDA; ignored on CPU")
+    compile: bool = doc(False, "torch.compile the model (pays off on a GPU for long runs)")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialConfig:

@@ -164,7 +164,8 @@ class Trainer:
         train = self.data.train
         perm = torch.randperm(len(train), generator=self.gen, device=self.device)
         loss_sum = torch.zeros((), device=self.device)
-        seen, t0 = 0, time.perf_counter()
+        seen, warm, t0 = 0, 0, time.perf_counter()
+        t_rate = t0
         for i in range(self.steps_per_epoch):
             if self.step >= self.total_steps:
                 break
@@ -172,6 +173,9 @@ class Trainer:
             loss = self.train_step(batch, epoch)
             if self.first_loss is None:
                 self.first_loss = float(loss)  # one sync per trial
+                # The trial's first step pays one-off set-up (kernel selection, CUDA context, compilation): the
+                # throughput is timed from its end, or the first epoch's samples/s would count seconds of it.
+                warm, t_rate = len(batch), time.perf_counter()
             loss_sum += loss * len(batch)
             seen += len(batch)
             if i % 20 == 0 and not torch.isfinite(loss_sum):  # sync rarely: a NaN stays NaN
@@ -179,9 +183,10 @@ class Trainer:
         train_loss = float(loss_sum) / max(1, seen)
         if not math.isfinite(train_loss) or (self.first_loss and train_loss > EXPLODED * self.first_loss):
             raise Diverged
-        elapsed = time.perf_counter() - t0
-        return {"train_loss_running": train_loss, "epoch_time": elapsed, "samples_per_sec": seen / elapsed,
-                **self.flops_stats(seen / elapsed)}
+        now = time.perf_counter()
+        rate = (seen - warm) / (now - t_rate) if seen > warm else seen / (now - t0)
+        return {"train_loss_running": train_loss, "epoch_time": now - t0, "samples_per_sec": rate,
+                **self.flops_stats(rate)}
 
     def flops_stats(self, samples_per_sec: float) -> dict[str, float]:
         achieved = self.flops_per_sample * samples_per_sec

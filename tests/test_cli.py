@@ -1,11 +1,16 @@
 """End-to-end CLI: run writes tidy files; bad input gives one line on stderr and exit code 2."""
 import json
+import re
+import subprocess
+import sys
+from dataclasses import fields
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.config import TrialConfig
 
 runner = CliRunner()
 
@@ -20,6 +25,10 @@ def test_run_end_to_end(tmp_path):
                  "--set", "width=8", "--set", "threads=1")
     assert res.exit_code == 0, res.output
     assert "epoch   2" in res.output and "test_acc" in res.output
+    summary = res.output[res.output.index("status:"):res.output.index("results:")]
+    assert not re.search(r"\d\.\d{5,}|\d{7,}|: nan", summary), summary  # no raw floats, no bare NaN
+    assert re.search(r"samples_per_sec: [\d,]+ samples/s\n", summary) and re.search(r"wall_time: [\d.]+ s\n", summary)
+    assert re.search(r"test_acc: \d+\.\d%\n", summary) and "FLOP/s" in summary
     folder = next(tmp_path.glob("run-*"))
     trials = pd.read_parquet(folder / "trials.parquet")
     assert trials.loc[0, "width"] == 8 and trials.loc[0, "status"] == "ok"
@@ -77,3 +86,31 @@ def test_lr_find(tmp_path):
     assert "suggested lr" in res.output
     curve = pd.read_csv(next(tmp_path.glob("lrfind-*")) / "lr_range.csv")
     assert curve["lr"].is_monotonic_increasing and len(curve) >= 5
+
+
+def test_list_config_explains_every_key():
+    res = runner.invoke(app, ["list", "config"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    lines = {line.split()[0]: line for line in res.output.splitlines() if line.strip()}
+    for f in fields(TrialConfig):
+        assert f.metadata.get("doc"), f"TrialConfig.{f.name} has no doc: add doc(default, 'one line') to it"
+        assert f.metadata["doc"] in lines[f.name]
+    assert "clip the gradient's total norm to this value; 0 = off" in lines["clip_norm"]
+
+
+def test_list_inits_puts_each_description_in_its_column():
+    res = runner.invoke(app, ["list", "inits"], env={"COLUMNS": "200"})
+    header = next(line for line in res.output.splitlines() if "name" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["name", "description"]
+    standard = next(line for line in res.output.splitlines() if "│ standard " in line)
+    assert "Glorot & Bengio 2010" in standard.split("│")[2]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "config"], ["run", "--help"]])
+def test_help_and_config_listing_import_no_heavy_library(argv):
+    """They answer in well under a second because torch, ray, pandas and seaborn are imported only when needed."""
+    code = ("import sys; from typer.testing import CliRunner; from bench.cli import app; "
+            f"r = CliRunner().invoke(app, {argv!r}); assert r.exit_code == 0, r.output; "
+            "print(sorted(m for m in ('torch', 'ray', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

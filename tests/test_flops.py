@@ -185,3 +185,24 @@ def test_sweep_workers_and_the_cli_start_without_importing_sklearn():
     # sklearn took 40% of a sweep worker's import time; only the digits workload needs it, when it loads.
     code = "import sys, bench.search.trial, bench.cli; sys.exit('sklearn' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
+
+
+def test_first_epoch_throughput_leaves_out_the_set_up_of_the_first_step(monkeypatch):
+    import time
+
+    from bench.train import Trainer
+
+    step, calls = Trainer.train_step, []
+
+    def slow_first_step(self, batch, epoch):  # as a CUDA context, kernel selection or compilation would be
+        calls.append(epoch)
+        if len(calls) == 1:
+            time.sleep(1.0)
+        return step(self, batch, epoch)
+
+    monkeypatch.setattr(Trainer, "train_step", slow_first_step)
+    result = run_trial(fast_cfg(epochs=1, probe_every=0, device="cpu"), data=tiny_bundle())
+    first = result.epochs[0]
+    n = len(calls) * 32
+    assert first["epoch_time"] > 1.0  # the epoch's own time still counts the set-up ...
+    assert first["samples_per_sec"] * first["epoch_time"] > 2 * n  # ... its samples/s does not

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.report import render
+from bench.report import render, units
 from bench.report import tables as tb
 from bench.results import read_run
 from tests.report_fixture import BEST_LR, FAILED_FINAL, SEEDS, TRUE_MEAN, finished_seeds, make_run
@@ -137,12 +137,15 @@ def test_merged_runs_keep_trials_apart(run_dir, tmp_path):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["report", "{missing}"], "is not a bench run folder"),
+    (["report", "{missing}"], "nope does not exist"),
+    (["report", "{empty}"], "is not a bench run folder"),
     (["report", "{run}", "--compare", "nonsense"], "--compare 'nonsense' is not a column"),
     (["report", "{run}", "--name", "a/b"], "--name 'a/b' must be"),
 ])
 def test_report_user_errors_are_one_line_exit_2(run_dir, tmp_path, args, message):
-    argv = [a.format(missing=tmp_path / "nope", run=run_dir) for a in args] + ["--out", str(tmp_path / "out")]
+    (tmp_path / "empty").mkdir()
+    argv = [a.format(missing=tmp_path / "nope", empty=tmp_path / "empty", run=run_dir) for a in args]
+    argv += ["--out", str(tmp_path / "out")]
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -177,7 +180,7 @@ def test_verdicts_are_said_once_in_the_pairwise_table(written):
 @pytest.mark.parametrize("seconds,words", [(215.46797105099995, "3 min 35 s"), (4000, "1 h 6 min"), (2.5, "2.5 s"),
                                            (42.4, "42 s")])
 def test_durations_read_as_minutes_and_seconds(seconds, words):
-    assert render.duration(seconds) == words
+    assert units.duration(seconds) == words
 
 
 def test_provenance_is_tables_of_readable_values():

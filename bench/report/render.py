@@ -22,6 +22,7 @@ from bench.config import ConfigError
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.report.units import duration
 from bench.results import atomic_write, ensure_writable, merge_runs, read_run
 
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "Pairwise comparisons",
@@ -187,18 +188,6 @@ def method_notes() -> list[str]:
     ]
 
 
-def duration(seconds: float) -> str:
-    """215.468 -> '3 min 35 s'; 4000 -> '1 h 6 min'; 2.5 -> '2.5 s'."""
-    if not math.isfinite(seconds):
-        return "n/a"
-    if seconds < 60:
-        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs} s"
-    return f"{minutes // 60} h {minutes % 60} min"
-
-
 def readable(key: str, value: Any) -> str:
     """One provenance value as a person reads it: durations in minutes and seconds, floats rounded, lists joined."""
     if isinstance(value, bool) or value is None:
@@ -312,6 +301,10 @@ def load(runs: list[Path], compare: str | None = None) -> tuple[dict[str, pd.Dat
     """Read and merge run folders into prepared tables, with each run's provenance by run name."""
     if not runs:
         raise ConfigError("give at least one run folder (e.g. runs/optimizers-20250101-120000)")
+    missing = [str(r) for r in runs if not Path(r).exists()]
+    if missing:
+        raise ConfigError(f"{missing[0]} does not exist; pass a run folder that `bench sweep` or `bench run` printed "
+                          "(e.g. runs/optimizers-20250101-120000)")
     names = [Path(r).name for r in runs]
     if len(set(names)) < len(names):
         raise ConfigError(f"run folders must have distinct names to be merged, got {', '.join(names)}")
