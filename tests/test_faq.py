@@ -22,7 +22,7 @@ from bench.faq import evidence as evd
 from bench.faq import questions as fq
 from bench.faq.main import NOT_JUDGED, answer
 from bench.faq.questions import QUESTIONS
-from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, selection, trial_config
+from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, objective, selection, trial_config
 from bench.report import stats as st
 from bench.results import read_run
 from bench.train import steps_per_epoch
@@ -227,3 +227,9 @@ def test_ablation_strength_is_picked_on_validation_not_test():
              "objective": val, "score": test} for p, val, test in ((0.1, 0.80, 0.95), (0.3, 0.85, 0.70), (0.5, 0.82, 0.99))
             for s in (1, 2, 3)]
     assert fq.chosen_level(pd.DataFrame(rows), fq.MLP, "+dropout") == "+dropout 0.3"
+
+
+def test_the_objective_of_an_early_stopped_trial_is_that_of_its_restored_epoch():
+    epochs = [{"epoch": 1, "val_acc": 0.7}, {"epoch": 2, "val_acc": 0.8}, {"epoch": 3, "val_acc": 0.75}]
+    assert objective("ok", epochs, "val_acc", tested_epoch=2) == 0.8
+    assert objective("ok", epochs, "val_acc") == 0.75 and math.isnan(objective("diverged", epochs, "val_acc"))

@@ -119,11 +119,13 @@ def selection(target: str, mode: str, epochs: list[dict[str, Any]]) -> tuple[str
     return "val_loss", "min"
 
 
-def objective(status: str, epochs: list[dict[str, Any]], metric: str) -> float:
-    """Last validation value of a finished trial; NaN for a diverged or failed one."""
+def objective(status: str, epochs: list[dict[str, Any]], metric: str, tested_epoch: int = 0) -> float:
+    """Validation value of a finished trial's tested weights: the last epoch's, or `tested_epoch`'s where early
+    stopping restored that epoch's weights; NaN for a diverged or failed trial."""
     if status != "ok" or not epochs:
         return math.nan
-    value = float(epochs[-1].get(metric, math.nan))
+    row = next((e for e in epochs if e.get("epoch") == tested_epoch), epochs[-1])
+    value = float(row.get(metric, math.nan))
     return value if math.isfinite(value) else math.nan
 
 
@@ -269,7 +271,8 @@ class Runner:
     def finish(self, exp: Experiment, store: ResultStore, job: Job, fields: dict, cached: bool = False) -> dict:
         spec = self.workload(job.config.workload)
         metric, mode = selection(spec.target, spec.mode, fields["epochs"])
-        value = objective(fields["status"], fields["epochs"], metric)
+        restored = int(fields["final"].get("best_epoch", 0)) if fields["config"].get("early_stop") else 0
+        value = objective(fields["status"], fields["epochs"], metric, restored)
         score = float(fields["final"].get(spec.target, math.nan)) if fields["status"] == "ok" else math.nan
         tags = {"experiment": exp.name, "phase": job.phase, "compare": exp.compare, "group": job.cell.group,
                 "level": job.cell.level, "tuned": "lr" if job.cell.lr is None else "", "tune_metric": metric,
