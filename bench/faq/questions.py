@@ -656,7 +656,9 @@ QUESTIONS: tuple[Question, ...] = (
         "使用 ReLU 激活函数……使用批量正则化……使用残差连接……使用 RMSprop 优化器……",
         "Use ReLU activations (derivative 0 or 1); use batch normalization; use residual connections; use the RMSprop "
         "optimizer.", "The vanishing-gradient study (`bench study vanishing`): deep MLPs after Glorot & Bengio (2010) "
-        "and He et al. (2015), with per-layer gradient probes.",
+        "and He et al. (2015), with per-layer gradient probes; residual blocks are pre-activation with the branch "
+        "scaled by 1/sqrt(depth) (He et al. 2016); every claim decided over 5 seeds (pass: at least 4 meet its "
+        "criterion, fail: at most 1, else inconclusive).",
         studies=("vanishing",),
         claims=(study_claim("8.5a", "ReLU mitigates vanishing gradients.", "vanishing", "faq-relu"),
                 study_claim("8.5b", "Batch normalization mitigates vanishing gradients.", "vanishing", "faq-bn"),
@@ -667,7 +669,10 @@ QUESTIONS: tuple[Question, ...] = (
         "使用 ReLU 激活函数……使用批量正则化……使用权重裁剪……使用 Adam 优化器……",
         "Use ReLU activations; use batch normalization; use weight clipping (it limits the range of the weights); use "
         "the Adam optimizer.", "The exploding-gradient study (`bench study exploding`): tanh RNNs with recurrent "
-        "spectral radius above 1 after Pascanu et al. (2013), compared with gradient-norm clipping.",
+        "spectral radius above 1 after Pascanu et al. (2013). Each remedy - ReLU as Le et al.'s (2015) IRNN, weight "
+        "clipping at thresholds that act (0.2, 0.1, 0.05), Adam, and batch norm on an unscaled residual MLP - at its "
+        "own best LR, against gradient-norm clipping at its own best LR, which must itself learn first; spikes counted "
+        "after a warm-up; 5 seeds per claim (pass: at least 4 meet its criterion, fail: at most 1, else inconclusive).",
         studies=("exploding",),
         claims=(study_claim("8.6a", "ReLU mitigates exploding gradients.", "exploding", "faq-relu"),
                 study_claim("8.6b", "Batch normalization mitigates exploding gradients.", "exploding", "faq-bn"),
