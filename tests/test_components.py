@@ -123,7 +123,8 @@ def test_loss_zero_for_perfect_prediction_and_positive_otherwise(name):
         assert float(spec.fn(good, y, 3, 0.0)) < 1e-3 < float(spec.fn(bad, y, 3, 0.0))
     y = torch.tensor([1.0, 0.0])
     if "binary" in spec.tasks:
-        good = torch.tensor([[9.0], [-9.0]]) if name in ("bce", "tanh_mse") else torch.tensor([[1.0], [0.0]])
+        good = {"bce": torch.tensor([[9.0], [-9.0]]), "tanh_mse": torch.tensor([[9.0], [-9.0]]),
+                "linear_mse": torch.tensor([[1.0], [-1.0]])}.get(name, torch.tensor([[1.0], [0.0]]))
         assert float(spec.fn(good, y, 1, 0.0)) < 1e-3 < float(spec.fn(-good + 1, y, 1, 0.0))
 
 

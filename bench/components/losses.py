@@ -52,12 +52,21 @@ def tanh_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: fl
     return F.mse_loss(torch.tanh(out.float().squeeze(-1)), target)
 
 
+def linear_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """A linear output unit for binary targets: squared error of the raw output against -1/+1, so that the
+    decision out > 0 sits half-way between the targets (against 0/1 targets it would not)."""
+    target = (2 * y.float() - 1) * (1 - smoothing)
+    return F.mse_loss(out.float().squeeze(-1), target)
+
+
 LOSSES: dict[str, LossSpec] = {
     "ce": LossSpec("ce", cross_entropy, ("classification",), "softmax cross-entropy"),
     "mse": LossSpec("mse", mse, ("classification", "regression", "binary"),
                     "squared error (one-hot targets for classification; Hui & Belkin 2021)"),
     "bce": LossSpec("bce", bce, ("binary", "classification"), "sigmoid + binary cross-entropy on logits"),
     "tanh_mse": LossSpec("tanh_mse", tanh_mse, ("binary",), "tanh output unit + squared error against -1/+1 targets"),
+    "linear_mse": LossSpec("linear_mse", linear_mse, ("binary",),
+                           "linear output unit + squared error against -1/+1 targets"),
 }
 
 DEFAULT_LOSS = {"classification": "ce", "binary": "bce", "regression": "mse"}

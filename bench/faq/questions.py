@@ -106,14 +106,15 @@ def activations(b: Budget) -> Experiment:
                       "digit-0-vs-rest variant (scored by F1)")
 
 
-OUTPUT_UNITS = {"sigmoid": {}, "tanh": {"loss": "tanh_mse"}, "linear": {"loss": "mse"}}
+OUTPUT_UNITS = {"sigmoid": {}, "tanh": {"loss": "tanh_mse"}, "linear": {"loss": "linear_mse"}}
 
 
 def output_units(b: Budget) -> Experiment:
     return Experiment("output-units", "output unit", grid(OUTPUT_UNITS, (IMBALANCED,)),
                       "the output unit of the ReLU CNN on the binary digit-0-vs-rest task, each LR-tuned: a sigmoid unit "
                       "with binary cross-entropy (the 'sigmoid' level is 8.3's ReLU CNN), a tanh unit with squared error "
-                      "against -1/+1 targets, and a linear unit with squared error against 0/1 targets")
+                      "against -1/+1 targets, and a linear unit with squared error against -1/+1 targets (every unit decides at "
+                      "output > 0)")
 
 
 BATCH_SIZES = (32, 64, 128, 256, 512)
@@ -593,7 +594,7 @@ QUESTIONS: tuple[Question, ...] = (
         "ReLU, tanh and sigmoid as the hidden activation of the 1-D CNN, each LR-tuned, on 10-class MNIST-1D (accuracy) "
         "and on its binary digit-0-vs-rest variant (F1); and, for the binary claims, the OUTPUT unit of the ReLU CNN "
         "on the binary task: sigmoid (binary cross-entropy), tanh (squared error against -1/+1) or linear (squared "
-        "error against 0/1), each LR-tuned.",
+        "error against -1/+1), each LR-tuned.",
         lambda b: [activations(b), output_units(b)],
         claims=(
             Claim("8.3a", "ReLU suits most models and tasks: it is about as good as the best activation on both tasks.",
