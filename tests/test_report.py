@@ -219,6 +219,6 @@ def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome)
     assert path == tmp_path / "index.html" and render.CSS in text
     assert '<span class="pass">PASS</span>' in text and "RMSprop restores them" in text
     assert ("INCONCLUSIVE" if outcome else '<span class="fail">FAIL</span>') in text
-    assert "Residual nets explode. Lecun+residual went NaN (not drawn). Line: mean over seeds; band: their range." in text
+    assert "Residual nets explode. Notes: lecun+residual went NaN (not drawn); line: mean over seeds; band: their range." in text
     assert matplotlib.image.imread(tmp_path / "grad_norm_over_steps.png").shape[1] > 500
     assert len([ln for ln in ax.get_lines() if len(ln.get_xdata())]) == 1  # two seeds drawn as one line

@@ -103,9 +103,9 @@ class Page:
 
 
 def with_notes(caption: str, notes: list[str]) -> str:
-    """'Caption.' + ['a and b overlap'] -> 'Caption. A and b overlap.'"""
-    extra = " ".join(f"{n[0].upper()}{n[1:]}." for n in notes)
-    return f"{caption} {extra}".strip()
+    """'Caption.' + ['a and b overlap', 'c went NaN'] -> 'Caption. Notes: a and b overlap; c went NaN.' (names keep
+    their case: a level called 'lecun' stays lower-case)."""
+    return f"{caption} Notes: {'; '.join(notes)}." if notes else caption
 
 
 def md_table(df: pd.DataFrame) -> str:
