@@ -39,6 +39,11 @@ class Mutant:
     old: str  # exact snippet, present exactly once in the file
     new: str
     tests: tuple[str, ...]  # test files or node ids that must fail
+    more: tuple[tuple[str, str], ...] = ()  # further (old, new) edits of the same file, planted together
+
+    @property
+    def edits(self) -> tuple[tuple[str, str], ...]:
+        return ((self.old, self.new), *self.more)
 
 
 T_PROTO = "tests/test_protocol_meaning.py"
@@ -94,13 +99,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("adam-nadam-swapped", "adam and nadam are swapped in the optimizer registry",
            "bench/components/optimizers.py",
            '"adam": OptimizerSpec("adam", _adam(torch.optim.Adam),', '"adam": OptimizerSpec("adam", _adam(torch.optim.NAdam),',
-           (T_REG,)),
+           (T_REG,), more=(('"nadam": OptimizerSpec("nadam", _adam(torch.optim.NAdam),',
+                            '"nadam": OptimizerSpec("nadam", _adam(torch.optim.Adam),'),)),
     Mutant("rmsprop-alpha-from-beta2", "RMSprop's squared-gradient decay is fed from Adam's beta2",
            "bench/components/optimizers.py", "alpha=cfg.alpha", "alpha=cfg.beta2", (T_REG,)),
     Mutant("decay-always-coupled", "weight decay goes into the gradient even in decoupled mode",
            "bench/components/optimizers.py",
            'coupled = cfg.weight_decay if (cfg.wd_mode == "coupled" and not spec.decoupled) else 0.0',
            "coupled = cfg.weight_decay if not spec.decoupled else 0.0", (T_REG,)),
+    Mutant("lstm-workload-builds-gru", "the mnist1d-lstm workload trains a GRU", "bench/workloads.py",
+           'cell="lstm"', 'cell="gru"', (T_REG,)),
     Mutant("tanh-gain-one", "tanh's init gain is 1.0 instead of 5/3", "bench/components/activations.py",
            "nn.Tanh, 5 / 3,", "nn.Tanh, 1.0,", (T_REG,)),
     Mutant("kaiming-fan-out", "the kaiming init scales by fan-out instead of fan-in", "bench/components/inits.py",
@@ -191,9 +199,10 @@ def stale_reason(m: Mutant, root: Path = ROOT) -> str | None:
     path = root / m.file
     if not path.is_file():
         return f"{m.file} does not exist"
-    count = path.read_text().count(m.old)
-    if count != 1:
-        return f"snippet found {count} times in {m.file}: {m.old.strip()[:70]!r}"
+    text = path.read_text()
+    for old, _ in m.edits:
+        if (count := text.count(old)) != 1:
+            return f"snippet found {count} times in {m.file}: {old.strip()[:70]!r}"
     return None
 
 
@@ -222,7 +231,10 @@ def check(m: Mutant, pristine: Path) -> tuple[str, float, str]:
 
     def plant_and_test(copy: Path) -> subprocess.CompletedProcess:
         path = copy / m.file
-        path.write_text(path.read_text().replace(m.old, m.new))
+        text = path.read_text()
+        for old, new in m.edits:
+            text = text.replace(old, new)
+        path.write_text(text)
         return run_tests(copy, m.tests)
 
     res = in_copy(pristine, plant_and_test)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import runpy
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -32,12 +33,27 @@ def ratio(out: str, label: str) -> float:
     return float(match.group(1))
 
 
+def check_train_loop_arithmetic(out: str) -> None:
+    """The printed ratios are the medians of the per-round rates, and GFLOP/s and 'of peak' follow from the
+    rates, the FLOP count and the peak (figures are printed rounded, hence the tolerances)."""
+    rounds = [tuple(map(float, r)) for r in
+              re.findall(r"round \d+/\d+: a_bench (\d+), b_bare (\d+), c_seed (\d+) samples/s", out)]
+    assert rounds, out
+    for label, (i, j) in {"(a)/(b)": (0, 1), "(a)/(c)": (0, 2), "(b)/(c)": (1, 2)}.items():
+        assert ratio(out, label) == pytest.approx(statistics.median(r[i] / r[j] for r in rounds), rel=0.03)
+    flops = float(re.search(r"fwd\+bwd\): ([0-9.]+) M", out).group(1)) * 1e6
+    peak = float(re.search(r"matmul peak: ([0-9.]+) GFLOP/s", out).group(1)) * 1e9
+    for rate, gflops, share in re.findall(r"^\(\w\) [^\n]*?\s(\d+)\s+([0-9.]+)\s+(\d+)%$", out, flags=re.M):
+        assert float(gflops) == pytest.approx(float(rate) * flops / 1e9, rel=0.02, abs=0.06)
+        assert float(share) == pytest.approx(100 * float(rate) * flops / peak, abs=1)
+
+
 @pytest.mark.slow
 def test_train_loop_prints_the_three_competitors_and_ratios(monkeypatch, capsys):
     out = run_script("train_loop.py", ["--tiny"], monkeypatch, capsys)
     for row in ("(a) run_trial, loop", "(b) bare loop", "(c) seed DataLoader", "(a) run_trial, end to end"):
         assert re.search(rf"{re.escape(row)}\s+\d+", out), out
-    assert ratio(out, "(a)/(b)") > 0 and ratio(out, "(a)/(c)") > 0
+    check_train_loop_arithmetic(out)
     assert re.search(r"training FLOPs per sample \(fwd\+bwd\): 35\.00 M", out)  # the seed CNN's count
 
 
@@ -62,10 +78,19 @@ def test_sweep_throughput_prints_threads_rates_and_the_comparison(monkeypatch, c
     out = run_script("sweep_throughput.py", ["--tiny"], monkeypatch, capsys)
     assert re.search(r"num_cpus=1, cfg.threads=1: .*'torch in trial': 1", out), out
     assert len(re.findall(r"actor reuse (on |off): \d+ trials in [0-9.]+ s = \d+ trials/hour = [0-9.]+ of ideal", out)) == 2
-    assert ratio(out, "overhead ratio (reuse on)") > 0 and ratio(out, "overhead ratio (reuse off)") > 0
+    pairs = re.findall(r"(\d+) trials in ([0-9.]+) s = .*\n.*overhead ratio \(reuse \w+\) = ([0-9.]+) \(wall / \(trials' "
+                       r"own time / (\d+) slots\).*trials' own time ([0-9.]+) s on average", out)
+    assert len(pairs) == 2, out
+    for n, wall, overhead, slots, own in pairs:  # overhead = wall / (the trials' own time / slots)
+        assert float(overhead) == pytest.approx(float(wall) / (float(own) * int(n) / int(slots)), rel=0.05)
+    ideal = float(re.search(r"ideal (\d+) trials/hour", out).group(1))
+    for n, wall, rate, share in re.findall(r"(\d+) trials in ([0-9.]+) s = (\d+) trials/hour = ([0-9.]+) of ideal", out):
+        assert float(rate) == pytest.approx(int(n) * 3600 / float(wall), rel=0.03, abs=1)
+        assert float(share) == pytest.approx(float(rate) / ideal, rel=0.02, abs=0.01)
     assert len(re.findall(r"Ray Tune alone, \d+ trials sleeping [0-9.]+ s(?: after importing torch)?: overhead ratio "
                           r"[0-9.]+", out)) == 2
-    assert ratio(out, "sweep / script") > 0
+    script, sweep = re.search(r"Optuna script: ([0-9.]+) s   bench sweep: ([0-9.]+) s", out).groups()
+    assert ratio(out, "sweep / script") == pytest.approx(float(sweep) / float(script), rel=0.05, abs=0.01)
 
 
 @pytest.mark.slow

@@ -161,3 +161,43 @@ def test_binary_precision_recall_f1_on_planted_predictions():
     data = DataBundle(Split(logits, truth), Split(logits, truth), Split(logits, truth), "binary", 1)
     m = score(logits, truth, data, binary=True, per_class=False)
     assert (m["precision"], m["recall"], m["f1"], m["acc"]) == pytest.approx((2 / 3, 2 / 3, 2 / 3, 6 / 8))
+
+
+# workload -> (model family, recurrent cell class): what the workload's name promises
+WORKLOAD_MODELS = {
+    "mnist1d-cnn": ("cnn", None), "mnist1d-gru": ("rnn", nn.GRU), "mnist1d-lstm": ("rnn", nn.LSTM),
+    "mnist1d-rnn": ("rnn", nn.RNN), "mnist1d-mlp": ("mlp", None), "mnist1d-shuffled-cnn": ("cnn", None),
+    "mnist1d-shuffled-mlp": ("mlp", None), "mnist1d-shuffled-gru": ("rnn", nn.GRU),
+    "mnist1d-imbalanced-cnn": ("cnn", None), "digits-cnn": ("cnn", None), "cifar10-cnn": ("cnn", None),
+    "imdb-rnn": ("rnn", nn.RNN), "text-synthetic-rnn": ("rnn", nn.RNN), "adding": ("rnn", nn.GRU),
+    "temporal-order": ("rnn", nn.GRU), "copy-memory": ("rnn", nn.GRU),
+}
+
+
+def test_every_workload_has_a_model_expectation():
+    from bench.workloads import WORKLOADS
+
+    assert set(WORKLOADS) == set(WORKLOAD_MODELS), "add the new workload's model to WORKLOAD_MODELS"
+
+
+@pytest.mark.parametrize("name", [n for n, (family, _) in WORKLOAD_MODELS.items() if family == "rnn"])
+def test_recurrent_workloads_build_the_cell_their_name_says(name):
+    from bench.models import build_model
+    from bench.models.rnn import RNNModel
+    from bench.workloads import WORKLOADS
+
+    spec = WORKLOADS[name]
+    data = DataBundle(*(Split(torch.zeros(4, 6, 1), torch.zeros(4, dtype=torch.long)) for _ in range(3)),
+                      "classification", 4)
+    model = build_model(spec.model, TrialConfig(workload=name, width=8, depth=1, fc_width=8), data, spec.cell)
+    assert spec.model == "rnn" and type(model) is RNNModel
+    assert type(model.rnn) is WORKLOAD_MODELS[name][1]
+    if type(model.rnn) is nn.RNN:
+        assert model.rnn.nonlinearity == "tanh"
+
+
+@pytest.mark.parametrize("name", [n for n, (family, _) in WORKLOAD_MODELS.items() if family != "rnn"])
+def test_other_workloads_name_their_model_family(name):
+    from bench.workloads import WORKLOADS
+
+    assert WORKLOADS[name].model == WORKLOAD_MODELS[name][0] and WORKLOADS[name].cell == ""

@@ -1,4 +1,5 @@
 """Each gradient study runs end to end on the tiny budget and writes its claims table, figures and raw tables."""
+import json
 import re
 
 import pandas as pd
@@ -39,7 +40,8 @@ def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     gradients = pd.read_parquet(folder / "gradients.parquet")
     assert {"group", "grad_health", "status"} <= set(trials.columns)
     assert set(gradients["trial_id"]) <= set(trials["trial_id"]) and len(gradients) > 0
-    assert (folder / "run.json").exists()
+    provenance = json.loads((folder / "run.json").read_text())
+    assert provenance["kind"] == f"study {name}" and set(provenance["seeds"]) <= set(trials["seed"])
 
 
 def test_exploding_study_end_to_end(tmp_path):
