@@ -1,10 +1,13 @@
 """The `bench` command line: thin Typer wrappers over library calls."""
 from __future__ import annotations
 
+import json
+import shlex
 from dataclasses import fields
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -227,8 +230,6 @@ def sweep(
 
     Example: bench sweep optimizers --quick
     """
-    import json
-
     from bench.search.resources import parse_gpus_per_trial
     from bench.search.space import load_space
 
@@ -238,11 +239,15 @@ def sweep(
     if space is None and not (Path(resume) / "space.yaml").is_file():
         raise ConfigError(f"{resume} is not a sweep run folder (no space.yaml); pass the folder `bench sweep` printed")
     chosen = load_space(space if space is not None else Path(resume) / "space.yaml")
-    where = f" --out {out}" if out != Path("runs") else ""
-    again = (f"bench sweep {space}{' --quick' if quick else ''}{where} --resume last" if space
-             else f"bench sweep --resume {resume}")
+    where = f" --out {shlex.quote(str(out))}" if out != Path("runs") else ""
+    again = (f"bench sweep {shlex.quote(space)}{' --quick' if quick else ''}{where} --resume last" if space
+             else f"bench sweep --resume {shlex.quote(resume)}")
+    previous = resumed_info(chosen.name, out, resume)
     from bench.search.tune import run_sweep  # imports Ray: only once the space is known to be valid
 
+    if not previous.get("complete"):  # Ray takes its while to start; say so instead of staying silent
+        console.print(f"joining the Ray cluster at {address} ..." if address else
+                      "starting a private Ray on 127.0.0.1 (about 20-30 s before the first trial's line) ...")
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
@@ -251,12 +256,26 @@ def sweep(
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(130) from None
     info = json.loads((folder / "run.json").read_text())
+    if previous.get("complete"):
+        console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")
     print_leaderboard(folder)
     console.print(f"results: {folder}")
+    console.print(f"next: bench report {shlex.quote(str(folder))}  (HTML + Markdown: figures, pairwise tests)",
+                  markup=False, highlight=False)
     if not info["complete"]:
         console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
                       f"`{again}`")
         raise typer.Exit(130)
+
+
+def resumed_info(name: str, out: Path, resume: str | None) -> dict:
+    """run.json of the run a --resume continues ('last': the newest run of the sweep under out); {} when none."""
+    if not resume:
+        return {}
+    runs = (p for p in Path(out).glob(f"{name}-*") if (p / "space.yaml").exists())  # names sort by time
+    folder = max(runs, default=None) if resume == "last" else Path(resume)
+    path = folder / "run.json" if folder else None
+    return json.loads(path.read_text()) if path and path.is_file() else {}
 
 
 def print_leaderboard(folder: Path) -> None:
@@ -271,16 +290,42 @@ def print_leaderboard(folder: Path) -> None:
         return
     board = leaderboard(trials)
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
+    for table in leaderboard_tables(board):
+        out.print(table)
+
+
+def leaderboard_tables(board) -> list[Table]:
+    """The sweep's leaderboard as one Rich table per workload. Numbers never wrap (a narrow terminal wraps the
+    hyperparameters between settings instead), and an interval that spans the metric's whole range says so."""
+    from bench.report.stats import metric_bounds
+
+    tables = []
     for workload, rows in board.groupby("workload", sort=False):
         better = "higher" if rows["mode"].iloc[0] == "max" else "lower"
         table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better)",
-                      title_justify="left")
-        for col in ("level", "seeds", "mean", "95% CI", "failed", "best hyperparameters"):
-            table.add_column(col, overflow="fold")
+                      title_justify="left", box=box.SIMPLE_HEAD)  # no side borders: 7 more columns for the numbers
+        for col in ("level", "seeds", "mean", "95% CI", "failed"):
+            table.add_column(col, no_wrap=True)
+        longest = max((len(word) for best in rows["best"] for word in str(best).split()), default=12)
+        table.add_column("best hyperparameters", min_width=longest)  # wraps between settings, never inside one
+        bounds = metric_bounds(str(rows["metric"].iloc[0]))
         for r in rows.itertuples():
-            ci = f"[{r.ci_low:.4f}, {r.ci_high:.4f}]" if r.n > 1 else "-"
-            table.add_row(str(r.level), str(r.n), f"{r.mean:.4f}" if r.n else "-", ci, str(r.failed), r.best)
-        out.print(table)
+            table.add_row(str(r.level), str(r.n), f"{r.mean:.4f}" if r.n else "-", ci_cell(r.ci_low, r.ci_high, r.n, bounds),
+                          str(r.failed), str(r.best))
+        tables.append(table)
+    return tables
+
+
+def ci_cell(low: float, high: float, n: int, bounds: tuple[float, float]) -> str:
+    """'[0.8123, 0.8456]'; '-' below 2 seeds; 'uninformative' when the interval, clipped to the metric's range,
+    covers all of it: [0, 1] for an accuracy says nothing (the seeds column says how few seeds there were)."""
+    import math
+
+    if n < 2 or math.isnan(low) or math.isnan(high):
+        return "-"
+    if math.isfinite(bounds[0]) and math.isfinite(bounds[1]) and low <= bounds[0] and high >= bounds[1]:
+        return "uninformative"
+    return f"[{low:.4f}, {high:.4f}]"
 
 
 # --- bench report: HTML + Markdown from finished runs (bench/report) ---

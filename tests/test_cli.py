@@ -114,3 +114,67 @@ def test_help_and_config_listing_import_no_heavy_library(argv):
             "print(sorted(m for m in ('torch', 'ray', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --- bench sweep's terminal output, around a stand-in for the sweep itself ---------------------------------------
+
+@pytest.fixture
+def finished_sweep(tmp_path, monkeypatch):
+    """A finished sweep folder named like a real one (with a space in the path) and run_sweep replaced by a stub
+    that returns it, so that the CLI's own output is what is tested."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    import bench
+    import bench.search.tune as tune
+    from tests.report_fixture import make_run
+
+    folder = make_run(tmp_path / "my runs" / "optimizers-20250101-120000")
+    shutil.copy(Path(bench.__file__).parent / "search_spaces" / "optimizers.yaml", folder / "space.yaml")
+    info = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps({**info, "complete": True, "finished_trials": 9, "total_trials": 9}))
+    calls = []
+    monkeypatch.setattr(tune, "run_sweep", lambda *a, **kw: calls.append(kw) or folder)
+    return folder, calls
+
+
+def test_sweep_says_ray_is_starting_and_what_comes_next(finished_sweep):
+    import shlex
+
+    folder, calls = finished_sweep
+    res = invoke("sweep", "optimizers", "--quick", "--out", str(folder.parent))
+    assert res.exit_code == 0, res.output
+    assert res.output.index("starting a private Ray on 127.0.0.1") < res.output.index("mnist1d-cnn")
+    assert f"next: bench report {shlex.quote(str(folder))}" in res.output
+    assert "'" in shlex.quote(str(folder))  # the space in "my runs" is quoted, so the line can be pasted
+    assert "already complete" not in res.output and len(calls) == 1
+
+
+def test_resuming_a_complete_sweep_says_so(finished_sweep):
+    folder, calls = finished_sweep
+    res = invoke("sweep", "--resume", str(folder))
+    assert res.exit_code == 0, res.output
+    assert f"{folder} was already complete (9 trials): nothing was re-run" in res.output
+    assert "starting a private Ray" not in res.output
+
+
+def test_leaderboard_keeps_numbers_whole_at_80_columns():
+    from rich.console import Console
+
+    from bench.cli import leaderboard_tables
+
+    best = "lr=0.000123, momentum=0.987, beta1=0.912, beta2=0.9991, eps=1.23e-08, weight_decay=0.000456"
+    board = pd.DataFrame([
+        {"workload": "mnist1d-gru", "level": "nesterov", "n": 3, "mean": 0.87654, "ci_low": 0.81234,
+         "ci_high": 0.93456, "failed": 0, "best": best, "metric": "test_acc", "mode": "max"},
+        {"workload": "mnist1d-gru", "level": "sgd", "n": 2, "mean": 0.5, "ci_low": 0.0, "ci_high": 1.0,
+         "failed": 1, "best": best, "metric": "test_acc", "mode": "max"}])
+    term = Console(width=80, record=True, color_system=None)
+    for table in leaderboard_tables(board):
+        term.print(table)
+    text = term.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    for number in ("0.8765", "[0.8123, 0.9346]", "0.000123", "0.9991", "1.23e-08", "0.000456"):
+        assert number in text, f"{number} was wrapped:\n{text}"
+    assert "uninformative" in text and "[0.0000, 1.0000]" not in text
