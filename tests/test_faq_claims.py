@@ -157,3 +157,60 @@ def test_cnn_claim_corrects_its_two_tests_with_holm():
         pytest.fail("no planted sample with an interaction p between 0.025 and 0.05")
     judged = qs.cnn_spatial(evidence(structure=df))
     assert f"Holm p {st.fmt_p(2 * p)}" in judged.numbers[-1] and "-> inconclusive" in judged.numbers[-1]
+
+
+def with_objective(df: pd.DataFrame, objective: dict[str, float]) -> pd.DataFrame:
+    """Give each level's final trials a validation objective (what a strength is chosen on)."""
+    return df.assign(objective=df["level"].map(objective).fillna(0.5))
+
+
+def test_ablation_picks_a_regularizers_strength_on_validation_not_test():
+    """Dropout 0.5 has the best test score, 0.3 the best validation objective: the claim must compare 0.3."""
+    levels = {"baseline": 0.80, "+dropout 0.1": 0.81, "+dropout 0.3": 0.86, "+dropout 0.5": 0.95}
+    objective = {"+dropout 0.1": 0.82, "+dropout 0.3": 0.90, "+dropout 0.5": 0.70}
+    df = with_objective(finals({qs.CNN: levels, qs.MLP: levels}), objective)
+    assert qs.chosen_level(df, qs.CNN, "+dropout") == "+dropout 0.3"
+    judged = qs.ablation_gain("+dropout")(evidence(ablation=df))
+    assert judged.verdict == st.SUPPORTED and "+dropout 0.3 (best on validation)" in judged.numbers[-1]
+
+
+def test_ablation_gain_is_refuted_when_the_validated_strength_hurts():
+    levels = {"baseline": 0.85, "+dropout 0.1": 0.80, "+dropout 0.3": 0.75, "+dropout 0.5": 0.95}
+    objective = {"+dropout 0.1": 0.90, "+dropout 0.3": 0.70, "+dropout 0.5": 0.60}
+    df = with_objective(finals({qs.CNN: levels, qs.MLP: levels}), objective)
+    assert qs.ablation_gain("+dropout")(evidence(ablation=df)).verdict == st.REFUTED
+
+
+def gap_tables(gaps: dict[str, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Overfitting runs: final trials per level and their epochs, the last epoch's train - val accuracy planted."""
+    df = finals({"mlp": {level: 0.8 for level in gaps}})
+    rows = []
+    for trial, level in zip(df["trial_id"], df["level"], strict=True):
+        for epoch, (train, val) in ((1, (0.5, 0.5)), (2, (0.7 + gaps[level], 0.7))):
+            rows += [{"trial_id": trial, "epoch": epoch, "split": "train", "metric": "acc", "value": train},
+                     {"trial_id": trial, "epoch": epoch, "split": "val", "metric": "acc", "value": val}]
+    return df, pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("dropout_gap, verdict", [(0.05, st.SUPPORTED), (0.30, st.REFUTED)])
+def test_regularizer_reduces_the_train_validation_gap(dropout_gap, verdict):
+    df, epochs = gap_tables({"baseline": 0.20, "dropout=0.5": dropout_gap})
+    noise = np.random.default_rng(1).normal(0, 0.003, len(epochs))
+    ev = evidence(overfitting=df)
+    ev.tables["overfitting"]["epochs"] = epochs.assign(value=epochs["value"] + noise * (epochs["epoch"] == 2))
+    assert qs.strongest("dropout")(ev.budget) == ("dropout=0.5", "baseline")
+    assert qs.reduces_gap(qs.strongest("dropout"))(ev).verdict == verdict
+
+
+@pytest.mark.parametrize("most, verdict", [(0.90, st.SUPPORTED), (0.70, st.REFUTED)])
+def test_more_data_is_the_largest_size_against_the_baseline(most, verdict):
+    largest = f"n_train={max(BUDGETS['tiny'].sizes)}"
+    df = finals({"mlp": {"baseline": 0.80, largest: most, "n_train=32": 0.99}})
+    assert qs.more_data_helps(evidence(overfitting=df)).verdict == verdict
+
+
+@pytest.mark.parametrize("binary_relu, verdict", [(0.895, st.SUPPORTED), (0.70, st.REFUTED)])
+def test_relu_must_be_as_good_as_the_best_activation_on_both_tasks(binary_relu, verdict):
+    df = finals({qs.CNN: {"relu": 0.90, "tanh": 0.88, "sigmoid": 0.85},
+                 qs.IMBALANCED: {"relu": binary_relu, "tanh": 0.90, "sigmoid": 0.80}})
+    assert qs.relu_everywhere(evidence(activations=df)).verdict == verdict

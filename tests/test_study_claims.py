@@ -127,3 +127,39 @@ def test_context_rows_are_shown_but_do_not_decide():
                              context="mechanism")
     assert judged.verdict == st.SUPPORTED and len(judged.numbers) == 2 and "context" in judged.numbers[1]
     assert len(judged.table) == 2
+
+
+def cells(mse: dict[str, float], T: int = 30, status: str = "ok") -> dict:
+    """Planted adding-problem results per cell at length T, the same test MSE in every seed."""
+    return {(label, T): [TrialResult({}, status if label == "LSTM" else "ok", {"test_mse": m}, [], [])] * MIN_SEEDS
+            for label, m in mse.items()}
+
+
+SOLVED, UNSOLVED = 0.001, 0.16  # the constant predictor scores 1/6; solved means below a tenth of it
+
+
+def test_cell_claims_when_the_gated_cells_solve_and_the_tanh_rnn_fails(study):
+    from bench.studies import exploding as exp
+
+    exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": SOLVED}),
+                    exp.BUDGETS["quick"])
+    assert all(passed(study, k) for k in ("lstm-adding", "gru-adding", "irnn-adding", "rnn-adding-fails"))
+
+
+def test_tanh_rnn_solving_the_task_refutes_its_failure_claim(study):
+    from bench.studies import exploding as exp
+
+    exp.cell_claims(study, cells({"tanh RNN": SOLVED, "LSTM": SOLVED, "GRU": UNSOLVED, "IRNN": SOLVED}),
+                    exp.BUDGETS["quick"])
+    assert failed(study, "rnn-adding-fails") and failed(study, "gru-adding") and passed(study, "lstm-adding")
+
+
+@pytest.mark.parametrize("status", ["ok", "diverged"])
+def test_the_tanh_rnn_failure_is_not_judged_when_the_lstm_reference_fails(study, status):
+    """A sanity gate: if the LSTM does not solve the task at this budget, 'the tanh RNN fails' says nothing."""
+    from bench.studies import exploding as exp
+
+    exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED if status == "diverged" else UNSOLVED,
+                                  "GRU": SOLVED, "IRNN": SOLVED}, status=status), exp.BUDGETS["quick"])
+    assert failed(study, "lstm-adding")  # a diverged LSTM did not solve anything, whatever its last MSE
+    assert outcome(study, "rnn-adding-fails") == Outcome.INCONCLUSIVE
