@@ -222,3 +222,13 @@ def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome)
     assert "Residual nets explode. Notes: lecun+residual went NaN (not drawn); line: mean over seeds; band: their range." in text
     assert matplotlib.image.imread(tmp_path / "grad_norm_over_steps.png").shape[1] > 500
     assert len([ln for ln in ax.get_lines() if len(ln.get_xdata())]) == 1  # two seeds drawn as one line
+    import json
+
+    from bench.faq.main import load_study
+
+    said = json.loads((tmp_path / "captions.json").read_text())
+    assert said["grad_norm_over_steps"].startswith("Residual nets explode. Notes: lecun+residual went NaN")
+    (tmp_path / "claims.csv").write_text(study_claims(outcome).to_csv(index=False))
+    _, pngs = load_study("vanishing", tmp_path)  # the FAQ shows the study's figures with the study's captions
+    assert [(n, c) for n, _, c in pngs] == [("vanishing-grad_norm_over_steps", "Vanishing study: "
+                                             + said["grad_norm_over_steps"])]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import platform
 import sys
@@ -19,6 +20,7 @@ from bench.procpool import process_pool
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, build_faq
+from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable
 
 STUDY_CLAIMS = "claims.csv"
@@ -98,8 +100,9 @@ def load_study(name: str, folder: Path) -> tuple[pd.DataFrame | None, list]:
     path = folder / STUDY_CLAIMS
     if not path.exists():
         return None, []
-    pngs = [(f"{name}-{p.stem}", p.read_bytes(), f"From the {name} study: {p.stem.replace('_', ' ')}.")
-            for p in sorted(folder.glob("*.png"))]
+    said = json.loads((folder / CAPTIONS_FILE).read_text()) if (folder / CAPTIONS_FILE).exists() else {}
+    pngs = [(f"{name}-{p.stem}", p.read_bytes(), f"{name.capitalize()} study: "
+             + said.get(p.stem, f"{p.stem.replace('_', ' ')}.")) for p in sorted(folder.glob("*.png"))]
     return pd.read_csv(path), pngs
 
 

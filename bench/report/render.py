@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
 import re
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class Page:
     html: list[str] = field(default_factory=list)
     md: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
+    captions: dict[str, str] = field(default_factory=dict)
 
     def heading(self, text: str, level: int = 2, anchor: str | None = None) -> None:
         ident = f' id="{anchor}"' if anchor else ""
@@ -74,7 +76,7 @@ class Page:
         if not isinstance(fig_or_png, bytes):
             caption = with_notes(caption, fg.tidy(fig_or_png))
         data = fig_or_png if isinstance(fig_or_png, bytes) else fg.png(fig_or_png)
-        self.figures[name] = data
+        self.figures[name], self.captions[name] = data, caption
         b64 = base64.b64encode(data).decode()
         self.html.append(f'<figure id="fig-{name}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -338,6 +340,7 @@ def write_report(runs: list[Path], out: Path, name: str | None = None, compare: 
 
 # --- the gradient studies' page: the claims table and the figures, in the FAQ page's look ---
 
+CAPTIONS_FILE = "captions.json"
 STUDY_COLUMNS = {"seeds_met": "seeds meeting it", "claim": "claim", "source": "source", "criterion": "criterion",
                  "measured": "measured"}
 
@@ -393,10 +396,12 @@ def figure_title(fig: Any, name: str) -> str:
 
 def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
                      captions: dict[str, str] | None = None) -> Path:
-    """Write folder/index.html (self-contained) and each figure as folder/<name>.png; returns the HTML path."""
+    """Write folder/index.html (self-contained), each figure as folder/<name>.png and their captions (with the
+    figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere; returns the HTML path."""
     page = study_page(title, notes, claims, figures, captions)
     ensure_writable(folder)
     for name, data in page.figures.items():
         atomic_write(folder / f"{name}.png", data)
+    atomic_write(folder / CAPTIONS_FILE, json.dumps(page.captions, indent=1).encode())
     atomic_write(folder / "index.html", page.to_html().encode())
     return folder / "index.html"

@@ -120,8 +120,9 @@ class Study:
         self.progress(f"{outcome.value.upper()}  {claim} ({source})\n      criterion: {row.criterion}\n"
                       f"      measured:  {measured}\n      seeds meeting it: {row.seeds_met}")
 
-    def finish(self, figures: dict[str, Figure]) -> pd.DataFrame:
-        """Write claims, figures, raw tables and provenance; return the claims table."""
+    def finish(self, figures: dict[str, Figure], captions: dict[str, str] | None = None) -> pd.DataFrame:
+        """Write claims, figures (captions: what to see in each), the page, raw tables and provenance; return the
+        claims table."""
         claims = pd.DataFrame([asdict(c) for c in self.claims], columns=CLAIM_COLUMNS)
         atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
         counts = claims["outcome"].value_counts()
@@ -130,9 +131,7 @@ class Study:
                   + ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome) + ".")
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
                                                                 figures).encode())
-        for name, fig in figures.items():
-            fig.savefig(self.folder / f"{name}.png", dpi=DPI)
-        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures)
+        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions)
         for name, df in {**to_tables(self.records), **self.tables}.items():
             atomic_parquet(df, self.folder / f"{name}.parquet")
         ResultStore(self.folder).write_provenance(provenance({

@@ -155,7 +155,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     mitigations = mitigation_runs(study, budget, pascanu)
     success = pd.concat([success_frame(lengths), success_frame(cells, " (Adam + clip 1)")], ignore_index=True)
     study.tables["adding_by_length"] = success
-    return study.finish(figures(pascanu, success, mitigations))
+    return study.finish(figures(pascanu, success, mitigations), CAPTIONS)
 
 
 # --- Pascanu et al.: spikes and clipping ----------------------------------------------------------------------
@@ -410,3 +410,20 @@ def figures(pascanu: dict[str, list[TrialResult]], success: pd.DataFrame,
         "mitigations_grad_norm": fig_grad_norm_over_steps(remedies[np.isfinite(remedies["total_grad_norm"])],
                                                           "The FAQ's remedies for exploding gradients"),
     }
+
+
+CAPTIONS = {  # what to see in each figure (the study page and the FAQ show them under the figure)
+    "grad_norm_over_steps": "Spikes of several orders of magnitude are exploding gradients (Pascanu et al. 2013): "
+                            "compare the unstable LR's panel with the stable one's, and the clipped line with the "
+                            "unclipped (the norm is measured before clipping, so clipping bounds the step, not this "
+                            "line).",
+    "loss_over_steps": "At the unstable LR: without clipping the loss jumps up after a gradient spike (a line that "
+                       "stops went NaN); with clipping it keeps falling.",
+    "success_vs_length": "Share of seeds that solved the adding problem as the sequence grows: a line that stays at 1 "
+                         "carries information across the whole sequence; one that drops to 0 loses it beyond that "
+                         "length (Hochreiter & Schmidhuber 1997; Le et al. 2015).",
+    "mse_vs_length": "Below the dotted line a model solved the task; on the dashed line (the constant predictor) it "
+                     "learned nothing about the two marked numbers.",
+    "mitigations_grad_norm": "Each remedy the FAQ names, in the exploding tanh RNN and the residual MLP: a remedy "
+                             "works when its line stays low and level where 'none' spikes.",
+}

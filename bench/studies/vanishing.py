@@ -136,7 +136,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     restore_claims(study, deep_init, deep)
     rmsprop_claims(study, deep)
     study.tables["init_layers"] = pd.concat([gb.assign(net="5-layer"), deep_init.assign(net="30-layer")])
-    return study.finish(figures(gb, deep_init, sat, deep))
+    return study.finish(figures(gb, deep_init, sat, deep), CAPTIONS)
 
 
 # --- init-time measurements ------------------------------------------------------------------------------------
@@ -410,3 +410,24 @@ def figures(gb: pd.DataFrame, deep_init: pd.DataFrame, sat: list[TrialResult],
                                               "RMSprop on the stalling net", hue="config"),
         "sigmoid_activation_mean": fig_sigmoid_means(sigmoid_frame(sat)),
     }
+
+
+CAPTIONS = {  # what to see in each figure (the study page and the FAQ show them under the figure)
+    "grad_variance_by_depth": "Read each panel from the output layer (right) to the input (left): a line that falls "
+                              "toward layer 1 is a gradient vanishing on its way back (Glorot & Bengio's standard init: "
+                              "x1/3 per layer in theory); a level line is the normalized init doing its job.",
+    "activation_scale_by_depth": "At init, before any training: with std sqrt(1/n) the ReLU net's activations shrink "
+                                 "layer by layer (each ReLU halves the variance), with std sqrt(2/n) they keep their "
+                                 "scale through all 30 layers (He et al. 2015).",
+    "grad_norm_over_steps": "A line orders of magnitude below the others is a net whose gradients vanished (it "
+                            "stalls); a variant named in the title as NaN diverged. Batch norm and residual "
+                            "connections are the FAQ's remedies for the stalling net.",
+    "grad_ratio_over_steps": "Gradient reaching the first hidden layer relative to the last: inside the green band it "
+                             "arrives at a usable scale, below it the first layers barely learn.",
+    "update_ratio_by_depth": "Step size relative to the weights, per layer, on the stalling net: a line falling toward "
+                             "layer 1 means the early layers barely move. RMSprop divides each step by the gradient's "
+                             "own scale, so its line can stay level where SGD's falls, without the gradient itself "
+                             "changing.",
+    "sigmoid_activation_mean": "Glorot & Bengio saw the top hidden layer of a sigmoid net pushed toward 0 (saturated) "
+                               "early in training: look for the top layer's line dropping below the others.",
+}
