@@ -12,6 +12,7 @@ from bench.components.activations import ACTIVATIONS
 from bench.components.inits import INITS
 from bench.components.losses import LOSSES
 from bench.components.optimizers import OPTIMIZERS, build_optimizer
+from bench.components.schedules import SCHEDULES, build_schedule
 from bench.config import TrialConfig
 from bench.data.base import DataBundle, Split
 from bench.metrics import score
@@ -201,3 +202,38 @@ def test_other_workloads_name_their_model_family(name):
     from bench.workloads import WORKLOADS
 
     assert WORKLOADS[name].model == WORKLOAD_MODELS[name][0] and WORKLOADS[name].cell == ""
+
+
+def lr_trajectory(name: str, **fields) -> list[float]:
+    """The LR over 49 steps of a 50-step run (plateau: stepped on a validation loss that never improves)."""
+    p = nn.Parameter(torch.zeros(1))
+    cfg = TrialConfig(optimizer="sgd", lr=1.0, schedule=name, **{"lr_gamma": 0.1, "step_frac": 0.3,
+                                                                  "warmup_frac": 0.1, **fields})
+    opt = build_optimizer([p], cfg)
+    sched = build_schedule(opt, cfg, 50)
+    seen = []
+    for _ in range(49):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if SCHEDULES[name].per_epoch:
+            sched.step(1.0)
+        else:
+            sched.step()
+    return seen
+
+
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_schedule_reads_exactly_the_hyperparameters_it_tunes(name):
+    """Each schedule's trajectory changes with every field it declares and with no other schedule field."""
+    base = lr_trajectory(name)
+    for field, other in (("lr_gamma", 0.5), ("step_frac", 0.6), ("warmup_frac", 0.3)):
+        changed = lr_trajectory(name, **{field: other}) != base
+        assert changed == (field in SCHEDULES[name].hyperparams), (name, field)
+
+
+def test_plateau_is_torchs_reduce_on_plateau_with_factor_lr_gamma():
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    cfg = TrialConfig(optimizer="sgd", lr=1.0, schedule="plateau", lr_gamma=0.3)
+    sched = build_schedule(build_optimizer([nn.Parameter(torch.zeros(1))], cfg), cfg, 100)
+    assert type(sched) is ReduceLROnPlateau and (sched.factor, sched.patience, sched.mode) == (0.3, 2, "min")
