@@ -24,8 +24,10 @@ from bench.faq.main import NOT_JUDGED, answer
 from bench.faq.questions import QUESTIONS
 from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, objective, selection, trial_config
 from bench.report import stats as st
+from bench.report.faq import CSV_COLUMNS, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
 from bench.results import read_run
 from bench.train import steps_per_epoch
+from bench.workloads import WORKLOADS, target_value
 
 
 def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
@@ -58,6 +60,115 @@ def test_judge_not_worse_on_planted_gaps():
     assert evd.judge_not_worse(df, [("g", "bad", "adam")]).verdict == st.REFUTED
     both = evd.judge_not_worse(df, [("g", "sgd", "adam"), ("g", "bad", "adam")])
     assert both.verdict == st.REFUTED and len(both.numbers) == 2
+
+
+def arms(levels: dict[str, dict], dataset: str = "mnist1d-cnn") -> pd.DataFrame:
+    """A prepared trials table of real-workload arms: level -> {"scores": [...], other columns per seed or fixed}."""
+    rows = []
+    for level, spec in levels.items():
+        for s, score in enumerate(spec["scores"]):
+            extra = {k: (v[s] if isinstance(v, list) else v) for k, v in spec.items() if k != "scores"}
+            rows.append({"trial_id": f"{level}{s}", "workload": "g", "dataset": dataset, "level": level, "phase": "final",
+                         "seed": s + 1, "status": "ok", "score": score, "target_metric": "test_acc",
+                         "target_mode": "max", "epochs": 6, "epochs_run": 6, "early_stop": 0, "clip_norm": 0.0,
+                         "objective": score, "tune_mode": "max", **extra})
+    return pd.DataFrame(rows)
+
+
+GOAL = WORKLOADS["mnist1d-cnn"].goal
+UP = [0.050, 0.052, 0.048]  # a clear gain of 5 points, tight across seeds
+
+
+def test_workloads_state_a_goal_between_chance_and_the_converged_score():
+    for spec in WORKLOADS.values():
+        assert spec.goal_basis, spec.name
+        if math.isfinite(spec.goal):
+            assert (spec.chance < spec.goal) == (spec.mode == "max"), spec.name
+    assert target_value(0.942, 0.1) == 0.86 and target_value(0.00025, 1 / 6) == pytest.approx(0.017)
+
+
+@pytest.mark.parametrize(("ref", "want"), [(GOAL + 0.001, st.SUPPORTED), (GOAL - 0.001, st.UNTESTABLE)])
+def test_target_gate_on_both_sides_of_the_goal(ref, want):
+    df = arms({"a": {"scores": [ref + d for d in UP]}, "b": {"scores": [ref] * 3}})
+    j = evd.judge_better(df, [("g", "a", "b")])
+    assert j.verdict == want and j.rows[0]["gate_target"] == ("pass" if want == st.SUPPORTED else "fail")
+    assert "gates: target" in j.numbers[0] and j.rows[0]["target"] == GOAL
+
+
+@pytest.mark.parametrize(("low", "want"), [(0.1 + evd.CHANCE_TOLERANCE + 0.001, st.REFUTED),
+                                           (0.1 + evd.CHANCE_TOLERANCE - 0.001, st.UNTESTABLE)])
+def test_chance_gate_on_both_sides_of_the_tolerance(low, want):
+    # "low is as good as ref", ref above its target: far worse refutes it, unless low sits at chance
+    df = arms({"ref": {"scores": [0.9, 0.91, 0.9]}, "low": {"scores": [low - 0.001, low, low + 0.001]}})
+    assert evd.chance_gate(df, "g", ["low", "ref"]).passed == (want == st.REFUTED)
+    j = evd.judge_not_worse(df, [("g", "low", "ref")])
+    assert j.verdict == want and j.rows[0]["gate_target"] == "pass"
+
+
+@pytest.mark.parametrize(("epochs_run", "want"), [([4, 5, 6], st.SUPPORTED), ([6, 5, 6], st.NOT_EXERCISED),
+                                                  ([6, 6, 6], st.NOT_EXERCISED)])
+def test_early_stopping_must_fire_in_most_seeds(epochs_run, want):
+    base = [GOAL + 0.01] * 3
+    df = arms({"es": {"scores": [b + d for b, d in zip(base, UP, strict=True)], "early_stop": 3,
+                      "epochs_run": epochs_run}, "baseline": {"scores": base}})
+    assert evd.judge_better(df, [("g", "es", "baseline")]).verdict == want
+
+
+def test_a_gain_of_exactly_zero_from_early_stopping_that_never_fired_is_not_exercised_not_refuted():
+    same = [GOAL + 0.02, GOAL + 0.03, GOAL + 0.01]
+    df = arms({"es": {"scores": same, "early_stop": 3}, "baseline": {"scores": same}})
+    j = evd.judge_better(df, [("g", "es", "baseline")])
+    assert j.verdict == st.NOT_EXERCISED and j.rows[0]["gate_acted"] == "fail" and j.rows[0]["outcome"] == "equivalent"
+
+
+@pytest.mark.parametrize(("fraction", "passed"), [(0.0, False), (0.01, True), (None, None)])
+def test_clipping_must_have_changed_some_gradients(fraction, passed):
+    extra = {"clip_norm": 1.0} | ({"clip_fraction": fraction} if fraction is not None else {})
+    df = arms({"clip": {"scores": [0.9] * 3, **extra}, "none": {"scores": [0.9] * 3}})
+    assert evd.acted_gate(df, "g", "clip", "none").passed is passed
+    assert evd.acted_gate(df, "g", "none", "clip").passed is passed  # whichever side has it on
+
+
+def test_regularizer_and_schedule_gates_read_the_table():
+    df = arms({"wd": {"scores": [0.9] * 3, "weight_decay": 5e-4, "schedule": "constant"},
+               "cos": {"scores": [0.9] * 3, "weight_decay": 0.0, "schedule": "cosine"},
+               "base": {"scores": [0.9] * 3, "weight_decay": 0.0, "schedule": "constant"}})
+    assert evd.acted_gate(df, "g", "wd", "base").passed and "weight_decay=0.0005" in evd.acted_gate(df, "g", "wd", "base").detail
+    assert evd.acted_gate(df, "g", "cos", "base").passed
+    assert evd.acted_gate(df, "g", "base", "base").passed is None
+
+
+def test_outcomes_become_verdicts_three_ways():
+    ref = [GOAL + 0.01, GOAL + 0.012, GOAL + 0.008]
+    cases = {"better": ([r + d for r, d in zip(ref, UP, strict=True)], st.SUPPORTED),
+             "equivalent": ([r + 0.001 for r in ref], st.REFUTED),
+             "worse": ([r - d for r, d in zip(ref, UP, strict=True)], st.REFUTED),
+             "wide": ([ref[0] + 0.1, ref[1] - 0.1, ref[2] + 0.02], st.INCONCLUSIVE)}
+    for name, (scores, want) in cases.items():
+        df = arms({name: {"scores": scores}, "ref": {"scores": ref}})
+        j = evd.judge_better(df, [("g", name, "ref")])
+        assert (j.verdict, j.rows[0]["outcome"]) == (want, "inconclusive" if name == "wide" else name), name
+        assert "half-width" in j.numbers[0]
+
+
+def test_the_best_other_level_is_chosen_on_validation_not_test():
+    df = arms({"a": {"scores": [0.90] * 3, "objective": [0.80] * 3}, "b": {"scores": [0.88] * 3, "objective": [0.85] * 3},
+               "c": {"scores": [0.5] * 3}})
+    assert evd.best_level(df, "g", exclude="c") == "b"
+
+
+def test_claims_sharing_a_comparison_say_so_and_the_tally_counts_it_once():
+    df = arms({"cos": {"scores": [GOAL + 0.06] * 3, "schedule": "cosine"}, "const": {"scores": [GOAL] * 3}})
+    first, second = (evd.judge_better(df, [("g", "cos", "const")]) for _ in range(2))
+    assert first.rows[0]["key"] == second.rows[0]["key"] != ""
+    results = [QuestionResult("8.4", "t", "q", "tr", "src", "e",
+                              [ClaimResult(cid, "c", "r", j.verdict, j.numbers, rows=j.rows)
+                               for cid, j in (("8.4a", first), ("8.10a", second))])]
+    mark_shared(results)
+    assert results[0].claims[1].shared == {"g: cos vs const": ["8.4a"]}
+    assert "2 supported" in tally(results) and "1 supported" in tally(results).split("Distinct")[1]
+    table = verdict_table(results)
+    assert list(table.columns) == CSV_COLUMNS and table.loc[1, "shared_with"] == "8.4a"
 
 
 def test_interaction_contrast_on_known_samples():
@@ -135,12 +246,16 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     for q in QUESTIONS:
         assert f'id="q{q.id}"' in html and f"> {q.quote}" in md
         for c in q.claims:
-            found = re.search(rf'<h3 id="c{re.escape(c.id)}">{re.escape(c.id)} <span class="verdict-(\w+)">', html)
+            found = re.search(rf'<h3 id="c{re.escape(c.id)}">{re.escape(c.id)} <span class="verdict-([\w-]+)">', html)
             assert found, c.id
-            verdicts[c.id] = found.group(1)
+            verdicts[c.id] = found.group(1).replace("-", " ")
         for spec in q.figures:
             assert f'<figure id="fig-{spec.name}"><img' in html, spec.name
-    assert set(verdicts.values()) <= {st.SUPPORTED, st.REFUTED, st.INCONCLUSIVE}
+    assert set(verdicts.values()) <= set(st.VERDICT_WORDS)
+    table = pd.read_csv(tmp_path / "out" / "verdicts.csv")
+    assert list(table.columns) == CSV_COLUMNS and set(table["claim"]) == set(verdicts)
+    decided = table[table["comparison_verdict"].isin(["supported", "refuted"])]
+    assert len(decided) and not (decided[["gate_target", "gate_acted", "gate_chance"]] == "fail").any().any()
     assert len(verdicts) == sum(len(q.claims) for q in QUESTIONS) >= 30
     assert NOT_JUDGED not in html  # every trial of the tiny budget finishes, so every claim was judged on data
     assert (verdicts["8.5a"], verdicts["8.5d"], verdicts["8.6c"], verdicts["8.6e"]) == (

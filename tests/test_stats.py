@@ -111,37 +111,99 @@ def test_verdict_names_the_winner_for_max_and_min_metrics():
     assert "lower test_loss" in st.verdict(loss, "test_loss", higher_is_better=False)
 
 
-def test_verdict_says_no_detectable_difference_on_null_data():
+def test_verdict_says_inconclusive_on_null_data_and_never_no_difference_beside_an_interval_without_zero():
     rng = np.random.default_rng(3)
     comps = st.with_holm([st.compare(rng.normal(0.8, 0.02, 5), rng.normal(0.8, 0.02, 5), "a", "b")])
-    assert st.verdict(comps[0]).startswith("no detectable difference with 5 seeds")
-    assert "Holm p" in st.verdict(comps[0])
+    text = st.verdict(comps[0], "test_acc", margin=0.02)
+    assert text.startswith("inconclusive with 5 seeds") and "includes 0" in text and "Holm p" in text
     assert st.verdict(st.compare([0.8], [0.7, 0.75])).startswith("not testable")
+    for _ in range(200):  # whatever the data: the words match the interval printed beside them
+        a, b = rng.normal(0.8, 0.03, 3), rng.normal(0.8 + rng.normal(0, 0.03), 0.03, 3)
+        c = st.with_holm([st.compare(a, b, "a", "b", paired=True), st.compare(b, a[::-1], "b", "a")])[0]
+        words = st.verdict(c, "test_acc", margin=0.02)
+        assert ("better than" in words) == (c.ci[0] > 0 or c.ci[1] < 0) or "equivalent" in words
 
 
-def make(gain: float, ci: tuple[float, float], p: float) -> st.Comparison:
+def make(gain: float, ci: tuple[float, float], p: float = 0.01) -> st.Comparison:
     return st.Comparison("a", "b", 5, 5, 0.0, 0.0, gain, ci, p, "Welch t", 1.0)
 
 
+E = 1e-6  # either side of a threshold
+
+
+@pytest.mark.parametrize(("ci", "want"), [
+    ((-0.02 + E, 0.02 - E), st.Outcome.EQUIVALENT),  # inside the margin on both sides
+    ((-0.02 - E, 0.02 - E), st.Outcome.INCONCLUSIVE),  # the lower end just outside
+    ((-0.02 + E, 0.02 + E), st.Outcome.INCONCLUSIVE),  # the upper end just outside
+    ((E, 0.02 + E), st.Outcome.BETTER), ((-E, 0.02 + E), st.Outcome.INCONCLUSIVE),
+    ((-0.02 - E, -E), st.Outcome.WORSE), ((-0.02 - E, E), st.Outcome.INCONCLUSIVE),
+    ((0.001, 0.01), st.Outcome.EQUIVALENT),  # significant but negligible: shown equivalent, not "better"
+    ((-0.5, 0.5), st.Outcome.INCONCLUSIVE), ((math.nan, math.nan), st.Outcome.INCONCLUSIVE),
+])
+def test_outcome_on_both_sides_of_every_threshold(ci, want):
+    assert st.outcome(make(0.0, ci), 0.02) is want
+
+
 @pytest.mark.parametrize(("comp", "want"), [
-    (make(0.05, (0.03, 0.07), 0.001), st.SUPPORTED),
-    (make(0.01, (0.005, 0.015), 0.01), st.REFUTED),  # real but below the margin: the claimed benefit does not matter
-    (make(-0.04, (-0.06, -0.02), 0.001), st.REFUTED),
+    (make(0.05, (0.03, 0.07)), st.SUPPORTED),
+    (make(0.015, (0.005, 0.025)), st.SUPPORTED),  # better (superiority), though not by the whole margin
+    (make(0.01, (0.005, 0.015)), st.REFUTED),  # shown equivalent: the benefit is too small to matter
+    (make(-0.04, (-0.06, -0.02)), st.REFUTED),  # worse
     (make(0.03, (-0.01, 0.07), 0.2), st.INCONCLUSIVE),
+    (make(0.0, (-0.3, 0.3), 1.0), st.INCONCLUSIVE),  # a wide interval never refutes
 ])
 def test_decide_better(comp, want):
     assert st.decide_better(comp, margin=0.02) == want
 
 
-@pytest.mark.parametrize(("ci", "want"), [((-0.01, 0.03), st.SUPPORTED), ((-0.06, -0.03), st.REFUTED),
-                                          ((-0.05, 0.01), st.INCONCLUSIVE)])
+@pytest.mark.parametrize(("ci", "want"), [((-0.01, 0.03), st.SUPPORTED), ((-0.02 + E, 0.5), st.SUPPORTED),
+                                          ((-0.02 - E, 0.5), st.INCONCLUSIVE), ((-0.06, -0.02 - E), st.REFUTED),
+                                          ((-0.06, -0.02 + E), st.INCONCLUSIVE), ((-0.05, 0.01), st.INCONCLUSIVE)])
 def test_decide_not_worse(ci, want):
     assert st.decide_not_worse(make(0.0, ci, 0.5), margin=0.02) == want
 
 
-def test_practical_margin():
+def test_holm_compatible_interval_matches_scipy_and_excludes_zero_exactly_when_holm_rejects():
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        pairs = [(rng.normal(0.8 + rng.normal(0, 0.02), 0.02, 4), rng.normal(0.8, 0.02, 4)) for _ in range(3)]
+        comps = st.with_holm([st.compare(a, b, paired=True) for a, b in pairs])
+        for (a, b), c in zip(pairs, comps, strict=True):
+            want = sps.ttest_rel(a, b).confidence_interval(c.level)
+            assert c.ci == pytest.approx((want.low, want.high))
+            assert c.level == pytest.approx(1 - 0.05 * c.p / c.p_holm) and c.family == 3
+            assert (c.ci[0] > 0 or c.ci[1] < 0) == (c.p_holm < 0.05)
+    assert st.holm_level(0.01, 0.03) == pytest.approx(1 - 0.05 / 3)
+
+
+def test_welch_interval_after_holm_matches_scipy_at_the_adjusted_level():
+    a, b = [0.81, 0.85, 0.79, 0.83], [0.76, 0.78, 0.80, 0.74, 0.77]
+    c = st.with_holm([st.compare(a, b), st.compare(b, a, higher_is_better=False)])[0]
+    want = sps.ttest_ind(a, b, equal_var=False).confidence_interval(c.level)
+    assert c.level > 0.95 and c.ci == pytest.approx((want.low, want.high))
+    loss = st.with_holm([st.compare(a, b, higher_is_better=False)])[0]  # signed like the gain
+    plain = sps.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert loss.level == 0.95 and loss.ci == pytest.approx((-plain.high, -plain.low)) and loss.ci[1] < 0
+
+
+def test_practical_margin_grows_with_the_test_sets_binomial_noise():
     assert st.practical_margin("test_acc", 0.9) == 0.02
-    assert st.practical_margin("test_loss", 0.5) == pytest.approx(0.05)
+    assert st.practical_margin("test_acc", 0.9, 1000) == 0.02  # 2 SE = 0.019 < 2 points
+    assert st.practical_margin("test_acc", 0.5, 1000) == pytest.approx(2 * math.sqrt(0.25 / 1000))  # 0.0316
+    assert st.practical_margin("test_f1", 0.9, 100) == pytest.approx(0.06)  # ~100 positives
+    assert st.practical_margin("test_loss", 0.5, 1000) == pytest.approx(0.05)
+
+
+def test_seeds_needed_is_the_smallest_n_whose_t_interval_fits_the_margin():
+    a, b = np.array([0.80, 0.84, 0.78]), np.array([0.79, 0.80, 0.80])
+    c = st.compare(a, b, paired=True)
+    n = st.seeds_needed(c, 0.02)
+    sd = np.std(a - b, ddof=1)
+    half = lambda k: sps.t.ppf(0.975, k - 1) * sd / math.sqrt(k)
+    assert half(n) < 0.02 <= half(n - 1)
+    assert c.half_width == pytest.approx(half(3))
+    assert "half-width" in st.precision_words(c, 0.02) and f"about {n} seeds" in st.precision_words(c, 0.02)
+    assert st.seeds_needed(c, 1e-6) is None  # beyond the cap
 
 
 @pytest.mark.parametrize("metric, bounds", [("test_acc", (0, 1)), ("val_f1", (0, 1)), ("test_loss", (0, math.inf)),

@@ -1,7 +1,18 @@
 """What the claims are judged on: the FAQ experiments' tables, the gradient studies' claims, and the helpers
-that turn them into comparisons and verdicts with the fixed decision rules of bench.report.stats."""
+that turn them into comparisons and verdicts with the fixed decision rules of bench.report.stats.
+
+Every comparison passes three sanity gates, read from the result tables, before a decision is made; a failed
+gate is the verdict, printed beside the numbers:
+- target: the reference arm (B) reaches its workload's target (bench.workloads: `goal`), else "untestable at this
+  budget" (a comparison against an undertrained reference says nothing about trained models);
+- acted: the intervention that tells A from B took effect (early stopping stopped before the last epoch in most
+  seeds, norm clipping changed some gradients, a regularizer or schedule is on in the table), else "not exercised";
+- chance: no compared arm sits at its workload's chance score, else "untestable" (two arms at chance tie for
+  a reason that has nothing to do with the claim).
+"""
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -17,9 +28,28 @@ from bench.results import read_run
 
 @dataclass
 class Judgement:
-    verdict: str  # supported | refuted | inconclusive
+    verdict: str  # supported | refuted | inconclusive | untestable | not exercised (stats.VERDICT_WORDS)
     numbers: list[str]  # the measurements behind the verdict, one sentence each
     table: pd.DataFrame | None = None
+    rows: list[dict] = field(default_factory=list)  # one per comparison: the columns of verdicts.csv
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One sanity gate of one comparison: passed True/False, or None when it does not apply."""
+    name: str  # "target" | "acted" | "chance"
+    passed: bool | None
+    detail: str
+    fails_as: str  # the verdict when it fails
+
+    def words(self) -> str:
+        state = "n/a" if self.passed is None else "pass" if self.passed else "FAIL"
+        return f"{self.name} {state} ({self.detail})"
+
+
+GATES = ("target", "acted", "chance")
+CHANCE_TOLERANCE = 0.05  # a rate within 5 points of chance (losses: within 10% of it) has learnt nothing usable
+OVERFIT_MIN = 0.04  # a reference with a train-validation gap below 4 points has no overfitting to reduce
 
 
 @dataclass
@@ -33,7 +63,7 @@ class Evidence:
 
     def add_run(self, name: str, folder) -> None:
         run = read_run(folder)
-        trials = tb.prepare(run["trials"])  # the group becomes the `workload` compared within
+        trials = with_test_sizes(tb.prepare(run["trials"]))  # the group becomes the `workload` compared within
         self.tables[name] = {"trials": trials, "epochs": run["epochs"], "gradients": run["gradients"]}
 
     def trials(self, name: str) -> pd.DataFrame:
@@ -52,14 +82,38 @@ def mean_score(df: pd.DataFrame, group: str, level: str) -> float:
     return float(scores.loc[scores["level"] == level, "score"].mean())
 
 
+def with_test_sizes(df: pd.DataFrame) -> pd.DataFrame:
+    """Adds n_test: how many test samples the score is a rate over (all of them for accuracy; the positives for
+    precision, recall and F1), for the binomial part of the practical margin."""
+    from bench.config import TrialConfig
+    from bench.workloads import load_data
+
+    names = df["dataset"] if "dataset" in df else df["workload"]
+    lens = df["seq_len"] if "seq_len" in df else pd.Series(0, index=df.index)
+    sizes = {}
+    for (name, seq_len), _ in df.groupby([names, lens]):
+        try:
+            test = load_data(TrialConfig(workload=str(name), seq_len=int(seq_len))).test
+        except Exception:  # noqa: BLE001 - a workload that cannot load here keeps the fixed margin
+            continue
+        sizes[(name, seq_len)] = (len(test), int((test.y > 0.5).sum()) if test.y.dim() == 1 else len(test))
+    keys = zip(names, lens, df["target_metric"], strict=True)
+    df["n_test"] = [sizes.get((d, s), (0, 0))[1 if m.split("_")[-1] in ("f1", "precision", "recall") else 0]
+                    or math.nan for d, s, m in keys]
+    return df
+
+
 def best_level(df: pd.DataFrame, group: str, exclude: str | None = None) -> str | None:
-    """The level with the best mean final score in a group (optionally other than `exclude`)."""
+    """The level with the best mean validation score of its final seeds in a group (optionally other than
+    `exclude`): comparators are chosen on validation data, never on the test scores they are judged by."""
     part = final(df, group)
     part = part[part["level"] != exclude]
-    means = part.groupby("level")["score"].mean().dropna()
+    col, mode = ("objective", str(part["tune_mode"].iloc[0])) if "objective" in part and "tune_mode" in part and \
+        len(part) else ("score", tb.metric_of(part)[1] if len(part) else "max")
+    means = pd.to_numeric(part[col], errors="coerce").groupby(part["level"]).mean().dropna()
     if means.empty:
         return None
-    return str(means.idxmax() if tb.higher_is_better(tb.metric_of(part)[1]) else means.idxmin())
+    return str(means.idxmax() if tb.higher_is_better(mode) else means.idxmin())
 
 
 def compare(df: pd.DataFrame, group: str, a: str, b: str) -> st.Comparison:
@@ -80,40 +134,220 @@ def metric_name(df: pd.DataFrame, group: str) -> tuple[str, bool]:
     return metric, tb.higher_is_better(mode)
 
 
+GATE_VERDICTS = (st.UNTESTABLE, st.NOT_EXERCISED)
+
+
 def combine_all(verdicts: list[str]) -> str:
-    """A claim about every case: supported if all cases support it, refuted if any refutes it."""
+    """A claim about every case: supported if all cases support it, refuted if any refutes it; else untestable
+    or not exercised if a case's gates failed; else inconclusive."""
     if verdicts and all(v == st.SUPPORTED for v in verdicts):
         return st.SUPPORTED
-    return st.REFUTED if st.REFUTED in verdicts else st.INCONCLUSIVE
+    if st.REFUTED in verdicts:
+        return st.REFUTED
+    return next((g for g in GATE_VERDICTS if g in verdicts), st.INCONCLUSIVE)
 
 
 def combine_any(verdicts: list[str]) -> str:
-    """A claim that some case works: supported if any case supports it, refuted if all refute it."""
+    """A claim that some case works: supported if any case supports it, refuted if all refute it; else
+    untestable or not exercised if a case's gates failed; else inconclusive."""
     if st.SUPPORTED in verdicts:
         return st.SUPPORTED
-    return st.REFUTED if verdicts and all(v == st.REFUTED for v in verdicts) else st.INCONCLUSIVE
+    if verdicts and all(v == st.REFUTED for v in verdicts):
+        return st.REFUTED
+    return next((g for g in GATE_VERDICTS if g in verdicts), st.INCONCLUSIVE)
 
 
 def margin_words(metric: str, margin: float) -> str:
-    return f"{margin * 100:.0f} points" if metric.split("_")[-1] in st.RATE_METRICS else f"{margin:.3g}"
+    return f"{margin * 100:.3g} points" if metric.split("_")[-1] in st.RATE_METRICS else f"{margin:.3g}"
+
+
+# -- sanity gates ---------------------------------------------------------------------------------------------
+def arm(df: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
+    part = final(df, group)
+    return part[part["level"] == level]
+
+
+def spec_of(part: pd.DataFrame):
+    """The workload spec of an arm's trials (None when the table names no known workload)."""
+    from bench.workloads import WORKLOADS
+
+    name = part["dataset"].iloc[0] if "dataset" in part and len(part) else None
+    return WORKLOADS.get(str(name)) if name is not None else None
+
+
+def reached(value: float, goal: float, mode: str) -> bool:
+    return value >= goal if tb.higher_is_better(mode) else value <= goal
+
+
+def target_gate(df: pd.DataFrame, group: str, level: str) -> Gate:
+    """The reference arm's mean score reaches its workload's target."""
+    part = arm(df, group, level)
+    spec = spec_of(part)
+    metric, mode = tb.metric_of(part) if len(part) else ("", "max")
+    if spec is None or spec.target != metric or not math.isfinite(spec.goal):
+        return Gate("target", None, f"no target known for {level}", st.UNTESTABLE)
+    mean = float(part["score"].mean())
+    ok = reached(mean, spec.goal, mode)
+    return Gate("target", ok, f"reference {level} {st.fmt(mean)} {'reaches' if ok else 'misses'} the {spec.name} "
+                f"target {spec.goal:g}", st.UNTESTABLE)
+
+
+def at_chance(mean: float, chance: float, metric: str, mode: str) -> bool:
+    tol = CHANCE_TOLERANCE if metric.split("_")[-1] in st.RATE_METRICS else 0.1 * abs(chance)
+    return mean <= chance + tol if tb.higher_is_better(mode) else mean >= chance - tol
+
+
+def chance_gate(df: pd.DataFrame, group: str, levels: list[str]) -> Gate:
+    """No compared arm's mean score sits at (or below) its workload's chance score."""
+    stuck, known = [], False
+    for level in levels:
+        part = arm(df, group, level)
+        spec = spec_of(part)
+        if spec is None or not len(part) or spec.target != tb.metric_of(part)[0] or not math.isfinite(spec.chance):
+            continue
+        known = True
+        mean = float(part["score"].mean())
+        if math.isnan(mean) or at_chance(mean, spec.chance, spec.target, spec.mode):
+            stuck.append(f"{level} {st.fmt(mean)}")
+    if not known:
+        return Gate("chance", None, "no chance score known", st.UNTESTABLE)
+    detail = f"at chance: {', '.join(stuck)}" if stuck else "every arm above chance"
+    return Gate("chance", not stuck, detail, st.UNTESTABLE)
+
+
+def _value(part: pd.DataFrame, key: str):
+    return part[key].iloc[0] if key in part and len(part) else None
+
+
+def _acted(key: str, on: pd.DataFrame, off: pd.DataFrame) -> tuple[bool | None, str]:
+    """Did the intervention `key`, on in `on` and off (or weaker) in `off`, take effect in the `on` arm's trials?"""
+    value = _value(on, key)
+    if key == "early_stop":
+        fired = int((pd.to_numeric(on["epochs_run"]) < pd.to_numeric(on["epochs"])).sum()) if "epochs_run" in on else 0
+        return 2 * fired >= len(on) and fired > 0, f"early stopping fired in {fired}/{len(on)} seeds"
+    if key == "clip_norm":
+        if "clip_fraction" not in on:
+            return None, "clip fraction not recorded"
+        share = float(pd.to_numeric(on["clip_fraction"]).mean())
+        return share > 0, f"clipping changed {share:.0%} of the gradients"
+    if key == "n_train":
+        more = float(value or 0) == 0 or float(value) > float(_value(off, key) or math.inf)
+        return more, f"n_train {value} vs {_value(off, key)}"
+    return True, f"{key}={value} in the table"
+
+
+INTERVENTIONS = ("early_stop", "clip_norm", "dropout", "weight_decay", "batch_norm", "schedule", "n_train")
+OFF = {"schedule": "constant"}
+
+
+def is_off(key: str, value) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    return value == OFF[key] if key in OFF else key != "n_train" and not value
+
+
+def acted_gate(df: pd.DataFrame, group: str, a: str, b: str) -> Gate:
+    """Every intervention that differs between arms a and b took effect in the arm that has it on."""
+    pa, pb = arm(df, group, a), arm(df, group, b)
+    checks = []
+    for key in INTERVENTIONS:
+        va, vb = _value(pa, key), _value(pb, key)
+        if va is None or vb is None or va == vb:
+            continue
+        on, off = (pb, pa) if is_off(key, va) or (key == "n_train" and float(vb or 0) > float(va or 0)) else (pa, pb)
+        checks.append(_acted(key, on, off))
+    known = [ok for ok, _ in checks if ok is not None]
+    if not known:
+        return Gate("acted", None, "; ".join(w for _, w in checks) or "no intervention to check", st.NOT_EXERCISED)
+    return Gate("acted", all(known), "; ".join(w for _, w in checks), st.NOT_EXERCISED)
+
+
+def overfit_gate(gap: pd.Series, level: str) -> Gate:
+    """For claims that something reduces overfitting: the reference arm overfits in the first place."""
+    mean = float(gap.mean()) if len(gap) else math.nan
+    ok = math.isfinite(mean) and mean >= OVERFIT_MIN
+    return Gate("target", ok, f"reference {level} train-validation gap {st.fmt(mean)} "
+                f"{'>=' if ok else '<'} {OVERFIT_MIN:g}", st.UNTESTABLE)
+
+
+def gates(df: pd.DataFrame, group: str, a: str, b: str, reference: Gate | None = None) -> list[Gate]:
+    """The three gates of comparing a against reference b (in GATES order)."""
+    return [reference or target_gate(df, group, b), acted_gate(df, group, a, b), chance_gate(df, group, [a, b])]
+
+
+def gated(decision: str, checks: list[Gate]) -> str:
+    """The decision, unless a gate failed: then the first failed gate's verdict."""
+    return next((g.fails_as for g in checks if g.passed is False), decision)
+
+
+def gate_words(checks: list[Gate]) -> str:
+    return "gates: " + "; ".join(g.words() for g in checks)
+
+
+def fingerprint(df: pd.DataFrame, group: str, a: str, b: str, metric: str) -> str:
+    """Identifies a comparison by what was trained (the two arms' trial configurations, seeds included) and the
+    metric, in either order: identical configurations in two experiments are the same trials (the runner's cache)."""
+    from dataclasses import fields
+
+    from bench.config import TrialConfig
+    from bench.faq.runner import UNTRACKED
+
+    keys = [f.name for f in fields(TrialConfig) if f.name not in UNTRACKED]
+    arms = []
+    for level in (a, b):
+        part = arm(df, group, level)
+        arms.append(repr(sorted(part.reindex(columns=keys).astype(str).itertuples(index=False, name=None))))
+    return hashlib.sha1(f"{metric}|{min(arms)}|{max(arms)}".encode()).hexdigest()[:12]
+
+
+def comparison_row(group: str, c: st.Comparison, metric: str, margin: float, verdict: str, checks: list[Gate],
+                   reference: float = math.nan, goal: float = math.nan, kind: str = "", key: str = "") -> dict:
+    """One line of verdicts.csv (the claim id and claim-level verdict are added by the caller); `key` identifies
+    the comparison (fingerprint) so that claims sharing it can say so."""
+    row = {"comparison": f"{group}: {c.a} vs {c.b}", "metric": metric, "rule": kind,
+           "comparison_verdict": verdict, "outcome": st.outcome(c, margin).value, "margin": margin,
+           "estimate": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level, "half_width": c.half_width,
+           "seeds_for_margin": st.seeds_needed(c, margin) or "", "test": c.test, "p": c.p, "p_holm": c.p_holm,
+           "seeds_a": c.n_a, "seeds_b": c.n_b, "reference_score": reference, "target": goal,
+           "key": key}
+    row.update({f"gate_{g.name}": "n/a" if g.passed is None else "pass" if g.passed else "fail" for g in checks})
+    return row
+
+
+def _goal(df: pd.DataFrame, group: str, level: str) -> float:
+    spec = spec_of(arm(df, group, level))
+    return spec.goal if spec is not None else math.nan
+
+
+def margin_for(df: pd.DataFrame, group: str, b: str, metric: str) -> float:
+    """The practical margin for comparing against reference b: stats.practical_margin with b's mean score and
+    the number of test samples that score is a rate over."""
+    part = arm(df, group, b)
+    n = part["n_test"].iloc[0] if "n_test" in part and len(part) else math.nan
+    return st.practical_margin(metric, float(part["score"].mean()), int(n) if math.isfinite(n) else None)
 
 
 def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=combine_all) -> Judgement:
-    """Claims "a beats b" on (group, a, b) pairs: Holm over the pairs, stats.decide_better with the metric's
-    practical margin, then combined."""
+    """Claims "a beats b" on (group, a, b) pairs: Holm over the pairs (with Holm-compatible intervals),
+    sanity gates, then stats.decide_better with the practical margin, then combined."""
     comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])
-    verdicts, numbers = [], []
-    for (group, _, b), c in zip(pairs, comps, strict=True):
+    verdicts, numbers, rows = [], [], []
+    for (group, a, b), c in zip(pairs, comps, strict=True):
         metric, hib = metric_name(df, group)
-        margin = st.practical_margin(metric, mean_score(df, group, b))
-        verdicts.append(st.decide_better(c, margin))
-        numbers.append(f"{group}: {st.verdict(c, metric, hib)} -> {verdicts[-1]} (margin {margin_words(metric, margin)})")
-    return Judgement(combine(verdicts), numbers)
+        margin = margin_for(df, group, b, metric)
+        checks = gates(df, group, a, b)
+        verdicts.append(gated(st.decide_better(c, margin), checks))
+        numbers.append(f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdicts[-1]]} (margin "
+                       f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}")
+        rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
+                                   _goal(df, group, b), "superiority", fingerprint(df, group, a, b, metric)))
+    return Judgement(combine(verdicts), numbers, rows=rows)
 
 
 def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judgement:
-    """Claims "a is as good as b" (non-inferiority within the practical margin) on (group, a, b) cases."""
-    verdicts, numbers = [], []
+    """Claims "a is as good as b" (non-inferiority within the practical margin) on (group, a, b) cases, b being
+    chosen on validation data (best_level); sanity gates first."""
+    verdicts, numbers, rows = [], [], []
     for group, a, b in cases:
         if b is None:
             verdicts.append(st.INCONCLUSIVE)
@@ -121,12 +355,17 @@ def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judg
             continue
         c = compare(df, group, a, b)
         metric, hib = metric_name(df, group)
-        margin = st.practical_margin(metric, mean_score(df, group, b))
-        verdicts.append(st.decide_not_worse(c, margin))
-        numbers.append(f"{group}: {a} vs {b}: gain of {a} {st.fmt(c.gain)} {metric} (95% CI {st.fmt(c.ci[0])} to "
-                       f"{st.fmt(c.ci[1])}; {c.n_a} vs {c.n_b} seeds) -> {verdicts[-1]} "
-                       f"(non-inferiority margin {margin_words(metric, margin)})")
-    return Judgement(combine_all(verdicts), numbers)
+        margin = margin_for(df, group, b, metric)
+        checks = gates(df, group, a, b)
+        verdicts.append(gated(st.decide_not_worse(c, margin), checks))
+        numbers.append(f"{group}: {a} vs {b} (the best other level on validation): gain of {a} {st.fmt(c.gain)} "
+                       f"{metric} ({c.ci_label()} {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}; outcome "
+                       f"{st.outcome(c, margin).value}; {c.n_a} vs {c.n_b} seeds) -> {st.VERDICT_WORDS[verdicts[-1]]} "
+                       f"(non-inferiority margin {margin_words(metric, margin)}; {st.precision_words(c, margin)}); "
+                       f"{gate_words(checks)}")
+        rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
+                                   _goal(df, group, b), "non-inferiority", fingerprint(df, group, a, b, metric)))
+    return Judgement(combine_all(verdicts), numbers, rows=rows)
 
 
 def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> tuple[float, tuple[float, float], float]:

@@ -19,7 +19,7 @@ from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
 from bench.procpool import process_pool
 from bench.report import figures as fg
 from bench.report import stats as st
-from bench.report.faq import ClaimResult, QuestionResult, build_faq
+from bench.report.faq import VERDICTS_CSV, ClaimResult, QuestionResult, build_faq, mark_shared, verdict_table
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable
 
@@ -31,20 +31,38 @@ REDUCED = {
     "tiny": "This is the TINY test budget: a few optimizer steps per trial. Its verdicts mean nothing.",
 }
 RULES = [
-    f"\"A beats B\": supported when the Holm-corrected t-test (paired by seed when both ran the same seeds, else "
-    f"Welch) over the comparisons the claim rests on favours A at alpha {st.ALPHA} and A's mean gain is at least the "
-    "practical margin; refuted when it favours B, or when the whole 95% CI of A's gain lies below the margin (any "
-    "benefit is too small to matter); otherwise inconclusive.",
+    "Sanity gates, checked before any decision and printed beside it: the reference arm (B) reaches its workload's "
+    "target (`bench list workloads`: goal), else \"untestable at this budget\"; the intervention that tells A from B "
+    "took effect in the result tables (early stopping stopped before the last epoch in most seeds, norm clipping "
+    "changed some gradients, the regularizer or schedule is on), else \"not exercised\"; no compared arm sits within 5 "
+    "points of its workload's chance score (losses: 10% of it), else \"untestable\". Claims on overfitting use a "
+    "reference that overfits (train-validation gap of at least 4 points) instead of the target.",
+    "Outcome of a comparison, read from one interval of A's gain: \"equivalent\" when the whole interval lies within "
+    "plus or minus the practical margin (two one-sided tests), else \"better\" when it lies above 0, \"worse\" when "
+    "below 0, otherwise \"inconclusive\". When a claim rests on several tests, the interval is Holm-compatible: its "
+    f"level is 1 - {st.ALPHA} x p / (Holm p), so it excludes 0 exactly when the Holm-corrected t-test (paired by seed "
+    "when both arms ran the same seeds, else Welch) rejects; the page prints that interval and its level.",
+    "\"A helps\" / \"A beats B\": supported when A is better; refuted only when A is worse or shown equivalent, never "
+    "because an interval was wide; otherwise inconclusive.",
     "\"A is as good as B\" (non-inferiority): supported when the 95% CI of A's gain lies above minus the margin, "
     "refuted when it lies entirely below minus the margin, otherwise inconclusive.",
-    "Practical margin: 2 points for accuracy, precision, recall and F1; 10% of the reference's mean for losses and MSE.",
+    f"Practical margin: for accuracy, precision, recall and F1 the larger of {st.FIXED_MARGIN * 100:.0f} points and "
+    f"{st.BINOMIAL_K} binomial standard errors of the reference's score on the test samples it is a rate over (all "
+    "of them for accuracy, the positives for F1); 10% of the reference's mean for losses and MSE.",
+    "Precision: every comparison prints its interval's half-width beside the margin and, when the half-width is "
+    "larger, how many seeds per arm would bring it below the margin at the observed spread (a power analysis for "
+    "precision).",
+    "Comparators (\"the best other level\") are chosen on validation data: the best mean validation score of the "
+    "final seeds; the test scores are only compared.",
     "A claim over several workloads holds only if every workload supports it and fails if any refutes it, unless its "
     "rule says otherwise.",
-    "Fair tuning: every compared level is trained at the same grid of learning rates (seed 0) and judged on the "
+    "Fair tuning: every compared level is trained at the same grid of learning rates and judged on the "
     "validation metric (validation loss where the target metric, e.g. F1, is not computed on validation data); its "
     "best LR is re-run with fresh seeds and only those re-runs are compared, on the test set.",
     "Claims on gradient flow (8.5, 8.6) are checked by the gradient studies, each reproduction against its own "
     "criterion set before running.",
+    "The tally counts each distinct comparison once; claims that share a comparison say so, and verdicts.csv beside "
+    "this page holds every comparison with its gates.",
 ]
 
 
@@ -114,7 +132,7 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
             j = c.judge(ev)
         except (KeyError, ValueError, IndexError, ZeroDivisionError) as e:  # e.g. an arm where every trial diverged
             j = Judgement(st.INCONCLUSIVE, [f"{NOT_JUDGED} ({type(e).__name__}: {e})"])
-        claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table))
+        claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table, rows=j.rows))
     result = QuestionResult(q.id, q.title, q.quote, q.translation, SOURCE, q.experiment, claims,
                             findings=q.findings(ev), notes=[*q.notes, *(failed[s] for s in q.studies if s in failed)],
                             runs=[str(runs[e.name]) for e in q.experiments(ev.budget)])
@@ -186,4 +204,7 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
             "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
             "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes",
             "rules": RULES}
-    return build_faq(results, meta).write(Path(out), "faq.md")
+    mark_shared(results)
+    page = build_faq(results, meta).write(Path(out), "faq.md")
+    verdict_table(results).to_csv(Path(out) / VERDICTS_CSV, index=False)
+    return page

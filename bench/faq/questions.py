@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench.faq import evidence as evd
 from bench.faq.evidence import (
     Evidence,
     Judgement,
@@ -411,10 +412,16 @@ def reduces_gap(levels: Callable[[Budget], tuple[str, str]]) -> Callable[[Eviden
         a = final[final["level"] == strongest].set_index("seed")["gap"]
         b = final[final["level"] == base].set_index("seed")["gap"]
         c = compare_values(a, b, strongest, base, higher_is_better=False)
-        verdict = st.decide_better(c, 0.02)
+        checks = evd.gates(df, "mlp", strongest, base, reference=evd.overfit_gate(b, base))
+        verdict = evd.gated(st.decide_better(c, 0.02), checks)
         test = compare(df, "mlp", strongest, base)
-        return Judgement(verdict, [f"train-validation accuracy gap: {st.verdict(c, 'gap', False)} -> {verdict}",
-                                   f"test accuracy meanwhile: {st.verdict(test, 'test_acc', True)}"])
+        return Judgement(verdict, [f"train-validation accuracy gap: {st.verdict(c, 'gap', False, 0.02)} -> "
+                                   f"{st.VERDICT_WORDS[verdict]} ({st.precision_words(c, 0.02)}); "
+                                   f"{evd.gate_words(checks)}",
+                                   f"test accuracy meanwhile (context, not part of the verdict): "
+                                   f"{st.verdict(test, 'test_acc', True, evd.margin_for(df, 'mlp', base, 'test_acc'))}"],
+                         rows=[evd.comparison_row("mlp", c, "gap", 0.02, verdict, checks, float(b.mean()), kind="superiority",
+                                                  key=evd.fingerprint(df, "mlp", strongest, base, "gap"))])
     return judge
 
 

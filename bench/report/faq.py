@@ -9,9 +9,13 @@ from typing import Any
 import pandas as pd
 
 from bench.report.render import Page
-from bench.report.stats import INCONCLUSIVE, REFUTED, SUPPORTED
+from bench.report.stats import INCONCLUSIVE, NOT_EXERCISED, REFUTED, SUPPORTED, UNTESTABLE, VERDICT_WORDS
 
-VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE)
+VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE, NOT_EXERCISED)
+VERDICTS_CSV = "verdicts.csv"
+CSV_COLUMNS = ["claim", "verdict", "comparison", "rule", "comparison_verdict", "outcome", "metric", "margin", "estimate",
+               "ci_low", "ci_high", "ci_level", "half_width", "seeds_for_margin", "test", "p", "p_holm", "seeds_a",
+               "seeds_b", "reference_score", "target", "gate_target", "gate_acted", "gate_chance", "shared_with", "key"]
 
 
 @dataclass
@@ -22,6 +26,8 @@ class ClaimResult:
     verdict: str
     numbers: list[str]
     table: pd.DataFrame | None = None
+    rows: list[dict] = field(default_factory=list)  # one per comparison (bench.faq.evidence.comparison_row)
+    shared: dict[str, list[str]] = field(default_factory=dict)  # comparison -> other claims that use it
 
 
 @dataclass
@@ -41,11 +47,50 @@ class QuestionResult:
 
 
 def badge(verdict: str) -> str:
-    return f'<span class="verdict-{verdict}">{verdict.upper()}</span>'
+    return f'<span class="verdict-{verdict.replace(" ", "-")}">{VERDICT_WORDS[verdict].upper()}</span>'
+
+
+def mark_shared(results: list[QuestionResult]) -> None:
+    """Note in each claim which of its comparisons other claims rest on too (same trials, same metric)."""
+    users: dict[str, list[str]] = {}
+    for c in (c for q in results for c in q.claims):
+        for key in dict.fromkeys(r["key"] for r in c.rows if r.get("key")):
+            users.setdefault(key, []).append(c.id)
+    for c in (c for q in results for c in q.claims):
+        c.shared = {r["comparison"]: [o for o in users[r["key"]] if o != c.id] for r in c.rows
+                    if r.get("key") and len(users[r["key"]]) > 1}
+
+
+def verdict_table(results: list[QuestionResult]) -> pd.DataFrame:
+    """verdicts.csv: one row per comparison (a claim without comparisons, e.g. one judged by a study, gets one row
+    with its verdict)."""
+    rows = []
+    for c in (c for q in results for c in q.claims):
+        base = {"claim": c.id, "verdict": VERDICT_WORDS[c.verdict]}
+        for r in c.rows or [{}]:
+            shared = ", ".join(c.shared.get(r.get("comparison", ""), []))
+            rows.append({**base, **r, "comparison_verdict": VERDICT_WORDS.get(r.get("comparison_verdict"), ""),
+                         "shared_with": shared})
+    return pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
 
 
 def summary_table(results: list[QuestionResult]) -> pd.DataFrame:
-    return pd.DataFrame([{"claim": c.id, "statement": c.text, "verdict": c.verdict} for q in results for c in q.claims])
+    return pd.DataFrame([{"claim": c.id, "statement": c.text, "verdict": VERDICT_WORDS[c.verdict],
+                          "shares a comparison with": ", ".join(sorted({o for others in c.shared.values() for o in others}))}
+                         for q in results for c in q.claims])
+
+
+def tally(results: list[QuestionResult]) -> str:
+    """Claims by verdict, and the distinct comparisons behind them by verdict, each comparison counted once."""
+    claims = pd.Series([c.verdict for q in results for c in q.claims], dtype=object).value_counts()
+    distinct: dict[str, str] = {}
+    for c in (c for q in results for c in q.claims):
+        for r in c.rows:
+            distinct.setdefault(r.get("key") or f"{c.id}:{r['comparison']}", r["comparison_verdict"])
+    comps = pd.Series(list(distinct.values()), dtype=object).value_counts()
+    words = lambda counts: ", ".join(f"{counts.get(v, 0)} {VERDICT_WORDS[v]}" for v in VERDICTS)
+    return (f"Claims: {words(claims)} of {int(claims.sum())}. Distinct comparisons behind them, each counted once "
+            f"however many claims use it: {words(comps)} of {len(distinct)}.")
 
 
 def build_faq(results: list[QuestionResult], meta: dict[str, Any]) -> Page:
@@ -54,17 +99,17 @@ def build_faq(results: list[QuestionResult], meta: dict[str, Any]) -> Page:
     page = Page("The seed tutorial's FAQ, measured")
     page.text("The tutorial this project grew from ends with an FAQ of advice that practitioners repeat without "
               "evidence. Each claim below was turned into an experiment with a decision rule fixed in code before the "
-              "data came in, and judged supported, refuted or inconclusive.")
+              "data came in, checked against sanity gates, and judged supported, refuted or inconclusive, or "
+              "untestable at this budget / not exercised when a gate failed.")
     facts = [f"Command: {meta['command']}", f"Machine: {meta['machine']}", f"Budget: {meta['budget']}",
-             f"Generated: {meta['created']} in {meta['wall_time']}"]
+             f"Generated: {meta['created']} in {meta['wall_time']}",
+             f"Every comparison with its numbers and gates: {VERDICTS_CSV} beside this page."]
     if meta.get("reduced"):
         facts.insert(0, meta["reduced"])
     page.bullets(facts)
-    table = summary_table(results)
-    counts = table["verdict"].value_counts()
     page.heading("Verdicts", anchor="verdicts")
-    page.text(", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" of {len(table)} claims.")
-    page.table(table)
+    page.text(tally(results))
+    page.table(summary_table(results))
     page.heading("How claims are judged", anchor="rules")
     page.bullets(meta["rules"])
     for q in results:
@@ -84,9 +129,10 @@ def _question(page: Page, q: QuestionResult) -> None:
         page.text(f"Figure not shown: {reason}.", "note")
     for c in q.claims:
         page.raw_html(f'<h3 id="c{c.id}">{html.escape(c.id)} {badge(c.verdict)} {html.escape(c.text)}</h3>',
-                      f"\n### {c.id} {c.verdict.upper()}: {c.text}\n")
+                      f"\n### {c.id} {VERDICT_WORDS[c.verdict].upper()}: {c.text}\n")
         page.text(f"Decision rule: {c.rule}.", "note")
-        page.bullets(c.numbers)
+        page.bullets(c.numbers + [f"{comp}: the same comparison is used by {', '.join(others)}"
+                                  for comp, others in c.shared.items()])
         if c.table is not None and len(c.table):
             page.table(c.table)
     if q.findings:

@@ -35,7 +35,8 @@ th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:to
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
 nav a{margin-right:1em}code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
 .verdict-supported{color:#1a7f37;font-weight:600}.verdict-refuted{color:#b42318;font-weight:600}
-.verdict-inconclusive{color:#9a6700;font-weight:600}.note{color:#555;font-size:.92em}
+.verdict-inconclusive{color:#9a6700;font-weight:600}.verdict-untestable,.verdict-not-exercised{color:#57606a;font-weight:600}
+.note{color:#555;font-size:.92em}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#b42318;font-weight:600}"""
 
 
@@ -141,10 +142,12 @@ def leaderboard_view(board: pd.DataFrame) -> pd.DataFrame:
 def comparisons_view(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "A": pairs["a"], "B": pairs["b"], "test": pairs["test"],
-        "gain of A [95% CI]": [ci_text(g, lo, hi) for g, lo, hi in zip(pairs["gain"], pairs["ci_low"], pairs["ci_high"],
-                                                                      strict=True)],
+        "gain of A [CI]": [ci_text(g, lo, hi) for g, lo, hi in zip(pairs["gain"], pairs["ci_low"], pairs["ci_high"],
+                                                                  strict=True)],
+        "CI level (Holm-compatible)": pairs["ci_level"].map(lambda v: f"{v * 100:.3g}%"),
         "p": pairs["p"].map(st.fmt_p), "Holm p": pairs["p_holm"].map(st.fmt_p),
-        "Hedges' g": pairs["hedges_g"].map(lambda v: st.fmt(v, 2)), "verdict": pairs["verdict"]})
+        "Hedges' g": pairs["hedges_g"].map(lambda v: st.fmt(v, 2)), "outcome": pairs["outcome"],
+        "verdict": pairs["verdict"]})
 
 
 # name -> (title, caption, figure builder on (trials, epochs, gradients))

@@ -5,6 +5,11 @@ Confidence intervals of a mean use Student's t below BOOTSTRAP_MIN_N values and 
 percentile bootstrap (Hesterberg 2015) from there on: with 3-5 seeds a percentile bootstrap cannot
 reach beyond the observed range (3 samples: 75% coverage at best), while the t-interval is exact
 under normality. Every interval agrees with the test it is reported beside.
+
+One rule turns a comparison into words, for sweep reports and the FAQ alike (`outcome`, `verdict`): with the
+interval the decision used (after Holm, the compatible interval: it excludes 0 exactly when the Holm-adjusted
+test rejects) and a practical margin m, A is "equivalent" to B when the whole interval lies within (-m, m) (two
+one-sided tests), else "better" when it lies above 0, "worse" when below 0, and "inconclusive" otherwise.
 """
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
 import numpy as np
 from scipy import stats as sps
@@ -204,10 +210,22 @@ class Comparison:
     test: str
     g: float
     p_holm: float = math.nan
+    level: float = LEVEL  # confidence level of `ci`
+    family: int = 1  # number of tests in its Holm family
+    samples: tuple = field(default=(), repr=False, compare=False)  # (a, b, paired, sign, seed): to redo the CI
 
     @property
     def p_used(self) -> float:
         return self.p if math.isnan(self.p_holm) else self.p_holm
+
+    @property
+    def half_width(self) -> float:
+        return (self.ci[1] - self.ci[0]) / 2
+
+    def ci_label(self) -> str:
+        """'95% CI' or '97.5% CI (Holm-compatible, 2 tests)': the interval's level in words."""
+        label = f"{self.level * 100:.3g}% CI"
+        return label + (f" (Holm-compatible, {self.family} tests)" if self.family > 1 else "")
 
 
 def compare(a: ArrayLike, b: ArrayLike, name_a: str = "A", name_b: str = "B", higher_is_better: bool = True,
@@ -215,19 +233,40 @@ def compare(a: ArrayLike, b: ArrayLike, name_a: str = "A", name_b: str = "B", hi
     """Compare two samples (one value per seed): paired t-test when the seeds pair up, else Welch."""
     sign = 1.0 if higher_is_better else -1.0
     fa, fb = finite(a), finite(b)
-    lo, hi = diff_ci(a, b, paired, level, seed)
-    ci = (sign * lo, sign * hi) if sign > 0 else (sign * hi, sign * lo)
+    samples = (np.asarray(a, dtype=float), np.asarray(b, dtype=float), paired, sign, seed)
     p = paired_test(a, b) if paired else welch_test(a, b)
     mean_a = float(fa.mean()) if len(fa) else math.nan
     mean_b = float(fb.mean()) if len(fb) else math.nan
-    return Comparison(name_a, name_b, len(fa), len(fb), mean_a, mean_b, sign * (mean_a - mean_b), ci, p,
-                      "paired t" if paired else "Welch t", sign * hedges_g(a, b))
+    return Comparison(name_a, name_b, len(fa), len(fb), mean_a, mean_b, sign * (mean_a - mean_b),
+                      _signed_ci(samples, level), p, "paired t" if paired else "Welch t", sign * hedges_g(a, b),
+                      level=level, samples=samples)
 
 
-def with_holm(comparisons: list[Comparison]) -> list[Comparison]:
-    """Attach Holm-adjusted p-values, treating the list as one family of tests."""
+def _signed_ci(samples: tuple, level: float) -> tuple[float, float]:
+    """CI of A's gain (signed like the gain) at the given level, from the samples `compare` kept."""
+    a, b, paired, sign, seed = samples
+    lo, hi = diff_ci(a, b, paired, level, seed)
+    return (lo, hi) if sign > 0 else (-hi, -lo)
+
+
+def holm_level(p: float, p_holm: float, alpha: float = ALPHA) -> float:
+    """The confidence level whose interval excludes 0 exactly when the Holm-adjusted test rejects at alpha:
+    1 - alpha * p / p_holm (a test rejected at Holm's step j was compared with alpha / (m - j + 1))."""
+    if not (math.isfinite(p) and math.isfinite(p_holm)) or p_holm <= 0:
+        return 1 - alpha
+    return 1 - alpha * p / p_holm
+
+
+def with_holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Comparison]:
+    """Holm over the list as one family of tests: attaches the adjusted p-values and replaces each interval by
+    its Holm-compatible one (`holm_level`), so that the interval printed is the one the decision uses."""
     adjusted = holm([c.p for c in comparisons])
-    return [replace(c, p_holm=float(p)) for c, p in zip(comparisons, adjusted, strict=True)]
+    out = []
+    for c, p in zip(comparisons, adjusted, strict=True):
+        level = holm_level(c.p, float(p), alpha)
+        ci = _signed_ci(c.samples, level) if c.samples else c.ci
+        out.append(replace(c, p_holm=float(p), level=level, family=len(comparisons), ci=ci))
+    return out
 
 
 def fmt(x: float, digits: int = 3) -> str:
@@ -249,53 +288,124 @@ def p_phrase(p: float, label: str = "p") -> str:
     return f"{label} {text}" if text[0] in "<n" else f"{label} = {text}"
 
 
-def verdict(c: Comparison, metric: str = "score", higher_is_better: bool = True, alpha: float = ALPHA) -> str:
-    """The comparison in words: who is better by how much, or that the data do not decide."""
+class Outcome(StrEnum):
+    """What a comparison of A against B shows, given a practical margin (module docstring)."""
+    BETTER = "better"
+    EQUIVALENT = "equivalent"
+    WORSE = "worse"
+    INCONCLUSIVE = "inconclusive"
+
+
+def outcome(c: Comparison, margin: float) -> Outcome:
+    """Equivalent when the whole interval of A's gain lies within (-margin, margin) (two one-sided tests at
+    (1 - level) / 2 each); else better when it lies above 0, worse when below 0; else inconclusive."""
+    lo, hi = c.ci
+    if math.isnan(lo) or math.isnan(hi):
+        return Outcome.INCONCLUSIVE
+    if math.isfinite(margin) and -margin < lo and hi < margin:
+        return Outcome.EQUIVALENT
+    if lo > 0:
+        return Outcome.BETTER
+    return Outcome.WORSE if hi < 0 else Outcome.INCONCLUSIVE
+
+
+def seeds_needed(c: Comparison, margin: float, cap: int = 100) -> int | None:
+    """Power analysis for precision: the fewest seeds per arm whose interval (at c's level, with the observed
+    spread) would have a half-width below the margin; None when the spread is unknown or more than `cap`."""
+    if not c.samples or not math.isfinite(margin) or margin <= 0:
+        return None
+    a, b, paired, _, _ = c.samples
+    var = finite(a - b).var(ddof=1) if paired and len(finite(a - b)) > 1 else \
+        (finite(a).var(ddof=1) + finite(b).var(ddof=1) if min(len(finite(a)), len(finite(b))) > 1 else math.nan)
+    if not math.isfinite(var):
+        return None
+    for n in range(2, cap + 1):
+        if sps.t.ppf(0.5 + c.level / 2, n - 1) * math.sqrt(var / n) < margin:
+            return n
+    return None
+
+
+def precision_words(c: Comparison, margin: float) -> str:
+    """'half-width 0.031 vs margin 0.02; 7 seeds would bring it below' (or 'below the margin')."""
+    if math.isnan(c.half_width) or not math.isfinite(margin):
+        return f"half-width {fmt(c.half_width)}"
+    if c.half_width < margin:
+        return f"half-width {fmt(c.half_width)} < margin {fmt(margin)}"
+    n = seeds_needed(c, margin)
+    more = f"about {n} seeds per arm would bring it below" if n else "more than 100 seeds per arm would be needed"
+    return f"half-width {fmt(c.half_width)} >= margin {fmt(margin)}; {more}"
+
+
+def verdict(c: Comparison, metric: str = "score", higher_is_better: bool = True, margin: float = math.nan) -> str:
+    """The comparison in words (`outcome`), with the interval the outcome was read from."""
     word = "higher" if higher_is_better else "lower"
     corrected = "Holm p" if not math.isnan(c.p_holm) else "p"
     if min(c.n_a, c.n_b) < 2 or math.isnan(c.p_used):
         return f"not testable: {c.n_a} vs {c.n_b} finished seeds (need at least 2 each)"
-    if c.p_used < alpha and c.gain != 0:
-        win, lose, gain, ci = (c.a, c.b, c.gain, c.ci) if c.gain > 0 else (c.b, c.a, -c.gain, (-c.ci[1], -c.ci[0]))
-        return (f"{win} better than {lose} by {fmt(gain)} {word} {metric} (95% CI {fmt(ci[0])} to {fmt(ci[1])}; "
-                f"{c.test}, {p_phrase(c.p_used, corrected)}; Hedges' g = {fmt(abs(c.g), 2)})")
+    test = f"{c.test}, {p_phrase(c.p_used, corrected)}"
+    kind = outcome(c, margin)
+    if kind in (Outcome.BETTER, Outcome.WORSE):
+        win, lose, gain, ci = (c.a, c.b, c.gain, c.ci) if kind is Outcome.BETTER else \
+            (c.b, c.a, -c.gain, (-c.ci[1], -c.ci[0]))
+        return (f"{win} better than {lose} by {fmt(gain)} {word} {metric} ({c.ci_label()} {fmt(ci[0])} to "
+                f"{fmt(ci[1])}; {test}; Hedges' g = {fmt(abs(c.g), 2)})")
     seeds = f"{c.n_a} seeds" if c.n_a == c.n_b else f"{c.n_a} vs {c.n_b} seeds"
-    return (f"no detectable difference with {seeds} (gain of {c.a} over {c.b}: {fmt(c.gain)} {metric}, {word} is "
-            f"better; 95% CI {fmt(c.ci[0])} to {fmt(c.ci[1])}; {c.test}, {p_phrase(c.p_used, corrected)})")
+    interval = f"{c.ci_label()} {fmt(c.ci[0])} to {fmt(c.ci[1])}"
+    if kind is Outcome.EQUIVALENT:
+        return (f"{c.a} equivalent to {c.b} within +-{fmt(margin)} {metric} (gain of {c.a} {fmt(c.gain)}, {word} is "
+                f"better; {interval}, inside the margin; {test})")
+    reach = f" and reaches beyond +-{fmt(margin)}" if math.isfinite(margin) else ""
+    return (f"inconclusive with {seeds} (gain of {c.a} over {c.b}: {fmt(c.gain)} {metric}, {word} is better; "
+            f"{interval} includes 0{reach}; {test})")
 
 
 # Decision rules for claims. A claim is tested as one Comparison of the claimed-better (or claimed-adequate)
-# side A against B; `margin` is the smallest gain that matters in practice, in units of the metric.
+# side A against B; `margin` is the smallest gain that matters in practice, in units of the metric. Verdicts
+# UNTESTABLE and NOT_EXERCISED come from sanity gates checked before any decision (bench.faq.evidence).
 SUPPORTED, REFUTED, INCONCLUSIVE = "supported", "refuted", "inconclusive"
+UNTESTABLE, NOT_EXERCISED = "untestable", "not exercised"
+VERDICT_WORDS = {SUPPORTED: "supported", REFUTED: "refuted", INCONCLUSIVE: "inconclusive",
+                 UNTESTABLE: "untestable at this budget", NOT_EXERCISED: "not exercised"}
 
 
-def decide_better(c: Comparison, margin: float, alpha: float = ALPHA) -> str:
-    """Claim "A is better than B": supported if the (Holm-corrected) test favours A and the mean gain is at
-    least `margin`; refuted if the test favours B or the whole CI of the gain lies below `margin`."""
-    if math.isnan(c.p_used) or math.isnan(c.ci[0]):
-        return INCONCLUSIVE
-    if c.p_used < alpha and c.gain >= margin:
+def decide_better(c: Comparison, margin: float) -> str:
+    """Claim "A is better than B" (A helps): supported when A is better (`outcome`), refuted only when A is
+    worse or shown equivalent within the margin, never because the interval was wide; else inconclusive."""
+    kind = outcome(c, margin)
+    if kind is Outcome.BETTER:
         return SUPPORTED
-    if (c.p_used < alpha and c.gain < 0) or c.ci[1] < margin:
-        return REFUTED
-    return INCONCLUSIVE
+    return REFUTED if kind in (Outcome.WORSE, Outcome.EQUIVALENT) else INCONCLUSIVE
 
 
 def decide_not_worse(c: Comparison, margin: float) -> str:
-    """Claim "A is about as good as B" (non-inferiority): supported if the CI of A's gain lies above
-    -margin; refuted if it lies entirely below -margin."""
-    if math.isnan(c.ci[0]):
+    """Claim "A is about as good as B" (non-inferiority): supported when the interval of A's gain lies above
+    -margin (A better, equivalent, or at most a negligible loss); refuted when it lies entirely below -margin;
+    else inconclusive."""
+    lo, hi = c.ci
+    if math.isnan(lo):
         return INCONCLUSIVE
-    if c.ci[0] > -margin:
+    if lo > -margin:
         return SUPPORTED
-    if c.ci[1] < -margin:
-        return REFUTED
-    return INCONCLUSIVE
+    return REFUTED if hi < -margin else INCONCLUSIVE
 
 
-def practical_margin(metric: str, reference: float) -> float:
-    """Smallest difference that matters: 2 points for rate metrics (accuracy, F1, ...), else 10% of the
-    reference level's mean (losses, MSE, times)."""
+FIXED_MARGIN = 0.02  # 2 points: the smallest difference in a rate (accuracy, F1, ...) that matters in practice
+BINOMIAL_K = 2  # a rate differing by less than 2 binomial standard errors of the test set is within its noise
+
+
+def binomial_se(rate: float, n: int) -> float:
+    """Standard error of a rate measured on n test samples (or positives, for precision, recall and F1)."""
+    if not n or not math.isfinite(rate):
+        return math.nan
+    r = min(max(rate, 0.0), 1.0)
+    return math.sqrt(r * (1 - r) / n)
+
+
+def practical_margin(metric: str, reference: float, n_test: int | None = None) -> float:
+    """Smallest difference that matters: for rate metrics (accuracy, F1, ...) 2 points, or BINOMIAL_K binomial
+    standard errors of the reference score on the n_test samples it was measured on, whichever is larger;
+    else 10% of the reference level's mean (losses, MSE, times)."""
     if metric.split("_")[-1] in RATE_METRICS:
-        return 0.02
+        se = binomial_se(reference, n_test) if n_test else math.nan
+        return max(FIXED_MARGIN, BINOMIAL_K * se) if math.isfinite(se) else FIXED_MARGIN
     return 0.1 * abs(reference) if math.isfinite(reference) else math.nan

@@ -193,9 +193,15 @@ def level_samples(final: pd.DataFrame, level: str) -> pd.DataFrame:
     return part.set_index("seed")["score"] if "seed" in part else part["score"].reset_index(drop=True)
 
 
+PAIR_COLUMNS = ["workload", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_low", "ci_high", "ci_level", "p",
+                "p_holm", "hedges_g", "margin", "outcome", "half_width", "verdict"]
+
+
 def pairwise(df: pd.DataFrame) -> pd.DataFrame:
     """All pairs of levels within each workload, better mean first: a paired t-test when both levels ran the
-    same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that workload; a verdict."""
+    same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that workload, with the
+    Holm-compatible interval the outcome is read from (stats.outcome, margin stats.practical_margin of B's
+    mean); the verdict in the words of stats.verdict, the same rule the FAQ uses."""
     rows = []
     for workload in workloads(df):
         final = final_scores(df[df["workload"] == workload])
@@ -206,12 +212,13 @@ def pairwise(df: pd.DataFrame) -> pd.DataFrame:
         ranked = list(means.sort_values(ascending=not higher_is_better(mode), na_position="last").index)
         comps = [compare_levels(final, a, b, mode) for a, b in combinations(ranked, 2)]
         for c in st.with_holm(comps):
+            margin = st.practical_margin(metric, c.mean_b)
             rows.append({"workload": workload, "a": c.a, "b": c.b, "metric": metric, "n_a": c.n_a, "n_b": c.n_b,
-                         "test": c.test, "gain": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "p": c.p,
-                         "p_holm": c.p_holm, "hedges_g": c.g,
-                         "verdict": st.verdict(c, metric, higher_is_better(mode))})
-    return pd.DataFrame(rows, columns=["workload", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_low", "ci_high",
-                                       "p", "p_holm", "hedges_g", "verdict"])
+                         "test": c.test, "gain": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level,
+                         "p": c.p, "p_holm": c.p_holm, "hedges_g": c.g, "margin": margin,
+                         "outcome": st.outcome(c, margin).value, "half_width": c.half_width,
+                         "verdict": st.verdict(c, metric, higher_is_better(mode), margin)})
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def compare_levels(final: pd.DataFrame, a: str, b: str, mode: str) -> st.Comparison:
