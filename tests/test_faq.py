@@ -255,7 +255,8 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "verdicts.csv")
     assert list(table.columns) == CSV_COLUMNS and set(table["claim"]) == set(verdicts)
     decided = table[table["comparison_verdict"].isin(["supported", "refuted"])]
-    assert len(decided) and not (decided[["gate_target", "gate_acted", "gate_chance"]] == "fail").any().any()
+    assert not (decided[["gate_target", "gate_acted", "gate_chance"]] == "fail").any().any()
+    assert (table["comparison_verdict"] == "untestable at this budget").any()  # 3 steps train nothing: gates say so
     assert len(verdicts) == sum(len(q.claims) for q in QUESTIONS) >= 30
     assert NOT_JUDGED not in html  # every trial of the tiny budget finishes, so every claim was judged on data
     assert (verdicts["8.5a"], verdicts["8.5d"], verdicts["8.6c"], verdicts["8.6e"]) == (

@@ -66,7 +66,7 @@ def test_pairwise_detects_the_planted_difference_and_not_the_null_one(trials):
         assert all(v.split()[1:5] == ["better", "than", "sgd", "by"] for v in vs_sgd["verdict"])
         null = part[part.index.get_level_values("b") != "sgd"]
         seeds = f"{len(SEEDS)} seeds" if workload == "mnist1d-cnn" else "4 vs 6 seeds"  # rmsprop (lower MSE) first
-        assert null["verdict"].iloc[0].startswith(f"no detectable difference with {seeds}")
+        assert null["verdict"].iloc[0].startswith(f"inconclusive with {seeds}")
         assert (part["p_holm"] >= part["p"]).all()
 
 
@@ -111,7 +111,7 @@ def test_report_html_has_every_section_and_figure(written):
         assert re.search(rf'<figure id="fig-{name}"><img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', html)
     assert "Not shown" not in html
     assert "sgd better than" not in html  # sgd is worse everywhere; a verdict must name the better level first
-    assert "adam better than sgd by" in html and "no detectable difference with 5 seeds" in html
+    assert "adam better than sgd by" in html and "inconclusive with 5 seeds" in html
     assert "RuntimeError: out of memory" in html and "bench sweep opt --quick" in html
     assert "2 tuning trials were stopped early by ASHA (not failures)" in html
 
@@ -174,7 +174,7 @@ def test_failures_say_why_each_trial_failed(trials):
 def test_verdicts_are_said_once_in_the_pairwise_table(written):
     text = (written / "index.html").read_text()
     pairs = text[text.index('id="comparisons"'):text.index('id="figures"')]
-    assert "<li>" not in pairs and "<td>no detectable difference" in pairs
+    assert "<li>" not in pairs and "<td>inconclusive with" in pairs
 
 
 @pytest.mark.parametrize("seconds,words", [(215.46797105099995, "3 min 35 s"), (4000, "1 h 6 min"), (2.5, "2.5 s"),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.config import ConfigError, TrialConfig
-from bench.faq.evidence import Evidence, Judgement
+from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
 from bench.procpool import process_pool
@@ -31,17 +31,14 @@ REDUCED = {
     "tiny": "This is the TINY test budget: a few optimizer steps per trial. Its verdicts mean nothing.",
 }
 RULES = [
-    "Sanity gates, checked before any decision and printed beside it: the reference arm (B) reaches its workload's "
+    f"Sanity gates, checked before any decision and printed beside it: the reference arm (B) reaches its workload's "
     "target (`bench list workloads`: goal), else \"untestable at this budget\"; the intervention that tells A from B "
     "took effect in the result tables (early stopping stopped before the last epoch in most seeds, norm clipping "
-    "changed some gradients, the regularizer or schedule is on), else \"not exercised\"; no compared arm sits within 5 "
-    "points of its workload's chance score (losses: 10% of it), else \"untestable\". Claims on overfitting use a "
-    "reference that overfits (train-validation gap of at least 4 points) instead of the target.",
-    "Outcome of a comparison, read from one interval of A's gain: \"equivalent\" when the whole interval lies within "
-    "plus or minus the practical margin (two one-sided tests), else \"better\" when it lies above 0, \"worse\" when "
-    "below 0, otherwise \"inconclusive\". When a claim rests on several tests, the interval is Holm-compatible: its "
-    f"level is 1 - {st.ALPHA} x p / (Holm p), so it excludes 0 exactly when the Holm-corrected t-test (paired by seed "
-    "when both arms ran the same seeds, else Welch) rejects; the page prints that interval and its level.",
+    "changed some gradients, the regularizer or schedule is on), else \"not exercised\"; no compared arm sits within "
+    f"{CHANCE_TOLERANCE * 100:.0f} points of its workload's chance score (losses: 10% of it), else \"untestable\". "
+    f"Claims on overfitting use a reference that overfits (train-validation gap of at least {OVERFIT_MIN * 100:.0f} "
+    "points) instead of the target.",
+    st.OUTCOME_RULE + " The t-test is paired by seed when both arms ran the same seeds, else Welch.",
     "\"A helps\" / \"A beats B\": supported when A is better; refuted only when A is worse or shown equivalent, never "
     "because an interval was wide; otherwise inconclusive.",
     "\"A is as good as B\" (non-inferiority): supported when the 95% CI of A's gain lies above minus the margin, "

@@ -1,11 +1,11 @@
 """The seed tutorial's FAQ (section 8.1-8.10): each question's own words, its claims in English, the
 experiments that test them, the decision rule of each claim (fixed here, before any data), and figures.
 
-Decision rules (bench.report.stats): "A beats B" is supported when the Holm-corrected test over the
-comparisons the claim rests on favours A at alpha 0.05 by at least the practical margin (2 points for
-accuracy-like metrics, 10% of B's mean otherwise), refuted when it favours B or the whole CI of A's gain
-lies below the margin. "A is as good as B" (non-inferiority) is supported when the CI of A's gain lies
-above minus the margin and refuted when it lies below it. Everything else is inconclusive.
+Decision rules (bench.report.stats, after the sanity gates of bench.faq.evidence): "A beats B" is supported
+when the interval of A's gain (Holm-compatible over the comparisons the claim rests on) lies above 0 and not
+within the practical margin, refuted when it lies below 0 or within the margin (shown equivalent), otherwise
+inconclusive. "A is as good as B" (non-inferiority) is supported when the CI of A's gain lies above minus the
+margin and refuted when it lies below it.
 """
 from __future__ import annotations
 
@@ -540,9 +540,12 @@ def ablation_findings(ev: Evidence) -> list[str]:
 
 
 # -- the questions ------------------------------------------------------------------------------------------------
-BETTER = ("supported if the Holm-corrected test favours it at alpha 0.05 by at least {m}; refuted if it favours the "
-          "other side or the 95% CI of the gain lies below {m}")
-AS_GOOD = "non-inferiority: supported if the 95% CI of its gain over {b} lies above -{m}; refuted if it lies below -{m}"
+BETTER = ("margin {m}: supported if the interval of the gain (Holm-compatible when the claim rests on several tests) "
+          "lies above 0 and not within +-margin; refuted if it lies below 0 or within +-margin (shown equivalent); "
+          "otherwise inconclusive")
+AS_GOOD = ("non-inferiority, margin {m}: supported if the 95% CI of its gain over {b} lies above -margin; refuted if it "
+           "lies below -margin")
+MARGIN = "at least 2 points (2 binomial SEs of the reference's test score when larger)"
 STUDY = ("checked by the {s} study: supported if every matching reproduction passes its own pre-set criterion, "
          "refuted if none does")
 
@@ -565,12 +568,12 @@ QUESTIONS: tuple[Question, ...] = (
         lambda b: [optimizers(b)],
         claims=(
             Claim("8.1a", "Plain SGD suits simple models: on the MLP it is about as good as the best optimizer.",
-                  AS_GOOD.format(b="the best other optimizer", m="2 points of test accuracy"), sgd_simple),
+                  AS_GOOD.format(b="the best other optimizer", m=MARGIN), sgd_simple),
             Claim("8.1b", "Adam adapts to different models and tasks: on every workload it is about as good as the best "
-                  "optimizer.", AS_GOOD.format(b="the best other optimizer on each workload", m="2 points") +
+                  "optimizer.", AS_GOOD.format(b="the best other optimizer on each workload", m=MARGIN) +
                   "; all three workloads must agree", adam_everywhere),
             Claim("8.1c", "RMSprop alleviates vanishing gradients: it trains the tanh RNN better than plain SGD (the "
-                  "gradient mechanism itself is tested in 8.5d).", BETTER.format(m="2 points"), rmsprop_rnn),
+                  "gradient mechanism itself is tested in 8.5d).", BETTER.format(m=MARGIN), rmsprop_rnn),
         ),
         figures=(FigureSpec("optimizers-scores", "Test accuracy of the re-run seeds per optimizer and workload.",
                             scores("optimizers")),
@@ -585,7 +588,7 @@ QUESTIONS: tuple[Question, ...] = (
         lambda b: [losses(b)],
         claims=(
             Claim("8.2a", "Cross-entropy, not MSE, is the loss for classification: it beats MSE on every classifier.",
-                  BETTER.format(m="2 points") + "; both workloads must agree", ce_classification),
+                  BETTER.format(m=MARGIN) + "; both workloads must agree", ce_classification),
             Claim("8.2b", "MSE suits regression: a model trained with it beats the constant predictor.",
                   "supported if the test MSE is significantly below the constant predictor's by at least 10% of it "
                   "(Welch t-test against the constant); refuted if the CI of the improvement lies below that", mse_regression),
@@ -605,20 +608,20 @@ QUESTIONS: tuple[Question, ...] = (
         lambda b: [activations(b), output_units(b)],
         claims=(
             Claim("8.3a", "ReLU suits most models and tasks: it is about as good as the best activation on both tasks.",
-                  AS_GOOD.format(b="the best other activation", m="2 points") + "; both tasks must agree", relu_everywhere),
+                  AS_GOOD.format(b="the best other activation", m=MARGIN) + "; both tasks must agree", relu_everywhere),
             Claim("8.3b", "Sigmoid suits binary classification: as the output unit on the binary task it is about as "
-                  "good as the best other output unit.", AS_GOOD.format(b="the best other output unit", m="2 points of F1"),
+                  "good as the best other output unit.", AS_GOOD.format(b="the best other output unit", m=MARGIN),
                   suits_binary("sigmoid")),
             Claim("8.3c", "Tanh suits binary classification: as the output unit on the binary task it is about as good "
-                  "as the best other output unit.", AS_GOOD.format(b="the best other output unit", m="2 points of F1"),
+                  "as the best other output unit.", AS_GOOD.format(b="the best other output unit", m=MARGIN),
                   suits_binary("tanh")),
             Claim("8.3d", "Hidden-unit reading of 8.3b: sigmoid as the HIDDEN activation on the binary task is about as "
                   "good as the best other hidden activation.",
-                  AS_GOOD.format(b="the best other hidden activation", m="2 points of F1"),
+                  AS_GOOD.format(b="the best other hidden activation", m=MARGIN),
                   suits_binary("sigmoid", "activations")),
             Claim("8.3e", "Hidden-unit reading of 8.3c: tanh as the HIDDEN activation on the binary task is about as good "
                   "as the best other hidden activation.",
-                  AS_GOOD.format(b="the best other hidden activation", m="2 points of F1"),
+                  AS_GOOD.format(b="the best other hidden activation", m=MARGIN),
                   suits_binary("tanh", "activations")),
         ),
         figures=(FigureSpec("activations-scores", "Test score per hidden activation (accuracy; F1 for the binary task).",
@@ -637,14 +640,14 @@ QUESTIONS: tuple[Question, ...] = (
         lambda b: [schedules(b), optimizers(b), lr_finder(b), batch_sizes(b)],
         claims=(
             Claim("8.4a", "Learning-rate decay suits complex models: a decaying schedule beats a constant LR on the CNN.",
-                  BETTER.format(m="2 points") + "; either decay schedule (step or cosine) may carry it, Holm over both",
+                  BETTER.format(m=MARGIN) + "; either decay schedule (step or cosine) may carry it, Holm over both",
                   decay_helps),
             Claim("8.4b", "The right learning rate depends on the model and the task.",
                   "supported if at least half of the optimizers have best grid LRs a decade or more apart across the "
                   "three workloads; refuted if none has; inconclusive otherwise", lr_depends),
             Claim("8.4c", "An LR range test finds a learning rate as good as a grid search (a common practice, implied "
                   "by the FAQ's advice to pick the LR by the model and task).",
-                  AS_GOOD.format(b="the grid-searched LR", m="2 points") + "; all four cases must agree",
+                  AS_GOOD.format(b="the grid-searched LR", m=MARGIN) + "; all four cases must agree",
                   finder_matches_search),
             Claim("8.4d", "The learning rate should be set by the batch size (the FAQ's \"分批学习率\", read as batch-size "
                   "LR scaling): SGD's best LR grows with the batch size.",
@@ -698,11 +701,11 @@ QUESTIONS: tuple[Question, ...] = (
         lambda b: [structure(b)],
         claims=(
             Claim("8.7a", "CNNs suit data with spatial structure: the CNN beats the MLP on MNIST-1D, and its advantage "
-                  "shrinks when locality is removed.", BETTER.format(m="2 points") + " for the CNN over the MLP; and the "
+                  "shrinks when locality is removed.", BETTER.format(m=MARGIN) + " for the CNN over the MLP; and the "
                   "drop of that advantage on the shuffled data (Welch contrast) must be significant after Holm over "
                   "both tests and at least 2 points", cnn_spatial),
             Claim("8.7b", "RNNs suit sequence data: on MNIST-1D read as a 40-step sequence the GRU is about as good as the "
-                  "best model.", AS_GOOD.format(b="the best other model", m="2 points"), rnn_sequences),
+                  "best model.", AS_GOOD.format(b="the best other model", m=MARGIN), rnn_sequences),
         ),
         figures=(FigureSpec("structure-scores", "Test accuracy per model on the original and the shuffled data.",
                             scores("structure")),),
@@ -751,18 +754,18 @@ QUESTIONS: tuple[Question, ...] = (
         "baseline's LR with their strength picked on validation data; more data from 8.9's training-set sweep at "
         "matched optimiser steps.",
         lambda b: [ablation(b), overfitting(b)],
-        claims=(Claim("8.10a", "Learning-rate decay improves performance.", BETTER.format(m="2 points") +
+        claims=(Claim("8.10a", "Learning-rate decay improves performance.", BETTER.format(m=MARGIN) +
                       "; both workloads must agree", ablation_gain("+cosine decay")),
-                Claim("8.10b", "Batch normalization improves performance.", BETTER.format(m="2 points") +
+                Claim("8.10b", "Batch normalization improves performance.", BETTER.format(m=MARGIN) +
                       "; both workloads must agree", ablation_gain("+batch norm")),
-                Claim("8.10c", "Dropout improves performance.", BETTER.format(m="2 points") + "; both workloads must agree",
+                Claim("8.10c", "Dropout improves performance.", BETTER.format(m=MARGIN) + "; both workloads must agree",
                       ablation_gain("+dropout")),
-                Claim("8.10d", "Regularization (weight decay) improves performance.", BETTER.format(m="2 points") +
+                Claim("8.10d", "Regularization (weight decay) improves performance.", BETTER.format(m=MARGIN) +
                       "; both workloads must agree (decoupled weight decay, strength picked on validation data)",
                       ablation_gain("+weight decay")),
-                Claim("8.10e", "Early stopping improves performance.", BETTER.format(m="2 points") +
+                Claim("8.10e", "Early stopping improves performance.", BETTER.format(m=MARGIN) +
                       "; both workloads must agree (patience picked on validation data)", ablation_gain("+early stopping")),
-                Claim("8.10f", "More training data improves performance.", BETTER.format(m="2 points") +
+                Claim("8.10f", "More training data improves performance.", BETTER.format(m=MARGIN) +
                       " (test accuracy with the largest training set against the baseline's, from 8.9, at the same number "
                       "of optimiser steps)", more_data_helps)),
         figures=(FigureSpec("ablation", "Gain of each single change over the baseline in test accuracy, with the 95% CI "

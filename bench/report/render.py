@@ -184,9 +184,10 @@ def method_notes() -> list[str]:
         f"95% CI of a mean: Student t below {st.BOOTSTRAP_MIN_N} seeds, else a seeded expanded-percentile bootstrap "
         f"({st.N_BOOT} resamples): with few seeds a percentile bootstrap cannot reach beyond the observed range.",
         "Pairs of levels: a paired t-test when both levels ran the same seeds, else Welch's t-test; the CI of the gain "
-        "is the test's own interval; Hedges' g is the bias-corrected standardized difference.",
-        f"Holm-Bonferroni correction over all pairs of one workload; a difference is reported when the corrected p is "
-        f"below {st.ALPHA}, otherwise 'no detectable difference with N seeds'.",
+        "is the test's own interval; Hedges' g is the bias-corrected standardized difference. Holm-Bonferroni "
+        "correction over all pairs of one workload; practical margin 2 points for accuracy-like metrics, else 10% of "
+        "B's mean.",
+        st.OUTCOME_RULE,
         "Good LR span: sampled learning rates whose tuning score is within the practical margin of the best (2 points "
         "for accuracy-like metrics, 10% otherwise), in decades; a lower bound when LRs were sampled sparsely.",
         f"Time to target: {tb.TARGET_RULE}, measured per seed in wall-clock seconds on the machine in Provenance.",

@@ -288,6 +288,14 @@ def p_phrase(p: float, label: str = "p") -> str:
     return f"{label} {text}" if text[0] in "<n" else f"{label} = {text}"
 
 
+OUTCOME_RULE = (
+    "Outcome of a comparison, read from one interval of A's gain: \"equivalent\" when the whole interval lies within "
+    "plus or minus the practical margin (two one-sided tests), else \"better\" when it lies above 0, \"worse\" when "
+    "below 0, otherwise \"inconclusive\". Over several tests the interval is Holm-compatible: its level is "
+    f"1 - {ALPHA} x p / (Holm p), so it excludes 0 exactly when the Holm-corrected test rejects; the interval printed "
+    "is that one, with its level.")
+
+
 class Outcome(StrEnum):
     """What a comparison of A against B shows, given a practical margin (module docstring)."""
     BETTER = "better"
