@@ -456,7 +456,7 @@ def ablation_gain(family: str) -> Callable[[Evidence], Judgement]:
         pairs = [(w, chosen_level(df, w, family), "baseline") for w in (CNN, MLP)]
         j = judge_better(df, pairs)
         picked = "; ".join(f"{w}: {lv} (best on validation)" for w, lv, _ in pairs if len(ABLATION[family]) > 1)
-        return Judgement(j.verdict, j.numbers + ([f"strength chosen: {picked}"] if picked else []), j.table)
+        return Judgement(j.verdict, j.numbers + ([f"strength chosen: {picked}"] if picked else []), j.table, j.rows)
     return judge
 
 
