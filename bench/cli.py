@@ -258,7 +258,7 @@ def sweep(
     info = json.loads((folder / "run.json").read_text())
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")
-    print_leaderboard(folder)
+    unscored = print_leaderboard(folder)
     console.print(f"results: {folder}")
     console.print(f"next: bench report {shlex.quote(str(folder))}  (HTML + Markdown: figures, pairwise tests)",
                   markup=False, highlight=False)
@@ -266,6 +266,8 @@ def sweep(
         console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
                       f"`{again}`")
         raise typer.Exit(130)
+    if unscored:  # a level without a single finished final seed: the comparison is missing a level
+        raise typer.Exit(1)
 
 
 def resumed_info(name: str, out: Path, resume: str | None) -> dict:
@@ -278,8 +280,10 @@ def resumed_info(name: str, out: Path, resume: str | None) -> dict:
     return json.loads(path.read_text()) if path and path.is_file() else {}
 
 
-def print_leaderboard(folder: Path) -> None:
-    """One table per workload: mean and 95% CI of the target metric over the final-phase seeds."""
+def print_leaderboard(folder: Path) -> list[str]:
+    """One table per workload: mean and 95% CI of the target metric over the final-phase seeds, failures of each
+    phase, and below it the levels whose search failed, with the reason. Returns the groups that have no finished
+    final seed, after printing the first lines of their errors."""
     import pandas as pd
 
     from bench.search.protocol import leaderboard
@@ -287,11 +291,22 @@ def print_leaderboard(folder: Path) -> None:
     trials = pd.read_parquet(folder / "trials.parquet") if (folder / "trials.parquet").exists() else pd.DataFrame()
     if trials.empty:
         console.print("no finished trials yet")
-        return
+        return []
     board = leaderboard(trials)
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
     for table in leaderboard_tables(board):
         out.print(table)
+    for r in board[board["flag"] != ""].itertuples():
+        out.print(f"flagged, not ranked: {r.workload} {r.level}: {r.flag}", markup=False, highlight=False)
+    unscored = []
+    for r in board[board["n"] == 0].itertuples():
+        group = trials[(trials["workload"] == r.workload) & (trials["level"] == r.level)]
+        errors = group.loc[group["error"].fillna("") != "", "error"].map(lambda e: str(e).splitlines()[0])
+        first = list(dict.fromkeys(errors))[:3] or ["no error recorded: every trial diverged"]
+        console.print(f"{r.workload} {r.level}: no final seed finished; first errors: " + " | ".join(first), markup=False,
+                      highlight=False)
+        unscored.append(f"{r.workload}.{r.level}")
+    return unscored
 
 
 def leaderboard_tables(board) -> list[Table]:
@@ -300,9 +315,11 @@ def leaderboard_tables(board) -> list[Table]:
     from bench.report.stats import metric_bounds
 
     tables = []
+    board = board.assign(flag=board.get("flag", ""), failed_tune=board.get("failed_tune", 0))  # older boards lack them
     for workload, rows in board.groupby("workload", sort=False):
         better = "higher" if rows["mode"].iloc[0] == "max" else "lower"
-        table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better)",
+        table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better; "
+                            "failed: tuning trials/final seeds)",
                       title_justify="left", box=box.SIMPLE_HEAD)  # no side borders: 7 more columns for the numbers
         for col in ("level", "seeds", "mean", "95% CI", "failed"):
             table.add_column(col, no_wrap=True)
@@ -310,8 +327,9 @@ def leaderboard_tables(board) -> list[Table]:
         table.add_column("best hyperparameters", min_width=longest)  # wraps between settings, never inside one
         bounds = metric_bounds(str(rows["metric"].iloc[0]))
         for r in rows.itertuples():
-            table.add_row(str(r.level), str(r.n), f"{r.mean:.4f}" if r.n else "-", ci_cell(r.ci_low, r.ci_high, r.n, bounds),
-                          str(r.failed), str(r.best))
+            level = f"{r.level} (flagged)" if r.flag else str(r.level)
+            table.add_row(level, str(r.n), f"{r.mean:.4f}" if r.n else "-", ci_cell(r.ci_low, r.ci_high, r.n, bounds),
+                          f"{r.failed_tune}/{r.failed}", str(r.best))
         tables.append(table)
     return tables
 

@@ -37,8 +37,10 @@ def test_every_shipped_space_loads_and_round_trips(name):
     for version in (space, space.quick_version()):
         assert load_space(version.to_dict()).to_dict() == version.to_dict()
     quick = space.quick_version().budget
-    assert quick.trials_per_level <= space.budget.trials_per_level and quick.epochs <= space.budget.epochs
-    assert quick.grace <= quick.epochs
+    for w in space.workloads:
+        assert quick.trials_per_level <= space.budget.trials_per_level
+        assert quick.epochs_for(w) <= space.budget.epochs_for(w)
+        assert quick.grace_for(w) <= quick.epochs_for(w) or not quick.asha
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
@@ -100,6 +102,42 @@ def test_log_and_integer_ranges_become_the_right_distributions():
                     "tune": {"lr": GOOD["tune"]["lr"], "early_stop": {"min": 1, "max": 8.5}}})
 
 
+def test_epochs_per_workload():
+    space = load_space({**GOOD, "workloads": ["mnist1d-cnn", "mnist1d-gru"],
+                        "budget": {"epochs": {"mnist1d-cnn": 12, "mnist1d-gru": 4}, "quick": {"epochs": 2}}})
+    assert space.base_config("adam", "mnist1d-cnn").epochs == 12 and space.base_config("adam", "mnist1d-gru").epochs == 4
+    assert (space.budget.grace_for("mnist1d-cnn"), space.budget.grace_for("mnist1d-gru")) == (3, 1)
+    assert space.quick_version().base_config("sgd", "mnist1d-gru").epochs == 2
+    assert load_space(space.to_dict()).to_dict() == space.to_dict()
+    with pytest.raises(ConfigError, match=r"budget.epochs: per-workload epochs must name exactly the workloads "
+                                          r"mnist1d-cnn, mnist1d-gru \(check mnist1d-gru\)"):
+        load_space({**GOOD, "workloads": ["mnist1d-cnn", "mnist1d-gru"], "budget": {"epochs": {"mnist1d-cnn": 12}}})
+    with pytest.raises(ConfigError, match=r"budget.quick.epochs.mnist1d-cnn: expected an integer >= 1, got 0"):
+        load_space({**GOOD, "budget": {"quick": {"epochs": {"mnist1d-cnn": 0}}}})
+
+
+def test_startup_design_is_a_latin_hypercube_on_each_scale():
+    import numpy as np
+
+    from bench.search.space import latin_hypercube
+
+    space = load_space("optimizers")
+    dists = {**space.distributions("adam"), "k": IntDistribution(1, 8)}
+    points = latin_hypercube(dists, 4, seed=7)
+    assert points == latin_hypercube(dists, 4, seed=7) != latin_hypercube(dists, 4, seed=8)
+    for name, d in dists.items():
+        values = np.array([p[name] for p in points], dtype=float)
+        assert ((values >= d.low) & (values <= d.high)).all()
+        if name == "k":
+            assert all(isinstance(p["k"], int) for p in points)
+            continue
+        scaled = (np.log(values) - np.log(d.low)) / (np.log(d.high) - np.log(d.low)) if d.log else \
+            (values - d.low) / (d.high - d.low)
+        assert sorted(np.floor(scaled * 4).astype(int)) == [0, 1, 2, 3], name  # each quarter of the range once
+    lrs = sorted(p["lr"] for p in points)
+    assert lrs[0] < 1e-3 and 1e-3 <= lrs[1] < 1e-2 and 1e-2 <= lrs[2] < 1e-1 and lrs[3] >= 1e-1  # one per decade
+
+
 def test_compared_field_without_lr_range_needs_no_tuning():
     space = load_space({**GOOD, "compare": "lr", "levels": [0.01, 1000.0], "fixed": {"optimizer": "sgd"}, "tune": {}})
     assert space.tuned(0.01) == () and space.base_config(1000.0, "mnist1d-cnn").lr == 1000.0
@@ -109,7 +147,8 @@ def test_quick_overrides_only_the_budget():
     space = load_space({**GOOD, "budget": {**GOOD["budget"], "epochs": 8, "quick": {"epochs": 2, "seeds": 1}}})
     quick = space.quick_version()
     assert (quick.budget.epochs, quick.budget.seeds, quick.budget.trials_per_level) == (2, 1, 2)
-    assert quick.budget.grace == 1 and space.budget.grace == 2 and quick.levels == space.levels
+    assert quick.budget.grace_for("mnist1d-cnn") == 1 and space.budget.grace_for("mnist1d-cnn") == 2
+    assert quick.levels == space.levels
     assert quick.budget.final_seeds() == (1,) and space.budget.final_seeds() == (1, 2)
 
 

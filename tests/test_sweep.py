@@ -108,6 +108,91 @@ def test_leaderboard_means_cis_ranking_and_failures():
     assert b["ci_high"] == 1.0 and b["ci_low"] < 0.9  # 2 seeds: the t-interval reaches past 1, clipped to it
 
 
+def flag_rows(level, tune_status, final_scores, lr, chance=0.1):
+    common = {"workload": "w", "level": level, "tuned": "lr", "target_metric": "test_acc", "target_mode": "max",
+              "chance": chance, "lr_min": 1e-4, "lr_max": 1.0, "lr": lr, "error": ""}
+    rows = [{**common, "phase": TUNE, "status": s, "score": math.nan, "trial_id": f"{level}.t{i}"}
+            for i, s in enumerate(tune_status)]
+    rows += [{**common, "phase": FINAL, "status": "ok" if s == s else "diverged", "score": s, "trial_id": f"{level}.s{i}",
+              "seed": i + 1} for i, s in enumerate(final_scores)]
+    return rows
+
+
+def test_failed_searches_are_flagged_counted_per_phase_and_not_ranked():
+    from bench.report.flags import at_edge
+
+    rows = (flag_rows("good", ["ok", "diverged", "error"], [0.90, 0.92, math.nan], 0.01)
+            + flag_rows("chance", ["ok", "ok"], [0.105, 0.11], 0.003)
+            + flag_rows("edge", ["ok", "stopped"], [0.95, 0.95], 1.2e-4)
+            + flag_rows("dead", ["diverged", "error"], [], 0.5)
+            + flag_rows("shaky", ["ok"], [0.098, 0.919], 0.07))
+    board = leaderboard(pd.DataFrame(rows)).set_index("level")
+    assert list(board.index) == ["good", "edge", "shaky", "chance", "dead"]  # the best mean is flagged: below "good"
+    assert board.loc["shaky", "flag"] == "unstable: seed 1: 0.0980 at chance while the others learned"
+    assert board.loc["good", "flag"] == "" and board.loc["good", "failed_tune"] == 2 and board.loc["good", "failed"] == 1
+    assert board.loc["chance", "flag"] == "at chance (0.1075; chance 0.1000)"
+    assert board.loc["edge", "flag"] == "best lr 0.00012 at the low edge of its range (0.0001)"
+    assert board.loc["dead", "flag"].startswith("every tuning trial failed (1 of 2 diverged); no final seed finished")
+    assert (at_edge(0.9, 1e-4, 1.0), at_edge(0.1, 1e-4, 1.0), at_edge(0.5, 0.0, 1.0)) == ("high", "", "")
+    from bench.report import tables as tb
+    report_board = tb.leaderboard(tb.prepare(pd.DataFrame(rows))).set_index("level")
+    assert report_board.loc["good", "rank"] == 1
+    assert report_board.loc[["edge", "shaky", "chance", "dead"], "rank"].isna().all()
+    assert report_board.loc["chance", "flag"] == board.loc["chance", "flag"]
+
+
+def test_chance_is_the_majority_class_or_the_data_baseline():
+    from bench.config import TrialConfig
+    from bench.search.protocol import chance_level
+    from bench.workloads import load_data
+
+    y = load_data(TrialConfig(workload="mnist1d-gru")).test.y
+    assert chance_level(TrialConfig(workload="mnist1d-gru"), "test_acc") == pytest.approx(
+        float((y == y.mode().values).float().mean()))
+    assert chance_level(TrialConfig(workload="adding"), "test_mse") == pytest.approx(1 / 6, rel=0.1)
+    assert math.isnan(chance_level(TrialConfig(workload="mnist1d-gru"), "test_loss"))
+
+
+def test_group_search_starts_with_the_design_then_asks_tpe():
+    from bench.search.space import latin_hypercube
+    from bench.search.tune import GroupSearch
+
+    space = load_space(tiny_space(levels=["adam"], budget={"trials_per_level": 5, "epochs": 1, "seeds": 1,
+                                                            "startup_trials": 2}))
+    g = Plan(space).groups[0]
+    search, ids = GroupSearch(space, g), g.tuning_ids()
+    design = latin_hypercube(space.distributions("adam"), 2, g.sampler_seed)
+    assert [search.ask(f"t{k}", ids[k], None) for k in range(2)] == [space.decode(p) for p in design]
+    for k in range(2):
+        search.tell(f"t{k}", 0.5 + k / 10)
+    given = {"lr": 0.0123}
+    assert search.ask("t2", ids[2], given) == given  # an interrupted trial keeps its values
+    search.tell("t2", 0.4)
+    third = search.ask("t3", ids[3], None)
+    assert third not in [space.decode(p) for p in design] and 1e-3 <= third["lr"] <= 1e-1
+    trials = search.study.trials
+    assert [t.params["lr"] for t in trials[:3]] == pytest.approx([space.decode(p)["lr"] for p in design] + [0.0123])
+
+
+def test_tpe_trials_wait_for_the_startup_design_however_many_slots(tmp_path):
+    from bench.search.protocol import read_suggestions
+    from bench.search.tune import ProtocolSearcher
+
+    space = load_space(tiny_space(levels=["adam"], budget={"trials_per_level": 4, "epochs": 1, "seeds": 1,
+                                                            "startup_trials": 2, "concurrency": 4}))
+    searcher = ProtocolSearcher(Plan(space), tmp_path, 1)
+    a, b = searcher.suggest("a"), searcher.suggest("b")
+    assert [a["trial_id"], b["trial_id"]] == ["mnist1d-cnn.adam.tune-000", "mnist1d-cnn.adam.tune-001"]
+    assert set(read_suggestions(tmp_path)) == {a["trial_id"], b["trial_id"]}  # written down before they run
+    assert searcher.suggest("c") is None  # slots are free, but TPE has nothing to model yet
+    searcher.on_trial_complete("a", {"final": True, "status": "ok", "objective": 0.5})
+    assert searcher.suggest("c") is None
+    searcher.on_trial_complete("b", {"final": True, "status": "ok", "objective": 0.6})
+    c, d = searcher.suggest("c"), searcher.suggest("d")
+    assert [c["trial_id"], d["trial_id"]] == ["mnist1d-cnn.adam.tune-002", "mnist1d-cnn.adam.tune-003"]
+    assert read_suggestions(tmp_path)[c["trial_id"]]["params"] == {"lr": c["config"]["lr"]}
+
+
 def test_asha_rungs_are_the_epochs_where_ray_asha_decides():
     from ray.tune.schedulers.async_hyperband import _Bracket
 
@@ -225,7 +310,9 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     path.write_text(yaml.safe_dump(space))
     monkeypatch.chdir(tmp_path)  # a relative --out means this folder, though Tune runs each trial in its own
     res = runner.invoke(app, ["sweep", str(path), "--out", "runs"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output  # a level without a finished final seed: the comparison lacks it
+    assert "mnist1d-mlp 1000.0: no final seed finished; first errors: no error recorded: every trial diverged" in res.output
+    assert "flagged, not ranked: mnist1d-mlp 1000.0: every tuning trial failed (3 of 3 diverged)" in res.output
     assert "val_acc" in res.output and "mnist1d-mlp: test_acc over the seed re-runs" in res.output
     folder = next((tmp_path / "runs").glob("tiny-*"))
     assert f"results: {folder}" in res.output
@@ -250,6 +337,10 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
     board = leaderboard(trials).set_index("level")
     assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05
+    assert board.loc[1000.0, "failed_tune"] == 3 and board.loc[1000.0, "flag"].startswith("every tuning trial failed")
+    from bench.report.render import write_report
+    md = write_report([folder], tmp_path / "reports", "div", None).with_name("report.md").read_text()
+    assert "Searches flagged as failed (shown, not ranked" in md and "1000.0: every tuning trial failed" in md
     assert not (folder / ".stop").exists()
 
 

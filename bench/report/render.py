@@ -23,6 +23,7 @@ from bench.config import ConfigError
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.report.flags import FLAG_RULE
 from bench.report.units import duration
 from bench.results import atomic_write, ensure_writable, merge_runs, read_run
 
@@ -130,10 +131,13 @@ def ci_text(mean: float, lo: float, hi: float) -> str:
 def leaderboard_view(board: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard as shown: one formatted column per fact."""
     return pd.DataFrame({
-        "rank": board["rank"], "level": board["level"],
+        "rank": board["rank"].map(lambda r: "-" if pd.isna(r) else int(r)), "level": board["level"],
         "mean [95% CI]": [ci_text(m, lo, hi) for m, lo, hi in zip(board["mean"], board["ci_low"], board["ci_high"],
                                                                   strict=True)],
-        "seeds": board["seeds"], "failed": board["failed"], "best hyperparameters": board["best_params"],
+        "seeds": board["seeds"], "failed": board["failed"],
+        "failed tuning trials": board["failed_tune"] if "failed_tune" in board else 0,
+        "search flagged (not ranked)": board["flag"] if "flag" in board else "",
+        "best hyperparameters": board["best_params"],
         "good LR span (decades)": board["good_lr_decades"].map(lambda v: st.fmt(v, 2)),
         "time to target (median s)": board["time_to_target_s"].map(lambda v: st.fmt(v, 3)),
         "reached target": board["reached_target"]})
@@ -262,6 +266,11 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
         metric, mode = tb.metric_of(df[df["workload"] == workload])
         page.heading(f"{workload}: {metric} ({'higher' if mode == 'max' else 'lower'} is better)", 3)
         page.table(leaderboard_view(part))
+        flagged = part[part["flag"] != ""] if "flag" in part else part.iloc[:0]
+        if len(flagged):
+            page.text("Searches flagged as failed (shown, not ranked; comparisons with them say little about the "
+                      "optimizer): " + "; ".join(f"{r.level}: {r.flag}" for r in flagged.itertuples()) + ". "
+                      + FLAG_RULE + ".", "note")
     _comparisons(page, df)
     _figures(page, df, epochs, grads)
     page.heading(SECTIONS["failures"], anchor="failures")

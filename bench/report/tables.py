@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report import stats as st
+from bench.report.flags import group_flags
 
 TUNE, FINAL = "tune", "final"
 FAILED = ("diverged", "error")
@@ -167,6 +168,7 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
         lo, hi = st.clip_ci(st.mean_ci(scores), st.metric_bounds(metric_of(part)[0]))
         params = tuned_params(part)
         seconds = ttt["seconds"].reindex(final["trial_id"]) if "seconds" in ttt else pd.Series(dtype=float)
+        flagged = group_flags(part) if "phase" in part else {"failed_tune": 0, "flag": ""}
         rows.append({
             "workload": workload, "level": level, "metric": metric_of(part)[0], "mode": metric_of(part)[1],
             "seeds": len(scores), "failed": int(final["status"].isin(FAILED).sum()),
@@ -176,15 +178,18 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
             "good_lr_decades": spans["decades"].get((workload, level), math.nan),
             "time_to_target_s": float(seconds.median()) if seconds.notna().any() else math.nan,
             "reached_target": f"{int(seconds.notna().sum())}/{len(final)}" if len(seconds) else "-",
+            "failed_tune": flagged["failed_tune"], "flag": flagged["flag"],
         })
     board = pd.DataFrame(rows)
     if board.empty:
         return board
     key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
-    order = board.assign(_w=board["workload"].map({w: i for i, w in enumerate(workloads(df))}), _k=key)
-    order = order.sort_values(["_w", "_k"], kind="stable", na_position="last").drop(columns=["_w", "_k"])
-    order["rank"] = order.groupby("workload").cumcount() + 1
-    return order.reset_index(drop=True)
+    # A level whose search failed (report/flags.py) is shown below the ranked ones, without a rank.
+    order = board.assign(_w=board["workload"].map({w: i for i, w in enumerate(workloads(df))}), _k=key,
+                         _f=board["flag"] != "")
+    order = order.sort_values(["_w", "_f", "_k"], kind="stable", na_position="last")
+    order["rank"] = (order.groupby("workload").cumcount() + 1).astype("Int64").where(~order["_f"])
+    return order.drop(columns=["_w", "_k", "_f"]).reset_index(drop=True)
 
 
 def level_samples(final: pd.DataFrame, level: str) -> pd.DataFrame:

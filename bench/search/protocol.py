@@ -45,6 +45,23 @@ def read_suggestions(folder: Path | None) -> dict[str, dict[str, Any]]:
     return {d["trial_id"]: d for d in found}
 
 
+def chance_level(cfg: TrialConfig, target: str) -> float:
+    """The target score of a predictor that ignores its input: the data's own baseline where it names one, else
+    for accuracy the test share of the most frequent class; NaN when unknown (or the data cannot be read here)."""
+    from bench.workloads import load_data
+
+    try:
+        data = load_data(cfg)
+    except (ConfigError, OSError):
+        return math.nan
+    if target in data.baseline:
+        return float(data.baseline[target])
+    if target == "test_acc" and data.task == "classification":
+        y = data.test.y.flatten()
+        return float(y.bincount().max()) / len(y)
+    return math.nan
+
+
 def tuning_metric(target: str) -> str:
     """Search on the validation counterpart of the test metric, so the test set never steers the choice."""
     split, _, metric = target.partition("_")
@@ -91,6 +108,7 @@ class Group:
     mode: str
     trials: int  # tuning budget
     seeds: tuple[int, ...]
+    chance: float = math.nan  # the target score of a predictor that ignores its input
     done: dict[str, Outcome] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
@@ -146,9 +164,13 @@ class Group:
         return self.base.replace(**params, seed=seed, threads=threads)
 
     def tags(self, space: SweepSpace, phase: str) -> dict[str, Any]:
+        """What the tables and the report know of a trial beyond its config: its place in the protocol, the
+        chance score of its workload and the searched lr range (to flag a search that failed)."""
+        lr = space.tune.get("lr")
         return {"sweep": space.name, "phase": phase, "compare": space.compare, "level": self.level,
                 "workload": self.workload, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
-                "target_metric": self.target, "target_mode": self.mode}
+                "target_metric": self.target, "target_mode": self.mode, "chance": self.chance,
+                "lr_min": lr.min if lr else math.nan, "lr_max": lr.max if lr else math.nan}
 
 
 class Plan:
@@ -162,9 +184,12 @@ class Plan:
         for workload in space.workloads:
             spec = get_workload(workload)
             for level in space.levels:
-                self.groups.append(Group(len(self.groups), level, workload, space.tuned(level),
-                                         space.base_config(level, workload), spec.target, spec.mode,
-                                         space.budget.trials_per_level, space.budget.final_seeds()))
+                base = space.base_config(level, workload)
+                self.groups.append(Group(len(self.groups), level, workload, space.tuned(level), base, spec.target,
+                                         spec.mode, space.budget.trials_per_level, space.budget.final_seeds()))
+        chance: dict[str, float] = {}  # per workload: its data are read once
+        for g in self.groups:
+            g.chance = chance.setdefault(g.workload, chance_level(g.base, g.target))
         owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.final_ids())}
         for rec in records:
             if rec.trial_id not in owners:
@@ -191,12 +216,14 @@ class Plan:
 
 def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
     """Per (workload, level): seeds that finished, mean and 95% Student-t CI of the score over the
-    final-phase seeds, seeds that diverged or failed, and the tuned hyperparameters of the re-run config.
-    Rows are ranked best first within each workload; levels whose tuning never succeeded come last."""
+    final-phase seeds, final seeds and tuning trials that diverged or failed, the tuned hyperparameters of the
+    re-run config, and the flag of a failed search (report/flags.py). Rows are ranked best first within each
+    workload; flagged levels (shown, not ranked) and levels without a score come last."""
     import numpy as np
     import pandas as pd
 
     from bench.report import stats as st
+    from bench.report.flags import group_flags
 
     rows = []
     for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
@@ -205,15 +232,18 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
         n = len(scores)
         mean = scores.mean() if n else math.nan
         tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
-        best = ", ".join(f"{k}={final[k].iloc[0]:.3g}" for k in tuned) if len(final) else "-"
+        best = ", ".join(f"{k}={final[k].iloc[0]:.4g}" for k in tuned) if len(final) else "-"
         # A t-interval over a few seeds may reach past 0 or 1: clipped to the metric's range.
         low, high = st.clip_ci(st.t_ci(scores), st.metric_bounds(trials_g["target_metric"].iloc[0]))
+        flags = group_flags(trials_g)
         rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": low,
-                     "ci_high": high, "failed": int(len(final) - n), "best": best or "(nothing tuned)",
+                     "ci_high": high, "failed": int(len(final) - n), "failed_tune": flags["failed_tune"],
+                     "best": best or "(nothing tuned)", "flag": flags["flag"],
                      "metric": trials_g["target_metric"].iloc[0], "mode": trials_g["target_mode"].iloc[0]})
-    board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "best",
-                                        "metric", "mode"])
+    board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "failed_tune",
+                                        "best", "flag", "metric", "mode"])
     key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
     workload_order = board["workload"].map({w: i for i, w in enumerate(dict.fromkeys(board["workload"]))})
-    order = board.assign(_w=workload_order, _key=key).sort_values(["_w", "_key"], kind="stable", na_position="last")
-    return order.drop(columns=["_w", "_key"]).reset_index(drop=True)
+    order = board.assign(_w=workload_order, _f=board["flag"] != "", _key=key)
+    order = order.sort_values(["_w", "_f", "_key"], kind="stable", na_position="last")
+    return order.drop(columns=["_w", "_f", "_key"]).reset_index(drop=True)

@@ -82,7 +82,7 @@ class Range:
 class Budget:
     """How much work each level gets. None means: derived from the other fields (see the properties)."""
     trials_per_level: int = 12  # tuning trials of every (level, workload) search
-    epochs: int = 20
+    epochs: int | dict[str, int] = 20  # or per workload: {workload: epochs} (an RNN epoch may cost 5 CNN epochs)
     seeds: int = 5  # fresh seeds the best configuration of each level is re-run with
     seed: int = 0  # seed of every tuning trial and of the TPE samplers; final seeds are seed+1 .. seed+seeds
     concurrency: int = 4  # most trials of one level's search running at once (TPE learns from finished ones)
@@ -92,9 +92,12 @@ class Budget:
     startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
     quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
 
-    @property
-    def grace(self) -> int:
-        return self.grace_epochs or max(1, self.epochs // 4)
+    def epochs_for(self, workload: str) -> int:
+        return self.epochs[workload] if isinstance(self.epochs, Mapping) else self.epochs
+
+    def grace_for(self, workload: str) -> int:
+        """Epochs before ASHA may stop a trial of this workload: grace_epochs, else a quarter of its epochs."""
+        return self.grace_epochs or max(1, self.epochs_for(workload) // 4)
 
     @property
     def startup(self) -> int:
@@ -106,6 +109,7 @@ class Budget:
     def to_dict(self) -> dict[str, Any]:
         """The fields as given (derived ones left out, so that quick overrides still derive them)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "quick"}
+        out["epochs"] = dict(self.epochs) if isinstance(self.epochs, Mapping) else self.epochs
         out = {k: v for k, v in out.items() if v is not None}
         return out | ({"quick": dict(self.quick)} if self.quick else {})
 
@@ -130,7 +134,7 @@ class SweepSpace:
 
     def base_config(self, level: Any, workload: str) -> TrialConfig:
         return TrialConfig.from_dict({**self.fixed, **self.level_settings(level), "workload": workload,
-                                      "epochs": self.budget.epochs, "seed": self.budget.seed})
+                                      "epochs": self.budget.epochs_for(workload), "seed": self.budget.seed})
 
     def tuned(self, level: Any) -> tuple[str, ...]:
         """Nuisance parameters tuned for this level: lr, plus the hyperparameters of the optimizer, schedule
@@ -164,6 +168,26 @@ class SweepSpace:
         return {"name": self.name, "description": self.description, "compare": self.compare,
                 "levels": list(self.levels), "workloads": list(self.workloads), "fixed": dict(self.fixed),
                 "tune": {k: r.to_dict() for k, r in self.tune.items()}, "budget": self.budget.to_dict()}
+
+
+def latin_hypercube(dists: Mapping[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
+    """n points of a Latin hypercube over Optuna distributions (on their log scale where they are log): each
+    parameter's range is cut into n equal strata and every stratum is used once, in a seeded random order, at a
+    random point inside it. The start-up trials of a search: with few trials, random draws leave whole decades
+    of the learning rate unvisited; a hypercube visits each n-th of every range once."""
+    import numpy as np
+    from optuna.distributions import IntDistribution
+
+    rng = np.random.default_rng(seed)
+    points: list[dict[str, Any]] = [{} for _ in range(n)]
+    for name in sorted(dists):
+        d = dists[name]
+        lo, hi = (np.log(d.low), np.log(d.high)) if d.log else (float(d.low), float(d.high))
+        for point, u in zip(points, (rng.permutation(n) + rng.uniform(size=n)) / n, strict=True):
+            value = float(np.exp(lo + u * (hi - lo)) if d.log else lo + u * (hi - lo))
+            value = min(max(value, d.low), d.high)
+            point[name] = int(round(value)) if isinstance(d, IntDistribution) else value
+    return points
 
 
 def load_space(source: str | Path | Mapping[str, Any]) -> SweepSpace:
@@ -231,9 +255,10 @@ class _Validator:
             raise self.fail("name", f"{name!r} must be letters, digits, '_', '-' or '.' (it names the run folder)")
         compare = self.compare(doc["compare"])
         fixed = self.fixed(doc.get("fixed") or {}, compare)
-        space = SweepSpace(name, compare, self.levels(doc["levels"], compare), self.workloads(doc["workloads"]),
+        workloads = self.workloads(doc["workloads"])
+        space = SweepSpace(name, compare, self.levels(doc["levels"], compare), workloads,
                            self.tune(doc.get("tune") or {}, compare, fixed), fixed,
-                           self.budget(doc.get("budget") or {}), str(doc.get("description", "")), self.where)
+                           self.budget(doc.get("budget") or {}, workloads), str(doc.get("description", "")), self.where)
         self.combinations(space)
         return space
 
@@ -335,24 +360,39 @@ class _Validator:
             self.config(key, {name: bound})
         return Range(lo, hi, scaling, kind == "int", every)
 
-    def budget(self, data: Any) -> Budget:
+    def budget(self, data: Any, workloads: tuple[str, ...]) -> Budget:
         names = tuple(f.name for f in fields(Budget))
         budget = self.keys(data, "budget", names)
         quick = self.keys(budget.get("quick") or {}, "budget.quick", tuple(n for n in names if n != "quick"))
-        self.budget_values("budget", budget)
-        self.budget_values("budget.quick", quick)
+        self.budget_values("budget", budget, workloads)
+        self.budget_values("budget.quick", quick, workloads)
         result = Budget(**{**budget, "quick": quick})
         quick_budget = dataclasses.replace(result, **quick)
         for key, b in (("budget", result), ("budget.quick", quick_budget)):
-            if b.grace > b.epochs:
-                raise self.fail(f"{key}.grace_epochs", f"{b.grace} exceeds the {b.epochs} epochs")
+            for w in workloads if b.asha else ():
+                if b.grace_for(w) > b.epochs_for(w):
+                    raise self.fail(f"{key}.grace_epochs", f"{b.grace_for(w)} exceeds the {b.epochs_for(w)} epochs of {w}")
         return result
 
-    def budget_values(self, key: str, values: dict[str, Any]) -> None:
+    def epochs(self, key: str, value: Any, workloads: tuple[str, ...]) -> None:
+        """epochs: an integer >= 1, or a mapping that gives one to every workload of the space."""
+        if not isinstance(value, Mapping):
+            return
+        if set(value) != set(workloads):
+            missing = sorted(set(workloads) - set(value)) or sorted(set(value) - set(workloads))
+            raise self.fail(key, f"per-workload epochs must name exactly the workloads {', '.join(workloads)} "
+                                 f"(check {', '.join(map(str, missing))})")
+        for w, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise self.fail(f"{key}.{w}", f"expected an integer >= 1, got {v!r}")
+
+    def budget_values(self, key: str, values: dict[str, Any], workloads: tuple[str, ...]) -> None:
         minimum = {"trials_per_level": 1, "epochs": 1, "seeds": 1, "seed": 0, "concurrency": 1, "grace_epochs": 1,
                    "reduction_factor": 2, "startup_trials": 1}
         for k, v in values.items():
-            if k == "asha":
+            if k == "epochs" and isinstance(v, Mapping):
+                self.epochs(f"{key}.epochs", v, workloads)
+            elif k == "asha":
                 if not isinstance(v, bool):
                     raise self.fail(f"{key}.asha", f"expected true or false, got {v!r}")
             elif k in minimum and (isinstance(v, bool) or not isinstance(v, int) or v < minimum[k]):

@@ -40,7 +40,7 @@ from bench.config import ConfigError
 from bench.results import ResultStore, atomic_write, new_run_folder, provenance, record
 from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, read_suggestions, worst, write_suggestion
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
-from bench.search.space import SweepSpace, load_space
+from bench.search.space import SweepSpace, latin_hypercube, load_space
 from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
 from bench.train import TrialResult
 
@@ -70,23 +70,29 @@ class GroupSearch:
                                              constant_liar=True)
         self.study = optuna.create_study(direction="maximize" if g.mode == "max" else "minimize", sampler=sampler)
         self.asked: dict[str, Any] = {}  # trial id -> Optuna trial, while it runs
+        # The start-up trials (before TPE models the space) are a Latin hypercube, not random draws.
+        self.design = latin_hypercube(self.dists, space.budget.startup, g.sampler_seed)
+        self.order = {tid: k for k, tid in enumerate(g.tuning_ids())}
         for tid in g.tuning_ids():  # a resumed sweep: the search learns from the trials already finished
             if tid in g.done:
                 self.study.add_trial(optuna.trial.create_trial(
                     params=space.encode(g.done[tid].params), distributions=self.dists, value=g.done[tid].objective))
 
-    def ask(self, trial_id: str, given: dict[str, Any] | None) -> dict[str, Any]:
-        """The config values of a new trial; `given`: an interrupted trial's own values, which it keeps."""
-        if given is not None:
-            self.study.enqueue_trial(self.space.encode(given), skip_if_exists=False)
-        self.asked[trial_id] = self.study.ask(self.dists)
-        return dict(given) if given is not None else self.space.decode(self.asked[trial_id].params)
+    def ask(self, tune_id: str, trial_id: str, given: dict[str, Any] | None) -> dict[str, Any]:
+        """The config values of tuning trial `trial_id`: a start-up trial's point of the design, else TPE's
+        suggestion; `given`: an interrupted trial's own values, which it keeps."""
+        k = self.order[trial_id]
+        if given is not None or k < len(self.design):
+            self.study.enqueue_trial(self.space.encode(given) if given is not None else self.design[k],
+                                     skip_if_exists=False)
+        self.asked[tune_id] = self.study.ask(self.dists)
+        return dict(given) if given is not None else self.space.decode(self.asked[tune_id].params)
 
-    def tell(self, trial_id: str, value: float | None) -> None:
+    def tell(self, tune_id: str, value: float | None) -> None:
         """A finished trial's objective; None: it was cancelled and will run again on resume."""
         from optuna.trial import TrialState
 
-        trial = self.asked.pop(trial_id)
+        trial = self.asked.pop(tune_id)
         if value is None:
             self.study.tell(trial, state=TrialState.FAIL)
         else:
@@ -102,7 +108,8 @@ class ProtocolSearcher(Searcher):
         super().__init__(metric="objective")  # the mode is per group (a workload's target)
         self.plan, self.out, self.threads = plan, out, threads
         budget = plan.space.budget
-        self.rungs = asha_rungs(budget.epochs, budget.grace, budget.reduction_factor) if budget.asha else []
+        self.rungs = {g.index: asha_rungs(budget.epochs_for(g.workload), budget.grace_for(g.workload),
+                                          budget.reduction_factor) if budget.asha else [] for g in plan.groups}
         self.searches = {g.index: GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
         self.live: dict[str, tuple[Group, str, str, dict[str, Any]]] = {}  # Tune id -> group, trial id, phase, params
 
@@ -115,14 +122,23 @@ class ProtocolSearcher(Searcher):
                 best = g.best()
                 given = g.suggested.get(nxt[0], {}).get("params")
                 return self._start(trial_id, g, FINAL, nxt[0], given or (best.params if best else {}), nxt[1])
-        limit = self.plan.space.budget.concurrency  # TPE learns from finished trials: not all of a group at once
-        open_groups = (g for g in self.plan.groups if g.next_tuning_id() and len(g.running) < limit)
+        budget = self.plan.space.budget  # TPE learns from finished trials: not all of a group at once
+        open_groups = (g for g in self.plan.groups
+                       if g.next_tuning_id() and len(g.running) < budget.concurrency and self._ready(g, budget.startup))
         for g in sorted(open_groups, key=lambda g: (len(g.running), g.index)):
             tid = g.next_tuning_id()
             given = g.suggested.get(tid)
-            params = self.searches[g.index].ask(trial_id, given["params"] if given else None)
+            params = self.searches[g.index].ask(trial_id, tid, given["params"] if given else None)
             return self._start(trial_id, g, TUNE, tid, params, given["seed"] if given else g.base.seed)
         return Searcher.FINISHED if self.plan.finished() else None
+
+    @staticmethod
+    def _ready(g: Group, startup: int) -> bool:
+        """A start-up trial may always start; a TPE trial only once every start-up trial has finished, so that
+        TPE models the space however many slots are free (before that, Optuna's TPE samples at random)."""
+        index = g.tuning_ids().index(g.next_tuning_id())
+        return index < startup or g.next_tuning_id() in g.suggested or sum(
+            t in g.done for t in g.tuning_ids()[:startup]) == min(startup, g.trials)
 
     def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
         write_suggestion(self.out, trial_id, params, seed)  # before it starts: what --resume re-runs
@@ -132,7 +148,7 @@ class ProtocolSearcher(Searcher):
         return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out), "cwd": os.getcwd(),
                 "config": g.config(params, seed, self.threads).to_dict(), "tags": g.tags(self.plan.space, phase),
                 "metric": g.metric, "mode": g.mode, "target": g.target,
-                "report_epochs": self.rungs if phase == TUNE else []}
+                "report_epochs": self.rungs[g.index] if phase == TUNE else []}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         g, tid, phase, params = self.live.pop(trial_id)
@@ -158,8 +174,9 @@ class ProtocolScheduler(FIFOScheduler):
     def __init__(self, plan: Plan):
         super().__init__()
         b = plan.space.budget
-        self.ashas = {g.index: ASHAScheduler(time_attr="epoch", metric="objective", mode=g.mode, max_t=b.epochs,
-                                             grace_period=b.grace, reduction_factor=b.reduction_factor,
+        self.ashas = {g.index: ASHAScheduler(time_attr="epoch", metric="objective", mode=g.mode,
+                                             max_t=b.epochs_for(g.workload), grace_period=b.grace_for(g.workload),
+                                             reduction_factor=b.reduction_factor,
                                              stop_last_trials=False)
                       for g in plan.groups if g.tuned and b.asha}
 
@@ -210,9 +227,11 @@ class TrialLog(Callback):
             return
         g = self.plan.groups[task["group"]]
         done = self.plan.finished_count()
-        failed = sum(o.status in ("diverged", "error") for grp in self.plan.groups for o in grp.done.values())
+        failed = {phase: sum(o.status in ("diverged", "error") for grp in self.plan.groups
+                             for tid, o in grp.done.items() if (tid in grp.final_ids()) == (phase == FINAL))
+                  for phase in (TUNE, FINAL)}
         running = sum(t.status == "RUNNING" for t in trials)
-        params = " ".join(f"{k}={task['config'][k]:.3g}" for k in g.tuned)
+        params = " ".join(f"{k}={task['config'][k]:.4g}" for k in g.tuned)
         if task["phase"] == TUNE:
             best = g.best()
             value = f"{g.metric} {result.get('objective', math.nan):.4f}"
@@ -220,7 +239,7 @@ class TrialLog(Callback):
         else:
             value = f"{g.target} {result.get('score', math.nan):.4f}  seed {task['config']['seed']}"
         console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<5} {g.workload} {g.level}  {params}  "
-                      f"{value}  {result['status']}  | running {running}, failed {failed}, "
+                      f"{value}  {result['status']}  | running {running}, failed {failed[TUNE]} tuning {failed[FINAL]} final, "
                       f"{time.perf_counter() - self.t0:.0f}s")
 
 
@@ -250,9 +269,17 @@ RAY_DEFAULTS = {
 def ray_defaults() -> Iterator[None]:
     added = {k: v for k, v in RAY_DEFAULTS.items() if k not in os.environ}
     os.environ.update(added)
+    # Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when it is imported (this module imports it first): with
+    # that constant left on, ray.init swaps _node_ip_address 127.0.0.1 for the host's network address and the
+    # local Ray listens on every interface. The constant follows the variable for the session.
+    constants = ray._private.ray_constants
+    cluster = constants.ENABLE_RAY_CLUSTER
+    if "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" in added:
+        constants.ENABLE_RAY_CLUSTER = False
     try:
         yield
     finally:
+        constants.ENABLE_RAY_CLUSTER = cluster
         for key in added:
             os.environ.pop(key, None)
 
