@@ -440,7 +440,8 @@ def overlaps(curves: dict[str, list[Line2D]], log: bool = False) -> list[str]:
         x = np.concatenate([np.asarray(ln.get_xdata(), dtype=float) for ln in lines])
         y = np.concatenate([_ys(ln) for ln in lines])
         with np.errstate(all="ignore"):
-            return x, np.log10(y) if log else y
+            y = np.log10(y) if log else y
+        return x, np.where(np.isfinite(y), y, np.nan)
     data = {label: xy(lines) for label, lines in curves.items()}
     finite = np.concatenate([y[np.isfinite(y)] for _, y in data.values()] or [np.zeros(1)])
     tol = OVERLAP * max(float(np.ptp(finite)) if finite.size else 0.0, 1e-12)
@@ -448,8 +449,8 @@ def overlaps(curves: dict[str, list[Line2D]], log: bool = False) -> list[str]:
     for label, (x, y) in data.items():
         for group in groups:
             gx, gy = data[group[0]]
-            if len(gx) == len(x) and np.array_equal(gx, x) and np.array_equal(np.isfinite(gy), np.isfinite(y)) \
-                    and np.nanmax(np.abs(gy - y), initial=0.0) <= tol:
+            same = len(gx) == len(x) and np.array_equal(gx, x) and np.array_equal(np.isnan(gy), np.isnan(y))
+            if same and np.max(np.abs(gy - y)[~np.isnan(y)], initial=0.0) <= tol:
                 group.append(label)
                 break
         else:
