@@ -368,8 +368,9 @@ def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judg
     return Judgement(combine_all(verdicts), numbers, rows=rows)
 
 
-def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> tuple[float, tuple[float, float], float]:
-    """(mean a1 - mean b1) - (mean a2 - mean b2) of four independent samples: estimate, 95% CI and
+def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray,
+                level: float = st.LEVEL) -> tuple[float, tuple[float, float], float]:
+    """(mean a1 - mean b1) - (mean a2 - mean b2) of four independent samples: estimate, CI at `level` and
     two-sided p, with Welch-Satterthwaite degrees of freedom."""
     from scipy import stats as sps
 
@@ -382,7 +383,7 @@ def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray) 
     if se == 0:
         return est, (est, est), 0.0 if est else 1.0
     df = se ** 4 / sum(p ** 2 / (len(g) - 1) for p, g in zip(parts, groups, strict=True))
-    half = sps.t.ppf(0.975, df) * se
+    half = sps.t.ppf(0.5 + level / 2, df) * se
     return est, (est - half, est + half), float(2 * sps.t.sf(abs(est / se), df))
 
 
