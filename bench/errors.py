@@ -1,6 +1,7 @@
 """User-facing errors: caught at the CLI boundary and printed as one line with exit code 2."""
 from __future__ import annotations
 
+import errno
 import functools
 import signal
 import sys
@@ -25,9 +26,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def sigterm_as_interrupt() -> None:
-    """Handle SIGTERM (`kill`, a batch scheduler's time limit) like Ctrl-C, so that every command ends through
-    its interrupt path: finished results saved, worker processes stopped, a message saying how to continue."""
+    """Handle SIGTERM (`kill`, a batch scheduler's time limit) and SIGHUP (the terminal closed) like Ctrl-C, so
+    that every command ends through its interrupt path: finished results saved, worker processes stopped,
+    temporary folders removed, a message saying how to continue."""
     signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # nohup's SIG_IGN stays: the user asked to survive it
+        signal.signal(signal.SIGHUP, _interrupt)
+
+
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def user_errors(fn: F) -> F:
@@ -40,5 +47,11 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        except OSError as e:  # a full disk outside the result store's own writes (which name their file)
+            if e.errno not in FULL:
+                raise
+            print(f"error: cannot write {e.filename or 'output'} ({e.strerror}); free some space or pass another --out",
+                  file=sys.stderr)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]

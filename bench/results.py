@@ -9,13 +9,19 @@ Layout of a run folder:
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,30 +32,69 @@ from bench.config import ConfigError
 
 SPLITS = ("train", "val", "test")
 TABLES = ("trials", "epochs", "gradients")
+UNREADABLE = "unreadable-parts"  # where unreadable parts are moved, beside parts/ (kept for inspection, never read)
+LOCK = ".lock"
+
+
+class OutputError(ConfigError):
+    """A result file could not be written (disk full, quota, read-only): one line naming the file, exit 2."""
+
+
+def warn(message: str) -> None:
+    """A problem the command works around (it goes on): one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (changing it is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _atomic(path: Path, write: Callable[[int, str], None]) -> None:
+    """Write through a temporary file in the same folder, then rename: readers never see half a file, and a
+    failed write (a full disk) leaves the old file, or none, and no temporary file behind."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as e:
+        raise _output_error(path, e) from None
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared like any file
+        write(fd, tmp)
+        os.replace(tmp, path)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _output_error(path, e) from None
+        raise
+
+
+def _output_error(path: Path, e: OSError) -> OutputError:
+    hint = {errno.ENOSPC: "free some space or pass another --out", errno.EDQUOT: "free some space or pass another --out",
+            errno.EROFS: "pass a writable --out", errno.EACCES: "pass a writable --out"}.get(e.errno, "check the folder")
+    return OutputError(f"cannot write {path} ({e.strerror or e}); {hint}")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
+    def write(fd: int, tmp: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic(path, write)
 
 
 def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
+    def write(fd: int, tmp: str) -> None:
+        os.close(fd)
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _atomic(path, write)
 
 
 def ensure_writable(folder: Path) -> Path:
@@ -71,6 +116,50 @@ def new_run_folder(root: Path, prefix: str) -> Path:
         n += 1
         folder = root / f"{prefix}-{stamp}-{n}"
     return ensure_writable(folder)
+
+
+@contextmanager
+def fresh_run_folder(root: Path, prefix: str) -> Iterator[Path]:
+    """A new run folder that is removed again if writing into it fails: a failed command leaves no folder."""
+    folder = new_run_folder(root, prefix)
+    try:
+        yield folder
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold <folder>/.lock while a command writes to the run folder: a second sweep resuming the same folder
+    would run the same trials, so it stops with one line instead. The lock dies with its process."""
+    try:
+        f = open(folder / LOCK, "a+")  # noqa: SIM115 - held open for the whole block
+    except OSError as e:
+        raise _output_error(folder / LOCK, e) from None
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ConfigError(f"{folder} is in use by {holder}; wait for it to end (or stop it) before resuming "
+                              "this run") from None
+        except OSError as e:  # a file system without locks (some network mounts): go on unguarded, say so
+            warn(f"cannot lock {folder / LOCK} ({e.strerror or e}); do not resume this run twice at once")
+        f.seek(0)
+        f.truncate()
+        f.write(f"bench (pid {os.getpid()} on {platform.node()})")
+        f.flush()
+        yield
+
+
+def plain_name(name: str, option: str = "--name") -> str:
+    """A folder name that stays inside its parent: no path separators, not '.' or '..', no leading dot."""
+    if not re.fullmatch(r"[A-Za-z0-9_+-][A-Za-z0-9_.+-]*", name):
+        raise ConfigError(f"{option} {name!r} must be a plain folder name: letters, digits, '_', '-', '+' and '.', "
+                          "not starting with '.' (no '/', '.' or '..')")
+    return name
 
 
 def _git_commit() -> str:
@@ -134,9 +223,28 @@ class ResultStore:
         atomic_write(self.parts / f"{rec.trial_id}.json", json.dumps(asdict(rec), default=float).encode())
 
     def finished(self) -> list[TrialRecord]:
+        """The readable parts. An unreadable one (truncated, empty, not a trial) is moved to unreadable-parts/
+        with a warning naming it: the others still count, and a sweep's --resume runs its trial again."""
         if not self.parts.exists():
             return []
-        return [TrialRecord(**json.loads(p.read_text())) for p in sorted(self.parts.glob("*.json"))]
+        records = []
+        for path in sorted(self.parts.glob("*.json")):
+            try:
+                records.append(read_part(path))
+            except ValueError as e:
+                self._set_aside(path, str(e))
+        return records
+
+    def _set_aside(self, path: Path, problem: str) -> None:
+        dest = self.folder / UNREADABLE / path.name
+        try:
+            dest.parent.mkdir(exist_ok=True)
+            os.replace(path, dest)
+            where = f"moved to {dest}"
+        except OSError:  # a read-only run folder: leave it, still skip it
+            where = "left in place"
+        warn(f"unreadable result part {path} ({problem}); {where}; its trial is left out (a sweep's --resume "
+             "runs it again)")
 
     def write_provenance(self, info: dict[str, Any]) -> None:
         atomic_write(self.folder / "run.json", json.dumps(info, indent=2, default=str).encode())
@@ -146,6 +254,30 @@ class ResultStore:
         for name, df in tables.items():
             atomic_parquet(df, self.folder / f"{name}.parquet")
         return tables
+
+
+_PART_TYPES = {"trial_id": str, "tags": dict, "config": dict, "status": str, "final": dict, "epochs": list,
+               "gradients": list, "error": str}
+
+
+def read_part(path: Path) -> TrialRecord:
+    """One trial's part, checked field by field; ValueError says what is wrong with it."""
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as e:
+        raise ValueError(e.strerror or str(e)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    if missing := sorted({f.name for f in fields(TrialRecord) if f.name != "error"} - set(data)):
+        raise ValueError(f"missing {', '.join(missing)}")
+    if unknown := sorted(set(data) - set(_PART_TYPES)):
+        raise ValueError(f"unknown fields {', '.join(unknown)}")
+    for key, value in data.items():
+        if not isinstance(value, _PART_TYPES[key]):
+            raise ValueError(f"{key} is {type(value).__name__}, expected {_PART_TYPES[key].__name__}")
+    return TrialRecord(**data)
 
 
 def _split_metric(key: str) -> tuple[str, str]:
@@ -169,15 +301,57 @@ def to_tables(records: list[TrialRecord]) -> dict[str, pd.DataFrame]:
             "gradients": pd.DataFrame(grads)}
 
 
-def read_run(folder: Path | str) -> dict[str, Any]:
-    """Load a run folder's tables (consolidating parts if the run was interrupted) and provenance."""
+def has_results(folder: Path | str) -> bool:
+    """Whether a folder holds a run's results (tables or at least one part), as opposed to nothing yet."""
     folder = Path(folder)
+    return (folder / "trials.parquet").is_file() or any((folder / "parts").glob("*.json"))
+
+
+def read_run(folder: Path | str) -> dict[str, Any]:
+    """Load a run folder's tables (from its parts if the run was interrupted, or if a table is unreadable and
+    the parts are there to rebuild it) and provenance."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder} is not a folder; pass a run folder under runs/")
     if not (folder / "trials.parquet").exists() and not (folder / "parts").exists():
         raise ConfigError(f"{folder} is not a bench run folder (no trials.parquet); pass a folder under runs/")
-    tables = ({n: pd.read_parquet(folder / f"{n}.parquet") for n in TABLES}
-              if (folder / "trials.parquet").exists() else to_tables(ResultStore(folder).finished()))
-    info = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
-    return {**tables, "provenance": info}
+    return {**read_tables(folder), "provenance": read_provenance(folder)}
+
+
+def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
+    if not (folder / "trials.parquet").exists():
+        return to_tables(ResultStore(folder).finished())
+    tables = {}
+    for name in TABLES:
+        path = folder / f"{name}.parquet"
+        try:
+            tables[name] = pd.read_parquet(path)
+        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... for a damaged file
+            problem = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            if not any((folder / "parts").glob("*.json")):
+                raise ConfigError(f"{path} is unreadable ({problem}) and there are no parts/ to rebuild it from; "
+                                  "restore the file or run the experiment again") from None
+            warn(f"{path} is unreadable ({problem}); reading the run from its parts/ instead")
+            return to_tables(ResultStore(folder).finished())
+    return tables
+
+
+def read_provenance(folder: Path) -> dict[str, Any]:
+    """run.json as a dict ({} when absent); a damaged one is a one-line error naming it."""
+    path = Path(folder) / "run.json"
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_bytes())
+    except OSError as e:
+        raise ConfigError(f"cannot read {path} ({e.strerror or e})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path} is not valid JSON ({e}); restore it, or delete it to go on without the run's "
+                          "provenance") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{path} holds a JSON {type(info).__name__}, not an object; restore it, or delete it to go "
+                          "on without the run's provenance")
+    return info
 
 
 def merge_runs(folders: list[Path | str]) -> dict[str, pd.DataFrame]:

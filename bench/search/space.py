@@ -8,6 +8,7 @@ key and the fix. This is the only module that turns ranges into samplable distri
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -195,16 +196,63 @@ def load_space(source: str | Path | Mapping[str, Any]) -> SweepSpace:
     if isinstance(source, Mapping):
         return _Validator("<dict>").space(source, default_name="sweep")
     path = resolve_path(source)
+    return _Validator(str(path)).space(read_yaml(path), default_name=path.stem)
+
+
+MAX_BYTES = 1 << 20  # a search space is a few hundred bytes; the limits stop hostile files before they are built
+MAX_DEPTH = 32
+MAX_VALUES = 100_000  # values after YAML aliases are expanded (a "billion laughs" file is 2 KB)
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document in path, after checking its size, encoding, nesting depth and alias expansion, so that no
+    file can exhaust memory, the stack or the CPU while it is read. Every problem is one ConfigError naming it."""
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        if (size := path.stat().st_size) > MAX_BYTES:
+            raise ConfigError(f"{where}: {size:,} bytes; a search space file may hold at most {MAX_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{where}: cannot read ({e.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{where}: line {line}: byte {raw[e.start:e.start + 1]!r} is not UTF-8; save the file as "
+                          "UTF-8") from None
+    try:
+        _check_shape(text, where)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{where}: invalid YAML{at}: {getattr(e, 'problem', None) or e}") from None
-    except OSError as e:
-        raise ConfigError(f"{where}: cannot read ({e.strerror})") from None
-    return _Validator(where).space(data, default_name=path.stem)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML{at}: {problem}") from None
+
+
+def _check_shape(text: str, where: str) -> None:
+    """Walk the parser's events (no objects built) and stop at the first one past the depth or value limits."""
+    depth, values, starts, sizes = 0, 0, [], {}
+    for event in yaml.parse(text):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth, values = depth + 1, values + 1
+            starts.append((event.anchor, values))
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{where}: line {event.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, start = starts.pop()
+            if anchor:
+                sizes[anchor] = values - start + 1
+        elif isinstance(event, yaml.AliasEvent):
+            values += sizes.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            values += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        if values > MAX_VALUES:
+            raise ConfigError(f"{where}: line {event.start_mark.line + 1}: more than {MAX_VALUES:,} values once YAML "
+                              "aliases are expanded; a search space needs a few dozen")
 
 
 def available() -> list[str]:
@@ -250,9 +298,11 @@ class _Validator:
         for key in ("compare", "levels", "workloads"):
             if key not in doc:
                 raise self.fail(key, "missing (required)")
-        name = str(doc.get("name", default_name))
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-            raise self.fail("name", f"{name!r} must be letters, digits, '_', '-' or '.' (it names the run folder)")
+        name = doc.get("name", default_name)
+        if not isinstance(name, (str, int)) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name := str(name)):
+            raise self.fail("name", f"{_short(name)} must be letters, digits, '_', '-' or '.' (it names the run folder)")
+        if not isinstance(doc.get("description", ""), str):
+            raise self.fail("description", f"expected text, got {type(doc['description']).__name__}")
         compare = self.compare(doc["compare"])
         fixed = self.fixed(doc.get("fixed") or {}, compare)
         workloads = self.workloads(doc["workloads"])
@@ -260,7 +310,16 @@ class _Validator:
                            self.tune(doc.get("tune") or {}, compare, fixed), fixed,
                            self.budget(doc.get("budget") or {}, workloads), str(doc.get("description", "")), self.where)
         self.combinations(space)
+        self.total(space)
         return space
+
+    def total(self, space: SweepSpace) -> None:
+        for key, b in (("budget", space.budget), ("budget.quick", space.quick_version().budget)):
+            n = len(space.levels) * len(space.workloads) * (b.trials_per_level + b.seeds)
+            if n > MAX_TRIALS:
+                raise self.fail(f"{key}.trials_per_level", f"the sweep would run {n:,} trials ({len(space.levels)} levels "
+                                f"x {len(space.workloads)} workloads x {b.trials_per_level} + {b.seeds}); at most "
+                                f"{MAX_TRIALS:,}")
 
     def compare(self, compare: Any) -> str:
         allowed = [f for f in _config_types() if f not in MANAGED] + ["regularizer"]
@@ -268,10 +327,15 @@ class _Validator:
             raise self.fail("compare", f"{compare!r} is not a config field to compare; choose one of: {', '.join(allowed)}")
         return compare
 
+    def scalar(self, key: str, value: Any) -> None:
+        if not isinstance(value, (str, int, float)):
+            raise self.fail(key, f"{_short(value)} is a {type(value).__name__}; expected one value (a name or a number)")
+
     def names(self, key: str, values: dict[str, Any]) -> None:
         """Registry-backed values must be known names."""
         regs = _registries()
         for name, value in values.items():
+            self.scalar(f"{key}.{name}" if key == "fixed" else key, value)
             if name in regs and value not in regs[name]:
                 kind = name.replace("_", " ")
                 raise self.fail(key, f"unknown {kind} {value!r}; choose one of: {', '.join(map(str, regs[name]))}")
@@ -298,6 +362,7 @@ class _Validator:
         if not isinstance(data, list) or not data:
             raise self.fail("levels", "expected a non-empty list of the values to compare")
         for i, level in enumerate(data):
+            self.scalar(f"levels[{i}]", level)
             if data.index(level) != i:
                 raise self.fail(f"levels[{i}]", f"{level!r} is listed twice")
             if compare == "regularizer":
@@ -310,6 +375,7 @@ class _Validator:
         if not isinstance(data, list) or not data:
             raise self.fail("workloads", "expected a non-empty list of workload names (see `bench list workloads`)")
         for i, name in enumerate(data):
+            self.scalar(f"workloads[{i}]", name)
             if data.index(name) != i:
                 raise self.fail(f"workloads[{i}]", f"{name!r} is listed twice")
             self.names(f"workloads[{i}]", {"workload": name})
@@ -337,7 +403,9 @@ class _Validator:
         for bound in ("min", "max"):
             value = spec.get(bound)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise self.fail(f"{key}.{bound}", f"expected a number, got {value!r}{_yaml_hint(value)}")
+                raise self.fail(f"{key}.{bound}", f"expected a number, got {_short(value)}{_yaml_hint(value)}")
+            if not math.isfinite(value):
+                raise self.fail(f"{key}.{bound}", f"expected a finite number, got {value}")
             if kind == "int" and not float(value).is_integer():
                 raise self.fail(f"{key}.{bound}", f"{name} is an integer field, got {value!r}")
         scaling = spec.get("scaling", "linear")
@@ -372,6 +440,8 @@ class _Validator:
             for w in workloads if b.asha else ():
                 if b.grace_for(w) > b.epochs_for(w):
                     raise self.fail(f"{key}.grace_epochs", f"{b.grace_for(w)} exceeds the {b.epochs_for(w)} epochs of {w}")
+            if b.seed + b.seeds >= 2**32:
+                raise self.fail(f"{key}.seed", f"seed + seeds must stay below 2**32 (numpy's seed range), got {b.seed}")
         return result
 
     def epochs(self, key: str, value: Any, workloads: tuple[str, ...]) -> None:
@@ -383,20 +453,24 @@ class _Validator:
             raise self.fail(key, f"per-workload epochs must name exactly the workloads {', '.join(workloads)} "
                                  f"(check {', '.join(map(str, missing))})")
         for w, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise self.fail(f"{key}.{w}", f"expected an integer >= 1, got {v!r}")
+            self.bounded(f"{key}.{w}", "epochs", v)
 
     def budget_values(self, key: str, values: dict[str, Any], workloads: tuple[str, ...]) -> None:
-        minimum = {"trials_per_level": 1, "epochs": 1, "seeds": 1, "seed": 0, "concurrency": 1, "grace_epochs": 1,
-                   "reduction_factor": 2, "startup_trials": 1}
         for k, v in values.items():
             if k == "epochs" and isinstance(v, Mapping):
                 self.epochs(f"{key}.epochs", v, workloads)
             elif k == "asha":
                 if not isinstance(v, bool):
-                    raise self.fail(f"{key}.asha", f"expected true or false, got {v!r}")
-            elif k in minimum and (isinstance(v, bool) or not isinstance(v, int) or v < minimum[k]):
-                raise self.fail(f"{key}.{k}", f"expected an integer >= {minimum[k]}, got {v!r}")
+                    raise self.fail(f"{key}.asha", f"expected true or false, got {_short(v)}")
+            elif k in BUDGET_LIMITS:
+                self.bounded(f"{key}.{k}", k, v)
+
+    def bounded(self, key: str, field: str, v: Any) -> None:
+        lo, hi = BUDGET_LIMITS[field]
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            raise self.fail(key, f"expected an integer >= {lo}, got {_short(v)}")
+        if v > hi:
+            raise self.fail(key, f"{v:,} is beyond any sweep that could finish; at most {hi:,}")
 
     def combinations(self, space: SweepSpace) -> None:
         """Every (level, workload) must make a valid config, and every tuned range must be used by some level."""
@@ -412,6 +486,20 @@ class _Validator:
             if k not in used:
                 raise self.fail(f"tune.{k}", "no level uses it (a level tunes lr, the ranges marked every_level and "
                                              "the hyperparameters of its optimizer, schedule and regularizer); remove it")
+
+
+# Budget fields: (least, most). The upper bounds are far beyond any sweep that finishes; past them a typo (3000000
+# trials) would make a plan of millions of trials before saying anything.
+BUDGET_LIMITS = {"trials_per_level": (1, 10_000), "epochs": (1, 100_000), "seeds": (1, 1_000), "seed": (0, 2**32 - 1),
+                 "concurrency": (1, 10_000), "grace_epochs": (1, 100_000), "reduction_factor": (2, 100),
+                 "startup_trials": (1, 10_000)}
+MAX_TRIALS = 100_000  # every level x workload x (tuning trials + seeds) of one sweep
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to a length that fits in one line of an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _config_types() -> dict[str, str]:

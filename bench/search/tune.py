@@ -14,7 +14,6 @@
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -24,7 +23,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,16 @@ from ray.tune.search import Searcher
 from rich.console import Console
 
 from bench.config import ConfigError
-from bench.results import ResultStore, atomic_write, new_run_folder, provenance, record
+from bench.results import (
+    ResultStore,
+    atomic_write,
+    ensure_writable,
+    new_run_folder,
+    provenance,
+    read_provenance,
+    record,
+    run_lock,
+)
 from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, read_suggestions, worst, write_suggestion
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube, load_space
@@ -244,15 +252,38 @@ class TrialLog(Callback):
 
 
 def _check_reachable(address: str) -> None:
-    """Fail in seconds, not after Ray's minute of retries, when nothing listens at host:port."""
+    """Fail in seconds, not after Ray's minute of retries (or a hang), when nothing listens at host:port or what
+    listens there is not a Ray head."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"--address {address!r} must be HOST:PORT of a Ray head (e.g. 127.0.0.1:6379)")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        with socket.create_connection((host, int(port)), timeout=5) as conn:
+            tls = os.environ.get("RAY_USE_TLS", "0") not in ("0", "")  # a TLS head cannot be probed in plain text
+            grpc = None if tls else _answers_http2(conn)
     except OSError as e:
         raise ConfigError(f"no Ray head reachable at {address} ({e.strerror or e}); start one with "
                           "`ray start --head` or drop --address to use a local Ray") from None
+    if grpc is False:
+        raise ConfigError(f"{address} answers, but not as a Ray head (no gRPC handshake); pass the address "
+                          "`ray start --head` printed, or drop --address to use a local Ray")
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + an empty SETTINGS frame
+
+
+def _answers_http2(conn: socket.socket, timeout: float = 5.0) -> bool:
+    """Whether the server answers an HTTP/2 preface with a SETTINGS frame, as a Ray head's gRPC server (GCS or Ray
+    Client) does at once; an HTTP/1 server, a database or a silent port does not."""
+    conn.settimeout(timeout)
+    conn.sendall(HTTP2_PREFACE)
+    head = b""
+    try:
+        while len(head) < 9 and (chunk := conn.recv(9 - len(head))):
+            head += chunk
+    except (TimeoutError, ConnectionError):
+        return False
+    return len(head) == 9 and head[3] == 4  # frame header: 3 bytes length, 1 byte type (4 = SETTINGS)
 
 
 # Ray reads these when a cluster starts or a Tune run begins. They hold while a sweep's Ray session is open and
@@ -367,24 +398,47 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
         raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
     if address:
         _check_reachable(address)
-    folder = None if resume is False else _resumed_folder(space, Path(out), resume)
-    plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
-    info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(), "address": address or "local",
-            "cpus_per_trial": cpus, "gpus_per_trial": gpus_per_trial, "reuse_actors": reuse_actors,
-            "resumed_with": plan.finished_count()}
-    if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
-        info["previous"] = json.loads((folder / "run.json").read_text())
-    with nullcontext() if plan.finished() else ray_session(address, dashboard):
+    with ExitStack() as held:
+        folder = None if resume is False else _resumed_folder(space, Path(out), resume)
+        if folder:
+            held.enter_context(run_lock(folder))  # before reading its parts: two resumes never run the same trials
+        plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
+        info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(),
+                "address": address or "local", "cpus_per_trial": cpus, "gpus_per_trial": gpus_per_trial,
+                "reuse_actors": reuse_actors, "resumed_with": plan.finished_count()}
+        if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
+            info["previous"] = read_provenance(folder)
         if not plan.finished():
-            gpus_per_trial, info["gpus"] = resolve_gpus_per_trial(
-                gpus_per_trial, ray.cluster_resources(), plan.groups[0].base, cpus, measure_on_cluster,
-                console.print if progress else lambda line: None)
-            info["gpus_per_trial"] = gpus_per_trial
-            info["slots"] = _slots(cpus, gpus_per_trial)
-            info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
-        folder = folder or new_run_folder(Path(out), space.name)
-        _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, progress)
+            load_datasets(space)
+            ensure_writable(out)
+        with nullcontext() if plan.finished() else ray_session(address, dashboard):
+            if not plan.finished():
+                gpus_per_trial, info["gpus"] = resolve_gpus_per_trial(
+                    gpus_per_trial, ray.cluster_resources(), plan.groups[0].base, cpus, measure_on_cluster,
+                    console.print if progress else lambda line: None)
+                info["gpus_per_trial"] = gpus_per_trial
+                info["slots"] = _slots(cpus, gpus_per_trial)
+                info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
+            if folder is None:
+                folder = new_run_folder(Path(out), space.name)
+                held.enter_context(run_lock(folder))
+            _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, progress)
     return folder
+
+
+def load_datasets(space: SweepSpace) -> None:
+    """Load every dataset the sweep's trials will use, once, in the driver and before Ray starts: missing data
+    stop the sweep here with one line (no run folder, no trial that fails for it), and a download happens once
+    instead of in every trial. The bundles are dropped again; trials load their own from the files."""
+    from bench.workloads import get_workload
+
+    seen = set()
+    for level in space.levels:
+        for workload in space.workloads:
+            cfg = space.base_config(level, workload)
+            if (key := (cfg.workload, cfg.seq_len, cfg.data_dir)) not in seen:
+                seen.add(key)
+                get_workload(cfg.workload).load(cfg)
 
 
 def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: float, reuse_actors: bool,
@@ -416,12 +470,32 @@ def quiet_tune_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def tune_storage() -> str:
+    """A new temporary folder for Tune's bookkeeping, named after this process; _fit removes it on every exit
+    that runs code. Folders of sweeps that were killed (SIGKILL runs no code) are removed here, by the next one."""
+    for old in Path(tempfile.gettempdir()).glob("bench-tune-*-*"):
+        pid = old.name.split("-")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"bench-tune-{os.getpid()}-")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
     quiet_tune_logs()
-    storage = tempfile.mkdtemp(prefix="bench-tune-")  # Tune's own bookkeeping; the results live in the run folder
+    storage = tune_storage()  # Tune's own bookkeeping; the results live in the run folder
     # With a custom searcher Tune keeps one trial pending, so actors start one after another, each taking
     # seconds; let every slot's first trial be pending at once (a user's own setting wins).
     own_pending = "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ

@@ -1,0 +1,240 @@
+"""Faults and hostile inputs: each gets one line on stderr naming the file or key, exit code 2, no traceback, and
+nothing half-written; damaged result state is set aside and re-run, not fatal. The CLI cases run `python -m bench`
+in a subprocess, as a user would."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.config import ConfigError
+from bench.results import run_lock
+from bench.search.space import load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 512, "probe_every": 2}
+
+
+def tiny_space(**over) -> dict:
+    space = {"name": "tiny", "compare": "optimizer", "levels": ["adam", "sgd"], "workloads": ["mnist1d-cnn"],
+             "fixed": dict(TINY), "tune": {"lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}},
+             "budget": {"trials_per_level": 2, "epochs": 1, "seeds": 1}}
+    return {**space, **over}
+
+
+def bench(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m bench ARGS` in a fresh process that imports this checkout's bench."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=env)
+
+
+def one_line_error(res: subprocess.CompletedProcess, *needles: str) -> str:
+    """Exit code 2, exactly one line on stderr, containing every needle, and no traceback anywhere."""
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, res.stdout[-2000:] + res.stderr[-2000:]
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+# --- sweeps: --address, data, locks, temporary folders ---------------------------------------------------------
+
+class TcpServer:
+    """A loopback server that is not a Ray head: it accepts and then either stays silent or answers HTTP/1.1."""
+
+    def __init__(self, reply: bytes):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.reply, self.conns = reply, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            if self.reply:
+                conn.recv(1024)
+                conn.sendall(self.reply)
+
+    def close(self) -> None:
+        for conn in self.conns:
+            conn.close()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("reply", [b"", b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"], ids=["silent", "http"])
+def test_address_of_a_server_that_is_not_ray_fails_in_seconds(tmp_path, reply):
+    server = TcpServer(reply)
+    try:
+        path = tmp_path / "s.yaml"
+        path.write_text(yaml.safe_dump(tiny_space()))
+        # it used to hang for minutes; the timeout (not an assertion on time) turns a hang into a failure
+        res = bench("sweep", str(path), "--out", str(tmp_path / "runs"), "--address", server.address, timeout=60)
+    finally:
+        server.close()
+    one_line_error(res, server.address, "not as a Ray head")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_address_check_accepts_an_http2_server():
+    """The check asks for what a Ray head's gRPC server sends first (an HTTP/2 SETTINGS frame), nothing more."""
+    from bench.search.tune import _check_reachable
+
+    server = TcpServer(bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    try:
+        _check_reachable(server.address)
+    finally:
+        server.close()
+
+
+def write_corrupt_cifar(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage, not a CIFAR archive")
+    return folder
+
+
+def test_sweep_with_missing_data_stops_before_any_trial(tmp_path):
+    """Data are loaded once in the driver, before Ray: a broken dataset is one line, and no run folder exists."""
+    data = write_corrupt_cifar(tmp_path / "data")
+    path = tmp_path / "cifar.yaml"
+    path.write_text(yaml.safe_dump(tiny_space(workloads=["cifar10-cnn"], fixed={**TINY, "data_dir": str(data)})))
+    res = bench("sweep", str(path), "--out", str(tmp_path / "runs"))
+    one_line_error(res, "CIFAR-10 archive", str(data / "cifar-10-python.tar.gz"), "truncated or corrupt")
+    assert not (tmp_path / "runs").exists()
+    assert tree(data) == ["cifar-10-python.tar.gz"]  # no extraction left behind
+
+
+def test_datasets_are_loaded_once_per_distinct_data(monkeypatch):
+    from dataclasses import replace
+
+    from bench.search import tune
+    from bench.workloads import WORKLOADS
+
+    calls = []
+    for name in ("mnist1d-cnn", "mnist1d-mlp"):
+        monkeypatch.setitem(WORKLOADS, name, replace(WORKLOADS[name], load=calls.append))
+    tune.load_datasets(load_space(tiny_space(workloads=["mnist1d-cnn", "mnist1d-mlp"])))
+    assert [cfg.workload for cfg in calls] == ["mnist1d-cnn", "mnist1d-mlp"]  # once each, not once per level
+    calls.clear()
+    tune.load_datasets(load_space(tiny_space(compare="seq_len", levels=[0, 20])))
+    assert [cfg.seq_len for cfg in calls] == [0, 20]  # a level that changes the data loads its own
+
+
+def make_sweep_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "runs" / "tiny-20250101-000000"
+    folder.mkdir(parents=True)
+    (folder / "space.yaml").write_text(yaml.safe_dump(load_space(tiny_space()).to_dict(), sort_keys=False))
+    return folder
+
+
+def test_a_locked_run_folder_cannot_be_resumed_twice(tmp_path):
+    folder = make_sweep_folder(tmp_path)
+    before = tree(folder)
+    with run_lock(folder):
+        res = bench("sweep", "--resume", str(folder))
+        with pytest.raises(ConfigError, match="is in use by bench"), run_lock(folder):
+            pass
+    one_line_error(res, str(folder), "is in use by bench (pid")
+    assert tree(folder) == sorted([*before, ".lock"])
+    with run_lock(folder):  # released at the end of the block
+        pass
+
+
+def test_temporary_folders_of_killed_sweeps_are_removed_by_the_next(tmp_path, monkeypatch):
+    from bench.search.tune import tune_storage
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"bench-tune-{dead.pid}-abc"
+    live = tmp_path / f"bench-tune-{os.getppid()}-def"
+    for folder in (orphan, live):
+        (folder / "trial").mkdir(parents=True)
+    new = Path(tune_storage())
+    assert new.parent == tmp_path and new.name.startswith(f"bench-tune-{os.getpid()}-")
+    assert not orphan.exists() and live.exists()
+
+
+# --- search-space files: limits checked before anything is built ---------------------------------------------
+
+SPACE = "compare: optimizer\nlevels: [adam, sgd]\nworkloads: [mnist1d-cnn]\ntune: {lr: {min: 0.001, max: 0.1}}\n"
+
+
+def alias_bomb() -> str:
+    """The 'billion laughs' in YAML: 600 bytes that expand to 9**9 strings; `name` holds it."""
+    lines = ['name: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"x{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text,key,problem", [
+    (alias_bomb(), "line 6", "more than 100,000 values once YAML aliases are expanded"),
+    ("a: " + "[" * 10_000 + "]" * 10_000 + "\n" + SPACE, "line 1", "nested deeper than 32 levels"),
+], ids=["alias-bomb", "deep-nesting"])
+def test_hostile_space_files_are_refused_in_a_real_process(tmp_path, text, key, problem):
+    """A MemoryError or RecursionError needs a real process to show: the user's, with its default limits."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    # a closed --address: were the file accepted, the sweep would stop there instead of starting Ray
+    res = bench("sweep", str(path), "--out", str(tmp_path / "runs"), "--address", f"127.0.0.1:{closed_port()}")
+    one_line_error(res, f"{path}: {key}: {problem}")
+    assert not (tmp_path / "runs").exists()
+
+
+BAD_SPACES = [  # (file bytes, key named in the message, problem named in the message)
+    (b"# " + b"x" * (1 << 20) + b"\n" + SPACE.encode(), "", "bytes; a search space file may hold at most 1,048,576"),
+    (SPACE.encode() + b"description: caf\xe9\n", "line 5", "byte b'\\xe9' is not UTF-8"),
+    (SPACE.replace("[adam, sgd]", "[[1, 2], sgd]").encode(), "levels[0]", "[1, 2] is a list; expected one value"),
+    (SPACE.replace("[mnist1d-cnn]", "[{a: 1}]").encode(), "workloads[0]", "{'a': 1} is a dict; expected one value"),
+    ((SPACE + "fixed: {schedule: [cosine]}\n").encode(), "fixed.schedule", "['cosine'] is a list"),
+    (SPACE.replace("max: 0.1", "max: .nan").encode(), "tune.lr.max", "expected a finite number, got nan"),
+    (SPACE.replace("max: 0.1", "max: .inf").encode(), "tune.lr.max", "expected a finite number, got inf"),
+    ((SPACE + "budget: {trials_per_level: 3000000}\n").encode(), "budget.trials_per_level",
+     "3,000,000 is beyond any sweep that could finish; at most 10,000"),
+    ((SPACE + "budget: {epochs: 1000000000}\n").encode(), "budget.epochs", "at most 100,000"),
+    (SPACE.replace("[adam, sgd]", "[sgd, momentum, nesterov, adam, adamw, rmsprop, adagrad]")
+     .replace("[mnist1d-cnn]", "[mnist1d-cnn, mnist1d-mlp]").encode() + b"budget: {trials_per_level: 9000, seeds: 1000}\n",
+     "budget.trials_per_level", "the sweep would run 140,000 trials"),
+    ((SPACE + "name: [a, b]\n").encode(), "name", "['a', 'b'] must be letters"),
+    ((SPACE + "description: {a: 1}\n").encode(), "description", "expected text, got dict"),
+]
+
+
+@pytest.mark.parametrize("raw,key,problem", BAD_SPACES, ids=[f"{k or 'size'}:{p[:20]}" for _, k, p in BAD_SPACES])
+def test_bad_space_file_is_one_line_before_anything_runs(tmp_path, monkeypatch, raw, key, problem):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    monkeypatch.setattr("bench.search.tune.run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(raw)
+    res = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert lines[0].startswith(f"error: {path}: {key}") and problem in lines[0], lines[0]
+    assert not (tmp_path / "runs").exists()
