@@ -1,7 +1,6 @@
 """The `bench` command line: thin Typer wrappers over library calls."""
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import fields
 from pathlib import Path
@@ -81,20 +80,25 @@ def run(
 
     Example: bench run --workload mnist1d-cnn --optimizer adam --lr 3e-3 --epochs 10 --seed 0
     """
-    from bench.results import ResultStore, new_run_folder, provenance, record
+    from bench.results import ResultStore, ensure_writable, fresh_run_folder, provenance, record
     from bench.train import run_trial
+    from bench.workloads import load_data
 
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, "lr": lr, "schedule": schedule,
                                  "activation": activation, "loss": loss, "epochs": epochs,
                                  "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), "compile": compile_,
                                  **parse_sets(set_)})
     check_names(cfg)
-    folder = new_run_folder(out, "run")
-    result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False))
-    store = ResultStore(folder)
-    store.add(record("trial-0000", result, {"phase": "single"}))
-    store.write_provenance(provenance({"kind": "run"}))
-    store.consolidate()
+    check_device(cfg.device)
+    ensure_writable(out)
+    data = load_data(cfg)  # a missing dataset stops here, before a run folder exists
+    result = run_trial(cfg, report=None if quiet else lambda row: console.print(epoch_line(row), highlight=False),
+                       data=data)
+    with fresh_run_folder(out, "run") as folder:  # removed again if writing fails (a full disk)
+        store = ResultStore(folder)
+        store.add(record("trial-0000", result, {"phase": "single"}))
+        store.write_provenance(provenance({"kind": "run"}))
+        store.consolidate()
     from bench.report.units import metric_value
 
     console.print(f"status: {result.status}")
@@ -102,6 +106,19 @@ def run(
         if not key.startswith("test_acc_"):
             console.print(f"  {key}: {metric_value(key, value)}", highlight=False)
     console.print(f"results: {folder}")
+
+
+def check_device(name: str) -> None:
+    """Fail fast on a device this machine does not have (TrialConfig has already checked the spelling)."""
+    import torch
+
+    kind, _, index = name.partition(":")
+    if kind == "cuda" and int(index or 0) >= torch.cuda.device_count():
+        have = f"{torch.cuda.device_count()} CUDA GPUs" if torch.cuda.is_available() else "no CUDA GPU"
+        raise ConfigError(f"device {name!r}: this machine has {have}; use --set device=auto (a GPU when there is "
+                          "one) or device=cpu")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device {name!r}: Apple's MPS is not available here; use --set device=auto or device=cpu")
 
 
 @app.command("lr-find")
@@ -120,15 +137,17 @@ def lr_find(
     Example: bench lr-find --workload mnist1d-cnn --optimizer sgd
     """
     from bench.lr_finder import lr_range_test
-    from bench.results import atomic_write, new_run_folder
+    from bench.results import atomic_write, ensure_writable, fresh_run_folder
 
     if not 0 < min_lr < max_lr:
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, **parse_sets(set_)})
     check_names(cfg)
-    folder = new_run_folder(out, "lrfind")
+    check_device(cfg.device)
+    ensure_writable(out)
     curve, suggestion = lr_range_test(cfg, min_lr, max_lr, steps)
-    atomic_write(folder / "lr_range.csv", curve.to_csv(index=False).encode())
+    with fresh_run_folder(out, "lrfind") as folder:
+        atomic_write(folder / "lr_range.csv", curve.to_csv(index=False).encode())
     console.print(f"suggested lr: {suggestion:.3g}  ({len(curve)} steps, loss {curve['smoothed_loss'].iloc[0]:.3f}"
                   f" -> min {curve['smoothed_loss'].min():.3f})")
     console.print(f"curve: {folder / 'lr_range.csv'}")
@@ -230,6 +249,7 @@ def sweep(
 
     Example: bench sweep optimizers --quick
     """
+    from bench.results import read_provenance
     from bench.search.resources import parse_gpus_per_trial
     from bench.search.space import load_space
 
@@ -239,9 +259,9 @@ def sweep(
     if space is None and not (Path(resume) / "space.yaml").is_file():
         raise ConfigError(f"{resume} is not a sweep run folder (no space.yaml); pass the folder `bench sweep` printed")
     chosen = load_space(space if space is not None else Path(resume) / "space.yaml")
-    where = f" --out {shlex.quote(str(out))}" if out != Path("runs") else ""
-    again = (f"bench sweep {shlex.quote(space)}{' --quick' if quick else ''}{where} --resume last" if space
-             else f"bench sweep --resume {shlex.quote(resume)}")
+    if dashboard and not address:
+        check_dashboard()
+    again = resume_command(space, quick, out, resume)
     previous = resumed_info(chosen.name, out, resume)
     from bench.search.tune import run_sweep  # imports Ray: only once the space is known to be valid
 
@@ -255,7 +275,7 @@ def sweep(
     except KeyboardInterrupt:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(130) from None
-    info = json.loads((folder / "run.json").read_text())
+    info = read_provenance(folder)
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")
     unscored = print_leaderboard(folder)
@@ -272,12 +292,30 @@ def sweep(
 
 def resumed_info(name: str, out: Path, resume: str | None) -> dict:
     """run.json of the run a --resume continues ('last': the newest run of the sweep under out); {} when none."""
+    from bench.results import read_provenance
+
     if not resume:
         return {}
     runs = (p for p in Path(out).glob(f"{name}-*") if (p / "space.yaml").exists())  # names sort by time
     folder = max(runs, default=None) if resume == "last" else Path(resume)
-    path = folder / "run.json" if folder else None
-    return json.loads(path.read_text()) if path and path.is_file() else {}
+    return read_provenance(folder) if folder else {}
+
+
+def resume_command(space: str | None, quick: bool, out: Path, resume: str | None) -> str:
+    """The command that continues an interrupted sweep, quoted for the shell (paths may hold spaces)."""
+    if space is None:
+        return f"bench sweep --resume {shlex.quote(str(resume))}"
+    where = f" --out {shlex.quote(str(out))}" if out != Path("runs") else ""
+    return f"bench sweep {shlex.quote(space)}{' --quick' if quick else ''}{where} --resume last"
+
+
+def check_dashboard() -> None:
+    """Ray's dashboard needs packages a default install lacks (`ray[default]`); say how to get them."""
+    from ray._private.utils import get_dashboard_dependency_error
+
+    if missing := get_dashboard_dependency_error():
+        raise ConfigError(f"--dashboard needs Ray's dashboard packages ({missing}); install them with "
+                          "pip install 'bench[dashboard]', or drop --dashboard")
 
 
 def print_leaderboard(folder: Path) -> list[str]:
@@ -364,10 +402,27 @@ def report(
     Example: bench report runs/optimizers-20250101-120000 --name optimizers
     """
     from bench.report.render import write_report
+    from bench.results import plain_name
 
-    path = write_report(runs, out, name, compare)
+    path = write_report(with_results(runs), out, name and plain_name(name), compare)
     console.print(f"report: {path}")
     console.print(f"markdown: {path.with_name('report.md')}")
+
+
+def with_results(runs: list[Path]) -> list[Path]:
+    """The run folders that hold results; empty ones (a run that failed before its first trial, or that is still
+    starting) are named and skipped, so that `bench report runs/*` reports the rest."""
+    from bench.results import has_results, warn
+
+    keep = [r for r in runs if not r.is_dir() or has_results(r)]
+    for r in runs:
+        if keep and r not in keep:
+            warn(f"skipping {r}: no results in it yet (no trials.parquet, no parts/)")
+    if not keep:
+        raise ConfigError(f"{', '.join(map(str, runs))} {'is' if len(runs) == 1 else 'are'} not a bench run folder "
+                          "with results (no trials.parquet, no parts/); pass run folders that `bench run` or "
+                          "`bench sweep` printed")
+    return keep
 
 
 # --- bench faq: the seed tutorial's FAQ, measured (bench/faq, rendered by bench/report/faq.py) ---

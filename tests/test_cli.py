@@ -51,6 +51,12 @@ def test_run_end_to_end(tmp_path):
     (["--epochs", "0"], "epochs must be >= 1"),
     (["--set", "nonsense=1"], "unknown config key 'nonsense'"),
     (["--set", "width=wide"], "--set width: 'wide' is not a valid int"),
+    (["--lr", "nan"], "lr must be a finite number, got nan"),
+    (["--set", "weight_decay=inf"], "weight_decay must be a finite number, got inf"),
+    (["--set", "device=gpu"], "device 'gpu' is not one of auto, cpu, cuda, cuda:N, mps"),
+    pytest.param(["--set", "device=cuda"], "device 'cuda': this machine has no CUDA GPU; use --set device=auto",
+                 marks=pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")),
+    (["--set", "device=cuda:99"], "device 'cuda:99': this machine has"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, message):
     res = invoke("run", "--out", str(tmp_path), *args)

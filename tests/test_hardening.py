@@ -238,3 +238,251 @@ def test_bad_space_file_is_one_line_before_anything_runs(tmp_path, monkeypatch, 
     assert len(lines) == 1 and "Traceback" not in res.output
     assert lines[0].startswith(f"error: {path}: {key}") and problem in lines[0], lines[0]
     assert not (tmp_path / "runs").exists()
+
+
+# --- damaged result state: set aside and named, never a traceback -----------------------------------------------
+
+def test_unreadable_parts_are_moved_aside_and_named(tmp_path, capsys):
+    from bench.results import UNREADABLE, ResultStore, TrialRecord
+
+    store = ResultStore(tmp_path / "run")
+    store.add(TrialRecord("good", {}, {"lr": 0.1}, "ok", {"test_acc": 0.5}, [], []))
+    whole = (store.parts / "good.json").read_bytes()
+    damaged = {"truncated": whole[: len(whole) // 2], "empty": b"", "garbage": b"\xff\xfe\x00\x81 not json",
+               "list": b"[]", "fields": b'{"trial_id": "fields"}', "types": whole.replace(b'"ok"', b"7")}
+    for name, data in damaged.items():
+        (store.parts / f"{name}.json").write_bytes(data)
+    assert [r.trial_id for r in store.finished()] == ["good"]
+    assert sorted(p.stem for p in (store.folder / UNREADABLE).iterdir()) == sorted(damaged)
+    assert (store.folder / UNREADABLE / "garbage.json").read_bytes() == damaged["garbage"]  # kept as it was
+    warnings = capsys.readouterr().err.strip().splitlines()
+    assert len(warnings) == len(damaged)
+    for name in damaged:
+        assert sum(str(store.parts / f"{name}.json") in w and "moved to" in w for w in warnings) == 1
+    assert [r.trial_id for r in store.finished()] == ["good"] and not capsys.readouterr().err  # said once
+
+
+@pytest.fixture
+def run_dir(tmp_path) -> Path:
+    from tests.report_fixture import make_run
+
+    return make_run(tmp_path / "runs" / "opt-20250101-000000")
+
+
+def test_report_from_a_truncated_table_falls_back_to_the_parts(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    table = run_dir / "trials.parquet"
+    table.write_bytes(table.read_bytes()[:100])
+    res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "reports")])
+    assert res.exit_code == 0, res.output
+    assert f"warning: {table} is unreadable" in res.stderr and "reading the run from its parts/" in res.stderr
+    assert (tmp_path / "reports" / run_dir.name / "report.md").is_file()
+
+
+@pytest.mark.parametrize("damage,needle", [
+    ("table", "trials.parquet is unreadable"), ("run.json", "run.json is not valid JSON"),
+    ("run.json-list", "run.json holds a JSON list, not an object"),
+])
+def test_damaged_run_files_are_one_line_naming_the_file(run_dir, tmp_path, damage, needle):
+    import shutil
+
+    if damage == "table":
+        shutil.rmtree(run_dir / "parts")  # nothing to rebuild the table from
+        (run_dir / "trials.parquet").write_bytes(b"PAR1 truncated")
+    else:
+        (run_dir / "run.json").write_text('{"kind": "sweep", "comp' if damage == "run.json" else "[1, 2]")
+    res = bench("report", str(run_dir), "--out", str(tmp_path / "reports"))
+    one_line_error(res, str(run_dir), needle)
+    assert not (tmp_path / "reports").exists()
+
+
+def test_report_of_runs_star_skips_empty_run_folders(run_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    empty = run_dir.parent / "opt-20250102-000000"  # what a run that failed before its first trial left behind
+    empty.mkdir()
+    res = CliRunner().invoke(app, ["report", str(empty), str(run_dir), "--out", str(tmp_path / "reports"),
+                                   "--name", "all"])
+    assert res.exit_code == 0, res.output
+    assert res.stderr.strip() == f"warning: skipping {empty}: no results in it yet (no trials.parquet, no parts/)"
+    assert (tmp_path / "reports" / "all" / "report.md").is_file()
+    alone = CliRunner().invoke(app, ["report", str(empty), "--out", str(tmp_path / "reports")])
+    assert alone.exit_code == 2 and "is not a bench run folder with results" in alone.stderr
+
+
+def test_report_of_an_unfinished_sweep_says_so(run_dir, tmp_path):
+    import json
+
+    from bench.report.render import write_report
+
+    for part in (run_dir / "parts").glob("adding.sgd.seed-*.json"):  # sgd's seeds on adding have not run yet
+        part.unlink()
+    (run_dir / "trials.parquet").unlink()
+    info = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**info, "complete": False, "finished_trials": 58, "total_trials": 63}))
+    md = write_report([run_dir], tmp_path / "reports").with_name("report.md").read_text()
+    assert f"Unfinished: {run_dir.name} has 58 of 63 trials (run.json complete: false)" in md
+    row = next(line for line in md.splitlines() if "| sgd |" in line and "unfinished" in line)
+    assert "(unfinished: no final-phase seed yet)" in row
+    assert "(not tuned)" not in md
+
+
+@pytest.mark.parametrize("name", ["..", ".", "a/b", "../escape", ".hidden", "a\\b"])
+def test_report_name_must_be_a_plain_folder_name(run_dir, tmp_path, name):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    out = tmp_path / "reports" / "inner"
+    res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out), "--name", name])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"--name {name!r} must be a plain folder name" in lines[0]
+    assert not (tmp_path / "reports").exists()
+
+
+# --- output files: the umask, a full disk --------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_result_files_follow_the_umask(tmp_path, mask):
+    import pandas as pd
+
+    from bench.results import atomic_parquet, atomic_write
+
+    old = os.umask(mask)
+    try:
+        atomic_write(tmp_path / "a.json", b"{}")
+        atomic_parquet(pd.DataFrame({"x": [1]}), tmp_path / "b.parquet")
+    finally:
+        os.umask(old)
+    for name in ("a.json", "b.parquet"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def full_disk(monkeypatch) -> None:
+    """Every file opened through os.fdopen takes half of what is written to it, then the disk is full."""
+    import errno
+
+    real = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[: len(data) // 2])
+            self.f.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: Full(real(fd, *a, **k)))
+
+
+def test_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    from bench.results import OutputError, atomic_write
+
+    target = tmp_path / "run.json"
+    target.write_bytes(b'{"old": true}')
+    full_disk(monkeypatch)
+    with pytest.raises(OutputError, match=f"cannot write {target} \\(No space left on device\\); free some space"):
+        atomic_write(target, b'{"new": true, "padding": "' + b"x" * 1000 + b'"}')
+    assert target.read_bytes() == b'{"old": true}' and [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_full_disk_during_bench_run_is_one_line_and_leaves_no_run_folder(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    out = tmp_path / "runs"
+    full_disk(monkeypatch)
+    res = CliRunner().invoke(app, ["run", "--workload", "mnist1d-mlp", "--epochs", "1", "--out", str(out), "--quiet",
+                                   "--set", "width=8", "--set", "n_train=256", "--set", "threads=1"])
+    assert res.exit_code == 2, res.output
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "No space left on device" in lines[0] and "trial-0000.json" in lines[0]
+    assert "Traceback" not in res.output and tree(out) == []
+
+
+# --- commands: data, devices, extras, messages ---------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["run", "lr-find"])
+def test_missing_data_leaves_no_run_folder(tmp_path, command):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    data = write_corrupt_cifar(tmp_path / "data")
+    res = CliRunner().invoke(app, [command, "--workload", "cifar10-cnn", "--set", f"data_dir={data}",
+                                   "--out", str(tmp_path / "runs")])
+    assert res.exit_code == 2 and "CIFAR-10 archive" in res.stderr, res.output
+    assert tree(tmp_path / "runs") == []
+
+
+def test_an_unreadable_imdb_review_is_named(imdb_dir):
+    from bench.data import imdb
+    from bench.data.base import DatasetMissing
+
+    review = imdb_dir / "aclImdb" / "train" / "neg" / "6_3.txt"
+    review.write_bytes(b"Boring \xff\xfe plot")
+    with pytest.raises(DatasetMissing, match=f"IMDB review {review.resolve()} is unreadable \\(byte b'\\\\xff' at "
+                                             "offset 7 is not UTF-8\\)"):
+        imdb.load(imdb_dir)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("aiohttp") is not None,
+                    reason="Ray's dashboard packages are installed here")
+def test_dashboard_without_its_packages_says_how_to_get_them(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(tiny_space()))
+    res = bench("sweep", str(path), "--dashboard", "--out", str(tmp_path / "runs"))
+    one_line_error(res, "--dashboard needs Ray's dashboard packages", "pip install 'bench[dashboard]'")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("space,quick,out,resume,argv", [
+    ("optimizers", True, Path("my runs"), "last", ["sweep", "optimizers", "--quick", "--out", "my runs", "--resume", "last"]),
+    (None, False, Path("runs"), "runs/it's here", ["sweep", "--resume", "runs/it's here"]),
+    ("a b.yaml", False, Path("runs"), "last", ["sweep", "a b.yaml", "--resume", "last"]),
+])
+def test_the_printed_resume_command_survives_copy_and_paste(space, quick, out, resume, argv):
+    import shlex
+
+    from bench.cli import resume_command
+
+    command = resume_command(space, quick, out, resume)
+    assert shlex.split(command) == ["bench", *argv]
+
+
+@pytest.mark.slow
+def test_resume_reruns_the_trial_of_an_unreadable_part(tmp_path):
+    """A damaged part is set aside and its trial runs again, with the configuration it had (exact resume)."""
+    import json
+
+    from bench.search.tune import ray_session, run_sweep
+
+    space = tiny_space(levels=["adam"], budget={"trials_per_level": 2, "epochs": 1, "seeds": 1})
+    with ray_session(None, dashboard=False):
+        folder = run_sweep(space, tmp_path / "runs", progress=False)
+        parts = sorted((folder / "parts").glob("*.json"))
+        victim = next(p for p in parts if ".tune-" in p.name)
+        before = json.loads(victim.read_text())
+        damaged = victim.read_bytes()[:40]
+        victim.write_bytes(damaged)
+        assert run_sweep(space, tmp_path / "runs", resume=folder, progress=False) == folder
+    assert sorted((folder / "parts").glob("*.json")) == parts
+    assert (folder / "unreadable-parts" / victim.name).read_bytes() == damaged
+    after = json.loads(victim.read_text())
+    assert after["config"] == before["config"] and after["final"]["test_acc"] == before["final"]["test_acc"]
+    run = json.loads((folder / "run.json").read_text())
+    assert run["complete"] and run["resumed_with"] == len(parts) - 1 == 2

@@ -96,11 +96,21 @@ def read_tree(tree: Path) -> Reviews:
         folder = tree / split / label
         try:
             names = sorted(name for name in os.listdir(folder) if name.endswith(".txt")) if folder.is_dir() else []
-            reviews[split, label] = [(name, (folder / name).read_text(encoding="utf-8")) for name in names]
-        except (OSError, UnicodeDecodeError) as e:
-            raise DatasetMissing(f"IMDB folder {tree.resolve()} has an unreadable review ({e}); "
-                                 f"re-extract it or {_FIX}") from None
+        except OSError as e:
+            raise DatasetMissing(f"IMDB folder {folder.resolve()} is unreadable ({e.strerror}); re-extract it or "
+                                 f"{_FIX}") from None
+        reviews[split, label] = [(name, _read_review(folder / name)) for name in names]
     return _complete(reviews, tree)
+
+
+def _read_review(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        problem = e.strerror or str(e)
+    except UnicodeDecodeError as e:
+        problem = f"byte {e.object[e.start:e.start + 1]!r} at offset {e.start} is not UTF-8"
+    raise DatasetMissing(f"IMDB review {path.resolve()} is unreadable ({problem}); re-extract the archive or {_FIX}")
 
 
 def read_archive(archive: Path) -> Reviews:

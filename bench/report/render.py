@@ -10,7 +10,6 @@ import base64
 import html
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from bench.report import stats as st
 from bench.report import tables as tb
 from bench.report.flags import FLAG_RULE
 from bench.report.units import duration
-from bench.results import atomic_write, ensure_writable, merge_runs, read_run
+from bench.results import atomic_write, ensure_writable, merge_runs, plain_name, read_run
 
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "Pairwise comparisons",
             "figures": "Figures", "failures": "Diverged and failed trials", "method": "Method",
@@ -251,13 +250,20 @@ def summary(df: pd.DataFrame, runs: list[str]) -> list[str]:
             f"Workloads: {', '.join(tb.workloads(df))}"]
 
 
+def unfinished(infos: dict[str, dict[str, Any]]) -> list[str]:
+    """A line per run whose run.json says complete: false (a sweep still running, or interrupted)."""
+    return [f"Unfinished: {run} has {info.get('finished_trials', '?')} of {info.get('total_trials', '?')} trials "
+            "(run.json complete: false); levels without final-phase seeds are ranked last for that reason only"
+            for run, info in infos.items() if info.get("complete") is False]
+
+
 def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], title: str) -> Page:
     """The report as a Page (pure: tables in, document out)."""
     df, epochs, grads = tables["trials"], tables.get("epochs"), tables.get("gradients")
     page = Page(title)
     page.raw_html("<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in SECTIONS.items()) + "</nav>", "")
     page.heading(SECTIONS["summary"], anchor="summary")
-    page.bullets(summary(df, list(infos)))
+    page.bullets(summary(df, list(infos)) + unfinished(infos))
     board = tb.leaderboard(df, epochs)
     page.heading(SECTIONS["leaderboard"], anchor="leaderboard")
     page.text("Mean test score over the final seeds, best first. " + tb.TARGET_RULE + ".", "note")
@@ -344,9 +350,7 @@ def default_name(runs: list[Path]) -> str:
 
 def write_report(runs: list[Path], out: Path, name: str | None = None, compare: str | None = None) -> Path:
     """Write <out>/<name>/index.html, report.md and figures/*.png; returns the HTML path."""
-    name = name or default_name(runs)
-    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
-        raise ConfigError(f"--name {name!r} must be letters, digits, '_', '-', '+' or '.' (it names a folder)")
+    name = plain_name(name or default_name(runs))
     tables, infos = load(runs, compare)
     return build(tables, infos, f"bench report: {name}").write(Path(out) / name, "report.md")
 

@@ -155,6 +155,17 @@ def tuning_values(df: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(col, errors="coerce").replace([np.inf, -np.inf], np.nan)
 
 
+def no_final_reason(part: pd.DataFrame) -> str:
+    """Why a level shows no tuned configuration: nothing to tune, every tuning trial failed, or no final-phase
+    trial has finished yet (a sweep still running or interrupted: the level is ranked last for that reason only)."""
+    tune = part[part["phase"] == TUNE]
+    if (part["phase"] == FINAL).any() or tune.empty:
+        return "(not tuned)"
+    if tune["status"].isin(FAILED).all():
+        return "(every tuning trial failed)"
+    return "(unfinished: no final-phase seed yet)"
+
+
 def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per workload, levels ranked best first by the mean final-phase score over seeds, with its 95% CI
     (stats.mean_ci), the tuned hyperparameters of the re-run configuration, failures, the good-LR span
@@ -174,7 +185,7 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
             "seeds": len(scores), "failed": int(final["status"].isin(FAILED).sum()),
             "mean": scores.mean() if len(scores) else math.nan, "ci_low": lo, "ci_high": hi,
             "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
-            "best_params": describe_params(final.iloc[0], params) if len(final) and params else "(not tuned)",
+            "best_params": describe_params(final.iloc[0], params) if len(final) and params else no_final_reason(part),
             "good_lr_decades": spans["decades"].get((workload, level), math.nan),
             "time_to_target_s": float(seconds.median()) if seconds.notna().any() else math.nan,
             "reached_target": f"{int(seconds.notna().sum())}/{len(final)}" if len(seconds) else "-",
