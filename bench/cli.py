@@ -278,7 +278,7 @@ def sweep(
     info = read_provenance(folder)
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")
-    unscored = print_leaderboard(folder)
+    board = print_leaderboard(folder)
     console.print(f"results: {folder}")
     console.print(f"next: bench report {shlex.quote(str(folder))}  (HTML + Markdown: figures, pairwise tests)",
                   markup=False, highlight=False)
@@ -286,7 +286,7 @@ def sweep(
         console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
                       f"`{again}`")
         raise typer.Exit(130)
-    if unscored:  # a level without a single finished final seed: the comparison is missing a level
+    if unscored_levels(folder, board):  # a level without a single finished final seed: the comparison lacks it
         raise typer.Exit(1)
 
 
@@ -318,10 +318,10 @@ def check_dashboard() -> None:
                           "pip install 'bench[dashboard]', or drop --dashboard")
 
 
-def print_leaderboard(folder: Path) -> list[str]:
+def print_leaderboard(folder: Path):
     """One table per workload: mean and 95% CI of the target metric over the final-phase seeds, failures of each
-    phase, and below it the levels whose search failed, with the reason. Returns the groups that have no finished
-    final seed, after printing the first lines of their errors."""
+    phase, and below them the levels whose search failed, with the reason. Returns the leaderboard (None when
+    nothing finished)."""
     import pandas as pd
 
     from bench.search.protocol import leaderboard
@@ -329,18 +329,30 @@ def print_leaderboard(folder: Path) -> list[str]:
     trials = pd.read_parquet(folder / "trials.parquet") if (folder / "trials.parquet").exists() else pd.DataFrame()
     if trials.empty:
         console.print("no finished trials yet")
-        return []
+        return None
     board = leaderboard(trials)
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
     for table in leaderboard_tables(board):
         out.print(table)
     for r in board[board["flag"] != ""].itertuples():
         out.print(f"flagged, not ranked: {r.workload} {r.level}: {r.flag}", markup=False, highlight=False)
+    return board
+
+
+def unscored_levels(folder: Path, board) -> list[str]:
+    """The levels of a finished sweep without a single finished final seed, each printed with the first lines
+    of its errors."""
+    import pandas as pd
+
+    if board is None:
+        return []
+    trials = pd.read_parquet(folder / "trials.parquet")
     unscored = []
     for r in board[board["n"] == 0].itertuples():
         group = trials[(trials["workload"] == r.workload) & (trials["level"] == r.level)]
         errors = group.loc[group["error"].fillna("") != "", "error"].map(lambda e: str(e).splitlines()[0])
-        first = list(dict.fromkeys(errors))[:3] or ["no error recorded: every trial diverged"]
+        diverged = int((group["status"] == "diverged").sum())
+        first = list(dict.fromkeys(errors))[:3] or [f"no error recorded ({diverged} of {len(group)} trials diverged)"]
         console.print(f"{r.workload} {r.level}: no final seed finished; first errors: " + " | ".join(first), markup=False,
                       highlight=False)
         unscored.append(f"{r.workload}.{r.level}")

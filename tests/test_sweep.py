@@ -311,7 +311,7 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a relative --out means this folder, though Tune runs each trial in its own
     res = runner.invoke(app, ["sweep", str(path), "--out", "runs"])
     assert res.exit_code == 1, res.output  # a level without a finished final seed: the comparison lacks it
-    assert "mnist1d-mlp 1000.0: no final seed finished; first errors: no error recorded: every trial diverged" in res.output
+    assert "mnist1d-mlp 1000.0: no final seed finished; first errors: no error recorded (3 of 3 trials diverged)" in res.output
     assert "flagged, not ranked: mnist1d-mlp 1000.0: every tuning trial failed (3 of 3 diverged)" in res.output
     assert "val_acc" in res.output and "mnist1d-mlp: test_acc over the seed re-runs" in res.output
     folder = next((tmp_path / "runs").glob("tiny-*"))
