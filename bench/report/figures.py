@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -23,7 +24,7 @@ from bench.report import tables as tb
 
 DPI = 120
 PANEL = (4.6, 3.4)  # inches per panel
-LEGEND_WIDTH = 2.4  # inches added per panel column for a legend placed beside the data
+LEGEND_WIDTH = 3.0  # at most this many inches added per panel column for a legend placed beside the data
 MAX_COLS = 3
 MAX_LAYER_LABELS = 16
 MIN_FONT = 9  # points: the smallest text a figure keeps (at 120 dpi, 7 pt shrank to ~6 pt in a browser)
@@ -265,7 +266,8 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         sign = "≥" if tb.higher_is_better(mode) else "≤"
         ax.set(title=f"{workload}: val_{metric.partition('_')[2]} {sign} {part['target'].iloc[0]:.3g}",
                xlabel="wall-clock training time to target (s)", ylabel="level")
-        ax.set_xlim(left=0)
+        slowest = part["seconds"].max()
+        ax.set_xlim(0, 1.08 * slowest if slowest > 0 else 1.0)  # room for the slowest seed's dot
     tidy(fig)
     return fig
 
@@ -355,14 +357,16 @@ def _place_legends(fig: Figure, legends: dict) -> None:
     style = {"frameon": False, "fontsize": MIN_FONT, "title_fontsize": MIN_FONT}
     if shared:
         handles, labels = zip(*first[0], strict=True)
-        fig.legend(handles, labels, title=first[1] or None, loc="outside right upper", **style)
+        placed = [fig.legend(handles, labels, title=first[1] or None, loc="outside right upper", **style)]
         columns = 1
     else:
-        for ax, (entries, title) in legends.items():
-            ax.legend(*zip(*entries, strict=True), title=title or None, loc="upper left", bbox_to_anchor=(1.02, 1.0),
-                      borderaxespad=0.0, **style)
+        placed = [ax.legend(*zip(*entries, strict=True), title=title or None, loc="upper left",
+                            bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
+                  for ax, (entries, title) in legends.items()]
         columns = max(_column_count(ax) for ax in legends)
-    fig.set_figwidth(fig.get_figwidth() + LEGEND_WIDTH * columns)
+    renderer = FigureCanvasAgg(fig).get_renderer()  # measured, so that the figure grows by no more than it needs
+    width = max(legend.get_window_extent(renderer).width for legend in placed) / fig.dpi + 0.15
+    fig.set_figwidth(fig.get_figwidth() + min(width, LEGEND_WIDTH) * columns)
 
 
 def _column_count(ax) -> int:
