@@ -266,8 +266,8 @@ def sweep(
     from bench.search.tune import run_sweep  # imports Ray: only once the space is known to be valid
 
     if not previous.get("complete"):  # Ray takes its while to start; say so instead of staying silent
-        console.print(f"joining the Ray cluster at {address} ..." if address else
-                      "starting a private Ray on 127.0.0.1 (about 20-30 s before the first trial's line) ...")
+        console.print(f"setting up: data, then joining the Ray cluster at {address} ..." if address else
+                      "setting up: data, then a private Ray on 127.0.0.1 (20-30 s before the first trial's line) ...")
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
