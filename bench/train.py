@@ -278,5 +278,7 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
         final = {"epochs_run": len(trainer.epochs), "steps": trainer.step}
     final.update(grad_health(trainer.probe.rows, status == "diverged"))  # grad_health is the one string value
     final.update(trainer.throughput())
+    if math.isfinite(workload.goal):
+        final["goal"] = workload.goal  # the workload's target value, recorded so that reports need no registry
     final["wall_time"] = time.perf_counter() - t0
     return TrialResult(cfg.to_dict(), status, final, trainer.epochs, trainer.probe.rows)

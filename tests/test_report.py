@@ -94,6 +94,14 @@ def test_time_to_target_uses_the_first_epoch_at_target(run_dir, trials):
     assert len(reached) and ((reached["seconds"] / reached["epochs"]).round(6).isin([0.5, 0.6])).all()
 
 
+def test_time_to_target_uses_the_workloads_recorded_goal(run_dir, trials):
+    epochs = read_run(run_dir)["epochs"]
+    cnn = trials[trials["workload"] == "mnist1d-cnn"]
+    ttt = tb.time_to_target(cnn.assign(goal=0.5), epochs).merge(trials[["trial_id", "level"]])
+    assert (ttt["target"] == 0.5).all() and ttt["seconds"].notna().all()  # every level passes 0.5 early
+    assert tb.time_to_target(cnn.assign(goal=0.999), epochs)["seconds"].isna().all()
+
+
 def test_prepare_gives_untagged_runs_a_level_per_run():
     plain = pd.DataFrame({"trial_id": ["t0", "t1"], "run": ["run-a", "run-b"], "workload": ["mnist1d-cnn"] * 2,
                           "optimizer": ["sgd", "adam"], "status": ["ok", "diverged"], "test_acc": [0.8, math.nan]})

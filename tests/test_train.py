@@ -10,6 +10,7 @@ from bench.config import ConfigError
 from bench.metrics import evaluate
 from bench.models import build_model
 from bench.train import run_trial
+from bench.workloads import WORKLOADS
 from tests.helpers import fast_cfg, tiny_bundle
 
 
@@ -76,6 +77,11 @@ def test_clip_fraction_counts_the_steps_where_norm_clipping_acted():
     never = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=2, clip_norm=1e6), data=data)
     assert always.final["clip_fraction"] == 1.0 and never.final["clip_fraction"] == 0.0
     assert "clip_fraction" not in run_trial(fast_cfg(workload="mnist1d-mlp", epochs=2), data=data).final
+
+
+def test_the_workloads_goal_is_recorded_with_the_result():
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=1), data=tiny_bundle(256))
+    assert result.final["goal"] == WORKLOADS["mnist1d-mlp"].goal
 
 
 def test_max_steps_caps_training():

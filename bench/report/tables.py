@@ -18,9 +18,10 @@ from bench.report.flags import group_flags
 
 TUNE, FINAL = "tune", "final"
 FAILED = ("diverged", "error")
-TARGET_FRACTION = 0.95  # time to target: reach 95% of the best level's final validation score (min: best / 0.95)
+TARGET_FRACTION = 0.95  # without a workload goal: reach 95% of the best level's final validation score (min: best / 0.95)
 FALLBACK_TARGETS = ("test_acc", "test_f1", "test_mse", "test_loss")
-TARGET_RULE = (f"target: {TARGET_FRACTION:.0%} of the best level's mean final validation score "
+TARGET_RULE = (f"target: the workload's goal (`bench list workloads`) on the validation metric, as the trials recorded it; "
+               f"for trials without one, {TARGET_FRACTION:.0%} of the best level's mean final validation score "
                f"(lower-is-better metrics: that score / {TARGET_FRACTION})")
 IMPORTANCE_MIN_TRIALS = 8
 
@@ -93,8 +94,8 @@ def final_scores(df: pd.DataFrame) -> pd.DataFrame:
 
 def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     """Per final-phase trial: wall-clock seconds and epochs until the validation counterpart of the target
-    metric first reached the workload's target (TARGET_FRACTION of the best level's mean final value);
-    NaN if never. Columns: trial_id, target, seconds, epochs."""
+    metric first reached the target (`_target`: the workload's goal, else TARGET_FRACTION of the best level's
+    mean final value); NaN if never. Columns: trial_id, target, seconds, epochs."""
     rows = []
     final = final_scores(df)
     if epochs is None or epochs.empty or final.empty:
@@ -104,10 +105,7 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
         curves = _val_curves(epochs, part["trial_id"], metric.partition("_")[2])
         if curves.empty:
             continue
-        last = curves.groupby("trial_id")["value"].last()
-        per_level = last.groupby(part.set_index("trial_id")["level"]).mean()
-        best = per_level.max() if higher_is_better(mode) else per_level.min()
-        target = best * TARGET_FRACTION if higher_is_better(mode) else best / TARGET_FRACTION
+        target = _target(part, curves, mode)
         hit = curves["value"] >= target if higher_is_better(mode) else curves["value"] <= target
         first = curves[hit].groupby("trial_id").first()
         for tid in part["trial_id"]:
@@ -115,6 +113,18 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
             rows.append({"trial_id": tid, "target": target, "seconds": first.at[tid, "time"] if reached else math.nan,
                          "epochs": first.at[tid, "epoch"] if reached else math.nan})
     return pd.DataFrame(rows, columns=["trial_id", "target", "seconds", "epochs"])
+
+
+def _target(part: pd.DataFrame, curves: pd.DataFrame, mode: str) -> float:
+    """The workload's goal when the trials recorded one (AlgoPerf-style, absolute), else TARGET_FRACTION of the
+    best level's mean final validation value."""
+    goals = pd.to_numeric(part["goal"], errors="coerce").dropna() if "goal" in part else pd.Series(dtype=float)
+    if len(goals):
+        return float(goals.iloc[0])
+    last = curves.groupby("trial_id")["value"].last()
+    per_level = last.groupby(part.set_index("trial_id")["level"]).mean()
+    best = per_level.max() if higher_is_better(mode) else per_level.min()
+    return best * TARGET_FRACTION if higher_is_better(mode) else best / TARGET_FRACTION
 
 
 def _val_curves(epochs: pd.DataFrame, trial_ids: pd.Series, metric: str) -> pd.DataFrame:
