@@ -30,7 +30,8 @@ SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "
             "figures": "Figures", "failures": "Diverged and failed trials", "method": "Method",
             "provenance": "Provenance"}
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em}
+color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em;display:block;
+max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f2f2f2}
 figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
 nav a{margin-right:1em}code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
