@@ -502,4 +502,5 @@ def study(
     claims = module.run(quick=quick, seeds=seeds, out=out, size=size,
                         progress=lambda line: console.print(line, markup=False, highlight=False))
     assert list(claims.columns) == CLAIM_COLUMNS
+    console.print(f"page: {out / name / 'index.html'}", markup=False)
     console.print(f"claims: {out / name / 'claims.md'}", markup=False)

@@ -62,6 +62,8 @@ def test_vanishing_study_from_the_cli(tmp_path):
     claims = pd.read_csv(folder / "claims.csv")
     check_outputs(folder, "vanishing", claims)
     assert "claims:" in result.output and result.output.count("criterion:") == len(claims)
+    assert f"page: {folder / 'index.html'}" in result.output
+    assert "Gradient study: vanishing" in (folder / "index.html").read_text()
     init = pd.read_parquet(folder / "init_layers.parquet")
     assert set(init["layer_index"]) == set(range(1, 31))
 
