@@ -139,6 +139,10 @@ def test_failed_searches_are_flagged_counted_per_phase_and_not_ranked():
     assert report_board.loc["good", "rank"] == 1
     assert report_board.loc[["edge", "shaky", "chance", "dead"], "rank"].isna().all()
     assert report_board.loc["chance", "flag"] == board.loc["chance", "flag"]
+    from bench.report.render import Page, _comparisons
+    page = Page("t")
+    _comparisons(page, tb.prepare(pd.DataFrame(rows)))
+    assert any("The searches of chance, edge, shaky failed (see the leaderboard)" in line for line in page.md)
 
 
 def test_chance_is_the_majority_class_or_the_data_baseline():

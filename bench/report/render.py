@@ -22,7 +22,7 @@ from bench.config import ConfigError
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
-from bench.report.flags import FLAG_RULE
+from bench.report.flags import FLAG_RULE, search_flags
 from bench.report.units import duration
 from bench.results import atomic_write, ensure_writable, merge_runs, plain_name, read_run
 
@@ -134,7 +134,7 @@ def leaderboard_view(board: pd.DataFrame) -> pd.DataFrame:
         "rank": board["rank"].map(lambda r: "-" if pd.isna(r) else int(r)), "level": board["level"],
         "mean [95% CI]": [ci_text(m, lo, hi) for m, lo, hi in zip(board["mean"], board["ci_low"], board["ci_high"],
                                                                   strict=True)],
-        "seeds": board["seeds"], "failed": board["failed"],
+        "seeds": board["seeds"], "failed final seeds": board["failed"],
         "failed tuning trials": board["failed_tune"] if "failed_tune" in board else 0,
         "search flagged (not ranked)": board["flag"] if "flag" in board else "",
         "best hyperparameters": board["best_params"],
@@ -304,9 +304,16 @@ def _comparisons(page: Page, df: pd.DataFrame) -> None:
     page.heading(SECTIONS["comparisons"], anchor="comparisons")
     if pairs.empty:
         page.text("Only one level per workload: nothing to compare.")
+    flags = search_flags(df) if "phase" in df else pd.DataFrame(columns=["workload", "level", "flag"])
     for workload, part in pairs.groupby("workload", sort=False):
         page.heading(f"{workload} ({part['metric'].iloc[0]})", 3)
         page.table(comparisons_view(part))
+        compared = set(part["a"]) | set(part["b"])
+        flagged = [str(r.level) for r in flags[(flags["workload"] == workload) & (flags["flag"] != "")].itertuples()
+                   if r.level in compared]
+        if flagged:
+            page.text(f"The searches of {', '.join(flagged)} failed (see the leaderboard): a verdict involving them "
+                      "compares a failed search, not the optimizer.", "note")
 
 
 def _figures(page: Page, df: pd.DataFrame, epochs: pd.DataFrame | None, grads: pd.DataFrame | None) -> None:
