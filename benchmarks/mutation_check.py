@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -224,13 +226,34 @@ def stale_reason(m: Mutant, root: Path = ROOT) -> str | None:
     return None
 
 
+RUNNING: set[subprocess.Popen] = set()  # pytest runs in flight, ended if this tool is interrupted
+STOPPING = threading.Event()  # set on interruption: no further pytest run starts
+
+
 def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
-    try:
-        return subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {TIMEOUT_S}s")
+    if STOPPING.is_set():
+        return subprocess.CompletedProcess(cmd, 130, "", "interrupted")
+    with subprocess.Popen(cmd, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        RUNNING.add(proc)
+        try:
+            out, err = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            return subprocess.CompletedProcess(cmd, 124, out, f"timed out after {TIMEOUT_S}s")
+        finally:
+            RUNNING.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def stop_running(*_) -> None:
+    """Ctrl-C or SIGTERM: end the pytest runs this tool started, then exit."""
+    STOPPING.set()
+    for proc in list(RUNNING):
+        proc.kill()
+    sys.exit(130)
 
 
 def in_copy(pristine: Path, action) -> subprocess.CompletedProcess:
@@ -308,6 +331,8 @@ def main() -> int:
     mutants = select(args.only)
     if args.list:
         return list_mutants(mutants)
+    signal.signal(signal.SIGTERM, stop_running)
+    signal.signal(signal.SIGINT, stop_running)
     with tempfile.TemporaryDirectory(prefix="mutation-snapshot-") as tmp:
         pristine = Path(tmp)
         copy_repo(tracked_files(), pristine)
