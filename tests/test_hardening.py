@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -486,3 +487,36 @@ def test_resume_reruns_the_trial_of_an_unreadable_part(tmp_path):
     assert after["config"] == before["config"] and after["final"]["test_acc"] == before["final"]["test_acc"]
     run = json.loads((folder / "run.json").read_text())
     assert run["complete"] and run["resumed_with"] == len(parts) - 1 == 2
+
+
+def test_an_unreadable_suggestion_is_ignored_with_a_warning(tmp_path, capsys):
+    from bench.search.protocol import SUGGESTED_DIR, read_suggestions, write_suggestion
+
+    write_suggestion(tmp_path, "w.adam.tune-000", {"lr": 0.01}, 0)
+    write_suggestion(tmp_path, "w.adam.tune-001", {"lr": 0.02}, 0)
+    bad = tmp_path / SUGGESTED_DIR / "w.adam.tune-001.json"
+    bad.write_bytes(bad.read_bytes()[:10])
+    assert list(read_suggestions(tmp_path)) == ["w.adam.tune-000"]
+    assert f"warning: unreadable suggestion {bad} ignored" in capsys.readouterr().err
+
+
+def test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it():
+    """The terminal closing (SIGHUP) takes the interrupt path that saves results and removes temporary folders."""
+    import signal
+
+    from bench import errors
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        errors.sigterm_as_interrupt()
+        assert signal.getsignal(signal.SIGTERM) is signal.getsignal(signal.SIGHUP) is errors._interrupt
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(1)  # the handler runs before this returns
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup bench ...: the user asked to survive it
+        errors.sigterm_as_interrupt()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

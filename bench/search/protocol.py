@@ -41,8 +41,24 @@ def read_suggestions(folder: Path | None) -> dict[str, dict[str, Any]]:
     """trial id -> {"params", "seed"} of every trial a run handed out, finished or not."""
     if folder is None or not (Path(folder) / SUGGESTED_DIR).is_dir():
         return {}
-    found = (json.loads(p.read_text()) for p in sorted((Path(folder) / SUGGESTED_DIR).glob("*.json")))
-    return {d["trial_id"]: d for d in found}
+    found = (_suggestion(p) for p in sorted((Path(folder) / SUGGESTED_DIR).glob("*.json")))
+    return {d["trial_id"]: d for d in found if d}
+
+
+def _suggestion(path: Path) -> dict[str, Any] | None:
+    """One suggestion, or None (with a warning naming it) when it cannot be read: its trial, if it did not finish,
+    gets a new suggestion instead of stopping the resume."""
+    from bench.results import warn
+
+    try:
+        d = json.loads(path.read_bytes())
+        if isinstance(d, dict) and isinstance(d.get("params"), dict) and isinstance(d.get("seed"), int) \
+                and d.get("trial_id") == path.stem:
+            return d
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        pass
+    warn(f"unreadable suggestion {path} ignored; its trial, if unfinished, is suggested afresh")
+    return None
 
 
 def chance_level(cfg: TrialConfig, target: str) -> float:

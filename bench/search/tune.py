@@ -410,7 +410,8 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
             info["previous"] = read_provenance(folder)
         if not plan.finished():
             load_datasets(space)
-            ensure_writable(out)
+            if folder is None:
+                ensure_writable(out)
         with nullcontext() if plan.finished() else ray_session(address, dashboard):
             if not plan.finished():
                 gpus_per_trial, info["gpus"] = resolve_gpus_per_trial(
