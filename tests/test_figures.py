@@ -214,3 +214,16 @@ def test_seeds_of_one_config_are_drawn_as_one_line_and_a_band():
     assert sorted(tuple(ln.get_ydata()) for ln in lines) == [(2.0, 3.0, 4.0), (15.0, 15.0, 15.0)]
     assert len(ax.collections) == 2 and "line: mean over seeds; band: their range" in notes
     assert fg.tidy(fig, merge_seeds=True) == notes and len(ax.get_lines()) == len(lines) + 2  # once only
+
+
+def test_seeds_at_one_learning_rate_are_one_point_and_a_band(run):
+    df = run["trials"]
+    tune = df[df["phase"] == tb.TUNE]
+    again = tune.assign(trial_id=tune["trial_id"] + "-s1", value=None)
+    again["objective"] = tune["objective"] - 0.02  # a second seed at every LR, a little worse
+    fig = fg.lr_sensitivity(pd.concat([df, again], ignore_index=True))
+    cnn = next(ax for ax in visible_axes(fig) if ax.get_title().startswith("mnist1d-cnn"))
+    adam = next(ln for ln in cnn.get_lines() if ln.get_label().startswith("adam"))
+    xs = list(adam.get_xdata())
+    assert xs == sorted(set(xs))  # one point per LR: no line back and forth between seeds
+    assert len(cnn.collections) > 3  # the bands (besides the markers for failed and stopped trials)

@@ -150,10 +150,13 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
     for ax, workload in zip(axes, names, strict=True):
         part = tune[tune["workload"] == workload].assign(value=lambda d: tb.tuning_values(d))
         for level, trials in part.groupby("level", sort=False):
-            ok = trials[trials["status"] == "ok"].sort_values("lr")
+            # several seeds at one LR are one point (their mean) with a band over their range, not a zigzag
+            ok = trials[trials["status"] == "ok"].groupby("lr")["value"].agg(["mean", "min", "max"])
             span = spans.get((workload, level), math.nan)
             label = f"{level} (good LRs span {span:.1f} decades)" if math.isfinite(span) else level
-            ax.plot(ok["lr"], ok["value"], marker="o", color=colours[level], label=label)
+            ax.plot(ok.index, ok["mean"], marker="o", color=colours[level], label=label)
+            if (ok["max"] > ok["min"]).any():
+                ax.fill_between(ok.index, ok["min"], ok["max"], color=colours[level], alpha=0.2, linewidth=0)
             bad = trials[trials["status"].isin(tb.FAILED)]
             if len(bad):
                 ax.scatter(bad["lr"], np.full(len(bad), 0.0), marker="x", s=60, color=colours[level],
