@@ -310,13 +310,21 @@ def comparison_row(group: str, c: st.Comparison, metric: str, margin: float, ver
            "seeds_for_margin": st.seeds_needed(c, margin) or "", "test": c.test, "p": c.p, "p_holm": c.p_holm,
            "seeds_a": c.n_a, "seeds_b": c.n_b, "reference_score": reference, "target": goal,
            "key": key}
-    row.update({f"gate_{g.name}": "n/a" if g.passed is None else "pass" if g.passed else "fail" for g in checks})
+    row.update({f"gate_{g.name}": "not applicable" if g.passed is None else "pass" if g.passed else "fail"
+                for g in checks})
     return row
 
 
-def _goal(df: pd.DataFrame, group: str, level: str) -> float:
+def spec_goal(df: pd.DataFrame, group: str, level: str) -> float:
+    """The goal of the workload an arm's trials ran on (NaN when unknown)."""
     spec = spec_of(arm(df, group, level))
     return spec.goal if spec is not None else math.nan
+
+
+def both_arms(first: Gate, second: Gate) -> Gate:
+    """One gate from the same gate checked on two tables (e.g. two experiments' arms)."""
+    known = [g.passed for g in (first, second) if g.passed is not None]
+    return Gate(first.name, all(known) if known else None, f"{first.detail}; {second.detail}", first.fails_as)
 
 
 def margin_for(df: pd.DataFrame, group: str, b: str, metric: str) -> float:
@@ -340,7 +348,7 @@ def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=co
         numbers.append(f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdicts[-1]]} (margin "
                        f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}")
         rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
-                                   _goal(df, group, b), "superiority", fingerprint(df, group, a, b, metric)))
+                                   spec_goal(df, group, b), "superiority", fingerprint(df, group, a, b, metric)))
     return Judgement(combine(verdicts), numbers, rows=rows)
 
 
@@ -364,7 +372,7 @@ def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judg
                        f"(non-inferiority margin {margin_words(metric, margin)}; {st.precision_words(c, margin)}); "
                        f"{gate_words(checks)}")
         rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
-                                   _goal(df, group, b), "non-inferiority", fingerprint(df, group, a, b, metric)))
+                                   spec_goal(df, group, b), "non-inferiority", fingerprint(df, group, a, b, metric)))
     return Judgement(combine_all(verdicts), numbers, rows=rows)
 
 

@@ -324,19 +324,24 @@ def lr_depends(ev: Evidence) -> Judgement:
 
 def finder_matches_search(ev: Evidence) -> Judgement:
     found, tuned = ev.trials("lr-finder"), ev.trials("optimizers")
-    verdicts, numbers, rows = [], [], []
+    verdicts, numbers, rows, judged = [], [], [], []
     for group, opt in FINDER_CASES:
         a, b = per_seed(found, group, opt), per_seed(tuned, group, opt)
         metric, hib = metric_name(tuned, group)
         c = compare_values(a, b, "LR range test", "grid search", hib)
-        margin = st.practical_margin(metric, float(b.mean()))
-        verdicts.append(st.decide_not_worse(c, margin))
+        margin = evd.margin_for(tuned, group, opt, metric)
+        checks = [evd.target_gate(tuned, group, opt), evd.Gate("acted", None, "same configuration", st.NOT_EXERCISED),
+                  evd.both_arms(evd.chance_gate(found, group, [opt]), evd.chance_gate(tuned, group, [opt]))]
+        verdicts.append(evd.gated(st.decide_not_worse(c, margin), checks))
+        judged.append(evd.comparison_row(f"{group} {opt}", c, metric, margin, verdicts[-1], checks, float(b.mean()),
+                                         evd.spec_goal(tuned, group, opt), "non-inferiority"))
         lr_found, lr_tuned = chosen_lr(found, group, opt), chosen_lr(tuned, group, opt)
         rows.append({"workload": group, "optimizer": opt, "range-test LR": f"{lr_found:.3g}", "searched LR": f"{lr_tuned:.3g}",
                      "range test score": st.fmt(c.mean_a, 4), "search score": st.fmt(c.mean_b, 4), "verdict": verdicts[-1]})
         numbers.append(f"{group} {opt}: range test lr {lr_found:.3g} vs searched lr {lr_tuned:.3g}; gain of the range test "
-                       f"{st.fmt(c.gain)} {metric} (95% CI {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}) -> {verdicts[-1]}")
-    return Judgement(combine_all(verdicts), numbers, pd.DataFrame(rows))
+                       f"{st.fmt(c.gain)} {metric} (95% CI {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}) -> "
+                       f"{st.VERDICT_WORDS[verdicts[-1]]} (margin {st.fmt(margin)}); {evd.gate_words(checks)}")
+    return Judgement(combine_all(verdicts), numbers, pd.DataFrame(rows), judged)
 
 
 def chosen_lr(df: pd.DataFrame, group: str, level: str) -> float:
@@ -377,7 +382,10 @@ def accuracy_misleads(ev: Evidence) -> Judgement:
     f1 = per_seed(df, IMBALANCED, "cnn", "test_f1") - base["test_f1"]
     acc = per_seed(df, IMBALANCED, "cnn", "test_acc") - base["test_acc"]
     c = compare_values(f1, acc, "F1 gain", "accuracy gain", True)
-    verdict = st.decide_better(c, 0.10)
+    # the model must be a trained one: it reaches the workload's goal and sits above chance
+    checks = [evd.target_gate(df, IMBALANCED, "cnn"), evd.Gate("acted", None, "no intervention", st.NOT_EXERCISED),
+              evd.chance_gate(df, IMBALANCED, ["cnn"])]
+    verdict = evd.gated(st.decide_better(c, 0.10), checks)
     model = tb.final_scores(df)
     table = pd.DataFrame([{"predictor": "always 'rest'", "accuracy": f"{base['test_acc']:.3f}", "precision": "0 (undefined)",
                            "recall": "0.000", "F1": f"{base['test_f1']:.3f}"},
@@ -388,8 +396,10 @@ def accuracy_misleads(ev: Evidence) -> Judgement:
     return Judgement(verdict, [f"the all-'rest' predictor scores accuracy {base['test_acc']:.3f} and F1 {base['test_f1']:.3f}",
                                f"the tuned CNN beats it by {st.fmt(c.mean_a)} in F1 but only {st.fmt(c.mean_b)} in "
                                f"accuracy: F1 separates them by {st.fmt(c.gain)} more (95% CI {st.fmt(c.ci[0])} to "
-                               f"{st.fmt(c.ci[1])}; {c.test}, {st.p_phrase(c.p)}; {c.n_a} seeds) -> {verdict} "
-                               "(margin 10 points)"], table)
+                               f"{st.fmt(c.ci[1])}; {c.test}, {st.p_phrase(c.p)}; {c.n_a} seeds) -> "
+                               f"{st.VERDICT_WORDS[verdict]} (margin 10 points); {evd.gate_words(checks)}"], table,
+                     [evd.comparison_row(IMBALANCED, c, "test_f1 gain - test_acc gain", 0.10, verdict, checks,
+                                         kind="superiority")])
 
 
 def tested_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.Series:
