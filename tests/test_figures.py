@@ -227,3 +227,9 @@ def test_seeds_at_one_learning_rate_are_one_point_and_a_band(run):
     xs = list(adam.get_xdata())
     assert xs == sorted(set(xs))  # one point per LR: no line back and forth between seeds
     assert len(cnn.collections) > 3  # the bands (besides the markers for failed and stopped trials)
+
+
+def test_overlap_notes_keep_the_details_that_tell_entries_apart():
+    fig, ax = lines_figure({"tanh RNN (Adam)": [[0.5, 0.2, 0.0]], "IRNN (Adam)": [[0.5, 0.2, 0.0]],
+                            "tanh RNN (SGD)": [[0.0, 0.0, 0.0]]})
+    assert fg.tidy(fig) == ["tanh RNN (Adam) and IRNN (Adam) overlap"]

@@ -387,18 +387,21 @@ def _tidy_axes(ax, merge_seeds: bool) -> tuple[list[str], tuple[list, str]]:
     legend.remove()
     drawn = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
     kept, curves, notes, merged = [], {}, [], False
+    names = {label: short(label) for label in labels}
+    if len(set(names.values())) < len(names):  # 'tanh RNN (Adam)' and 'tanh RNN (SGD)': keep the details
+        names = {label: label for label in labels}
     for handle, label in zip(handles, labels, strict=True):
         if not isinstance(handle, Line2D):
             kept.append((handle, label))
             continue
         lines = [ln for ln in drawn if _same_style(ln, handle) and np.isfinite(_ys(ln)).any()]
         if not lines:
-            notes.append(f"{short(label)} went NaN (not drawn)")
+            notes.append(f"{names[label]} went NaN (not drawn)")
             continue
         if merge_seeds and len(lines) > 1 and _same_x(lines):
             lines, merged = [_merge_seeds(ax, lines)], True
         kept.append((handle, label))
-        curves[short(label)] = lines
+        curves[names[label]] = lines
     notes += overlaps(curves, log=ax.get_yscale() == "log")
     if merged:
         notes.append("line: mean over seeds; band: their range")
