@@ -233,3 +233,10 @@ def test_overlap_notes_keep_the_details_that_tell_entries_apart():
     fig, ax = lines_figure({"tanh RNN (Adam)": [[0.5, 0.2, 0.0]], "IRNN (Adam)": [[0.5, 0.2, 0.0]],
                             "tanh RNN (SGD)": [[0.0, 0.0, 0.0]]})
     assert fg.tidy(fig) == ["tanh RNN (Adam) and IRNN (Adam) overlap"]
+
+
+def test_overlap_notes_stay_readable_for_names_with_commas_and_when_everything_overlaps():
+    assert fg.words(["tanh RNN, SGD", "tanh RNN, SGD + clip 1", "GRU"]) == "tanh RNN, SGD; tanh RNN, SGD + clip 1 and GRU"
+    fig, _ = lines_figure({"a": [[0.0, 0.0]], "b": [[0.0, 0.0]], "c": [[0.0, 0.0]]})
+    assert fg.tidy(fig) == ["all 3 lines overlap"]
+    assert fg.short("adam (5 seeds)") == "adam" and fg.short("IRNN (Adam + clip 1)") == "IRNN (Adam + clip 1)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import textwrap
 from collections.abc import Iterable
 
@@ -411,8 +412,9 @@ def _tidy_axes(ax, merge_seeds: bool) -> tuple[list[str], tuple[list, str]]:
 
 
 def short(label: str) -> str:
-    """A legend label without its parenthesised details: 'adam (5 seeds)' -> 'adam'."""
-    return label.split(" (")[0] if not label.startswith("(") else label
+    """A legend label without the details these figures add to it: 'adam (5 seeds)' -> 'adam' (other brackets,
+    such as 'IRNN (Adam + clip 1)', name the entry and stay)."""
+    return re.sub(r" \((\d+ seeds?|good LRs span [^)]*)\)$", "", label)
 
 
 def _ys(line: Line2D) -> np.ndarray:
@@ -465,10 +467,13 @@ def overlaps(curves: dict[str, list[Line2D]], log: bool = False) -> list[str]:
                 break
         else:
             groups.append([label])
+    if len(groups) == 1 and len(data) > 2:
+        return [f"all {len(data)} lines overlap"]
     return [f"{words(g)} overlap" for g in groups if len(g) > 1]
 
 
 def words(items: Iterable[str]) -> str:
-    """['a', 'b', 'c'] -> 'a, b and c'."""
+    """['a', 'b', 'c'] -> 'a, b and c' ('a; b and c' when a name holds a comma itself)."""
     items = list(items)
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    sep = "; " if any("," in i for i in items) else ", "
+    return items[0] if len(items) == 1 else f"{sep.join(items[:-1])} and {items[-1]}"
