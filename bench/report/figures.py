@@ -98,14 +98,20 @@ def score_distribution(df: pd.DataFrame) -> Figure:
 
 
 def _band(ax, curves: pd.DataFrame, level: str, colour: tuple, label: str,
-          bounds: tuple[float, float] = (-math.inf, math.inf)) -> None:
+          bounds: tuple[float, float] = (-math.inf, math.inf), alpha: float = 0.2) -> None:
     """Mean over seeds per epoch and its 95% CI (stats.mean_ci), clipped to the metric's range, as a shaded band
     (a t-interval over 3 seeds near 0% or 100% accuracy would otherwise reach below 0 or above 1)."""
     agg = curves.groupby("epoch")["value"].agg(lambda v: (v.mean(), *st.clip_ci(st.mean_ci(v), bounds)))
     epochs = agg.index.to_numpy()
     mean, lo, hi = (np.array([t[i] for t in agg]) for i in range(3))
     ax.plot(epochs, mean, color=colour, label=label, marker="o", markersize=3)
-    ax.fill_between(epochs, np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi), color=colour, alpha=0.2)
+    ax.fill_between(epochs, np.where(np.isnan(lo), mean, lo), np.where(np.isnan(hi), mean, hi), color=colour,
+                    alpha=alpha, linewidth=0)
+
+
+def band_alpha(levels: int) -> float:
+    """Opacity of a CI band: fainter when many levels' bands stack up and would hide each other's lines."""
+    return 0.2 if levels <= 4 else 0.08
 
 
 def _epoch_metric(epochs: pd.DataFrame, split: str, metric: str) -> pd.DataFrame:
@@ -127,7 +133,7 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         val = _epoch_metric(epochs, "val", metric).merge(part[["trial_id", "level"]], on="trial_id")
         for level, curves in val.groupby("level", sort=False):
             _band(ax, curves, level, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
-                  st.metric_bounds(metric))
+                  st.metric_bounds(metric), band_alpha(val["level"].nunique()))
             drawn += 1
         ax.set(title=workload, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
         ax.legend()
@@ -240,8 +246,9 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     names = tb.workloads(gap)
     fig, axes = panels(len(names), "Generalization gap of the final seeds (line: mean; band: 95% CI)")
     for ax, workload in zip(axes, names, strict=True):
-        for level, curves in gap[gap["workload"] == workload].groupby("level", sort=False):
-            _band(ax, curves, level, colours[level], level)
+        part = gap[gap["workload"] == workload]
+        for level, curves in part.groupby("level", sort=False):
+            _band(ax, curves, level, colours[level], level, alpha=band_alpha(part["level"].nunique()))
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         ax.set(title=workload, xlabel="epoch", ylabel="validation loss - training loss")
         ax.legend()
