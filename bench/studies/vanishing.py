@@ -63,7 +63,7 @@ BUDGETS = {
     "full": Budget(gb_width=1000, probe_batch=512, sat_width=512, sat_steps=1000, deep_width=256, deep_steps=2000,
                    probe_every=20, seeds=5),
     "quick": Budget(gb_width=1000, probe_batch=256, sat_width=256, sat_steps=300, deep_width=64, deep_steps=300,
-                    probe_every=20, seeds=5),
+                    probe_every=10, seeds=5),
     "tiny": Budget(gb_width=32, probe_batch=32, sat_width=16, sat_steps=12, deep_width=8, deep_steps=12,
                    probe_every=3, seeds=1),
 }
