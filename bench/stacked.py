@@ -30,7 +30,7 @@ from bench.data.base import DataBundle
 from bench.metrics import evaluate
 from bench.models import build_model
 from bench.probes import grad_health
-from bench.train import EXPLODED, Trainer, TrialResult, pick_device, seed_everything
+from bench.train import EXPLODED, Trainer, TrialResult, param_groups, pick_device, seed_everything
 from bench.workloads import get_workload, load_data
 
 
@@ -58,7 +58,7 @@ class StackedSeeds:
             self.trainers.append(Trainer(cfg.replace(seed=seed), data, model, device))
         self.cfg, self.data, self.device = cfg, data, device
         self.params, self.buffers = stack_module_state([t.model for t in self.trainers])
-        self.opt = build_optimizer(list(self.params.values()), cfg)
+        self.opt = build_optimizer(param_groups(self.params.values(), cfg, stacked=1), cfg)
         lead = self.trainers[0]
         self.sched = build_schedule(self.opt, cfg, lead.total_steps)
         self.base = copy.deepcopy(lead.model).to("meta")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -84,15 +84,16 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
 
 
-def param_groups(model: nn.Module, cfg: TrialConfig) -> list[dict[str, Any]]:
+def param_groups(params: Iterable[torch.Tensor], cfg: TrialConfig, stacked: int = 0) -> list[dict[str, Any]]:
     """The optimizer's parameter groups: weight decay acts on weight matrices and kernels only, unless
     cfg.decay_bias_norm. Decaying biases and norm gains/shifts (every parameter with fewer than 2 dimensions)
-    only pulls BN's scale toward 0, and blurs coupled L2 vs decoupled weight decay (Loshchilov & Hutter 2019)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+    only pulls BN's scale toward 0, and blurs coupled L2 vs decoupled weight decay (Loshchilov & Hutter 2019).
+    `stacked`: leading dimensions that stack several models' copies of a parameter (bench.stacked), not counted."""
+    params = [p for p in params if p.requires_grad]
     if cfg.decay_bias_norm or cfg.weight_decay == 0:
         return [{"params": params}]
-    flat = [p for p in params if p.dim() < 2]
-    groups = [{"params": [p for p in params if p.dim() >= 2]}]
+    flat = [p for p in params if p.dim() - stacked < 2]
+    groups = [{"params": [p for p in params if p.dim() - stacked >= 2]}]
     return groups + [{"params": flat, "weight_decay": 0.0, "decay": False}] if flat else groups
 
 
@@ -109,7 +110,7 @@ class Trainer:
         cfg = self.cfg
         self.loss_spec = resolve_loss(cfg.loss, self.data.task)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = build_optimizer(param_groups(self.model, cfg), cfg)
+        self.opt = build_optimizer(param_groups(self.model.parameters(), cfg), cfg)
         self.steps_per_epoch = steps_per_epoch(len(self.data.train), cfg.batch_size)
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps:
