@@ -449,26 +449,35 @@ def faq(
     out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
     runs: Path = typer.Option(Path("runs/faq"), help="Folder of the experiments' result tables and the trial cache."),
     studies: Path = typer.Option(Path("reports/studies"), help="Folder of the gradient studies' outputs (8.5, 8.6)."),
-    reuse: bool = typer.Option(False, help="Reuse trials and study results from earlier runs instead of training again."),
-    jobs: int = typer.Option(0, help="Trials trained in parallel, one CPU thread each; 0 = one per CPU core."),
+    resume: bool = typer.Option(False, "--resume", "--reuse", help="Continue an interrupted or earlier run: trials and "
+                                "study results already in --runs and --studies are reused instead of trained again."),
+    address: str | None = typer.Option(None, help="HOST:PORT of a running Ray cluster. Default: a private local Ray "
+                                       "on 127.0.0.1 with this machine's CPUs and GPUs, as `bench sweep` starts."),
+    cpus_per_trial: float = typer.Option(1.0, help="CPUs reserved per trial (each trains on one torch thread: small "
+                                         "models train faster as parallel 1-thread trials)."),
+    gpus_per_trial: str = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU (CPUs when "
+                                       "there is no GPU), a fraction such as 0.25, or 0 for CPUs."),
+    size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
+    Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
 
     Example: bench faq --quick --questions 8.1,8.5
     """
-    import os
-
     from bench.faq.main import answer
+    from bench.faq.runner import crashed
+    from bench.search.executors import RayTasks
+    from bench.search.resources import parse_gpus_per_trial
 
-    if jobs < 0:
-        raise ConfigError(f"--jobs must be >= 0 (0 = one per CPU core), got {jobs}")
-    jobs = jobs or os.cpu_count() or 1
+    if cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+    say = lambda line: console.print(line, markup=False, highlight=False)
+    executor = RayTasks(address, cpus_per_trial, parse_gpus_per_trial(gpus_per_trial), on_crash=crashed, log=say)
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
     try:
-        path = answer(ids, "quick" if quick else "full", out, runs, studies, reuse, jobs,
-                      log=lambda line: console.print(line, markup=False, highlight=False))
+        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, executor, log=say)
     except KeyboardInterrupt:
-        console.print("interrupted; finished trials are cached: add --reuse to the same command to continue")
+        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
         raise typer.Exit(130) from None
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")

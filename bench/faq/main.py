@@ -7,6 +7,7 @@ import os
 import platform
 import sys
 import time
+from contextlib import AbstractContextManager as ContextManager
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -17,11 +18,13 @@ from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgemen
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
 from bench.procpool import process_pool
+from bench.registry import lookup
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import VERDICTS_CSV, ClaimResult, QuestionResult, build_faq, mark_shared, verdict_table
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable
+from bench.search.executors import Executor, Inline
 
 STUDY_CLAIMS = "claims.csv"
 NOT_JUDGED = "not enough finished trials to judge"
@@ -156,18 +159,19 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
-def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool, jobs: int,
-           log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
-    """Run the experiments (and, in a side process when jobs > 1, the gradient studies) the questions need.
-    Returns the evidence, the run folder per experiment, the study PNGs and the studies that failed."""
+def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool,
+           executor: ContextManager[Executor], log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+    """Run the experiments (and, in a side process unless the trials run inline, the gradient studies) the
+    questions need, the trials on `executor`. Returns the evidence, the run folder per experiment, the study
+    PNGs and the studies that failed."""
     exps = experiments_for(questions, budget)
     ev, folders = Evidence(budget), {}
     names = list(dict.fromkeys(s for q in questions for s in q.studies))
     todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
     with ExitStack() as stack:
-        side = stack.enter_context(process_pool(1)) if todo and jobs > 1 else None
+        side = stack.enter_context(process_pool(1)) if todo and not isinstance(executor, Inline) else None
         pending = side.submit(run_studies, todo, budget.name, budget.study_seeds, studies) if side else None
-        runner = stack.enter_context(Runner(budget, runs, jobs, reuse, log))
+        runner = Runner(budget, runs, stack.enter_context(executor), reuse, log)
         for exp in exps:
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
             folders[exp.name] = runner.run(exp)
@@ -187,15 +191,16 @@ def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path,
 
 
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
-           runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False, jobs: int = 1,
-           log: Log = print) -> Path:
+           runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False,
+           executor: ContextManager[Executor] | None = None, log: Log = print) -> Path:
     """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
-    under `out`; returns the HTML path."""
-    budget = BUDGETS[budget] if isinstance(budget, str) else budget
+    under `out`; returns the HTML path. The trials run on `executor` (entered once the questions are known to
+    be valid; default: in this process)."""
+    budget = lookup(BUDGETS, "budget", budget) if isinstance(budget, str) else budget
     questions = select(ids)
     ensure_writable(Path(out))  # before any training, not after it
     t0 = time.perf_counter()
-    ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, jobs, log)
+    ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(), log)
     results = [judge(q, ev, pngs, folders, failed) for q in questions]
     meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(),
             "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),

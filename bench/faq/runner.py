@@ -7,11 +7,12 @@ metric (validation loss where that metric is not computed on validation data, e.
 re-run at that LR with fresh seeds 1..S. Only the re-runs are compared. Results are written as a run
 folder in the sweep schema (trials/epochs/gradients Parquet + run.json), so `bench report` reads them.
 
-Why not `bench sweep` (Ray Tune + TPE) here: with a handful of trials per level a fixed grid is as good a
-search as TPE, gives every level the very same LRs (clean LR-sensitivity curves across levels), needs no
-cluster start-up, and makes identical trials of different questions identical configs, which a
-content-addressed cache then trains once. Trials run in a pool of single-threaded worker processes: small
-models train faster as parallel 1-thread processes than as one multi-threaded one.
+Trials run through an executor (bench/search/executors.py): Ray tasks on the private local Ray or a cluster
+(`bench faq --address`, `--cpus-per-trial`, `--gpus-per-trial`), one thread each, since small models train
+faster as parallel 1-thread trials; in-process in tests. Why a fixed LR grid rather than `bench sweep`'s TPE:
+with a handful of trials per level a grid is as good a search, gives every level the very same LRs (clean
+LR-sensitivity curves across levels), and makes identical trials of different questions identical configs,
+which a content-addressed cache then trains once.
 """
 from __future__ import annotations
 
@@ -21,15 +22,13 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
-from bench.procpool import process_pool
 from bench.results import ResultStore, TrialRecord, atomic_write, provenance
+from bench.search.executors import Executor
 from bench.search.protocol import FINAL, TUNE
 
 Log = Callable[[str], None]
@@ -129,6 +128,17 @@ def objective(status: str, epochs: list[dict[str, Any]], metric: str, tested_epo
     return value if math.isfinite(value) else math.nan
 
 
+def train_job(job: Job) -> dict[str, Any]:
+    """`train` for an executor, which hands each job back paired with its result."""
+    return train(job.config.to_dict())
+
+
+def crashed(job: Job, message: str) -> dict[str, Any]:
+    """The record fields of a trial whose worker died (killed for memory, a lost node)."""
+    return {"config": job.config.to_dict(), "status": "error", "final": {}, "epochs": [], "gradients": [],
+            "error": message}
+
+
 def train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train one trial (in a worker process or inline) and return the record fields. Never raises."""
     from bench.train import TrialResult, run_trial
@@ -152,25 +162,15 @@ class Job:
 class Runner:
     """Runs experiments into `root/<experiment>/` with a content-addressed trial cache in `root/cache/`."""
 
-    def __init__(self, budget: Budget, root: Path, jobs: int = 1, reuse: bool = False, log: Log = print):
+    def __init__(self, budget: Budget, root: Path, executor: Executor, reuse: bool = False, log: Log = print):
         from bench.workloads import get_workload
 
-        self.budget, self.root, self.jobs, self.log = budget, Path(root), max(1, jobs), log
+        self.budget, self.root, self.executor, self.log = budget, Path(root), executor, log
         self.cache = self.root / "cache"
         if not reuse:
             shutil.rmtree(self.cache, ignore_errors=True)
         self.workload = get_workload
-        self.pool: ProcessPoolExecutor | None = None
-        self.stack = ExitStack()
         self.done = 0
-
-    def __enter__(self) -> Runner:
-        if self.jobs > 1:
-            self.pool = self.stack.enter_context(process_pool(self.jobs))
-        return self
-
-    def __exit__(self, *exc: Any) -> bool | None:
-        return self.stack.__exit__(*exc)
 
     # -- one experiment ---------------------------------------------------------------------------------------
     def run(self, exp: Experiment) -> Path:
@@ -248,25 +248,10 @@ class Runner:
                 out[job.trial_id] = self.finish(exp, store, job, json.loads(cached.read_text()), cached=True)
             else:
                 pending.append(job)
-        for job, fields in self.train_all(pending):
+        for job, fields in self.executor.map_unordered(train_job, pending):
             atomic_write(self.cache / f"{config_key(job.config.to_dict())}.json", json.dumps(fields, default=float).encode())
             out[job.trial_id] = self.finish(exp, store, job, fields)
         return out
-
-    def train_all(self, jobs: list[Job]):
-        if self.pool is None:
-            import torch
-
-            threads = torch.get_num_threads()
-            try:
-                for job in jobs:
-                    yield job, train(job.config.to_dict())
-            finally:
-                torch.set_num_threads(threads)  # the trials ran with 1 thread; leave this process as it was
-            return
-        futures = {self.pool.submit(train, job.config.to_dict()): job for job in jobs}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
 
     def finish(self, exp: Experiment, store: ResultStore, job: Job, fields: dict, cached: bool = False) -> dict:
         spec = self.workload(job.config.workload)

@@ -1,5 +1,7 @@
 """Where a batch of independent trials runs: in this process, in local worker processes, or as Ray tasks.
 
+Each executor is a context manager (entering it starts its workers or its Ray session) with one method.
+
 Every executor has one method, `map_unordered(fn, items)`, yielding `(item, fn(item))` as each finishes. `fn`
 must be importable (a module-level function) and must not raise: a trial's failure is its result. Only a
 worker that dies (killed for memory, a lost node) is turned into a result by `on_crash(item, message)`.
@@ -43,6 +45,29 @@ class Inline:
 
     def __exit__(self, *exc: Any) -> None:
         return None
+
+
+class Processes:
+    """Up to `jobs` trials at a time in local spawn processes (terminated when the run is interrupted)."""
+
+    def __init__(self, jobs: int):
+        self.jobs, self.stack = max(1, jobs), ExitStack()
+
+    def __enter__(self) -> Processes:
+        from bench.procpool import process_pool
+
+        self.pool = self.stack.enter_context(process_pool(self.jobs))
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self.stack.__exit__(*exc)
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[tuple[T, R]]:
+        from concurrent.futures import as_completed
+
+        futures = {self.pool.submit(fn, item): item for item in items}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
 
 
 class RayTasks:
