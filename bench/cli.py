@@ -13,6 +13,7 @@ from rich.table import Table
 from bench.config import ConfigError, TrialConfig, parse_text
 from bench.errors import sigterm_as_interrupt, user_errors
 from bench.registry import REGISTRIES, check_names
+from bench.status import TrialStatus
 
 DEFAULT = TrialConfig()  # the CLI's defaults are the config's: one value per field
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
@@ -351,7 +352,7 @@ def unscored_levels(folder: Path, board) -> list[str]:
     for r in board[board["n"] == 0].itertuples():
         group = trials[(trials["workload"] == r.workload) & (trials["level"] == r.level)]
         errors = group.loc[group["error"].fillna("") != "", "error"].map(lambda e: str(e).splitlines()[0])
-        diverged = int((group["status"] == "diverged").sum())
+        diverged = int((group["status"] == TrialStatus.DIVERGED).sum())
         first = list(dict.fromkeys(errors))[:3] or [f"no error recorded ({diverged} of {len(group)} trials diverged)"]
         console.print(f"{r.workload} {r.level}: no final seed finished; first errors: " + " | ".join(first), markup=False,
                       highlight=False)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from bench.config import ConfigError
+from bench.status import TrialStatus
 
 SPLITS = ("train", "val", "test")
 TABLES = ("trials", "epochs", "gradients")
@@ -202,7 +203,7 @@ class TrialRecord:
     trial_id: str
     tags: dict[str, Any]
     config: dict[str, Any]
-    status: str
+    status: TrialStatus
     final: dict[str, float]
     epochs: list[dict[str, Any]]
     gradients: list[dict[str, Any]]
@@ -277,7 +278,9 @@ def read_part(path: Path) -> TrialRecord:
     for key, value in data.items():
         if not isinstance(value, _PART_TYPES[key]):
             raise ValueError(f"{key} is {type(value).__name__}, expected {_PART_TYPES[key].__name__}")
-    return TrialRecord(**data)
+    if data["status"] not in set(TrialStatus):
+        raise ValueError(f"status {data['status']!r} is none of {', '.join(TrialStatus)}")
+    return TrialRecord(**{**data, "status": TrialStatus(data["status"])})
 
 
 def _split_metric(key: str) -> tuple[str, str]:

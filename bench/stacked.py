@@ -30,6 +30,7 @@ from bench.data.base import DataBundle
 from bench.metrics import evaluate
 from bench.models import build_model
 from bench.probes import grad_health
+from bench.status import TrialStatus
 from bench.train import EXPLODED, Trainer, TrialResult, param_groups, pick_device, seed_everything
 from bench.workloads import get_workload, load_data
 
@@ -131,16 +132,16 @@ def run_stacked(cfg: TrialConfig, seeds: Sequence[int], data: DataBundle | None 
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
     stack = StackedSeeds(cfg, seeds, (data or load_data(cfg)).to(device), device)
-    status = ["ok"] * len(seeds)
+    status = [TrialStatus.OK] * len(seeds)
     for epoch in range(1, cfg.epochs + 1):
         lr = stack.opt.param_groups[0]["lr"]
         loss_sum, seen, elapsed = stack.train_epoch()
         stack.unstack()
         for s, t in enumerate(stack.trainers):
-            if status[s] == "ok":
+            if status[s] == TrialStatus.OK:
                 row = _epoch_row(t, epoch, lr, float(loss_sum[s]) / max(1, seen), seen, elapsed, t0, stack.step)
-                status[s] = "diverged" if _diverged(t, row) else "ok"
-                t.epochs += [row] if status[s] == "ok" else []
+                status[s] = TrialStatus.DIVERGED if _diverged(t, row) else TrialStatus.OK
+                t.epochs += [row] if status[s] == TrialStatus.OK else []
         if stack.step >= stack.trainers[0].total_steps:
             break
     return [_result(t, st, time.perf_counter() - t0) for t, st in zip(stack.trainers, status, strict=True)]
@@ -148,10 +149,10 @@ def run_stacked(cfg: TrialConfig, seeds: Sequence[int], data: DataBundle | None 
 
 def _result(t: Trainer, status: str, wall: float) -> TrialResult:
     final: dict[str, Any] = {"epochs_run": len(t.epochs), "steps": t.epochs[-1]["step"] if t.epochs else 0}
-    if status == "ok":
+    if status == TrialStatus.OK:
         final.update(evaluate(t.model, t.data.test, t.loss, t.data, t.forward, "test"))
         final["best_val_loss"] = min(row["val_loss"] for row in t.epochs)
-    final.update(grad_health([], status == "diverged"))
+    final.update(grad_health([], status == TrialStatus.DIVERGED))
     final.update(t.throughput())
     final["wall_time"] = wall
     return TrialResult(t.cfg.to_dict(), status, final, t.epochs, [])

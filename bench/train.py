@@ -22,6 +22,7 @@ from bench.flops import matmul_peak, train_flops_per_sample, unwrap
 from bench.metrics import evaluate
 from bench.models import build_model
 from bench.probes import GradientProbe, grad_health
+from bench.status import TrialStatus
 from bench.workloads import get_workload, load_data
 
 Reporter = Callable[[dict[str, Any]], None]
@@ -30,7 +31,7 @@ Reporter = Callable[[dict[str, Any]], None]
 @dataclass
 class TrialResult:
     config: dict[str, Any]
-    status: str  # "ok" | "diverged" | "stopped" (by the report hook) | "error"
+    status: TrialStatus  # stopped: by the report hook (a scheduler's decision)
     final: dict[str, float | str] = field(default_factory=dict)  # floats, and the label "grad_health"
     epochs: list[dict[str, Any]] = field(default_factory=list)
     gradients: list[dict[str, Any]] = field(default_factory=list)
@@ -229,7 +230,7 @@ class Trainer:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)  # early stopping returns the best epoch's weights
         test = evaluate(self.model, self.data.test, self.loss, self.data, self.forward, "test")
-        return "ok", {**test, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(self.epochs),
+        return TrialStatus.OK, {**test, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(self.epochs),
                       "steps": self.step, **self.clip_stats()}
 
     def keep_best(self) -> None:
@@ -275,9 +276,9 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     try:
         status, final = trainer.fit()
     except (Diverged, StopTrial) as stop:
-        status = "diverged" if isinstance(stop, Diverged) else "stopped"
+        status = TrialStatus.DIVERGED if isinstance(stop, Diverged) else TrialStatus.STOPPED
         final = {"epochs_run": len(trainer.epochs), "steps": trainer.step}
-    final.update(grad_health(trainer.probe.rows, status == "diverged"))  # grad_health is the one string value
+    final.update(grad_health(trainer.probe.rows, status == TrialStatus.DIVERGED))  # grad_health is the one string value
     final.update(trainer.throughput())
     if math.isfinite(workload.goal):
         final["goal"] = workload.goal  # the workload's target value, recorded so that reports need no registry

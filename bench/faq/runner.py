@@ -30,6 +30,7 @@ from bench.config import TrialConfig
 from bench.results import ResultStore, TrialRecord, atomic_write, provenance
 from bench.search.executors import Executor
 from bench.search.protocol import FINAL, TUNE
+from bench.status import TrialStatus
 
 Log = Callable[[str], None]
 UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
@@ -121,7 +122,7 @@ def selection(target: str, mode: str, epochs: list[dict[str, Any]]) -> tuple[str
 def objective(status: str, epochs: list[dict[str, Any]], metric: str, tested_epoch: int = 0) -> float:
     """Validation value of a finished trial's tested weights: the last epoch's, or `tested_epoch`'s where early
     stopping restored that epoch's weights; NaN for a diverged or failed trial."""
-    if status != "ok" or not epochs:
+    if status != TrialStatus.OK or not epochs:
         return math.nan
     row = next((e for e in epochs if e.get("epoch") == tested_epoch), epochs[-1])
     value = float(row.get(metric, math.nan))
@@ -135,7 +136,7 @@ def train_job(job: Job) -> dict[str, Any]:
 
 def crashed(job: Job, message: str) -> dict[str, Any]:
     """The record fields of a trial whose worker died (killed for memory, a lost node)."""
-    return {"config": job.config.to_dict(), "status": "error", "final": {}, "epochs": [], "gradients": [],
+    return {"config": job.config.to_dict(), "status": TrialStatus.ERROR, "final": {}, "epochs": [], "gradients": [],
             "error": message}
 
 
@@ -146,7 +147,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     try:
         result = run_trial(TrialConfig.from_dict(cfg))
     except Exception as e:  # noqa: BLE001 - a failure is a result
-        result = TrialResult(cfg, "error", {}, [], [], f"{type(e).__name__}: {e}")
+        result = TrialResult(cfg, TrialStatus.ERROR, {}, [], [], f"{type(e).__name__}: {e}")
     return {"config": result.config, "status": result.status, "final": result.final, "epochs": result.epochs,
             "gradients": result.gradients, "error": result.error}
 
@@ -258,7 +259,7 @@ class Runner:
         metric, mode = selection(spec.target, spec.mode, fields["epochs"])
         restored = int(fields["final"].get("best_epoch", 0)) if fields["config"].get("early_stop") else 0
         value = objective(fields["status"], fields["epochs"], metric, restored)
-        score = float(fields["final"].get(spec.target, math.nan)) if fields["status"] == "ok" else math.nan
+        score = float(fields["final"].get(spec.target, math.nan)) if fields["status"] == TrialStatus.OK else math.nan
         tags = {"experiment": exp.name, "phase": job.phase, "compare": exp.compare, "group": job.cell.group,
                 "level": job.cell.level, "tuned": "lr" if job.cell.lr is None else "", "tune_metric": metric,
                 "tune_mode": mode, "target_metric": spec.target, "target_mode": spec.mode, "objective": value,

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.status import TrialStatus
 
 DPI = 120
 PANEL = (4.6, 3.4)  # inches per panel
@@ -158,7 +159,7 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
         part = tune[tune["workload"] == workload].assign(value=lambda d: tb.tuning_values(d))
         for level, trials in part.groupby("level", sort=False):
             # several seeds at one LR are one point (their mean) with a band over their range, not a zigzag
-            ok = trials[trials["status"] == "ok"].groupby("lr")["value"].agg(["mean", "min", "max"])
+            ok = trials[trials["status"] == TrialStatus.OK].groupby("lr")["value"].agg(["mean", "min", "max"])
             span = spans.get((workload, level), math.nan)
             label = f"{level} (good LRs span {span:.1f} decades)" if math.isfinite(span) else level
             ax.plot(ok.index, ok["mean"], marker="o", color=colours[level], label=label)
@@ -168,7 +169,7 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
             if len(bad):
                 ax.scatter(bad["lr"], np.full(len(bad), 0.0), marker="x", s=60, color=colours[level],
                            transform=ax.get_xaxis_transform(), clip_on=False)
-            stopped = trials[trials["status"] == "stopped"]  # judged at an early epoch: not comparable, shown apart
+            stopped = trials[trials["status"] == TrialStatus.STOPPED]  # judged at an early epoch: not comparable, shown apart
             if len(stopped):
                 ax.scatter(stopped["lr"], stopped["value"], marker="o", s=40, facecolors="none", edgecolors=colours[level])
         ax.set_xscale("log")

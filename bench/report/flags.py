@@ -12,7 +12,9 @@ import math
 
 import pandas as pd
 
-FAILED = ("diverged", "error")
+from bench.status import TrialStatus
+
+FAILED = TrialStatus.failures()
 CHANCE_MARGIN = 0.02  # a mean score within this much of chance (2 points of accuracy) counts as at chance
 EDGE_FRACTION = 0.1  # best lr within this share of the range's width (on its log scale) from a bound: at the edge
 FLAG_RULE = (f"flagged: every tuning trial failed; no final seed finished; mean score within {CHANCE_MARGIN:g} of "
@@ -24,7 +26,7 @@ FLAG_RULE = (f"flagged: every tuning trial failed; no final seed finished; mean 
 def _failures(part: pd.DataFrame) -> tuple[int, int]:
     """(trials that failed, of which diverged)."""
     status = part["status"]
-    return int(status.isin(FAILED).sum()), int((status == "diverged").sum())
+    return int(status.isin(FAILED).sum()), int((status == TrialStatus.DIVERGED).sum())
 
 
 def _finite(row: pd.Series, key: str) -> float:
@@ -58,7 +60,7 @@ def group_flags(part: pd.DataFrame) -> dict[str, object]:
     reasons = []
     if len(tune) and tune_failed == len(tune):
         reasons.append(f"every tuning trial failed ({tune_diverged} of {len(tune)} diverged)")
-    ok = final[final["status"] == "ok"]
+    ok = final[final["status"] == TrialStatus.OK]
     if len(tune) or len(final):
         if ok.empty:
             reasons.append("no final seed finished" + (f" ({final_failed} of {len(final)} failed)" if len(final) else ""))

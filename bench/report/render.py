@@ -25,6 +25,7 @@ from bench.report import tables as tb
 from bench.report.flags import FLAG_RULE, search_flags
 from bench.report.units import duration
 from bench.results import atomic_write, ensure_writable, merge_runs, plain_name, read_run
+from bench.status import TrialStatus
 
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "Pairwise comparisons",
             "figures": "Figures", "failures": "Diverged and failed trials", "method": "Method",
@@ -282,7 +283,7 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     _figures(page, df, epochs, grads)
     page.heading(SECTIONS["failures"], anchor="failures")
     bad = tb.failures(df)
-    stopped = int((df["status"] == "stopped").sum())
+    stopped = int((df["status"] == TrialStatus.STOPPED).sum())
     page.text(f"{len(bad)} trials diverged or failed" + (f"; {stopped} tuning trials were stopped early by ASHA "
                                                           "(not failures)." if stopped else "."))
     if len(bad):

@@ -15,9 +15,10 @@ import pandas as pd
 
 from bench.report import stats as st
 from bench.report.flags import group_flags
+from bench.status import Phase, TrialStatus
 
-TUNE, FINAL = "tune", "final"
-FAILED = ("diverged", "error")
+TUNE, FINAL = Phase.TUNE, Phase.FINAL
+FAILED = TrialStatus.failures()
 TARGET_FRACTION = 0.95  # without a workload goal: reach 95% of the best level's final validation score (min: best / 0.95)
 FALLBACK_TARGETS = ("test_acc", "test_f1", "test_mse", "test_loss")
 TARGET_RULE = (f"target: the workload's goal (`bench list workloads`) on the validation metric, as the trials recorded it; "
@@ -56,7 +57,7 @@ def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
         df["target_mode"] = df["target_metric"].map(default_mode)
     if "score" not in df:
         df["score"] = [row.get(row["target_metric"], math.nan) for _, row in df.iterrows()]
-    df["score"] = pd.to_numeric(df["score"], errors="coerce").where(df["status"] == "ok")
+    df["score"] = pd.to_numeric(df["score"], errors="coerce").where(df["status"] == TrialStatus.OK)
     return df
 
 
@@ -140,7 +141,7 @@ def lr_ranges(df: pd.DataFrame) -> pd.DataFrame:
     (validation) and the span of sampled LRs whose objective lies within the practical margin of the best
     (stats.practical_margin), in decades. A wide span means the level forgives a mistuned LR."""
     rows = []
-    tune = df[(df["phase"] == TUNE) & (df["status"] == "ok")]
+    tune = df[(df["phase"] == TUNE) & (df["status"] == TrialStatus.OK)]
     for (workload, level), part in tune.groupby(["workload", "level"], sort=False):
         metric, mode = metric_of(part)
         values = tuning_values(part)
@@ -275,7 +276,7 @@ def failure_reason(row: pd.Series) -> str:
     error = row.get("error")
     if isinstance(error, str) and error:
         return error
-    if row.get("status") != "diverged":
+    if row.get("status") != TrialStatus.DIVERGED:
         return "no message recorded"
     epochs = row.get("epochs_run")
     where = f" in epoch {int(epochs) + 1}" if pd.notna(epochs) else ""
@@ -308,7 +309,7 @@ def _importance_study(tune: pd.DataFrame):
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     values = tuning_values(tune)
-    tune = tune[values.notna() & (tune["status"] == "ok")]
+    tune = tune[values.notna() & (tune["status"] == TrialStatus.OK)]
     if len(tune) < IMPORTANCE_MIN_TRIALS:
         return None
     shared = set.intersection(*(set(tuned_params(p)) for _, p in tune.groupby("level")))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
+from bench.status import Phase, TrialStatus
 
 if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
     import pandas as pd
@@ -25,7 +26,7 @@ if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
     from bench.results import TrialRecord
     from bench.search.space import SweepSpace
 
-TUNE, FINAL = "tune", "final"
+TUNE, FINAL = Phase.TUNE, Phase.FINAL
 SUGGESTED_DIR = "suggested"  # under the run folder: one JSON file per trial handed out, written before it starts
 
 
@@ -93,7 +94,7 @@ def worst(mode: str) -> float:
 def objective(status: str, epochs: list[dict[str, Any]], metric: str, mode: str) -> float:
     """What the search learns from a trial: the last validation value it reached; the worst value if it
     diverged or failed (so TPE steers away from that region instead of ignoring it)."""
-    if status not in ("ok", "stopped") or not epochs:
+    if status not in (TrialStatus.OK, TrialStatus.STOPPED) or not epochs:
         return worst(mode)
     value = float(epochs[-1].get(metric, math.nan))
     return value if math.isfinite(value) else worst(mode)
@@ -160,11 +161,11 @@ class Group:
         """The best finished tuning trial that trained to the end (ties: the earlier trial); with nothing to
         tune, the base configuration itself."""
         if not self.tuned:
-            return Outcome("base", {}, "ok", math.nan)
+            return Outcome("base", {}, TrialStatus.OK, math.nan)
         best = None
         for tid in self.tuning_ids():
             o = self.done.get(tid)
-            if o and o.status == "ok" and (best is None or better(o.objective, best.objective, self.mode)):
+            if o and o.status == TrialStatus.OK and (best is None or better(o.objective, best.objective, self.mode)):
                 best = o
         return best
 
@@ -244,7 +245,7 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
         final = trials_g[trials_g["phase"] == FINAL]
-        scores = final.loc[final["status"] == "ok", "score"].dropna().to_numpy(float)
+        scores = final.loc[final["status"] == TrialStatus.OK, "score"].dropna().to_numpy(float)
         n = len(scores)
         mean = scores.mean() if n else math.nan
         tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.config import ConfigError, TrialConfig
+from bench.status import TrialStatus
 
 MAX_PER_GPU = 16
 MEMORY_USE = 0.85  # of a GPU's memory, leaving room for the allocator's fragmentation
@@ -63,7 +64,7 @@ def measure_footprint(cfg: TrialConfig) -> Footprint:
 
     torch.cuda.reset_peak_memory_stats()
     result = run_trial(cfg.replace(device="cuda", epochs=1, max_steps=PROBE_STEPS, probe_every=0))
-    if result.status == "error":
+    if result.status == TrialStatus.ERROR:
         raise RuntimeError(result.error)
     return Footprint(torch.cuda.max_memory_allocated(), torch.cuda.get_device_properties(0).total_memory,
                      float(result.final.get("peak_fraction", 0.0)))

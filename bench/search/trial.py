@@ -15,6 +15,7 @@ from typing import Any
 from ray import tune
 
 from bench.search.protocol import objective
+from bench.status import TrialStatus
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
 TRACE_LINES = 20  # lines of a failed trial's traceback kept in its record, after its one-line summary
@@ -51,7 +52,7 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
     def report(row: dict[str, Any]) -> None:
         rows.append(row)
         if row["epoch"] in rungs:
-            tune.report({"epoch": row["epoch"], "objective": objective("ok", [row], metric, mode)})
+            tune.report({"epoch": row["epoch"], "objective": objective(TrialStatus.OK, [row], metric, mode)})
             if stop_flag(task).exists():  # written by the scheduler before Tune let this trial continue
                 raise StopTrial
 
@@ -59,8 +60,8 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
         result = run_trial(TrialConfig.from_dict(task["config"]), report)
     except Exception as e:  # noqa: BLE001 - a failure is a result
         error = error_text(f"{type(e).__name__}: {e}", traceback.format_exc())
-        result = TrialResult(task["config"], "error", {"epochs_run": len(rows)}, rows, [], error)
+        result = TrialResult(task["config"], TrialStatus.ERROR, {"epochs_run": len(rows)}, rows, [], error)
     value = objective(result.status, result.epochs, metric, mode)
-    score = float(result.final.get(task["target"], math.nan)) if result.status == "ok" else math.nan
+    score = float(result.final.get(task["target"], math.nan)) if result.status == TrialStatus.OK else math.nan
     ResultStore(task["out"]).add(record(task["trial_id"], result, {**task["tags"], "objective": value, "score": score}))
     return {"final": True, "epoch": len(result.epochs), "objective": value, "status": result.status, "score": score}

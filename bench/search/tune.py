@@ -50,6 +50,7 @@ from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube, load_space
 from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
+from bench.status import TrialStatus
 from bench.train import TrialResult
 
 __all__ = ["run_sweep", "leaderboard"]
@@ -163,7 +164,7 @@ class ProtocolSearcher(Searcher):
         g.running.discard(tid)
         outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
         if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
-            outcome = Outcome(tid, params, "error", worst(g.mode))
+            outcome = Outcome(tid, params, TrialStatus.ERROR, worst(g.mode))
         elif result and result.get("final"):
             outcome = Outcome(tid, params, result["status"], result["objective"])
         if outcome:
@@ -224,10 +225,10 @@ class TrialLog(Callback):
         task = trial.config
         if not (self.store.parts / f"{task['trial_id']}.json").exists():
             trace = str(trial.get_error() or "the trial's worker died").strip()
-            result = TrialResult(task["config"], "error", {}, [], [], error_text(trace.splitlines()[-1], trace))
+            result = TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], error_text(trace.splitlines()[-1], trace))
             self.store.add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
                                                             "score": math.nan}))
-        self._line(trials, trial, {"status": "error"})
+        self._line(trials, trial, {"status": TrialStatus.ERROR})
 
     def _line(self, trials: list, trial, result: dict) -> None:
         task = trial.config
@@ -235,7 +236,7 @@ class TrialLog(Callback):
             return
         g = self.plan.groups[task["group"]]
         done = self.plan.finished_count()
-        failed = {phase: sum(o.status in ("diverged", "error") for grp in self.plan.groups
+        failed = {phase: sum(TrialStatus(o.status).is_failure() for grp in self.plan.groups
                              for tid, o in grp.done.items() if (tid in grp.final_ids()) == (phase == FINAL))
                   for phase in (TUNE, FINAL)}
         running = sum(t.status == "RUNNING" for t in trials)

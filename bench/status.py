@@ -1,0 +1,25 @@
+"""The states a trial ends in and the phases of a comparison: enums, compared and stored as their plain values
+("ok", "tune"), so that result tables, JSON parts and Parquet files hold ordinary strings."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TrialStatus(StrEnum):
+    OK = "ok"  # trained to the end (or to early stopping)
+    DIVERGED = "diverged"  # the loss went NaN/inf or exploded (bench.train.EXPLODED)
+    STOPPED = "stopped"  # ended early by a scheduler (ASHA): a valid but partial result
+    ERROR = "error"  # raised, or its worker died
+
+    def is_failure(self) -> bool:
+        """Diverged and errored trials are failures; a stopped one is not (it was stopped on purpose)."""
+        return self in (TrialStatus.DIVERGED, TrialStatus.ERROR)
+
+    @classmethod
+    def failures(cls) -> tuple[TrialStatus, ...]:
+        return tuple(s for s in cls if s.is_failure())
+
+
+class Phase(StrEnum):
+    TUNE = "tune"  # a level's search for its own hyperparameters, judged on validation data
+    FINAL = "final"  # the chosen config re-run with fresh seeds, compared on test data
