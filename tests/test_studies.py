@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.studies import exploding
+from bench.studies import exploding, vanishing
 from bench.studies.common import CLAIM_COLUMNS, Outcome, Study, decide, fmt_seeds, resolve_size
 
 pytestmark = pytest.mark.slow
@@ -104,3 +104,42 @@ def test_weight_clipping_thresholds_act_where_plus_minus_one_would_not():
 def test_a_diverged_run_counts_as_a_gradient_spike_even_before_the_warmup_ends():
     from bench.train import TrialResult
     assert exploding.grad_spike(TrialResult({}, "diverged", {}, [], []), 30) == float("inf")
+
+
+def planted_profiles(ratios: dict[tuple[str, str], float], seeds: int = 5) -> pd.DataFrame:
+    """5-layer init profiles whose layer-1 / layer-5 gradient variance ratio is planted per (activation, init)."""
+    rows = [{"activation": a, "init": init, "seed": seed, "layer_index": i, "grad_var": ratio if i == 1 else 1.0}
+            for (a, init), ratio in ratios.items() for seed in range(seeds) for i in range(1, 6)]
+    return pd.DataFrame(rows)
+
+
+# The committed quick study's values (geometric means): under the shared inits ReLU loses to tanh, under each
+# activation's own init it keeps its gradient variance. kaiming for tanh is planted at exactly 1 so that a criterion
+# comparing all three under one init (the old bug) would see tanh win.
+LITERATURE = {("relu", "kaiming"): 1.02, ("tanh", "xavier"): 7.6, ("sigmoid", "xavier"): 1.06e-5,
+              ("relu", "standard"): 7.5e-4, ("tanh", "standard"): 6.9e-3, ("sigmoid", "standard"): 1.4e-7,
+              ("relu", "normalized"): 0.062, ("tanh", "normalized"): 0.66, ("sigmoid", "normalized"): 1.06e-5,
+              ("tanh", "kaiming"): 1.0, ("sigmoid", "kaiming"): 7.8e-6, ("relu", "xavier"): 0.062}
+
+
+def test_relu_claim_compares_each_activation_under_its_own_init():
+    gb = planted_profiles(LITERATURE)
+    assert vanishing.relu_own_init(gb)[0] == [True] * 5
+    assert all(vanishing.relu_shared_init(gb, init)[0] == [False] * 5 for init in vanishing.SHARED_INITS)
+
+
+@pytest.mark.parametrize("planted", [
+    {("relu", "kaiming"): 1e-3},  # ReLU's own init lets its gradient vanish
+    {("relu", "kaiming"): 8.0},  # ReLU's gradient grows toward the input beyond the band
+    {("sigmoid", "xavier"): 0.9},  # sigmoid under its own init does not vanish: nothing to mitigate
+    {("tanh", "xavier"): 1.01},  # tanh under its own init keeps its gradient closer to constant than ReLU
+])
+def test_relu_claim_fails_where_the_literature_would(planted):
+    assert vanishing.relu_own_init(planted_profiles({**LITERATURE, **planted}))[0] == [False] * 5
+
+
+def test_relu_claim_fails_under_one_shared_init_the_old_bug(monkeypatch):
+    gb = planted_profiles(LITERATURE)
+    for init in ("kaiming", *vanishing.SHARED_INITS):  # the old comparison: one init for all three activations
+        monkeypatch.setattr(vanishing, "OWN_INIT", dict.fromkeys(vanishing.OWN_INIT, init))
+        assert vanishing.relu_own_init(gb)[0] == [False] * 5, init

@@ -682,11 +682,12 @@ QUESTIONS: tuple[Question, ...] = (
         "使用 ReLU 激活函数……使用批量正则化……使用残差连接……使用 RMSprop 优化器……",
         "Use ReLU activations (derivative 0 or 1); use batch normalization; use residual connections; use the RMSprop "
         "optimizer.", "The vanishing-gradient study (`bench study vanishing`): deep MLPs after Glorot & Bengio (2010) "
-        "and He et al. (2015), with per-layer gradient probes; residual blocks are pre-activation with the branch "
-        "scaled by 1/sqrt(depth) (He et al. 2016); every claim decided over 5 seeds (pass: at least 4 meet its "
-        "criterion, fail: at most 1, else inconclusive).",
+        "and He et al. (2015), with per-layer gradient probes; ReLU is compared with tanh and sigmoid each under its own "
+        "init (He; Xavier with gain 5/3; Xavier), the shared-init comparison shown beside it as context; residual "
+        "blocks are pre-activation with the branch scaled by 1/sqrt(depth) (He et al. 2016); every claim decided over "
+        "5 seeds (pass: at least 4 meet its criterion, fail: at most 1, else inconclusive).",
         studies=("vanishing",),
-        claims=(study_claim("8.5a", "ReLU mitigates vanishing gradients.", "vanishing", "faq-relu"),
+        claims=(study_claim("8.5a", "ReLU mitigates vanishing gradients.", "vanishing", "faq-relu", r"^relu-shared-init$"),
                 study_claim("8.5b", "Batch normalization mitigates vanishing gradients.", "vanishing", "faq-bn"),
                 study_claim("8.5c", "Residual connections mitigate vanishing gradients.", "vanishing", "faq-residual"),
                 study_claim("8.5d", "RMSprop alleviates vanishing gradients.", "vanishing", "faq-rmsprop", r"^rmsprop-"))),
