@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -264,24 +266,18 @@ def ray_cli() -> str:
     return shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
 
 
-@pytest.fixture(scope="module")
-def rays():
-    """Two real Rays for this module's sweeps: the embedded local default (started exactly as `bench sweep`
-    starts it, in this process, so run_sweep and CliRunner use it) and, in parallel, a separately started head
-    (`ray start --block`, token auth): terminating it stops that head's processes and no one else's."""
-    import ray
-
-    from bench.search.tune import ray_session
-
+@contextmanager
+def ray_head(num_cpus: int = 2) -> Iterator[tuple[str, str]]:
+    """A separately started Ray head on 127.0.0.1 (`ray start --block`, token auth), as (address, its temp
+    folder); terminating it stops that head's processes and no one else's."""
     port, head_tmp = free_port(), tempfile.mkdtemp(prefix="rh", dir="/tmp")  # short: socket paths fit 107 bytes
-    head = subprocess.Popen([ray_cli(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
-                             f"--temp-dir={head_tmp}", "--include-dashboard=false", "--disable-usage-stats", "--block"],
+    head = subprocess.Popen([ray_cli(), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             f"--num-cpus={num_cpus}", f"--temp-dir={head_tmp}", "--include-dashboard=false",
+                             "--disable-usage-stats", "--block"],
                             env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        with ray_session(None, dashboard=False):
-            assert ray.util.get_node_ip_address() == "127.0.0.1"  # the local default binds to this host only
-            yield SimpleNamespace(local=ray.get_runtime_context().gcs_address, head=f"127.0.0.1:{port}")
+        yield f"127.0.0.1:{port}", head_tmp
     finally:
         head.terminate()
         try:
@@ -290,6 +286,19 @@ def rays():
             head.kill()
         reap(head_tmp)
         shutil.rmtree(head_tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def rays():
+    """Two real Rays for this module's sweeps: the embedded local default (started exactly as `bench sweep`
+    starts it, in this process, so run_sweep and CliRunner use it) and, in parallel, a separately started head."""
+    import ray
+
+    from bench.search.tune import ray_session
+
+    with ray_head() as (head, _), ray_session(None, dashboard=False):
+        assert ray.util.get_node_ip_address() == "127.0.0.1"  # the local default binds to this host only
+        yield SimpleNamespace(local=ray.get_runtime_context().gcs_address, head=head)
 
 
 def wait_for_port(address: str, seconds: float = 120) -> None:
