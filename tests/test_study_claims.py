@@ -29,7 +29,7 @@ def profiles(ratios: dict[tuple[str, str], list[float]], depth: int = 5) -> pd.D
 
 
 def relu_profiles(relu: float, tanh: float, sigmoid: float) -> pd.DataFrame:
-    return profiles({(a, i): [r] * MIN_SEEDS for i in ("standard", "normalized", "kaiming")
+    return profiles({(a, i): [r] * MIN_SEEDS for i in ("standard", "normalized", "kaiming", "xavier")
                      for a, r in (("relu", relu), ("tanh", tanh), ("sigmoid", sigmoid))})
 
 
