@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 
 from bench.report import stats as st
-from bench.report.flags import group_flags
+from bench.report.flags import FAILED, group_flags
 from bench.status import Phase, TrialStatus
 
 TUNE, FINAL = Phase.TUNE, Phase.FINAL
-FAILED = TrialStatus.failures()
 TARGET_FRACTION = 0.95  # without a workload goal: reach 95% of the best level's final validation score (min: best / 0.95)
 FALLBACK_TARGETS = ("test_acc", "test_f1", "test_mse", "test_loss")
 TARGET_RULE = (f"target: the workload's goal (`bench list workloads`) on the validation metric, as the trials recorded it; "

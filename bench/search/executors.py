@@ -82,19 +82,17 @@ class RayTasks:
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> RayTasks:
-        import ray
-
-        from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
-        from bench.search.tune import _check_reachable, _slots, ray_session
+        from bench.search.resources import parse_gpus_per_trial
+        from bench.search.tune import _check_reachable, ray_session, trial_resources
 
         if self.address:
             _check_reachable(self.address)
         self.log("starting Ray (a few seconds)..." if not self.address else f"joining the Ray cluster at {self.address}...")
         self.stack.enter_context(ray_session(self.address, dashboard=False))
         try:
-            self.gpus, self.info = resolve_gpus_per_trial(parse_gpus_per_trial(self.gpus), ray.cluster_resources(),
-                                                          self.example, self.cpus, measure_on_cluster, self.log)
-            self.info["slots"] = _slots(self.cpus, self.gpus)
+            self.gpus, self.info, slots = trial_resources(parse_gpus_per_trial(self.gpus), self.example, self.cpus,
+                                                          self.log)
+            self.info["slots"] = slots
         except BaseException:
             self.stack.close()
             raise

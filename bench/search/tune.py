@@ -22,7 +22,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from rich.console import Console
 
-from bench.config import ConfigError
+from bench.config import ConfigError, TrialConfig
 from bench.results import (
     ResultStore,
     atomic_write,
@@ -364,6 +364,14 @@ def _slots(cpus_per_trial: float, gpus_per_trial: float) -> int:
     return int(min(cpus // cpus_per_trial, math.floor(gpus / gpus_per_trial + 1e-9) if gpus_per_trial else math.inf))
 
 
+def trial_resources(request: float | str, example: TrialConfig, cpus: float,
+                    log: Callable[[str], None]) -> tuple[float, dict[str, Any], int]:
+    """On the open Ray session: each trial's GPU share (`auto` resolved from one measured trial of `example`),
+    what that choice was based on, and how many trials run at once."""
+    gpus, info = resolve_gpus_per_trial(request, ray.cluster_resources(), example, cpus, measure_on_cluster, log)
+    return gpus, info, _slots(cpus, gpus)
+
+
 def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> Path:
     """The run folder to continue (resume=True: the newest run of this sweep under out), checked to hold the
     same resolved space, so that a resumed sweep is the sweep that was started."""
@@ -415,11 +423,9 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
                 ensure_writable(out)
         with nullcontext() if plan.finished() else ray_session(address, dashboard):
             if not plan.finished():
-                gpus_per_trial, info["gpus"] = resolve_gpus_per_trial(
-                    gpus_per_trial, ray.cluster_resources(), plan.groups[0].base, cpus, measure_on_cluster,
-                    console.print if progress else lambda line: None)
+                gpus_per_trial, info["gpus"], info["slots"] = trial_resources(
+                    gpus_per_trial, plan.groups[0].base, cpus, console.print if progress else lambda line: None)
                 info["gpus_per_trial"] = gpus_per_trial
-                info["slots"] = _slots(cpus, gpus_per_trial)
                 info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
             if folder is None:
                 folder = new_run_folder(Path(out), space.name)
