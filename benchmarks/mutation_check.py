@@ -77,7 +77,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/search/protocol.py", '"failed": int(len(final) - n)',
            '"failed": int((final["status"] == "error").sum())', (T_PROTO,)),
     Mutant("report-failed-ignores-diverged", "the report leaderboard's failed column counts errors only",
-           "bench/report/tables.py", "FAILED = TrialStatus.failures()", "FAILED = (TrialStatus.ERROR,)", (T_PROTO,)),
+           "bench/report/flags.py", "FAILED = TrialStatus.failures()", "FAILED = (TrialStatus.ERROR,)", (T_PROTO,)),
     Mutant("leaderboard-ranks-backwards", "the sweep leaderboard ranks the worst level first", "bench/search/protocol.py",
            'key = np.where(board["mode"] == "max", -1.0, 1.0)', 'key = np.where(board["mode"] == "max", 1.0, -1.0)',
            ("tests/test_sweep.py::test_leaderboard_means_cis_ranking_and_failures",)),
