@@ -131,7 +131,8 @@ def run_stacked(cfg: TrialConfig, seeds: Sequence[int], data: DataBundle | None 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
-    stack = StackedSeeds(cfg, seeds, (data or load_data(cfg)).to(device), device)
+    data = data.to(device) if data is not None else load_data(cfg, device)
+    stack = StackedSeeds(cfg, seeds, data, device)
     status = [TrialStatus.OK] * len(seeds)
     for epoch in range(1, cfg.epochs + 1):
         lr = stack.opt.param_groups[0]["lr"]

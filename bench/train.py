@@ -258,7 +258,7 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     seed_everything(cfg.seed)
     workload = get_workload(cfg.workload)
     device = pick_device(cfg.device)
-    data = (data or load_data(cfg)).to(device)
+    data = data.to(device) if data is not None else load_data(cfg, device)
     if cfg.augment and data.augment is None:
         raise ConfigError(f"workload {cfg.workload!r} has no data augmentation; drop augment")
     seed_everything(cfg.seed)  # loading may consume randomness; the model init must not depend on it

@@ -14,6 +14,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
+
+import torch
 
 from bench.config import ConfigError, TrialConfig
 from bench.data import cifar10, digits, imdb, mnist1d, sequences, textsynth
@@ -140,15 +143,33 @@ def get_workload(name: str) -> WorkloadSpec:
     return lookup(WORKLOADS, "workload", name)
 
 
+def data_key(cfg: TrialConfig) -> tuple[str, int, str]:
+    """Everything a workload's loaded tensors depend on: the workload, seq_len, and the data folder as an absolute
+    path (a sweep trial changes into the sweep's folder before it loads, so one relative path can name two folders
+    in one process). Neither the seed nor n_train reaches a loader: validation splits are carved with a fixed seed,
+    and n_train is cut from the loaded bundle."""
+    return cfg.workload, cfg.seq_len, str(Path(cfg.data_dir).resolve())
+
+
 @lru_cache(maxsize=8)
-def _cached(name: str, seq_len: int, data_dir: str) -> DataBundle:
-    # Keyed on the fields loaders read, so reused Ray actors and studies load each dataset once.
-    cfg = TrialConfig(workload=name, seq_len=seq_len, data_dir=data_dir)
-    return get_workload(name).load(cfg)
+def _decoded(key: tuple[str, int, str]) -> DataBundle:
+    # One decode per process and dataset: a reused Ray actor runs trial after trial, studies run many models.
+    workload, seq_len, data_dir = key
+    return get_workload(workload).load(TrialConfig(workload=workload, seq_len=seq_len, data_dir=data_dir))
 
 
-def load_data(cfg: TrialConfig) -> DataBundle:
-    data = _cached(cfg.workload, cfg.seq_len, cfg.data_dir)
+@lru_cache(maxsize=1)
+def _resident(key: tuple[str, int, str], device: str) -> DataBundle:
+    # The bundle's copy on an accelerator, kept for the process's next trial of the same data; one at a time, so an
+    # actor between trials holds no more device memory than a trial holds while it runs.
+    return _decoded(key).to(torch.device(device))
+
+
+def load_data(cfg: TrialConfig, device: torch.device | None = None) -> DataBundle:
+    """The workload's data of `cfg` (on `device`, default the CPU), decoded once per process and then shared:
+    callers never modify the tensors in place."""
+    key = data_key(cfg)
+    data = _decoded(key) if device is None or device.type == "cpu" else _resident(key, str(device))
     if cfg.n_train:
         if cfg.n_train > len(data.train):
             raise ConfigError(f"n_train={cfg.n_train} exceeds the {len(data.train)} training samples of {cfg.workload}")

@@ -54,6 +54,7 @@ T_REG = "tests/test_registry_meaning.py"
 T_STATS = "tests/test_stats_reference.py"
 T_STUDY = "tests/test_study_claims.py"
 T_FAQ = "tests/test_faq_claims.py"
+T_CACHE = "tests/test_data_cache.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
@@ -215,6 +216,13 @@ MUTANTS: tuple[Mutant, ...] = (
            (T_STUDY,)),
     Mutant("seed-rule-majority", "a study claim passes when a bare majority of seeds meets its criterion",
            "bench/studies/common.py", "if met >= math.ceil(PASS_SHARE * n - 1e-9):", "if met > n / 2:", (T_STUDY,)),
+    # --- shared data and stacked seeds -----------------------------------------------------------------------
+    Mutant("data-decoded-per-trial", "every trial decodes its dataset again instead of reusing its worker's copy",
+           "bench/workloads.py", "@lru_cache(maxsize=8)\ndef _decoded(", "@lru_cache(maxsize=0)\ndef _decoded(", (T_CACHE,)),
+    Mutant("data-key-relative-folder", "the data cache keys a relative data_dir as written, whatever the folder",
+           "bench/workloads.py", "str(Path(cfg.data_dir).resolve())", "cfg.data_dir", (T_CACHE,)),
+    Mutant("data-key-drops-seq-len", "the data cache ignores seq_len: every length gets the first one's data",
+           "bench/workloads.py", "return cfg.workload, cfg.seq_len, str(", "return cfg.workload, 0, str(", (T_CACHE,)),
 )
 
 
