@@ -34,7 +34,7 @@ from bench.workloads import WORKLOADS, target_value
 def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
     """Final-phase test accuracies, one per seed (1, 2, ...), as the prepared trials table holds them."""
     return pd.DataFrame([{"trial_id": f"{lv}{s}", "workload": group, "level": lv, "phase": "final", "seed": s + 1,
-                          "status": "ok", "score": v, "target_metric": "test_acc", "target_mode": "max"}
+                          "status": "ok", "score": v, "objective": v, "target_metric": "test_acc", "target_mode": "max"}
                          for lv, values in levels.items() for s, v in enumerate(values)])
 
 

@@ -103,14 +103,16 @@ def with_test_sizes(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def best_level(df: pd.DataFrame, group: str, exclude: str | None = None) -> str | None:
-    """The level with the best mean validation score of its final seeds in a group (optionally other than
-    `exclude`): comparators are chosen on validation data, never on the test scores they are judged by."""
+def best_level(df: pd.DataFrame, group: str, exclude: str | None = None, among: list[str] | None = None) -> str | None:
+    """The level (optionally other than `exclude`, or one of `among`) with the best mean validation objective of
+    its final seeds in a group: comparators are chosen on validation data, never on the test scores they are
+    judged by. None when no level has a validation score."""
     part = final(df, group)
-    part = part[part["level"] != exclude]
-    col, mode = ("objective", str(part["tune_mode"].iloc[0])) if "objective" in part and "tune_mode" in part and \
-        len(part) else ("score", tb.metric_of(part)[1] if len(part) else "max")
-    means = pd.to_numeric(part[col], errors="coerce").groupby(part["level"]).mean().dropna()
+    part = part[(part["level"] != exclude) & (part["level"].isin(among) if among is not None else True)]
+    if part.empty:
+        return None
+    mode = str(part["tune_mode"].iloc[0]) if "tune_mode" in part else tb.metric_of(part)[1]
+    means = pd.to_numeric(part["objective"], errors="coerce").groupby(part["level"]).mean().dropna()
     if means.empty:
         return None
     return str(means.idxmax() if tb.higher_is_better(mode) else means.idxmin())
@@ -300,6 +302,12 @@ def fingerprint(df: pd.DataFrame, group: str, a: str, b: str, metric: str) -> st
     return hashlib.sha1(f"{metric}|{min(arms)}|{max(arms)}".encode()).hexdigest()[:12]
 
 
+def seeds_for(c: st.Comparison, margin: float) -> int | str:
+    """verdicts.csv's seeds_for_margin: the seeds per arm that would bring the half-width below the margin, '>100'
+    beyond the power analysis' cap, '' when the spread per seed is unknown."""
+    return st.seeds_needed(c, margin) or (">100" if math.isfinite(st.seed_variance(c)) else "")
+
+
 def comparison_row(group: str, c: st.Comparison, metric: str, margin: float, verdict: str, checks: list[Gate],
                    reference: float = math.nan, goal: float = math.nan, kind: str = "", key: str = "") -> dict:
     """One line of verdicts.csv (the claim id and claim-level verdict are added by the caller); `key` identifies
@@ -307,7 +315,7 @@ def comparison_row(group: str, c: st.Comparison, metric: str, margin: float, ver
     row = {"comparison": f"{group}: {c.a} vs {c.b}", "metric": metric, "rule": kind,
            "comparison_verdict": verdict, "outcome": st.outcome(c, margin).value, "margin": margin,
            "estimate": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level, "half_width": c.half_width,
-           "seeds_for_margin": st.seeds_needed(c, margin) or "", "test": c.test, "p": c.p, "p_holm": c.p_holm,
+           "seeds_for_margin": seeds_for(c, margin), "test": c.test, "p": c.p, "p_holm": c.p_holm,
            "seeds_a": c.n_a, "seeds_b": c.n_b, "reference_score": reference, "target": goal,
            "key": key}
     row.update({f"gate_{g.name}": "not applicable" if g.passed is None else "pass" if g.passed else "fail"
@@ -339,17 +347,23 @@ def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=co
     """Claims "a beats b" on (group, a, b) pairs: Holm over the pairs (with Holm-compatible intervals),
     sanity gates, then stats.decide_better with the practical margin, then combined."""
     comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])
-    verdicts, numbers, rows = [], [], []
-    for (group, a, b), c in zip(pairs, comps, strict=True):
-        metric, hib = metric_name(df, group)
-        margin = margin_for(df, group, b, metric)
-        checks = gates(df, group, a, b)
-        verdicts.append(gated(st.decide_better(c, margin), checks))
-        numbers.append(f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdicts[-1]]} (margin "
-                       f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}")
-        rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
-                                   spec_goal(df, group, b), "superiority", fingerprint(df, group, a, b, metric)))
-    return Judgement(combine(verdicts), numbers, rows=rows)
+    judged = [judge_one_better(df, group, a, b, c) for (group, a, b), c in zip(pairs, comps, strict=True)]
+    return Judgement(combine([j.verdict for j in judged]), [n for j in judged for n in j.numbers],
+                     rows=[r for j in judged for r in j.rows])
+
+
+def judge_one_better(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison) -> Judgement:
+    """One comparison c of a against b (its interval already at the level the decision uses): gates, decision,
+    its sentence and its verdicts.csv row."""
+    metric, hib = metric_name(df, group)
+    margin = margin_for(df, group, b, metric)
+    checks = gates(df, group, a, b)
+    verdict = gated(st.decide_better(c, margin), checks)
+    number = (f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdict]} (margin "
+              f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}")
+    row = comparison_row(group, c, metric, margin, verdict, checks, mean_score(df, group, b), spec_goal(df, group, b),
+                         "superiority", fingerprint(df, group, a, b, metric))
+    return Judgement(verdict, [number], rows=[row])
 
 
 def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judgement:
@@ -359,7 +373,7 @@ def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judg
     for group, a, b in cases:
         if b is None:
             verdicts.append(st.INCONCLUSIVE)
-            numbers.append(f"{group}: no other level finished")
+            numbers.append(f"{group}: no other level has a validation score to be chosen by")
             continue
         c = compare(df, group, a, b)
         metric, hib = metric_name(df, group)

@@ -213,6 +213,7 @@ class Comparison:
     level: float = LEVEL  # confidence level of `ci`
     family: int = 1  # number of tests in its Holm family
     samples: tuple = field(default=(), repr=False, compare=False)  # (a, b, paired, sign, seed): to redo the CI
+    spread: float = math.nan  # without samples: the variance of one seed's contribution (seed_variance)
 
     @property
     def p_used(self) -> float:
@@ -317,15 +318,25 @@ def outcome(c: Comparison, margin: float) -> Outcome:
     return Outcome.WORSE if hi < 0 else Outcome.INCONCLUSIVE
 
 
+def seed_variance(c: Comparison) -> float:
+    """Variance of one seed's contribution to the gain (the squared standard error times the seeds per arm): of
+    the per-seed differences when paired, else the sum of both arms' variances; `c.spread` when the comparison
+    has no samples (e.g. a contrast of four arms); NaN when unknown."""
+    if not c.samples:
+        return c.spread
+    a, b, paired, _, _ = c.samples
+    if paired:
+        diffs = finite(a - b)
+        return float(diffs.var(ddof=1)) if len(diffs) > 1 else math.nan
+    fa, fb = finite(a), finite(b)
+    return float(fa.var(ddof=1) + fb.var(ddof=1)) if min(len(fa), len(fb)) > 1 else math.nan
+
+
 def seeds_needed(c: Comparison, margin: float, cap: int = 100) -> int | None:
     """Power analysis for precision: the fewest seeds per arm whose interval (at c's level, with the observed
     spread) would have a half-width below the margin; None when the spread is unknown or more than `cap`."""
-    if not c.samples or not math.isfinite(margin) or margin <= 0:
-        return None
-    a, b, paired, _, _ = c.samples
-    var = finite(a - b).var(ddof=1) if paired and len(finite(a - b)) > 1 else \
-        (finite(a).var(ddof=1) + finite(b).var(ddof=1) if min(len(finite(a)), len(finite(b))) > 1 else math.nan)
-    if not math.isfinite(var):
+    var = seed_variance(c)
+    if not math.isfinite(var) or not math.isfinite(margin) or margin <= 0:
         return None
     for n in range(2, cap + 1):
         if sps.t.ppf(0.5 + c.level / 2, n - 1) * math.sqrt(var / n) < margin:
@@ -334,14 +345,18 @@ def seeds_needed(c: Comparison, margin: float, cap: int = 100) -> int | None:
 
 
 def precision_words(c: Comparison, margin: float) -> str:
-    """'half-width 0.031 vs margin 0.02; 7 seeds would bring it below' (or 'below the margin')."""
+    """The achieved precision against the margin: 'half-width 0.031 >= margin 0.02; about 7 seeds per arm would
+    bring it below' (or '< margin 0.02'; no seed count where the spread per seed is unknown)."""
     if math.isnan(c.half_width) or not math.isfinite(margin):
         return f"half-width {fmt(c.half_width)}"
     if c.half_width < margin:
         return f"half-width {fmt(c.half_width)} < margin {fmt(margin)}"
+    words = f"half-width {fmt(c.half_width)} >= margin {fmt(margin)}"
+    if not math.isfinite(seed_variance(c)):
+        return words
     n = seeds_needed(c, margin)
     more = f"about {n} seeds per arm would bring it below" if n else "more than 100 seeds per arm would be needed"
-    return f"half-width {fmt(c.half_width)} >= margin {fmt(margin)}; {more}"
+    return f"{words}; {more}"
 
 
 def verdict(c: Comparison, metric: str = "score", higher_is_better: bool = True, margin: float = math.nan) -> str:
