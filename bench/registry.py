@@ -49,7 +49,7 @@ REGISTRIES: dict[str, Registry] = {r.kind: r for r in (
     Registry("regularizers", "bench.components.regularizers", "REGULARIZERS"),
     Registry("inits", "bench.components.inits", "INITS", "init"),
     Registry("models", "bench.models", "MODELS"),
-    Registry("cells", "bench.models.rnn", "CELLS", "rnn_cell", also=("auto",), listed=False),
+    Registry("cells", "bench.models", "CELLS", "rnn_cell", also=("auto",), listed=False),
 )}
 
 

@@ -10,20 +10,38 @@ need a download were not measured here and state no goal. The FAQ's sanity gates
 """
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
-from bench.data import cifar10, digits, imdb, mnist1d, sequences, textsynth
-from bench.data.base import DataBundle, Split
 from bench.registry import lookup
 
-Loader = Callable[[TrialConfig], DataBundle]
+if TYPE_CHECKING:
+    import torch
+
+    from bench.data.base import DataBundle
+
+Loader = Callable[[TrialConfig], "DataBundle"]
+
+
+class Deferred:
+    """A module imported on its first attribute access. The data modules import torch; the loaders below name
+    them, but listing WORKLOADS (`bench list workloads`, a config check) should not import torch."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self.name), attr)
+
+
+cifar10, digits, imdb, mnist1d, sequences, textsynth = (
+    Deferred(f"bench.data.{m}") for m in ("cifar10", "digits", "imdb", "mnist1d", "sequences", "textsynth"))
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,8 @@ def target_value(converged: float, chance: float) -> float:
 
 def one_vs_rest(data: DataBundle, positive: int) -> DataBundle:
     """Binary relabelling, class `positive` = 1 vs the rest = 0; the baseline is the all-negative predictor."""
+    from bench.data.base import Split
+
     relabel = lambda s: Split(s.x, (s.y == positive).float(), s.lengths)
     share = float((data.test.y == positive).float().mean())
     return replace(data, train=relabel(data.train), val=relabel(data.val), test=relabel(data.test), task="binary",
@@ -112,7 +132,7 @@ WORKLOADS: dict[str, WorkloadSpec] = {
     "imdb-rnn": WorkloadSpec("imdb-rnn", lambda cfg: imdb.load(cfg.data_dir, max_len=cfg.seq_len), "rnn", "test_acc", "max",
                              "aclImdb in --data-dir, download from ai.stanford.edu", needs_download=True, cell="rnn",
                              description="IMDB sentiment, binary; the seed's tanh RNN on tokens, last seq_len kept "
-                                         f"(default {imdb.DEFAULT_MAX_LEN})",
+                                         "(default 256)",
         chance=0.5, goal_basis="not measured here: the data need a download"),
     "text-synthetic-rnn": WorkloadSpec("text-synthetic-rnn", lambda cfg: textsynth.load(max_len=cfg.seq_len), "rnn",
                                        "test_acc", "max", GENERATED, cell="rnn",
@@ -162,6 +182,8 @@ def _decoded(key: tuple[str, int, str]) -> DataBundle:
 def _resident(key: tuple[str, int, str], device: str) -> DataBundle:
     # The bundle's copy on an accelerator, kept for the process's next trial of the same data; one at a time, so an
     # actor between trials holds no more device memory than a trial holds while it runs.
+    import torch
+
     return _decoded(key).to(torch.device(device))
 
 

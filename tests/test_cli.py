@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.config import TrialConfig
+from bench.registry import REGISTRIES
 
 runner = CliRunner()
 
@@ -112,14 +113,38 @@ def test_list_inits_puts_each_description_in_its_column():
     assert "Glorot & Bengio 2010" in standard.split("│")[2]
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["list", "config"], ["run", "--help"]])
-def test_help_and_config_listing_import_no_heavy_library(argv):
-    """They answer in well under a second because torch, ray, pandas and seaborn are imported only when needed."""
+LISTED = [name for name, reg in REGISTRIES.items() if reg.listed]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "config"], ["run", "--help"], ["list"], ["list", "spaces"],
+                                  *(["list", name] for name in LISTED)])
+def test_help_and_listing_import_no_heavy_library(argv):
+    """They answer in well under a second because torch, ray, pandas and seaborn are imported only when needed:
+    each registry's entries are described without importing what their builders need."""
     code = ("import sys; from typer.testing import CliRunner; from bench.cli import app; "
             f"r = CliRunner().invoke(app, {argv!r}); assert r.exit_code == 0, r.output; "
             "print(sorted(m for m in ('torch', 'ray', 'pandas', 'seaborn', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_every_registry_is_listed_without_torch_and_still_builds_with_it():
+    """The deferred imports keep each entry whole: the listing names every entry, and the builders behind the
+    names still build (an activation its torch module, a cell its torch class)."""
+    code = ("import sys; from typer.testing import CliRunner; from bench.cli import app; "
+            "r = CliRunner().invoke(app, ['list'], env={'COLUMNS': '250'}); print(r.output); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.rstrip().endswith("False")
+    for name in LISTED:
+        assert all(f" {key} " in out for key in REGISTRIES[name].entries()), name
+    from torch import nn
+
+    from bench.components.activations import ACTIVATIONS
+    from bench.models.rnn import RNNModel
+
+    assert isinstance(ACTIVATIONS["leaky_relu"].build(), nn.LeakyReLU)
+    assert isinstance(RNNModel(3, 2, "lstm", 4, 1, 4, "relu").rnn, nn.LSTM)
 
 
 # --- bench sweep's terminal output, around a stand-in for the sweep itself ---------------------------------------

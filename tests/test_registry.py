@@ -85,3 +85,12 @@ def test_importing_bench_changes_nothing_in_the_process():
     env = {k: v for k, v in os.environ.items() if k not in RAY_DEFAULTS}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_imdb_description_states_the_loader_default():
+    """The workload table is written without importing the data modules (they import torch), so the IMDB entry
+    states imdb.DEFAULT_MAX_LEN as a number: it must stay the loader's own default."""
+    from bench.data import imdb
+    from bench.workloads import WORKLOADS
+
+    assert f"(default {imdb.DEFAULT_MAX_LEN})" in WORKLOADS["imdb-rnn"].description

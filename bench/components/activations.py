@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.registry import lookup
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -19,15 +21,23 @@ class ActivationSpec:
     high: float | None = None
 
 
+def module(cls: str, *args: float) -> Callable[[], nn.Module]:
+    """A factory of torch.nn.<cls>(*args) that imports torch only when called: listing the registry stays light."""
+    def build() -> nn.Module:
+        from torch import nn
+        return getattr(nn, cls)(*args)
+    return build
+
+
 ACTIVATIONS: dict[str, ActivationSpec] = {
-    "relu": ActivationSpec("relu", nn.ReLU, 2 ** 0.5, False, 0.0, None),
-    "leaky_relu": ActivationSpec("leaky_relu", lambda: nn.LeakyReLU(0.01), (2 / (1 + 0.01 ** 2)) ** 0.5, False),
-    "elu": ActivationSpec("elu", nn.ELU, 1.0, False, -1.0, None),
-    "gelu": ActivationSpec("gelu", nn.GELU, 2 ** 0.5, False),
-    "silu": ActivationSpec("silu", nn.SiLU, 2 ** 0.5, False),
-    "tanh": ActivationSpec("tanh", nn.Tanh, 5 / 3, True, -1.0, 1.0),
-    "sigmoid": ActivationSpec("sigmoid", nn.Sigmoid, 1.0, True, 0.0, 1.0),
-    "softsign": ActivationSpec("softsign", nn.Softsign, 1.0, True, -1.0, 1.0),
+    "relu": ActivationSpec("relu", module("ReLU"), 2 ** 0.5, False, 0.0, None),
+    "leaky_relu": ActivationSpec("leaky_relu", module("LeakyReLU", 0.01), (2 / (1 + 0.01 ** 2)) ** 0.5, False),
+    "elu": ActivationSpec("elu", module("ELU"), 1.0, False, -1.0, None),
+    "gelu": ActivationSpec("gelu", module("GELU"), 2 ** 0.5, False),
+    "silu": ActivationSpec("silu", module("SiLU"), 2 ** 0.5, False),
+    "tanh": ActivationSpec("tanh", module("Tanh"), 5 / 3, True, -1.0, 1.0),
+    "sigmoid": ActivationSpec("sigmoid", module("Sigmoid"), 1.0, True, 0.0, 1.0),
+    "softsign": ActivationSpec("softsign", module("Softsign"), 1.0, True, -1.0, 1.0),
 }
 
 

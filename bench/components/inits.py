@@ -4,13 +4,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from bench.registry import lookup
 
-InitFn = Callable[[torch.Tensor, float], None]  # (weight, activation gain)
+if TYPE_CHECKING:  # torch is imported where an init runs, so that `bench list inits` does not load it
+    import torch
+    from torch import nn
+
+InitFn = Callable[["torch.Tensor", float], None]  # (weight, activation gain)
 
 
 @dataclass(frozen=True)
@@ -25,27 +27,51 @@ def _fan_in(w: torch.Tensor) -> int:
 
 
 def standard(w: torch.Tensor, gain: float) -> None:
+    from torch import nn
+
     bound = 1 / math.sqrt(_fan_in(w))  # Glorot & Bengio's "standard" heuristic U[-1/sqrt(n), 1/sqrt(n)]
     nn.init.uniform_(w, -bound, bound)
 
 
 def lecun(w: torch.Tensor, gain: float) -> None:
+    from torch import nn
+
     nn.init.normal_(w, 0.0, 1 / math.sqrt(_fan_in(w)))  # std sqrt(1/n): He et al.'s failing "Xavier-style" case
+
+
+def xavier(w: torch.Tensor, gain: float) -> None:
+    from torch import nn
+
+    nn.init.xavier_uniform_(w, gain=gain)
+
+
+def kaiming(w: torch.Tensor, gain: float) -> None:
+    from torch import nn
+
+    nn.init.normal_(w, 0.0, gain / math.sqrt(_fan_in(w)))
+
+
+def orthogonal(w: torch.Tensor, gain: float) -> None:
+    from torch import nn
+
+    nn.init.orthogonal_(w, gain=gain)
 
 
 INITS: dict[str, InitSpec] = {
     "default": InitSpec("default", None, "PyTorch's default (kaiming-uniform with a=sqrt(5))"),
     "standard": InitSpec("standard", standard, "U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (Glorot & Bengio 2010, eq. 1)"),
-    "xavier": InitSpec("xavier", lambda w, g: nn.init.xavier_uniform_(w, gain=g),
+    "xavier": InitSpec("xavier", xavier,
                        "normalized init U[+-gain*sqrt(6/(fan_in+fan_out))] (Glorot & Bengio 2010)"),
     "lecun": InitSpec("lecun", lecun, "N(0, 1/fan_in)"),
-    "kaiming": InitSpec("kaiming", lambda w, g: nn.init.normal_(w, 0.0, g / math.sqrt(_fan_in(w))),
+    "kaiming": InitSpec("kaiming", kaiming,
                         "N(0, gain^2/fan_in), gain of the activation (He et al. 2015 for ReLU)"),
-    "orthogonal": InitSpec("orthogonal", lambda w, g: nn.init.orthogonal_(w, gain=g), "orthogonal (Saxe et al. 2014)"),
+    "orthogonal": InitSpec("orthogonal", orthogonal, "orthogonal (Saxe et al. 2014)"),
 }
 
 
 def apply_init(model: nn.Module, name: str, gain: float) -> None:
+    from torch import nn
+
     spec = lookup(INITS, "init", name)
     if spec.fn is None:
         return

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from bench.config import ConfigError
 from bench.registry import lookup
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, int, float], torch.Tensor]  # (out, y, num_classes, smoothing)
+if TYPE_CHECKING:  # each loss imports torch when it runs, so that `bench list losses` does not load it
+    import torch
+
+LossFn = Callable[["torch.Tensor", "torch.Tensor", int, float], "torch.Tensor"]  # (out, y, num_classes, smoothing)
 
 
 @dataclass(frozen=True)
@@ -22,15 +23,22 @@ class LossSpec:
 
 
 def _one_hot(y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    import torch.nn.functional as F
+
     target = F.one_hot(y, num_classes).float().movedim(-1, 1)  # classes on dim 1, like the logits (N, C[, T])
     return target * (1 - smoothing) + smoothing / num_classes
 
 
 def cross_entropy(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    import torch.nn.functional as F
+
     return F.cross_entropy(out.float(), y, label_smoothing=smoothing)
 
 
 def mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     out = out.float()
     if y.dtype == torch.long:  # classification: squared error of the logits against one-hot targets
         return F.mse_loss(out, _one_hot(y, num_classes, smoothing))
@@ -38,6 +46,9 @@ def mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) 
 
 
 def bce(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    import torch
+    import torch.nn.functional as F
+
     out = out.float()
     if y.dtype == torch.long:
         return F.binary_cross_entropy_with_logits(out, _one_hot(y, num_classes, smoothing))
@@ -48,6 +59,9 @@ def bce(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) 
 def tanh_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
     """A tanh output unit for binary targets: squared error of tanh(out) against -1/+1 (LeCun et al. 1998's
     recipe). The decision stays out > 0, as for the sigmoid unit."""
+    import torch
+    import torch.nn.functional as F
+
     target = (2 * y.float() - 1) * (1 - smoothing)
     return F.mse_loss(torch.tanh(out.float().squeeze(-1)), target)
 
@@ -55,6 +69,8 @@ def tanh_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: fl
 def linear_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
     """A linear output unit for binary targets: squared error of the raw output against -1/+1, so that the
     decision out > 0 sits half-way between the targets (against 0/1 targets it would not)."""
+    import torch.nn.functional as F
+
     target = (2 * y.float() - 1) * (1 - smoothing)
     return F.mse_loss(out.float().squeeze(-1), target)
 

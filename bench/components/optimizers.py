@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from bench.config import TrialConfig
 from bench.registry import lookup
 
-Params = Iterable[torch.nn.Parameter]
+if TYPE_CHECKING:  # the builders import torch when they run, so that `bench list optimizers` does not load it
+    import torch
+
+Params = Iterable["torch.nn.Parameter"]
 
 
 @dataclass(frozen=True)
@@ -23,28 +25,39 @@ class OptimizerSpec:
 
 def _sgd(momentum: bool, nesterov: bool = False):
     def build(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+        import torch
+
         mom = cfg.momentum if momentum else 0.0
         return torch.optim.SGD(params, lr=cfg.lr, momentum=mom, nesterov=nesterov, weight_decay=wd)
     return build
 
 
-def _adam(cls: type[torch.optim.Optimizer]):
+def _adam(cls: str):
+    """Adam-like torch.optim.<cls> with the config's betas and eps."""
     def build(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
-        return cls(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=wd)
+        import torch
+
+        return getattr(torch.optim, cls)(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=wd)
     return build
 
 
 def _adamw(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    import torch
+
     return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
                              weight_decay=cfg.weight_decay)
 
 
 def _rmsprop(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    import torch
+
     # alpha, RMSprop's own squared-gradient decay, has its own default (0.99), not Adam's beta2 (0.999).
     return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps, weight_decay=wd)
 
 
 def _adagrad(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
+    import torch
+
     return torch.optim.Adagrad(params, lr=cfg.lr, eps=cfg.eps, weight_decay=wd)
 
 
@@ -52,11 +65,11 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("sgd", _sgd(False), ("lr",), description="plain SGD"),
     "momentum": OptimizerSpec("momentum", _sgd(True), ("lr", "momentum"), description="SGD + heavy-ball momentum"),
     "nesterov": OptimizerSpec("nesterov", _sgd(True, True), ("lr", "momentum"), description="SGD + Nesterov momentum"),
-    "adam": OptimizerSpec("adam", _adam(torch.optim.Adam), ("lr", "beta1", "beta2", "eps"),
+    "adam": OptimizerSpec("adam", _adam("Adam"), ("lr", "beta1", "beta2", "eps"),
                           description="Adam (Kingma & Ba 2015)"),
     "adamw": OptimizerSpec("adamw", _adamw, ("lr", "beta1", "beta2", "eps", "weight_decay"), decoupled=True,
                            description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)"),
-    "nadam": OptimizerSpec("nadam", _adam(torch.optim.NAdam), ("lr", "beta1", "beta2", "eps"),
+    "nadam": OptimizerSpec("nadam", _adam("NAdam"), ("lr", "beta1", "beta2", "eps"),
                            description="Adam with Nesterov momentum (Dozat 2016)"),
     "rmsprop": OptimizerSpec("rmsprop", _rmsprop, ("lr", "alpha", "eps"), description="RMSprop (Tieleman & Hinton 2012)"),
     "adagrad": OptimizerSpec("adagrad", _adagrad, ("lr", "eps"), description="Adagrad (Duchi et al. 2011)"),
@@ -71,6 +84,8 @@ def build_optimizer(params: Params, cfg: TrialConfig) -> torch.optim.Optimizer:
 
 def apply_decoupled_decay(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> None:
     """Decoupled weight decay for optimizers that lack it: w <- w - lr * wd * w, before the step."""
+    import torch
+
     if cfg.weight_decay == 0 or cfg.wd_mode != "decoupled" or OPTIMIZERS[cfg.optimizer].decoupled:
         return
     with torch.no_grad():

@@ -6,11 +6,12 @@ Regularizers are not objects threaded through the loop: each is a config setting
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from bench.config import TrialConfig
+
+if TYPE_CHECKING:  # the step functions import torch when they run, so that `bench list regularizers` does not load it
+    import torch
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ REGULARIZERS: dict[str, RegularizerSpec] = {
 
 def clip_gradients(params: list[torch.nn.Parameter], cfg: TrialConfig) -> float:
     """Clip by value and/or norm; returns the global gradient norm before norm clipping (inf if off)."""
+    import torch
+
     if cfg.clip_value > 0:
         torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
     if cfg.clip_norm > 0:
@@ -55,6 +58,8 @@ def clip_gradients(params: list[torch.nn.Parameter], cfg: TrialConfig) -> float:
 
 
 def clip_weights(params: list[torch.nn.Parameter], cfg: TrialConfig) -> None:
+    import torch
+
     if cfg.weight_clip > 0:
         with torch.no_grad():
             for p in params:

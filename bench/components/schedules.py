@@ -4,12 +4,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+from typing import TYPE_CHECKING
 
 from bench.config import TrialConfig
 from bench.registry import lookup
+
+if TYPE_CHECKING:  # the builders import torch when they run, so that `bench list schedules` does not load it
+    import torch
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 # factor(step, total_steps, cfg) -> multiplier of cfg.lr
 Factor = Callable[[int, int, TrialConfig], float]
@@ -50,17 +52,23 @@ def warmup_cosine(step: int, total: int, cfg: TrialConfig) -> float:
 
 def _lambda(factor: Factor):
     def build(opt: torch.optim.Optimizer, cfg: TrialConfig, total: int) -> LRScheduler:
+        from torch.optim.lr_scheduler import LambdaLR
+
         return LambdaLR(opt, lambda s: factor(s, total, cfg))
     return build
 
 
 def _one_cycle(opt: torch.optim.Optimizer, cfg: TrialConfig, total: int) -> LRScheduler:
+    from torch.optim.lr_scheduler import OneCycleLR
+
     # cycle_momentum would overwrite the tuned momentum/beta1 of the optimizer under study; keep it fixed.
     return OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(2, total), pct_start=max(cfg.warmup_frac, 0.01),
                       cycle_momentum=False)
 
 
 def _plateau(opt: torch.optim.Optimizer, cfg: TrialConfig, total: int) -> ReduceLROnPlateau:
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
     return ReduceLROnPlateau(opt, mode="min", factor=cfg.lr_gamma, patience=2)
 
 

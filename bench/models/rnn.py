@@ -12,14 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from bench.components.activations import get_activation
 from bench.config import ConfigError, TrialConfig
 from bench.data.base import DataBundle
-
-CELLS = {
-    "rnn": (nn.RNN, {"nonlinearity": "tanh"}),
-    "relu_rnn": (nn.RNN, {"nonlinearity": "relu"}),
-    "irnn": (nn.RNN, {"nonlinearity": "relu"}),  # Le et al. 2015: ReLU + identity recurrence
-    "lstm": (nn.LSTM, {}),
-    "gru": (nn.GRU, {}),
-}
+from bench.models import CELLS
 
 
 class RNNModel(nn.Module):
@@ -32,7 +25,7 @@ class RNNModel(nn.Module):
             raise ConfigError(f"unknown rnn_cell {cell!r}; choose one of: auto, {', '.join(CELLS)}")
         self.embed = nn.Embedding(vocab_size, n_in, padding_idx=0) if vocab_size else None
         rnn_cls, kwargs = CELLS[cell]
-        self.rnn = rnn_cls(n_in, hidden, num_layers=layers, batch_first=True,
+        self.rnn = getattr(nn, rnn_cls)(n_in, hidden, num_layers=layers, batch_first=True,
                            dropout=dropout if layers > 1 else 0.0, **kwargs)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden, fc_width),
                                   get_activation(activation).build(), nn.Linear(fc_width, n_out))
