@@ -246,7 +246,8 @@ def sweep(
     dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
-    hyperparameters (ASHA stops bad trials early), then its best config is re-run with fresh seeds.
+    hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
+    over both chosen, then that config is re-run with fresh seeds.
 
     Example: bench sweep optimizers --quick
     """

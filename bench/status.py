@@ -22,4 +22,13 @@ class TrialStatus(StrEnum):
 
 class Phase(StrEnum):
     TUNE = "tune"  # a level's search for its own hyperparameters, judged on validation data
+    CONFIRM = "confirm"  # the search's top configs re-run on a second seed: the choice rests on two seeds
     FINAL = "final"  # the chosen config re-run with fresh seeds, compared on test data
+
+    def is_tuning(self) -> bool:
+        """Tune and confirm trials choose a config (on validation data); final trials are compared."""
+        return self is not Phase.FINAL
+
+    @classmethod
+    def tuning(cls) -> tuple[Phase, ...]:
+        return tuple(p for p in cls if p.is_tuning())

@@ -15,15 +15,17 @@ from bench.search.space import load_space
 TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 256, "probe_every": 0}
 
 
-def space_dict(name="proto", workloads=("mnist1d-cnn",), levels=("adam",), trials=4, seeds=3, seed=0):
+def space_dict(name="proto", workloads=("mnist1d-cnn",), levels=("adam",), trials=4, seeds=3, seed=0, confirm=0):
+    """confirm=0 unless a test says otherwise: most tests here pin the search's ranking on its one tuning seed."""
     return {"name": name, "compare": "optimizer", "levels": list(levels), "workloads": list(workloads),
             "fixed": dict(TINY), "tune": {"lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}},
-            "budget": {"trials_per_level": trials, "epochs": 2, "seeds": seeds, "grace_epochs": 1, "seed": seed}}
+            "budget": {"trials_per_level": trials, "epochs": 2, "seeds": seeds, "grace_epochs": 1, "seed": seed,
+                       "confirm": confirm}}
 
 
-def planted_group(workload: str, values: list[float], statuses=None):
+def planted_group(workload: str, values: list[float], statuses=None, confirm=0):
     """The one group of a fresh plan, with its tuning trials finished at the planted objective values."""
-    g = Plan(load_space(space_dict(workloads=(workload,), trials=len(values)))).groups[0]
+    g = Plan(load_space(space_dict(workloads=(workload,), trials=len(values), confirm=confirm))).groups[0]
     statuses = statuses or ["ok"] * len(values)
     for k, (tid, v, s) in enumerate(zip(g.tuning_ids(), values, statuses, strict=True)):
         g.done[tid] = Outcome(tid, {"lr": 10.0 ** -(k + 1)}, s, v)
@@ -50,6 +52,82 @@ def test_best_ignores_trials_that_did_not_finish_even_with_a_better_value():
 def test_ties_go_to_the_earlier_trial():
     g = planted_group("mnist1d-cnn", [0.5, 0.8, 0.8, 0.1])
     assert g.best().trial_id == g.tuning_ids()[1]
+
+
+def confirm_planted(g, confirm_values: list[tuple[str, float]]):
+    for (cid, tuned), (status, value) in zip(g.confirm_ids().items(), confirm_values, strict=True):
+        g.done[cid] = Outcome(cid, tuned.params, status, value)
+
+
+def test_confirm_reruns_the_top_configs_on_a_second_seed_before_any_final_seed():
+    g = planted_group("mnist1d-cnn", [0.50, 0.91, 0.20, 0.90], confirm=2)
+    t = g.tuning_ids()
+    assert g.confirm_seed == 1001 and g.confirm_seed != g.base.seed and g.confirm_seed not in g.seeds
+    assert {cid: o.trial_id for cid, o in g.confirm_ids().items()} == {"mnist1d-cnn.adam.confirm-0": t[1],
+                                                                        "mnist1d-cnn.adam.confirm-1": t[3]}
+    assert g.next_confirm() == ("mnist1d-cnn.adam.confirm-0", {"lr": 1e-2})
+    assert g.best() is None and g.next_final() is None and not g.finished()  # no final seed before the choice
+    assert g.search_best().trial_id == t[1]
+
+
+def test_confirm_picks_the_runner_up_when_the_best_diverges_on_the_confirm_seed():
+    """The measured failure: the seed-0 best sits at the edge of stability and diverges on another seed. Chosen
+    on one seed, the final seeds re-run it; confirmed, the protocol re-runs the runner-up instead."""
+    g = planted_group("mnist1d-cnn", [0.50, 0.91, 0.20, 0.90], confirm=2)
+    confirm_planted(g, [("diverged", -math.inf), ("ok", 0.88)])
+    best = g.best()
+    assert best.trial_id == g.tuning_ids()[3] and best.params == {"lr": 1e-4}
+    assert best.objective == pytest.approx((0.90 + 0.88) / 2)
+    assert g.next_final() == (list(g.final_ids())[0], 1)
+
+
+def test_confirm_chooses_on_the_mean_over_both_seeds_in_each_direction():
+    g = planted_group("mnist1d-cnn", [0.50, 0.91, 0.20, 0.90], confirm=2)
+    confirm_planted(g, [("ok", 0.80), ("ok", 0.89)])  # means 0.855 and 0.895
+    assert g.best().trial_id == g.tuning_ids()[3]
+    g = planted_group("adding", [0.30, 0.05, 0.01, 0.20], confirm=3)  # lower is better
+    confirm_planted(g, [("ok", 0.09), ("ok", 0.03), ("ok", 0.25)])  # confirm-k re-runs the k-th best: t2, t1, t3
+    assert g.best().trial_id == g.tuning_ids()[1] and g.best().objective == pytest.approx(0.04)
+    confirm_planted(g, [("ok", 0.03), ("ok", 0.03), ("error", math.inf)])  # a tie: the better on the tuning seed
+    assert g.best().trial_id == g.tuning_ids()[2]
+
+
+def test_confirm_runs_only_configs_that_trained_to_the_end():
+    g = planted_group("mnist1d-cnn", [0.5, 0.99, 0.98, 0.7], ["diverged", "stopped", "ok", "diverged"], confirm=2)
+    assert [o.trial_id for o in g.confirm_ids().values()] == [g.tuning_ids()[2]]
+    plan = Plan(load_space(space_dict(trials=4, seeds=3, confirm=2)))
+    assert plan.total() == 4 + 2 + 3
+    plan.groups[0].done = g.done
+    assert plan.total() == 4 + 1 + 3
+    confirm_planted(plan.groups[0], [("diverged", -math.inf)])  # every confirmed config failed: still the choice
+    assert plan.groups[0].best().trial_id == g.tuning_ids()[2] and plan.groups[0].next_final() is not None
+
+
+def test_searcher_writes_down_confirm_trials_and_resumes_them_exactly(tmp_path):
+    """The confirm trials are suggested (written down) with the confirm seed, run without ASHA rungs, and an
+    interrupted one is re-run with the very params and seed written down."""
+    from bench.search.protocol import CONFIRM, read_suggestions
+    from bench.search.tune import ProtocolSearcher
+
+    space = load_space(space_dict(trials=3, seeds=1, confirm=2))
+    ids = Plan(space).groups[0].tuning_ids()
+    records = [record(t, "ok", [{"epoch": 2, "val_acc": v}]) for t, v in zip(ids, [0.4, 0.6, 0.5], strict=True)]
+    searcher = ProtocolSearcher(Plan(space, records), tmp_path, 1)
+    a, b = searcher.suggest("a"), searcher.suggest("b")
+    assert [a["trial_id"], b["trial_id"]] == ["mnist1d-cnn.adam.confirm-0", "mnist1d-cnn.adam.confirm-1"]
+    assert {a["phase"], b["phase"]} == {CONFIRM} and a["report_epochs"] == [] and a["config"]["seed"] == 1001
+    assert searcher.suggest("c") is None  # the final seed waits for the choice
+    written = read_suggestions(tmp_path)
+    assert written[b["trial_id"]]["seed"] == 1001 and set(written) == {a["trial_id"], b["trial_id"]}
+    searcher.on_trial_complete("a", {"final": True, "status": "ok", "objective": 0.1})
+    resumed = ProtocolSearcher(Plan(space, records + [record(a["trial_id"], "ok", [{"epoch": 2, "val_acc": 0.1}])],
+                                    read_suggestions(tmp_path)), tmp_path, 1)
+    again = resumed.suggest("b2")
+    assert again["trial_id"] == b["trial_id"] and again["config"] == b["config"]
+    resumed.on_trial_complete("b2", {"final": True, "status": "ok", "objective": 0.5})
+    final = resumed.suggest("f")
+    assert final["phase"] == FINAL and final["config"]["lr"] == b["config"]["lr"]  # (0.5+0.5)/2 beats (0.6+0.1)/2
+    assert final["tags"]["chosen_objective"] == pytest.approx(0.5) and final["tags"]["chosen_seeds"] == 2
 
 
 @pytest.mark.parametrize("target, metric", [("test_acc", "val_acc"), ("test_f1", "val_f1"), ("test_mse", "val_mse"),

@@ -16,7 +16,8 @@ def test_failures_are_diverged_and_error_not_stopped():
 
 def test_values_are_the_stored_strings():
     assert [str(s) for s in TrialStatus] == ["ok", "diverged", "stopped", "error"]
-    assert [str(p) for p in Phase] == ["tune", "final"] and Phase.TUNE == "tune"
+    assert [str(p) for p in Phase] == ["tune", "confirm", "final"] and Phase.TUNE == "tune"
+    assert Phase.tuning() == (Phase.TUNE, Phase.CONFIRM)  # confirm trials serve the choice, not the score
     assert json.dumps({"status": TrialStatus.OK}) == '{"status": "ok"}'
 
 

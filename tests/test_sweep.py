@@ -58,10 +58,11 @@ def test_plan_gives_every_level_the_same_budget_and_fresh_final_seeds():
     plan = Plan(space)
     assert [(g.workload, g.level) for g in plan.groups][:3] == [("mnist1d-cnn", "adam"), ("mnist1d-cnn", "sgd"),
                                                                 ("mnist1d-cnn", "momentum")]
-    assert all(len(g.tuning_ids()) == 3 and g.seeds == (1, 2) for g in plan.groups)
+    assert all(len(g.tuning_ids()) == 3 and g.seeds == (1, 2) and len(g.confirm_slots()) == 2 for g in plan.groups)
     assert all(g.base.seed == 0 and g.base.seed not in g.seeds for g in plan.groups)  # re-runs use unseen seeds
-    ids = [t for g in plan.groups for t in (*g.tuning_ids(), *g.final_ids())]
-    assert len(ids) == len(set(ids)) == plan.total() == 6 * (3 + 2)
+    assert all(g.confirm_seed not in (g.base.seed, *g.seeds) for g in plan.groups)  # and so does the confirm step
+    ids = [t for g in plan.groups for t in (*g.tuning_ids(), *g.confirm_slots(), *g.final_ids())]
+    assert len(ids) == len(set(ids)) == plan.total() == 6 * (3 + 2 + 2)
     assert len({g.sampler_seed for g in plan.groups}) == 6  # independent searches
     assert not plan.finished() and all(g.next_final() is None for g in plan.groups)  # tuning comes first
 
@@ -77,9 +78,13 @@ def test_plan_rebuilt_from_parts_continues_where_it_stopped():
     plan = Plan(space, records)
     g = plan.groups[0]
     assert g.next_tuning_id() is None and g.tuning_finished()
-    assert g.best().trial_id == t0 and g.best().params == {"lr": 0.01}  # stopped and diverged trials never win
+    assert g.search_best().trial_id == t0 and g.search_best().params == {"lr": 0.01}  # stopped, diverged never win
+    assert g.next_final() is None and g.next_confirm() == ("mnist1d-cnn.adam.confirm-0", {"lr": 0.01})
+    plan = Plan(space, [*records, fake_record("mnist1d-cnn.adam.confirm-0", "ok", 0.5, 0.01)])
+    g = plan.groups[0]
+    assert g.best().trial_id == t0 and g.best().objective == pytest.approx(0.55)  # the mean over both seeds
     final_id, seed = g.next_final()
-    assert (final_id, seed) == (list(g.final_ids())[0], 1)
+    assert (final_id, seed) == (list(g.final_ids())[0], 1) and plan.total() == 3 + 1 + 2
     with pytest.raises(Exception, match="does not belong to sweep"):
         Plan(space, [fake_record("mnist1d-cnn.adam.tune-099", "ok", 0.5, 0.01)])
 
@@ -145,6 +150,25 @@ def test_failed_searches_are_flagged_counted_per_phase_and_not_ranked():
     page = Page("t")
     _comparisons(page, tb.prepare(pd.DataFrame(rows)))
     assert any("The searches of chance, edge, shaky failed (see the leaderboard)" in line for line in page.md)
+
+
+def test_confirm_trials_count_with_tuning_and_are_never_compared():
+    """Confirm trials (the top configs on a second seed) serve the choice: their failures count with the tuning
+    trials', their scores never enter a mean, and the board says what the re-run config was chosen on."""
+    from bench.report import tables as tb
+
+    rows = flag_rows("a", ["ok", "ok"], [0.90, 0.92], 0.01)
+    rows = [{**r, "chosen_objective": 0.905 if r["phase"] == FINAL else math.nan, "chosen_seeds": 2} for r in rows]
+    rows += [{**rows[0], "phase": "confirm", "status": "diverged", "trial_id": "a.c0", "chosen_objective": math.nan},
+             {**rows[0], "phase": "confirm", "status": "ok", "score": 0.10, "trial_id": "a.c1", "chosen_objective": math.nan}]
+    board = leaderboard(pd.DataFrame(rows)).set_index("level")
+    assert board.loc["a", "n"] == 2 and board.loc["a", "mean"] == pytest.approx(0.91) and board.loc["a", "failed"] == 0
+    assert board.loc["a", "failed_tune"] == 1 and board.loc["a", "best"] == "lr=0.01 (chosen on val_acc 0.905, mean of 2 seeds)"
+    prepared = tb.prepare(pd.DataFrame(rows))
+    assert (prepared["phase"] == "confirm").sum() == 2  # kept apart, not read as final seeds
+    report = tb.leaderboard(prepared).set_index("level")
+    assert report.loc["a", "seeds"] == 2 and report.loc["a", "failed_tune"] == 1
+    assert report.loc["a", "best_params"] == "lr=0.01 (chosen on val_acc 0.905, mean of 2 seeds)"
 
 
 def test_chance_is_the_majority_class_or_the_data_baseline():
@@ -330,13 +354,18 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     folder = next((tmp_path / "runs").glob("tiny-*"))
     assert f"results: {folder}" in res.output
     trials = pd.read_parquet(folder / "trials.parquet")
-    assert len(trials) == len(set(trials["trial_id"])) == 3 + 3 + 2
     good, bad = trials[trials["level"] == 0.05], trials[trials["level"] == 1000.0]
-    assert sorted(good["phase"]) == ["final"] * 2 + ["tune"] * 3 and list(bad["phase"]) == ["tune"] * 3
+    confirmed = min(2, int((good.loc[good["phase"] == "tune", "status"] == "ok").sum()))  # ASHA may stop some trials
+    assert confirmed >= 1 and len(trials) == len(set(trials["trial_id"])) == 3 + 3 + confirmed + 2
+    assert sorted(good["phase"]) == ["confirm"] * confirmed + ["final"] * 2 + ["tune"] * 3
+    assert list(bad["phase"]) == ["tune"] * 3  # nothing to confirm or re-run
+    confirm = good[good["phase"] == "confirm"]
+    assert set(confirm["seed"]) == {1001} and (confirm["epochs_run"] == 2).all()  # a second seed, trained to the end
+    assert set(confirm["momentum"]) <= set(good.loc[good["phase"] == "tune", "momentum"])
     assert set(bad["status"]) == {"diverged"} and bad["objective"].eq(-math.inf).all() and bad["score"].isna().all()
     final = good[good["phase"] == "final"]
     assert set(final["status"]) == {"ok"} and set(final["seed"]) == {1, 2} and (final["epochs_run"] == 2).all()
-    assert final["momentum"].nunique() == 1 and final["momentum"].iloc[0] in set(good.loc[good["phase"] == "tune", "momentum"])
+    assert final["momentum"].nunique() == 1 and final["momentum"].iloc[0] in set(confirm["momentum"])
     assert (final["score"] == final["test_acc"]).all() and set(trials["target_metric"]) == {"test_acc"}
     assert set(good.loc[good["phase"] == "tune", "status"]) <= {"ok", "stopped"} and (trials["threads"] == 1).all()
     for column in ("sweep", "compare", "workload", "lr", "width", "status", "error", "target_mode", "tune_metric"):
@@ -345,7 +374,7 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     assert set(epochs["trial_id"]) <= set(trials["trial_id"]) and {"train", "val"} <= set(epochs["split"])
     assert not pd.read_parquet(folder / "gradients.parquet").empty
     run = json.loads((folder / "run.json").read_text())
-    assert run["complete"] and run["finished_trials"] == run["total_trials"] == 8 and run["slots"] == 2
+    assert run["complete"] and run["finished_trials"] == run["total_trials"] == 8 + confirmed and run["slots"] == 2
     assert run["gpus_per_trial"] == 0.0 and run["gpus"]["chosen_by"] == "auto: no GPU"  # the default, without a GPU
     assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
     board = leaderboard(trials).set_index("level")
@@ -364,7 +393,7 @@ def test_gru_trials_on_many_slots_all_finish(tmp_path, rays):
     from bench.search.tune import run_sweep
 
     space = tiny_space(name="manygru", workloads=["mnist1d-gru"], levels=["adam", "sgd", "momentum", "rmsprop"],
-                       budget={"trials_per_level": 2, "epochs": 1, "seeds": 1, "asha": False})
+                       budget={"trials_per_level": 2, "epochs": 1, "seeds": 1, "asha": False, "confirm": 0})
     folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=0.25, gpus_per_trial=0.0, progress=False)
     trials = pd.read_parquet(folder / "trials.parquet")
     assert json.loads((folder / "run.json").read_text())["slots"] >= 8
@@ -386,7 +415,8 @@ def test_resumed_sweep_reruns_interrupted_trials_exactly(tmp_path, rays):
     full = run_sweep(space, tmp_path / "a", cpus_per_trial=1, gpus_per_trial=0.0, progress=False)
     cut = tmp_path / "b" / full.name
     shutil.copytree(full, cut)
-    in_flight = ["mnist1d-cnn.momentum.tune-002", "mnist1d-cnn.momentum.tune-003", "mnist1d-cnn.adam.seed-2"]
+    in_flight = ["mnist1d-cnn.momentum.tune-002", "mnist1d-cnn.momentum.tune-003", "mnist1d-cnn.adam.confirm-1",
+                 "mnist1d-cnn.adam.seed-2"]
     for tid in in_flight:
         (cut / "parts" / f"{tid}.json").unlink()
         assert (cut / SUGGESTED_DIR / f"{tid}.json").exists()
@@ -398,7 +428,7 @@ def test_resumed_sweep_reruns_interrupted_trials_exactly(tmp_path, rays):
     columns = ["trial_id", "phase", "seed", "lr", "momentum", "beta1", "status", "objective", "score", "test_acc"]
     a, b = (pd.read_parquet(f / "trials.parquet")[columns].sort_values("trial_id").reset_index(drop=True)
             for f in (full, cut))
-    assert len(b) == 2 * (4 + 2) and b["trial_id"].is_unique
+    assert len(b) == 2 * (4 + 2 + 2) and b["trial_id"].is_unique and (b["phase"] == "confirm").sum() == 4
     pd.testing.assert_frame_equal(a, b)
     assert json.loads((cut / "run.json").read_text())["resumed_with"] == len(kept)
 
@@ -422,7 +452,7 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     proc.wait()
     folder = next(out.glob("killme-*"))
     before = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
-    assert 1 <= len(before) < 14, proc.stderr.read().decode()[-2000:]
+    assert 1 <= len(before) < 18, proc.stderr.read().decode()[-2000:]
     suggested = {p.stem: json.loads(p.read_text()) for p in (folder / "suggested").glob("*.json")}
     assert set(suggested) >= {Path(name).stem for name in before}
     assert not (folder / "trials.parquet").exists()  # killed: nothing consolidated
@@ -433,9 +463,10 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "mnist1d-cnn: test_acc over the seed re-runs" in res.stdout
     trials = pd.read_parquet(folder / "trials.parquet")
-    assert len(trials) == trials["trial_id"].nunique() == 2 * (5 + 2)
-    assert trials.groupby(["level", "phase"]).size().to_dict() == {("adam", "final"): 2, ("adam", "tune"): 5,
-                                                                  ("sgd", "final"): 2, ("sgd", "tune"): 5}
+    assert len(trials) == trials["trial_id"].nunique() == 2 * (5 + 2 + 2)
+    assert trials.groupby(["level", "phase"]).size().to_dict() == {
+        ("adam", "confirm"): 2, ("adam", "final"): 2, ("adam", "tune"): 5,
+        ("sgd", "confirm"): 2, ("sgd", "final"): 2, ("sgd", "tune"): 5}
     after = {p.name: p.read_bytes() for p in (folder / "parts").glob("*.json")}
     assert all(after[name] == data for name, data in before.items())  # finished trials were not run again
     rows = trials.set_index("trial_id")
@@ -445,7 +476,7 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
     assert run["complete"] and run["address"] == rays.head and run["resumed_with"] == len(before)
 
     again = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "last"])
-    assert again.exit_code == 0 and len(pd.read_parquet(folder / "trials.parquet")) == 14  # nothing left to do
+    assert again.exit_code == 0 and len(pd.read_parquet(folder / "trials.parquet")) == 18  # nothing left to do
     path.write_text(yaml.safe_dump(tiny_space(name="killme", budget={"trials_per_level": 5, "epochs": 3, "seeds": 2})))
     changed = runner.invoke(app, ["sweep", str(path), "--out", str(out), "--resume", "last"])
     assert changed.exit_code == 2 and "search space's budget differs from the one this run started with" in changed.stderr
@@ -475,11 +506,11 @@ def test_interrupted_sweep_stops_cleanly_and_keeps_finished_trials(tmp_path, ray
     assert "Traceback" not in output
     folder = next(out.glob("stopme-*"))
     kept = {p.name for p in (folder / "parts").glob("*.json")}
-    assert 1 <= len(kept) < 14
+    assert 1 <= len(kept) < 18
     res = runner.invoke(app, ["sweep", "--resume", str(folder)])
     assert res.exit_code == 0, res.output
     trials = pd.read_parquet(folder / "trials.parquet")
-    assert len(trials) == trials["trial_id"].nunique() == 14 and kept <= {f"{t}.json" for t in trials["trial_id"]}
+    assert len(trials) == trials["trial_id"].nunique() == 18 and kept <= {f"{t}.json" for t in trials["trial_id"]}
 
 
 def test_unreachable_address_is_a_one_line_error(tmp_path):

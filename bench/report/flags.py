@@ -12,7 +12,7 @@ import math
 
 import pandas as pd
 
-from bench.status import TrialStatus
+from bench.status import Phase, TrialStatus
 
 FAILED = TrialStatus.failures()
 CHANCE_MARGIN = 0.02  # a mean score within this much of chance (2 points of accuracy) counts as at chance
@@ -53,8 +53,10 @@ def at_edge(lr: float, low: float, high: float) -> str:
 
 
 def group_flags(part: pd.DataFrame) -> dict[str, object]:
-    """Failure counts and the flag text of one (workload, level) slice of a sweep's trials table."""
-    tune, final = part[part["phase"] == "tune"], part[part["phase"] == "final"]
+    """Failure counts and the flag text of one (workload, level) slice of a sweep's trials table. Confirm trials
+    (the top tuning configs on a second seed) count with the tuning trials: they serve the choice, not the score."""
+    tune = part[part["phase"].isin(Phase.tuning())]
+    final = part[part["phase"] == Phase.FINAL]
     tune_failed, tune_diverged = _failures(tune)
     final_failed, final_diverged = _failures(final)
     reasons = []

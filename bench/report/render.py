@@ -185,7 +185,8 @@ FIGURES: dict[str, tuple[str, str, Callable[..., Any]]] = {
 def method_notes() -> list[str]:
     return [
         "Scores are the test metric of the final phase: each level's best tuning configuration (chosen on the "
-        "validation metric) re-run with fresh seeds. Diverged or failed seeds are excluded from means and listed below.",
+        "validation metric; where the search confirmed its top configurations on a second seed, on the mean over "
+        "both seeds) re-run with fresh seeds. Diverged or failed seeds are excluded from means and listed below.",
         f"95% CI of a mean: Student t below {st.BOOTSTRAP_MIN_N} seeds, else a seeded expanded-percentile bootstrap "
         f"({st.N_BOOT} resamples): with few seeds a percentile bootstrap cannot reach beyond the observed range.",
         "Pairs of levels: a paired t-test when both levels ran the same seeds, else Welch's t-test; the CI of the gain "
@@ -247,7 +248,7 @@ def summary(df: pd.DataFrame, runs: list[str]) -> list[str]:
     phases = df["phase"].value_counts().to_dict()
     return [f"Runs: {', '.join(runs)}",
             f"Trials: {len(df)} ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
-            f"{phases.get(tb.TUNE, 0)} tuning, {phases.get(tb.FINAL, 0)} final-phase",
+            f"{phases.get(tb.TUNE, 0)} tuning, {phases.get(tb.CONFIRM, 0)} confirm, {phases.get(tb.FINAL, 0)} final-phase",
             f"Compared: {', '.join(map(str, dict.fromkeys(df['compare'])))} = {', '.join(tb.levels(df))}",
             f"Workloads: {', '.join(tb.workloads(df))}"]
 

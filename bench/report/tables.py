@@ -17,7 +17,7 @@ from bench.report import stats as st
 from bench.report.flags import FAILED, group_flags
 from bench.status import Phase, TrialStatus
 
-TUNE, FINAL = Phase.TUNE, Phase.FINAL
+TUNE, CONFIRM, FINAL = Phase.TUNE, Phase.CONFIRM, Phase.FINAL
 TARGET_FRACTION = 0.95  # without a workload goal: reach 95% of the best level's final validation score (min: best / 0.95)
 FALLBACK_TARGETS = ("test_acc", "test_f1", "test_mse", "test_loss")
 TARGET_RULE = (f"target: the workload's goal (`bench list workloads`) on the validation metric, as the trials recorded it; "
@@ -49,7 +49,7 @@ def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
     df["level"] = df["level"].astype(str)
     if "group" in df:  # FAQ runs compare levels within a group that may span workloads (CNN vs GRU data)
         df["dataset"], df["workload"] = df["workload"], df["group"].astype(str)
-    df["phase"] = df["phase"].where(df["phase"].isin([TUNE, FINAL]), FINAL) if "phase" in df else FINAL
+    df["phase"] = df["phase"].where(df["phase"].isin(list(Phase)), FINAL) if "phase" in df else FINAL
     if "target_metric" not in df:
         df["target_metric"] = next((m for m in FALLBACK_TARGETS if m in df), "test_loss")
     if "target_mode" not in df:
@@ -86,6 +86,16 @@ def tuned_params(df: pd.DataFrame) -> list[str]:
 
 def describe_params(row: pd.Series, params: list[str]) -> str:
     return ", ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
+
+
+def chosen_on(row: pd.Series) -> str:
+    """What a final-phase config was chosen on, from the sweep's tags: its tuning objective (validation), a mean
+    over the tuning and the confirm seed when the search confirmed its top configs; '' for tables without them."""
+    value, seeds = row.get("chosen_objective", math.nan), row.get("chosen_seeds", 0)
+    if not (isinstance(value, float) and math.isfinite(value)) or not seeds:
+        return ""
+    metric = f"val_{str(row.get('target_metric', '')).partition('_')[2]}"
+    return f" (chosen on {metric} {value:.3g}" + (f", mean of {int(seeds)} seeds)" if seeds > 1 else ")")
 
 
 def final_scores(df: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +205,8 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
             "seeds": len(scores), "failed": int(final["status"].isin(FAILED).sum()),
             "mean": scores.mean() if len(scores) else math.nan, "ci_low": lo, "ci_high": hi,
             "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
-            "best_params": describe_params(final.iloc[0], params) if len(final) and params else no_final_reason(part),
+            "best_params": describe_params(final.iloc[0], params) + chosen_on(final.iloc[0]) if len(final) and params
+            else no_final_reason(part),
             "good_lr_decades": spans["decades"].get((workload, level), math.nan),
             "time_to_target_s": float(seconds.median()) if seconds.notna().any() else math.nan,
             "reached_target": f"{int(seconds.notna().sum())}/{len(final)}" if len(seconds) else "-",

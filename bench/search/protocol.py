@@ -1,8 +1,10 @@
-"""The two-phase protocol of a fair comparison, independent of Ray.
+"""The protocol of a fair comparison, independent of Ray.
 
 For every (level, workload) -- a *group* -- an independent search tunes the level's own nuisance parameters
-with the same number of trials, judged on the validation metric. Then the best configuration of each group
-is re-run with fresh seeds and only those runs are compared, on the test metric. Trial ids are
+with the same number of trials, judged on the validation metric. Its top `confirm` configurations are then
+re-run to the end on a second seed (the confirm phase) and the group's choice is the one with the best mean
+objective over both seeds, so that a config that only trained on a lucky seed is not chosen. The chosen
+configuration is re-run with fresh seeds and only those runs are compared, on the test metric. Trial ids are
 deterministic, and every trial's parameters and seed are written down (suggested/<trial_id>.json) before it
 starts, so a resumed sweep knows which trials are finished (their parts exist), re-runs an interrupted one with
 the very same parameters and seed, and asks its search only for trials never suggested; nothing runs twice.
@@ -26,7 +28,7 @@ if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
     from bench.results import TrialRecord
     from bench.search.space import SweepSpace
 
-TUNE, FINAL = Phase.TUNE, Phase.FINAL
+TUNE, CONFIRM, FINAL = Phase.TUNE, Phase.CONFIRM, Phase.FINAL
 SUGGESTED_DIR = "suggested"  # under the run folder: one JSON file per trial handed out, written before it starts
 
 
@@ -115,7 +117,7 @@ class Outcome:
 
 @dataclass
 class Group:
-    """One (level, workload): its tuning search, then its final-phase seed re-runs."""
+    """One (level, workload): its tuning search, the confirm re-runs of its top configs, then its final seeds."""
     index: int
     level: Any
     workload: str
@@ -126,6 +128,8 @@ class Group:
     trials: int  # tuning budget
     seeds: tuple[int, ...]
     chance: float = math.nan  # the target score of a predictor that ignores its input
+    confirm: int = 0  # top tuning configs re-run on confirm_seed before the choice; 0: the choice rests on one seed
+    confirm_seed: int = 0
     done: dict[str, Outcome] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
@@ -146,6 +150,10 @@ class Group:
     def tuning_ids(self) -> list[str]:
         return [f"{self.prefix}.tune-{k:03d}" for k in range(self.trials)] if self.tuned else []
 
+    def confirm_slots(self) -> list[str]:
+        """Every confirm trial id this group may run (the k-th re-runs the k-th best tuning config)."""
+        return [f"{self.prefix}.confirm-{k}" for k in range(min(self.confirm, self.trials))] if self.tuned else []
+
     def final_ids(self) -> dict[str, int]:
         return {f"{self.prefix}.seed-{s}": s for s in self.seeds}
 
@@ -157,25 +165,60 @@ class Group:
     def tuning_finished(self) -> bool:
         return all(t in self.done for t in self.tuning_ids())
 
+    def ranked(self) -> list[Outcome]:
+        """The finished tuning trials that trained to the end, best first (ties: the earlier trial)."""
+        ok = [self.done[t] for t in self.tuning_ids() if t in self.done and self.done[t].status == TrialStatus.OK]
+        return sorted(ok, key=lambda o: -o.objective if self.mode == "max" else o.objective)  # stable: ties keep order
+
+    def search_best(self) -> Outcome | None:
+        """The best tuning trial on the tuning seed alone (what the search found so far)."""
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    def confirm_ids(self) -> dict[str, Outcome]:
+        """Once tuning is finished: confirm trial id -> the tuning trial whose config it re-runs."""
+        return dict(zip(self.confirm_slots(), self.ranked(), strict=False)) if self.tuning_finished() else {}
+
+    def confirm_finished(self) -> bool:
+        return self.tuning_finished() and all(t in self.done for t in self.confirm_ids())
+
+    def next_confirm(self) -> tuple[str, dict[str, Any]] | None:
+        return next(((t, o.params) for t, o in self.confirm_ids().items()
+                     if t not in self.done and t not in self.running), None)
+
+    def confirmed(self, confirm_id: str, tuned: Outcome) -> float:
+        """Mean objective over the tuning seed and the confirm seed. A run that diverged or failed scored the worst
+        value (`objective`: -inf or +inf), and so does the mean: such a config ranks worst."""
+        return (tuned.objective + self.done[confirm_id].objective) / 2
+
     def best(self) -> Outcome | None:
-        """The best finished tuning trial that trained to the end (ties: the earlier trial); with nothing to
-        tune, the base configuration itself."""
+        """The configuration the final seeds re-run, with the objective it was chosen on: the confirmed config of
+        best mean objective over both seeds (ties: the better on the tuning seed), once every confirm trial has
+        finished; without confirm trials, the best tuning trial; with nothing to tune, the base configuration."""
         if not self.tuned:
             return Outcome("base", {}, TrialStatus.OK, math.nan)
-        best = None
-        for tid in self.tuning_ids():
-            o = self.done.get(tid)
-            if o and o.status == TrialStatus.OK and (best is None or better(o.objective, best.objective, self.mode)):
-                best = o
-        return best
+        if not self.confirm_slots():
+            return self.search_best()
+        if not self.confirm_finished() or not self.confirm_ids():
+            return None
+        means = [(self.confirmed(cid, o), o) for cid, o in self.confirm_ids().items()]
+        value, chosen = means[0]
+        for v, o in means[1:]:
+            if better(v, value, self.mode):
+                value, chosen = v, o
+        return Outcome(chosen.trial_id, chosen.params, TrialStatus.OK, value)
+
+    def dropped(self) -> bool:
+        """Tuning finished without a single trial that trained to the end: nothing to confirm or re-run."""
+        return bool(self.tuned) and self.tuning_finished() and self.search_best() is None
 
     def next_final(self) -> tuple[str, int] | None:
-        if not self.tuning_finished() or self.best() is None:
+        if not self.confirm_finished() or self.best() is None:
             return None
         return next(((t, s) for t, s in self.final_ids().items() if t not in self.done and t not in self.running), None)
 
     def finished(self) -> bool:
-        return self.tuning_finished() and (self.best() is None or all(t in self.done for t in self.final_ids()))
+        return self.dropped() or (self.confirm_finished() and all(t in self.done for t in self.final_ids()))
 
     def config(self, params: dict[str, Any], seed: int, threads: int) -> TrialConfig:
         return self.base.replace(**params, seed=seed, threads=threads)
@@ -184,10 +227,13 @@ class Group:
         """What the tables and the report know of a trial beyond its config: its place in the protocol, the
         chance score of its workload and the searched lr range (to flag a search that failed)."""
         lr = space.tune.get("lr")
+        chosen = self.best() if phase == FINAL else None
         return {"sweep": space.name, "phase": phase, "compare": space.compare, "level": self.level,
                 "workload": self.workload, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
                 "target_metric": self.target, "target_mode": self.mode, "chance": self.chance,
-                "lr_min": lr.min if lr else math.nan, "lr_max": lr.max if lr else math.nan}
+                "lr_min": lr.min if lr else math.nan, "lr_max": lr.max if lr else math.nan,
+                "chosen_objective": chosen.objective if chosen else math.nan,  # what the re-run config was chosen on
+                "chosen_seeds": (2 if self.confirm_slots() else 1) if chosen and self.tuned else 0}
 
 
 class Plan:
@@ -203,11 +249,12 @@ class Plan:
             for level in space.levels:
                 base = space.base_config(level, workload)
                 self.groups.append(Group(len(self.groups), level, workload, space.tuned(level), base, spec.target,
-                                         spec.mode, space.budget.trials_per_level, space.budget.final_seeds()))
+                                         spec.mode, space.budget.trials_per_level, space.budget.final_seeds(),
+                                         confirm=space.budget.confirm, confirm_seed=space.budget.confirm_seed))
         chance: dict[str, float] = {}  # per workload: its data are read once
         for g in self.groups:
             g.chance = chance.setdefault(g.workload, chance_level(g.base, g.target))
-        owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.final_ids())}
+        owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.confirm_slots(), *g.final_ids())}
         for rec in records:
             if rec.trial_id not in owners:
                 raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {space.name!r} as "
@@ -220,9 +267,14 @@ class Plan:
                 owners[tid].suggested[tid] = entry
 
     def total(self) -> int:
-        """Trials the sweep will run: a level none of whose tuning trials succeeded has no re-runs."""
-        dropped = lambda g: g.tuning_finished() and g.best() is None
-        return sum(len(g.tuning_ids()) + (0 if dropped(g) else len(g.seeds)) for g in self.groups)
+        """Trials the sweep will run: a level none of whose tuning trials succeeded has no confirm or final runs;
+        one with fewer successful tuning trials than confirm slots confirms only those."""
+        def count(g: Group) -> int:
+            if g.dropped():
+                return len(g.tuning_ids())
+            confirms = len(g.confirm_ids()) if g.tuning_finished() else len(g.confirm_slots())
+            return len(g.tuning_ids()) + confirms + len(g.seeds)
+        return sum(count(g) for g in self.groups)
 
     def finished_count(self) -> int:
         return sum(len(g.done) for g in self.groups)
@@ -241,6 +293,7 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
 
     from bench.report import stats as st
     from bench.report.flags import group_flags
+    from bench.report.tables import chosen_on
 
     rows = []
     for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
@@ -250,6 +303,7 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
         mean = scores.mean() if n else math.nan
         tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
         best = ", ".join(f"{k}={final[k].iloc[0]:.4g}" for k in tuned) if len(final) else "-"
+        best += chosen_on(final.iloc[0]) if best and len(final) else ""
         # A t-interval over a few seeds may reach past 0 or 1: clipped to the metric's range.
         low, high = st.clip_ci(st.t_ci(scores), st.metric_bounds(trials_g["target_metric"].iloc[0]))
         flags = group_flags(trials_g)

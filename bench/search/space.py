@@ -91,6 +91,7 @@ class Budget:
     grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
     reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
     startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
+    confirm: int = 2  # the search's top configs re-run on a second seed (confirm_seed); the choice is their mean; 0: off
     quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
 
     def epochs_for(self, workload: str) -> int:
@@ -106,6 +107,11 @@ class Budget:
 
     def final_seeds(self) -> tuple[int, ...]:
         return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))
+
+    @property
+    def confirm_seed(self) -> int:
+        """The second seed of the tuning decision: neither the tuning seed nor any final seed (seeds <= 1,000)."""
+        return self.seed + CONFIRM_SEED_OFFSET
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as given (derived ones left out, so that quick overrides still derive them)."""
@@ -315,11 +321,12 @@ class _Validator:
 
     def total(self, space: SweepSpace) -> None:
         for key, b in (("budget", space.budget), ("budget.quick", space.quick_version().budget)):
-            n = len(space.levels) * len(space.workloads) * (b.trials_per_level + b.seeds)
+            confirm = min(b.confirm, b.trials_per_level)
+            n = len(space.levels) * len(space.workloads) * (b.trials_per_level + confirm + b.seeds)
             if n > MAX_TRIALS:
                 raise self.fail(f"{key}.trials_per_level", f"the sweep would run {n:,} trials ({len(space.levels)} levels "
-                                f"x {len(space.workloads)} workloads x {b.trials_per_level} + {b.seeds}); at most "
-                                f"{MAX_TRIALS:,}")
+                                f"x {len(space.workloads)} workloads x {b.trials_per_level} + {confirm} + {b.seeds}); "
+                                f"at most {MAX_TRIALS:,}")
 
     def compare(self, compare: Any) -> str:
         allowed = [f for f in _config_types() if f not in MANAGED] + ["regularizer"]
@@ -440,8 +447,9 @@ class _Validator:
             for w in workloads if b.asha else ():
                 if b.grace_for(w) > b.epochs_for(w):
                     raise self.fail(f"{key}.grace_epochs", f"{b.grace_for(w)} exceeds the {b.epochs_for(w)} epochs of {w}")
-            if b.seed + b.seeds >= 2**32:
-                raise self.fail(f"{key}.seed", f"seed + seeds must stay below 2**32 (numpy's seed range), got {b.seed}")
+            if b.seed + max(b.seeds, CONFIRM_SEED_OFFSET) >= 2**32:
+                raise self.fail(f"{key}.seed", f"seed + {CONFIRM_SEED_OFFSET} (the confirm seed) must stay below 2**32 "
+                                                  f"(numpy's seed range), got {b.seed}")
         return result
 
     def epochs(self, key: str, value: Any, workloads: tuple[str, ...]) -> None:
@@ -492,8 +500,9 @@ class _Validator:
 # trials) would make a plan of millions of trials before saying anything.
 BUDGET_LIMITS = {"trials_per_level": (1, 10_000), "epochs": (1, 100_000), "seeds": (1, 1_000), "seed": (0, 2**32 - 1),
                  "concurrency": (1, 10_000), "grace_epochs": (1, 100_000), "reduction_factor": (2, 100),
-                 "startup_trials": (1, 10_000)}
-MAX_TRIALS = 100_000  # every level x workload x (tuning trials + seeds) of one sweep
+                 "startup_trials": (1, 10_000), "confirm": (0, 1_000)}
+CONFIRM_SEED_OFFSET = 1_001  # confirm_seed = seed + this: beyond the last final seed, seed + seeds (seeds <= 1,000)
+MAX_TRIALS = 100_000  # every level x workload x (tuning trials + confirm trials + seeds) of one sweep
 
 
 def _short(value: Any, limit: int = 60) -> str:

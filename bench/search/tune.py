@@ -1,10 +1,11 @@
 """The Ray Tune driver of a sweep: the protocol's trials run as Tune trials on a local or remote Ray.
 
 - `ProtocolSearcher` hands Tune the next trial: each (level, workload) group's tuning trials come from its
-  own seeded Optuna TPE search (`GroupSearch`, Optuna's ask-and-tell), final-phase seed re-runs as soon as a
-  group's tuning is done. Every trial is written down before it starts; a resumed sweep re-runs an
-  interrupted trial with the parameters and seed it was given. One Tune run holds every group, so every slot stays busy and actors
-  are reused across groups.
+  own seeded Optuna TPE search (`GroupSearch`, Optuna's ask-and-tell), the confirm re-runs of its top configs
+  on a second seed as soon as its tuning is done, final-phase seed re-runs once the confirmed choice is made.
+  Every trial is written down before it starts; a resumed sweep re-runs an interrupted trial with the
+  parameters and seed it was given. One Tune run holds every group, so every slot stays busy and actors are
+  reused across groups.
 - `ProtocolScheduler` runs one ASHA per group in the tuning phase, so a trial only competes with trials of
   its own level, and never stops a final-phase trial. A trial that ASHA stops is told so through a flag
   file and ends itself, which keeps its record complete and its actor reusable.
@@ -46,7 +47,18 @@ from bench.results import (
     record,
     run_lock,
 )
-from bench.search.protocol import FINAL, TUNE, Group, Outcome, Plan, leaderboard, read_suggestions, worst, write_suggestion
+from bench.search.protocol import (
+    CONFIRM,
+    FINAL,
+    TUNE,
+    Group,
+    Outcome,
+    Plan,
+    leaderboard,
+    read_suggestions,
+    worst,
+    write_suggestion,
+)
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube, load_space
 from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
@@ -109,8 +121,8 @@ class GroupSearch:
 
 
 class ProtocolSearcher(Searcher):
-    """Suggests the protocol's trials to Tune: final-phase re-runs first (their configs are known), then the
-    tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
+    """Suggests the protocol's trials to Tune: final-phase re-runs first, then confirm re-runs (their configs are
+    known), then the tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
     trial of a resumed sweep before any new one."""
 
     def __init__(self, plan: Plan, out: Path, threads: int):
@@ -131,6 +143,11 @@ class ProtocolSearcher(Searcher):
                 best = g.best()
                 given = g.suggested.get(nxt[0], {}).get("params")
                 return self._start(trial_id, g, FINAL, nxt[0], given or (best.params if best else {}), nxt[1])
+        for g in self.plan.groups:  # the top configs of a finished search, on the confirm seed
+            if nxt := g.next_confirm():
+                given = g.suggested.get(nxt[0])
+                return self._start(trial_id, g, CONFIRM, nxt[0], given["params"] if given else nxt[1],
+                                   given["seed"] if given else g.confirm_seed)
         budget = self.plan.space.budget  # TPE learns from finished trials: not all of a group at once
         open_groups = (g for g in self.plan.groups
                        if g.next_tuning_id() and len(g.running) < budget.concurrency and self._ready(g, budget.startup))
@@ -177,7 +194,7 @@ class ProtocolSearcher(Searcher):
 
 
 class ProtocolScheduler(FIFOScheduler):
-    """One ASHA per group in the tuning phase; final-phase trials always run to the end. ASHA's stop
+    """One ASHA per group in the tuning phase; confirm and final-phase trials always run to the end. ASHA's stop
     decisions are passed to the trial through a flag file, so the trial ends itself cleanly."""
 
     def __init__(self, plan: Plan):
@@ -241,13 +258,15 @@ class TrialLog(Callback):
                   for phase in (TUNE, FINAL)}
         running = sum(t.status == "RUNNING" for t in trials)
         params = " ".join(f"{k}={task['config'][k]:.4g}" for k in g.tuned)
-        if task["phase"] == TUNE:
-            best = g.best()
+        if task["phase"] != FINAL:  # tune and confirm trials: judged on the validation objective
+            best = g.search_best()
             value = f"{g.metric} {result.get('objective', math.nan):.4f}"
             value += f"  best {best.objective:.4f}" if best and math.isfinite(best.objective) else ""
+            if task["phase"] == CONFIRM and (chosen := g.best()) and math.isfinite(chosen.objective):
+                value += f"  chosen {chosen.objective:.4f} (mean of 2 seeds)"
         else:
             value = f"{g.target} {result.get('score', math.nan):.4f}  seed {task['config']['seed']}"
-        console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<5} {g.workload} {g.level}  {params}  "
+        console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<7} {g.workload} {g.level}  {params}  "
                       f"{value}  {result['status']}  | running {running}, failed {failed[TUNE]} tuning {failed[FINAL]} final, "
                       f"{time.perf_counter() - self.t0:.0f}s")
 
