@@ -152,8 +152,11 @@ def _result(t: Trainer, status: str, wall: float) -> TrialResult:
     final: dict[str, Any] = {"epochs_run": len(t.epochs), "steps": t.epochs[-1]["step"] if t.epochs else 0}
     if status == TrialStatus.OK:
         final.update(evaluate(t.model, t.data.test, t.loss, t.data, t.forward, "test"))
-        final["best_val_loss"] = min(row["val_loss"] for row in t.epochs)
+        best = min(t.epochs, key=lambda row: row["val_loss"])  # the first of equals, as run_trial keeps it
+        final.update(best_val_loss=best["val_loss"], best_epoch=best["epoch"])
     final.update(grad_health([], status == TrialStatus.DIVERGED))
     final.update(t.throughput())
+    if math.isfinite(goal := get_workload(t.cfg.workload).goal):
+        final["goal"] = goal  # recorded as run_trial records it
     final["wall_time"] = wall
     return TrialResult(t.cfg.to_dict(), status, final, t.epochs, [])

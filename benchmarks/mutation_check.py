@@ -55,14 +55,16 @@ T_STATS = "tests/test_stats_reference.py"
 T_STUDY = "tests/test_study_claims.py"
 T_FAQ = "tests/test_faq_claims.py"
 T_CACHE = "tests/test_data_cache.py"
+T_STACK = "tests/test_stacked.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
     Mutant("objective-is-test-metric", "the search tunes on the test metric instead of its validation counterpart",
            "bench/search/protocol.py", 'return f"val_{metric}"', 'return f"test_{metric}"', (T_PROTO,)),
     Mutant("trial-objective-is-test-score", "a sweep trial hands the search its test score as the objective",
-           "bench/search/trial.py", "    value = objective(result.status, result.epochs, metric, mode)\n",
-           '    value = objective(result.status, [result.final], task["target"], mode)\n', (T_PROTO,)),
+           "bench/search/trial.py",
+           '    value = objective(result.status, result.epochs, task["metric"], task["mode"])\n',
+           '    value = objective(result.status, [result.final], task["target"], task["mode"])\n', (T_PROTO,)),
     Mutant("best-picks-worst", "Group.best picks the worst tuning trial", "bench/search/protocol.py",
            'return a > b if mode == "max" else a < b', 'return a < b if mode == "max" else a > b', (T_PROTO,)),
     Mutant("best-takes-stopped", "a trial stopped early by ASHA can be chosen as best", "bench/search/protocol.py",
@@ -241,6 +243,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/workloads.py", "str(Path(cfg.data_dir).resolve())", "cfg.data_dir", (T_CACHE,)),
     Mutant("data-key-drops-seq-len", "the data cache ignores seq_len: every length gets the first one's data",
            "bench/workloads.py", "return cfg.workload, cfg.seq_len, str(", "return cfg.workload, 0, str(", (T_CACHE,)),
+    Mutant("stacked-final-no-goal", "a stacked seed's record lacks the workload goal its own trial records",
+           "bench/stacked.py", '        final["goal"] = goal  # recorded as run_trial records it\n', "        pass\n",
+           (T_STACK,)),
+    Mutant("stacked-parts-swapped", "stacked final seeds write each other's results under their trial ids",
+           "bench/search/trial.py", 'zip(task["stack"], results, strict=True)', 'zip(task["stack"], results[::-1], strict=True)',
+           (T_STACK,)),
+    Mutant("stacked-no-fallback", "a stacked run that fails records every seed as failed instead of running it alone",
+           "bench/search/trial.py", "lambda cfg=cfg: run_trial(cfg))", "lambda cfg=cfg: run_stacked(cfg, [cfg.seed])[0])",
+           (T_STACK,)),
 )
 
 

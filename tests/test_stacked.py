@@ -81,3 +81,64 @@ def test_configs_whose_seeds_share_state_in_a_step_are_not_stacked(change, reaso
 
 def test_plain_configs_stack():
     assert why_not_stacked(tiny()) is None
+
+
+def test_stacked_final_seeds_write_the_parts_their_own_trials_write(tmp_path):
+    """final_stacked against sweep_trial once per seed, on the sweep's real data: same ids, configs, tags, statuses,
+    metrics (fp32 rounding), and final keys; only the per-layer gradient probes are missing (one model's hooks)."""
+    from bench.results import ResultStore
+    from bench.search.protocol import FINAL, Plan
+    from bench.search.space import load_space
+    from bench.search.trial import final_stacked, sweep_trial
+    from tests.test_sweep import tiny_space
+
+    space = load_space(tiny_space())
+    g = Plan(space).groups[0]
+    ids = g.final_ids()
+    task = {"out": str(tmp_path / "stacked"), "config": g.config({"lr": 0.01}, min(ids.values()), 1).to_dict(),
+            "tags": g.tags(space, FINAL), "metric": g.metric, "mode": g.mode, "target": g.target, "report_epochs": [],
+            "stack": [{"trial_id": tid, "seed": seed} for tid, seed in ids.items()]}
+    outcomes = final_stacked(task)["outcomes"]
+    for tid, seed in ids.items():
+        config = g.config({"lr": 0.01}, seed, 1).to_dict()
+        alone = sweep_trial({**task, "stack": [], "trial_id": tid, "config": config, "out": str(tmp_path / "alone")})
+        assert outcomes[tid]["status"] == alone["status"] == "ok"
+        assert outcomes[tid]["score"] == pytest.approx(alone["score"], rel=1e-4)
+        assert outcomes[tid]["objective"] == pytest.approx(alone["objective"], rel=1e-4)
+    stacked, alone = ({r.trial_id: r for r in ResultStore(tmp_path / d).finished()} for d in ("stacked", "alone"))
+    assert sorted(stacked) == sorted(alone) == sorted(ids)
+    for tid in ids:
+        mine, theirs = stacked[tid], alone[tid]
+        assert mine.config == theirs.config and mine.config["seed"] == ids[tid]
+        assert mine.tags.keys() == theirs.tags.keys() and mine.tags["phase"] == FINAL
+        assert set(mine.final) == set(theirs.final) and mine.gradients == [] and theirs.gradients
+        for key in ("test_acc", "test_loss", "best_val_loss", "best_epoch", "steps", "goal"):
+            assert mine.final[key] == pytest.approx(theirs.final[key], rel=1e-4, abs=1e-6), (tid, key)
+        for a, b in zip(mine.epochs, theirs.epochs, strict=True):
+            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4, abs=1e-6)
+
+
+def test_a_stacked_run_that_fails_falls_back_to_one_trial_per_seed(tmp_path, monkeypatch):
+    import bench.stacked
+    import bench.train
+    from bench.results import ResultStore
+    from bench.search.trial import final_stacked
+
+    def out_of_memory(cfg, seeds, data=None):
+        raise RuntimeError("CUDA out of memory")
+
+    def fake_run_trial(cfg, report=None, data=None):
+        if cfg.seed == 2:
+            raise ValueError("seed 2 breaks on its own too")
+        return bench.train.TrialResult(cfg.to_dict(), "ok", {"test_acc": cfg.seed / 10}, [{"epoch": 1, "val_acc": 0.5}], [])
+
+    monkeypatch.setattr(bench.stacked, "run_stacked", out_of_memory)
+    monkeypatch.setattr(bench.train, "run_trial", fake_run_trial)
+    task = {"out": str(tmp_path), "config": tiny(seed=1).to_dict(), "tags": {"phase": "final"}, "metric": "val_acc",
+            "mode": "max", "target": "test_acc", "stack": [{"trial_id": f"s{s}", "seed": s} for s in (1, 2, 3)]}
+    outcomes = final_stacked(task)["outcomes"]
+    assert {tid: o["status"] for tid, o in outcomes.items()} == {"s1": "ok", "s2": "error", "s3": "ok"}
+    parts = {r.trial_id: r for r in ResultStore(tmp_path).finished()}
+    assert {tid: (r.config["seed"], r.tags["score"]) for tid, r in parts.items() if tid != "s2"} == {
+        "s1": (1, 0.1), "s3": (3, 0.3)}
+    assert parts["s2"].error.startswith("ValueError: seed 2 breaks") and parts["s2"].config["seed"] == 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +34,16 @@ def stop_flag(task: dict[str, Any]) -> Path:
 
 
 def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
-    """One trial inside a Ray worker. It reports the validation objective at ASHA's rung epochs, stops itself
-    when the scheduler flags it, writes its part, and returns its outcome. It never raises: an exception
-    (out-of-memory included) is recorded with status "error" and the sweep goes on."""
+    """One trial inside a Ray worker (or, for a task that lists several seeds under "stack", one stacked run of
+    them: final_stacked). It reports the validation objective at ASHA's rung epochs, stops itself when the
+    scheduler flags it, writes its part, and returns its outcome. It never raises: an exception (out-of-memory
+    included) is recorded with status "error" and the sweep goes on."""
     from bench.config import TrialConfig
-    from bench.results import ResultStore, record
-    from bench.train import StopTrial, TrialResult, run_trial
+    from bench.train import StopTrial, run_trial
 
-    # Tune starts each trial in a folder of its own; relative paths in the config (data_dir) mean the folder the
-    # sweep was started from, as they do for `bench run`. On another node of a cluster that folder may not exist.
-    cwd = task.get("cwd")
-    if cwd and Path(cwd).is_dir():
-        os.chdir(cwd)
-
+    if task.get("stack"):
+        return final_stacked(task)
+    _enter_sweep_folder(task)
     metric, mode, rows = task["metric"], task["mode"], []
     rungs = set(task["report_epochs"])
 
@@ -56,12 +54,55 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
             if stop_flag(task).exists():  # written by the scheduler before Tune let this trial continue
                 raise StopTrial
 
+    result = _guarded(task["config"], rows, lambda: run_trial(TrialConfig.from_dict(task["config"]), report))
+    return _write(task, task["trial_id"], result)
+
+
+def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
+    """A group's final-phase seeds (task["stack"]: [{"trial_id", "seed"}, ...]) trained as one stacked model
+    (bench.stacked), writing for each seed the part its own trial would write: same id, config and tags. Should
+    the stacked run fail as a whole, each seed runs alone, as its own trial would. Returns every seed's outcome
+    under "outcomes" (trial id -> outcome), and the first seed's at the top level, as sweep_trial returns one."""
+    from bench.config import TrialConfig
+    from bench.stacked import run_stacked
+    from bench.train import run_trial
+
+    _enter_sweep_folder(task)
+    base = TrialConfig.from_dict(task["config"])
+    configs = [base.replace(seed=entry["seed"]) for entry in task["stack"]]
     try:
-        result = run_trial(TrialConfig.from_dict(task["config"]), report)
+        results = run_stacked(base, [cfg.seed for cfg in configs])
+    except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
+        results = [_guarded(cfg.to_dict(), [], lambda cfg=cfg: run_trial(cfg)) for cfg in configs]
+    outcomes = {entry["trial_id"]: _write(task, entry["trial_id"], result)
+                for entry, result in zip(task["stack"], results, strict=True)}
+    return {**outcomes[task["stack"][0]["trial_id"]], "outcomes": outcomes}
+
+
+def _enter_sweep_folder(task: dict[str, Any]) -> None:
+    # Tune starts each trial in a folder of its own; relative paths in the config (data_dir) mean the folder the
+    # sweep was started from, as they do for `bench run`. On another node of a cluster that folder may not exist.
+    cwd = task.get("cwd")
+    if cwd and Path(cwd).is_dir():
+        os.chdir(cwd)
+
+
+def _guarded(config: dict[str, Any], rows: list[dict[str, Any]], train: Callable[[], Any]) -> Any:
+    """train()'s result, or a result with status "error" holding the exception and the epochs reported in `rows`."""
+    from bench.train import TrialResult
+
+    try:
+        return train()
     except Exception as e:  # noqa: BLE001 - a failure is a result
         error = error_text(f"{type(e).__name__}: {e}", traceback.format_exc())
-        result = TrialResult(task["config"], TrialStatus.ERROR, {"epochs_run": len(rows)}, rows, [], error)
-    value = objective(result.status, result.epochs, metric, mode)
+        return TrialResult(config, TrialStatus.ERROR, {"epochs_run": len(rows)}, rows, [], error)
+
+
+def _write(task: dict[str, Any], trial_id: str, result: Any) -> dict[str, Any]:
+    """Write a finished trial's part (its record with the protocol's tags) and return its outcome for the search."""
+    from bench.results import ResultStore, record
+
+    value = objective(result.status, result.epochs, task["metric"], task["mode"])
     score = float(result.final.get(task["target"], math.nan)) if result.status == TrialStatus.OK else math.nan
-    ResultStore(task["out"]).add(record(task["trial_id"], result, {**task["tags"], "objective": value, "score": score}))
+    ResultStore(task["out"]).add(record(trial_id, result, {**task["tags"], "objective": value, "score": score}))
     return {"final": True, "epoch": len(result.epochs), "objective": value, "status": result.status, "score": score}
