@@ -459,6 +459,10 @@ def faq(
                                          "models train faster as parallel 1-thread trials)."),
     gpus_per_trial: str = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU (CPUs when "
                                        "there is no GPU), a fraction such as 0.25, or 0 for CPUs."),
+    full_runs: Path | None = typer.Option(None, help="The --runs folder of a full-budget `bench faq`: its claims are "
+                                          "judged from those tables (no training) and shown beside this page's verdicts; "
+                                          "without it the page says the full budget is pending."),
+    full_studies: Path | None = typer.Option(None, help="The --studies folder of that full-budget run (8.5, 8.6)."),
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
@@ -477,7 +481,8 @@ def faq(
     executor = RayTasks(address, cpus_per_trial, parse_gpus_per_trial(gpus_per_trial), on_crash=crashed, log=say)
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
     try:
-        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, executor, log=say)
+        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, executor, log=say,
+                      full_runs=full_runs, full_studies=full_studies)
     except KeyboardInterrupt:
         console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
         raise typer.Exit(130) from None

@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -32,6 +34,7 @@ class Judgement:
     numbers: list[str]  # the measurements behind the verdict, one sentence each
     table: pd.DataFrame | None = None
     rows: list[dict] = field(default_factory=list)  # one per comparison: the columns of verdicts.csv
+    sources: list[str] = field(default_factory=list)  # folders of the tables it read (Evidence.judged)
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,37 @@ class Evidence:
     tables: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     studies: dict[str, pd.DataFrame] = field(default_factory=dict)
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)  # experiment or study -> the folder its tables came from
+    read: set[str] = field(default_factory=set)  # experiments and studies read since the last `judged`
 
     def add_run(self, name: str, folder) -> None:
         run = read_run(folder)
         trials = with_test_sizes(tb.prepare(run["trials"]))  # the group becomes the `workload` compared within
         self.tables[name] = {"trials": trials, "epochs": run["epochs"], "gradients": run["gradients"]}
+        self.folders[name] = Path(folder)
+
+    def add_study(self, name: str, claims: pd.DataFrame | None, folder) -> None:
+        self.studies[name] = claims
+        self.folders[name] = Path(folder)
 
     def trials(self, name: str) -> pd.DataFrame:
+        self.read.add(name)
         return self.tables[name]["trials"]
 
     def epochs(self, name: str) -> pd.DataFrame:
+        self.read.add(name)
         return self.tables[name]["epochs"]
+
+    def study(self, name: str) -> pd.DataFrame | None:
+        self.read.add(name)
+        return self.studies.get(name)
+
+    def judged(self, judge: Callable[[Evidence], Judgement]) -> Judgement:
+        """judge(self), with the folders of the tables it read as the judgement's sources (linked from the page)."""
+        self.read = set()
+        j = judge(self)
+        j.sources = [str(self.folders[n]) for n in sorted(self.read) if n in self.folders]
+        return j
 
 
 def final(df: pd.DataFrame, group: str) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from bench.procpool import process_pool
 from bench.registry import lookup
 from bench.report import figures as fg
 from bench.report import stats as st
-from bench.report.faq import VERDICTS_CSV, ClaimResult, QuestionResult, build_faq, mark_shared, verdict_table
+from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable
 from bench.search.executors import Executor, Inline
@@ -129,10 +129,10 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
     claims = []
     for c in q.claims:
         try:
-            j = c.judge(ev)
+            j = ev.judged(c.judge)
         except (KeyError, ValueError, IndexError, ZeroDivisionError) as e:  # e.g. an arm where every trial diverged
             j = Judgement(st.INCONCLUSIVE, [f"{NOT_JUDGED} ({type(e).__name__}: {e})"])
-        claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table, rows=j.rows))
+        claims.append(ClaimResult(c.id, c.text, c.rule, j.verdict, j.numbers, j.table, rows=j.rows, sources=j.sources))
     result = QuestionResult(q.id, q.title, q.quote, q.translation, SOURCE, q.experiment, claims,
                             findings=q.findings(ev), notes=[*q.notes, *(failed[s] for s in q.studies if s in failed)],
                             runs=[str(runs[e.name]) for e in q.experiments(ev.budget)])
@@ -186,27 +186,48 @@ def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path,
         if name in failed:
             log(failed[name])
         else:
-            ev.studies[name], pngs[name] = load_study(name, studies / name)
+            claims, pngs[name] = load_study(name, studies / name)
+            ev.add_study(name, claims, studies / name)
     return ev, folders, pngs, failed
+
+
+def judge_existing(questions: list[Question], budget: Budget, runs: Path, studies: Path | None) -> list[QuestionResult]:
+    """The questions whose experiments' tables (and studies' claims) are all on disk, judged from them without
+    training (e.g. a full-budget run shown beside a quick page)."""
+    exps = experiments_for(questions, budget)
+    ev = Evidence(budget, baselines=data_baselines(exps))
+    for exp in exps:
+        if (runs / exp.name / "trials.parquet").exists():
+            ev.add_run(exp.name, runs / exp.name)
+    for name in dict.fromkeys(s for q in questions for s in q.studies):
+        if studies is not None and (studies / name / STUDY_CLAIMS).exists():
+            ev.add_study(name, load_study(name, studies / name)[0], studies / name)
+    ready = [q for q in questions if all(e.name in ev.tables for e in q.experiments(budget))
+             and all(s in ev.studies for s in q.studies)]
+    return [judge(q, ev, {}, {e.name: runs / e.name for e in q.experiments(budget)}, {}) for q in ready]
 
 
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
            runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False,
-           executor: ContextManager[Executor] | None = None, log: Log = print) -> Path:
+           executor: ContextManager[Executor] | None = None, log: Log = print, full_runs: Path | None = None,
+           full_studies: Path | None = None) -> Path:
     """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
     under `out`; returns the HTML path. The trials run on `executor` (entered once the questions are known to
-    be valid; default: in this process)."""
+    be valid; default: in this process). full_runs / full_studies: the folders of a full-budget run, judged
+    without training and shown beside each claim (else the page says the full budget is pending)."""
     budget = lookup(BUDGETS, "budget", budget) if isinstance(budget, str) else budget
     questions = select(ids)
+    for folder in (full_runs, full_studies):
+        if folder is not None and not Path(folder).is_dir():
+            raise ConfigError(f"{folder} is not a folder; pass the --runs or --studies folder of a full `bench faq` run")
     ensure_writable(Path(out))  # before any training, not after it
     t0 = time.perf_counter()
     ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(), log)
     results = [judge(q, ev, pngs, folders, failed) for q in questions]
-    meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(),
+    full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \
+        if full_runs is not None else None
+    meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(), "budget_name": budget.name,
             "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
             "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes",
             "rules": RULES}
-    mark_shared(results)
-    page = build_faq(results, meta).write(Path(out), "faq.md")
-    verdict_table(results).to_csv(Path(out) / VERDICTS_CSV, index=False)
-    return page
+    return write_faq(results, meta, Path(out), full)

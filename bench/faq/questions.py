@@ -510,7 +510,7 @@ def more_data_helps(ev: Evidence) -> Judgement:
 
 def study(name: str, key: str, context: str | None = None) -> Callable[[Evidence], Judgement]:
     """Judged by the study's claim row(s) whose stable key matches `key`."""
-    return lambda ev: judge_study(ev.studies.get(name), key, name, context)
+    return lambda ev: judge_study(ev.study(name), key, name, context)
 
 
 # -- figures ------------------------------------------------------------------------------------------------------
