@@ -221,10 +221,12 @@ def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome)
                            {"lecun": [[1, 2, 3], [3, 4, 5]], "lecun+residual": [[math.nan] * 3] * 2}.items()
                            for s, y in enumerate(ys) for i, v in enumerate(y)])
     sns.lineplot(curves, x="step", y="norm", hue="config", units="seed", estimator=None, ax=ax)
+    curves.to_parquet(tmp_path / "trials.parquet")  # the study writes its raw tables first: the page links them
     path = render.write_study_page(tmp_path, "Gradient study: vanishing", ["Size quick, 5 seeds."], study_claims(outcome),
                                    {"grad_norm_over_steps": fig}, {"grad_norm_over_steps": "Residual nets explode."})
     text = path.read_text()
     assert path == tmp_path / "index.html" and render.CSS in text
+    assert re.findall(r'href="([^"#]+)"', text) == ["trials.parquet"]  # every link resolves beside the page
     assert '<span class="pass">PASS</span>' in text and "RMSprop restores them" in text
     assert ("INCONCLUSIVE" if outcome else '<span class="fail">FAIL</span>') in text
     assert "Residual nets explode. Notes: lecun+residual went NaN (not drawn); line: mean over seeds; band: their range." in text

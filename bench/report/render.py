@@ -393,10 +393,11 @@ def claims_html(claims: pd.DataFrame) -> str:
 
 
 def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
-               captions: dict[str, str] | None = None) -> Page:
+               captions: dict[str, str] | None = None, tables: list[str] = ()) -> Page:
     """A gradient study as a page (pure). claims: the study's claims table (claim, source, criterion, measured,
     passed); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
-    the figure's title). Lines of one config's seeds are drawn as their mean and range."""
+    the figure's title); tables: the raw tables beside the page (file names), linked under the claims. Lines of one
+    config's seeds are drawn as their mean and range."""
     page = Page(title)
     for note in notes:
         page.text(note)
@@ -406,6 +407,10 @@ def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict
     shown = pd.DataFrame({"outcome": outcomes(claims).str.upper(),
                           **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
     page.raw_html(claims_html(claims), md_table(shown))
+    if tables:
+        page.raw_html('<p class="note">Raw tables beside this page: ' + ", ".join(
+            f'<a href="{html.escape(t)}">{html.escape(t)}</a>' for t in tables) + "</p>",
+            "Raw tables beside this page: " + ", ".join(f"[{t}]({t})" for t in tables) + "\n")
     page.heading("Figures", anchor="figures")
     for name, fig in figures.items():
         caption = (captions or {}).get(name) or figure_title(fig, name)
@@ -424,8 +429,10 @@ def figure_title(fig: Any, name: str) -> str:
 def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
                      captions: dict[str, str] | None = None) -> Path:
     """Write folder/index.html (self-contained), each figure as folder/<name>.png and their captions (with the
-    figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere; returns the HTML path."""
-    page = study_page(title, notes, claims, figures, captions)
+    figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere; returns the HTML path. The
+    claims.csv and Parquet tables already in the folder are linked from the page."""
+    tables = [p.name for p in [folder / "claims.csv", *sorted(Path(folder).glob("*.parquet"))] if p.is_file()]
+    page = study_page(title, notes, claims, figures, captions, tables)
     ensure_writable(folder)
     for name, data in page.figures.items():
         atomic_write(folder / f"{name}.png", data)

@@ -131,9 +131,9 @@ class Study:
                   + ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome) + ".")
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
                                                                 figures).encode())
-        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions)
-        for name, df in {**to_tables(self.records), **self.tables}.items():
+        for name, df in {**to_tables(self.records), **self.tables}.items():  # before the page, which links them
             atomic_parquet(df, self.folder / f"{name}.parquet")
+        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions)
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
