@@ -444,8 +444,9 @@ def with_results(runs: list[Path]) -> list[Path]:
 @app.command()
 @user_errors
 def faq(
-    quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, 3 seeds, "
-                               "6 epochs; quick gradient studies): under half an hour on 2 CPU cores. Every claim still "
+    quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, the best 2 "
+                               "confirmed on a second seed, 3 seeds, 6 epochs; quick gradient studies): under half an "
+                               "hour on 2 CPU cores. Every claim still "
                                "gets a verdict; more are inconclusive."),
     questions: str | None = typer.Option(None, help="Comma-separated question numbers, e.g. 8.1,8.5 (default: 8.1-8.10)."),
     out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
@@ -463,12 +464,16 @@ def faq(
                                           "judged from those tables (no training) and shown beside this page's verdicts; "
                                           "without it the page says the full budget is pending."),
     full_studies: Path | None = typer.Option(None, help="The --studies folder of that full-budget run (8.5, 8.6)."),
+    from_runs: Path | None = typer.Option(None, "--from-runs", help="Judge and render from the run folders an "
+                                          "earlier `bench faq` wrote (its --runs: DIR/<experiment>/), training nothing; "
+                                          "the gradient studies are read from --studies."),
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
 
     Example: bench faq --quick --questions 8.1,8.5
+    Re-judge committed runs: bench faq --from-runs docs/examples/faq/runs --studies docs/examples/studies
     """
     from bench.faq.main import answer
     from bench.faq.runner import crashed
@@ -482,7 +487,7 @@ def faq(
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
     try:
         path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, executor, log=say,
-                      full_runs=full_runs, full_studies=full_studies)
+                      full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
     except KeyboardInterrupt:
         console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
         raise typer.Exit(130) from None

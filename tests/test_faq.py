@@ -270,6 +270,10 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     assert set(tune) == {frozenset(BUDGETS["tiny"].lrs)}
     final = trials[trials["phase"] == "final"]
     assert set(final["seed"]) == set(range(1, BUDGETS["tiny"].seeds + 1))
+    # The LR choice rests on two seeds: the tiny grid's 2 LRs re-run on the confirm seed, the final LR one of them.
+    confirm = trials[trials["phase"] == "confirm"]
+    assert set(confirm.groupby(["group", "level"])["lr"].apply(frozenset)) == {frozenset(BUDGETS["tiny"].lrs)}
+    assert set(confirm["seed"]) == {1001} and set(final["lr"]) <= set(BUDGETS["tiny"].lrs)
     assert not math.isnan(final["score"].astype(float).mean())
     # Identical configurations across questions (e.g. Adam on the CNN in 8.1, 8.4 and 8.10) trained once.
     assert any(line.endswith("(cached)") for line in lines)

@@ -9,6 +9,7 @@ import sys
 import time
 from contextlib import AbstractContextManager as ContextManager
 from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
-from bench.results import ensure_writable
+from bench.results import ensure_writable, read_provenance
 from bench.search.executors import Executor, Inline
 
 STUDY_CLAIMS = "claims.csv"
@@ -58,7 +59,9 @@ RULES = [
     "rule says otherwise.",
     "Fair tuning: every compared level is trained at the same grid of learning rates and judged on the "
     "validation metric (validation loss where the target metric, e.g. F1, is not computed on validation data); its "
-    "best LR is re-run with fresh seeds and only those re-runs are compared, on the test set.",
+    "best LRs are re-run on a second seed and the LR of best mean over both seeds is chosen (a run that diverged "
+    "counts as the worst value), so no choice rests on one seed; that LR is re-run with fresh seeds and only those "
+    "re-runs are compared, on the test set.",
     "Claims on gradient flow (8.5, 8.6) are checked by the gradient studies, each reproduction against its own "
     "criterion set before running.",
     "The tally counts each distinct comparison once; claims that share a comparison say so, and verdicts.csv beside "
@@ -207,14 +210,55 @@ def judge_existing(questions: list[Question], budget: Budget, runs: Path, studie
     return [judge(q, ev, {}, {e.name: runs / e.name for e in q.experiments(budget)}, {}) for q in ready]
 
 
+def recorded_budget(folder: Path) -> Budget:
+    """The budget an experiment's run folder was trained with, from its run.json. Runs from before the confirm step
+    recorded no `confirm`: they chose each LR on seed 0 alone."""
+    info = read_provenance(folder).get("budget")
+    if not isinstance(info, dict) or "name" not in info:
+        raise ConfigError(f"{folder / 'run.json'} records no FAQ budget; pass a folder `bench faq --runs` wrote")
+    known = {f.name for f in fields(Budget)}
+    return Budget(**{"confirm": 0, **{k: tuple(v) if isinstance(v, list) else v for k, v in info.items() if k in known}})
+
+
+def gather_from(questions: list[Question], runs: Path, studies: Path,
+                log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+    """The evidence of an earlier `bench faq` from its run folders (runs/<experiment>/) and the studies' outputs, as
+    `gather` returns it, training nothing. A missing experiment or mixed budgets is a one-line error; a study that
+    has no output leaves its claims inconclusive."""
+    names = [e.name for e in experiments_for(questions, BUDGETS["tiny"])]  # the names do not depend on the budget
+    folders = {n: Path(runs) / n for n in names}
+    missing = [n for n, f in folders.items() if not (f / "trials.parquet").exists()]
+    if missing:
+        raise ConfigError(f"{runs} holds no run of experiment {missing[0]!r} ({folders[missing[0]] / 'trials.parquet'} "
+                          "is missing); run `bench faq` for these questions first, or choose other --questions")
+    budgets = {n: recorded_budget(f) for n, f in folders.items()}
+    if len({b.name for b in budgets.values()}) > 1:
+        raise ConfigError(f"the runs under {runs} mix budgets ({', '.join(sorted({b.name for b in budgets.values()}))}); "
+                          "judge runs of one budget together")
+    ev = Evidence(next(iter(budgets.values())))
+    for name, folder in folders.items():
+        log(f"experiment {name}: judged from {folder}")
+        ev.add_run(name, folder)
+    ev.baselines = data_baselines(experiments_for(questions, ev.budget))
+    pngs, failed = {}, {}
+    for name in dict.fromkeys(s for q in questions for s in q.studies):
+        claims, pngs[name] = load_study(name, Path(studies) / name)
+        if claims is None:
+            failed[name] = f"the {name} study has no results under {studies}; its claims stay inconclusive"
+        else:
+            ev.add_study(name, claims, Path(studies) / name)
+    return ev, folders, pngs, failed
+
+
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
            runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False,
            executor: ContextManager[Executor] | None = None, log: Log = print, full_runs: Path | None = None,
-           full_studies: Path | None = None) -> Path:
+           full_studies: Path | None = None, from_runs: Path | None = None) -> Path:
     """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
     under `out`; returns the HTML path. The trials run on `executor` (entered once the questions are known to
     be valid; default: in this process). full_runs / full_studies: the folders of a full-budget run, judged
-    without training and shown beside each claim (else the page says the full budget is pending)."""
+    without training and shown beside each claim (else the page says the full budget is pending). `from_runs`:
+    judge the run folders an earlier run wrote there instead of training, with the budget those runs recorded."""
     budget = lookup(BUDGETS, "budget", budget) if isinstance(budget, str) else budget
     questions = select(ids)
     for folder in (full_runs, full_studies):
@@ -222,7 +266,12 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
             raise ConfigError(f"{folder} is not a folder; pass the --runs or --studies folder of a full `bench faq` run")
     ensure_writable(Path(out))  # before any training, not after it
     t0 = time.perf_counter()
-    ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(), log)
+    if from_runs is not None:
+        ev, folders, pngs, failed = gather_from(questions, Path(from_runs), Path(studies), log)
+        budget = ev.budget
+    else:
+        ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(),
+                                           log)
     results = [judge(q, ev, pngs, folders, failed) for q in questions]
     full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \
         if full_runs is not None else None

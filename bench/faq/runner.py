@@ -2,9 +2,11 @@
 
 An experiment is a set of cells (comparison group, level, config overrides). Every cell that tunes is
 trained once per LR of the same log-spaced grid (seed 0), optionally refined by the two half-way points
-around its best grid LR; the best LR is chosen on the validation counterpart of the workload's target
-metric (validation loss where that metric is not computed on validation data, e.g. F1), and the cell is
-re-run at that LR with fresh seeds 1..S. Only the re-runs are compared. Results are written as a run
+around its best grid LR, judged on the validation counterpart of the workload's target metric (validation
+loss where that metric is not computed on validation data, e.g. F1). Its `confirm` best LRs are re-run on a
+second seed (the protocol's confirm seed) and the LR of best mean over both seeds is chosen (the protocol's
+rule: bench/search/protocol.py); the cell is re-run at that LR with fresh seeds 1..S. Only the re-runs are
+compared. Results are written as a run
 folder in the sweep schema (trials/epochs/gradients Parquet + run.json), so `bench report` reads them.
 
 Trials run through an executor (bench/search/executors.py): Ray tasks on the private local Ray or a cluster
@@ -29,7 +31,8 @@ from typing import Any
 from bench.config import TrialConfig
 from bench.results import ResultStore, TrialRecord, atomic_write, provenance
 from bench.search.executors import Executor
-from bench.search.protocol import FINAL, TUNE
+from bench.search.protocol import CONFIRM, FINAL, TUNE, Outcome, choose_confirmed, rank, worst
+from bench.search.space import CONFIRM_SEED_OFFSET
 from bench.status import TrialStatus
 
 Log = Callable[[str], None]
@@ -50,6 +53,7 @@ class Budget:
     structure_epochs: int  # 8.7's models: the GRU's README recipe needs 50 epochs to beat the CNN (97.1% vs 94.2%)
     n_train: int = 0  # cap on training samples for every trial (0 = all)
     max_steps: int = 0
+    confirm: int = 2  # best LRs of each level re-run on the confirm seed; the choice is their mean over both seeds
     study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
     overrides: dict[str, Any] = field(default_factory=dict)  # applied to every trial
 
@@ -57,8 +61,10 @@ class Budget:
         grid = ", ".join(f"{lr:g}" for lr in self.lrs)
         caps = (f"; at most {self.n_train} training samples" if self.n_train else "") + \
                (f", {self.max_steps} steps" if self.max_steps else "")
-        return (f"LR grid {{{grid}}}{' plus 2 refinement points' if self.refine else ''} per level (seed 0), then "
-                f"{self.seeds} fresh seeds at the chosen LR; {self.epochs} epochs ({self.long_epochs} for overfitting "
+        confirm = (f", its best {self.confirm} LRs re-run on a second seed and chosen by their mean over both"
+                   if self.confirm else "")
+        return (f"LR grid {{{grid}}}{' plus 2 refinement points' if self.refine else ''} per level (seed 0){confirm}, "
+                f"then {self.seeds} fresh seeds at the chosen LR; {self.epochs} epochs ({self.long_epochs} for overfitting "
                 f"runs){caps}")
 
 
@@ -69,7 +75,7 @@ def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
 
 BUDGETS: dict[str, Budget] = {
     "full": Budget("full", _grid(1e-4, 1.0, 2), True, seeds=5, epochs=20, long_epochs=100,
-                   sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50),
+                   sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
     "quick": Budget("quick", _grid(1e-4, 1.0, 1), True, seeds=3, epochs=6, long_epochs=30,
                     sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=6, study_seeds=None),
     # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
@@ -184,6 +190,8 @@ class Runner:
         results = self.execute(exp, store, [self.job(c, TUNE, lr, 0) for c in tuned for lr in self.budget.lrs])
         if self.budget.refine:
             results |= self.execute(exp, store, [self.job(c, TUNE, lr, 0) for c in tuned for lr in self.refinements(c, results)])
+        results |= self.execute(exp, store, [self.job(c, CONFIRM, o.params["lr"], CONFIRM_SEED_OFFSET) for c in tuned
+                                             for o in self.ranked(c, results)[:self.budget.confirm]])
         chosen = {(c.group, c.level): lr for c in tuned if (lr := self.best_lr(c, results)) is not None}
         chosen |= {(c.group, c.level): lr for c in exp.cells if (lr := self.fixed_lr(c, chosen)) is not None}
         self.execute(exp, store, [self.job(c, FINAL, chosen[(c.group, c.level)], s)
@@ -196,24 +204,41 @@ class Runner:
 
     def job(self, cell: Cell, phase: str, lr: float, seed: int) -> Job:
         cfg = trial_config(self.budget, cell, lr, seed)
-        tail = f"tune-lr{lr:.3g}" if phase == TUNE else f"seed-{seed}"
+        tail = {TUNE: f"tune-lr{lr:.3g}", CONFIRM: f"confirm-lr{lr:.3g}"}.get(phase, f"seed-{seed}")
         return Job(f"{cell.group}.{cell.level}.{tail}".replace("/", "_").replace(" ", "_"), cell, phase, cfg)
 
     def refinements(self, cell: Cell, results: dict[str, dict]) -> list[float]:
-        best = self.best_lr(cell, results)
-        if best is None:
+        ranked = self.ranked(cell, results)
+        if not ranked:
             return []
+        best = ranked[0].params["lr"]
         half = math.log10(self.budget.lrs[1] / self.budget.lrs[0]) / 2
         return [float(f"{best * 10 ** -half:.3g}"), float(f"{best * 10 ** half:.3g}")]
 
+    @staticmethod
+    def outcomes(cell: Cell, results: dict[str, dict], phase: str) -> tuple[list[Outcome], str]:
+        """The cell's finished trials of a phase with a finite objective, smallest LR first, and their mode."""
+        trials = sorted((r for r in results.values() if r["cell"] == cell and r["phase"] == phase
+                         and math.isfinite(r["tags"]["objective"])), key=lambda r: r["config"]["lr"])
+        mode = trials[0]["tags"]["tune_mode"] if trials else "max"
+        return [Outcome(r["trial_id"], {"lr": r["config"]["lr"]}, r["status"], r["tags"]["objective"])
+                for r in trials], mode
+
+    def ranked(self, cell: Cell, results: dict[str, dict]) -> list[Outcome]:
+        """The cell's tuning trials that finished, best first on seed 0 (ties: the smaller LR)."""
+        return rank(*self.outcomes(cell, results, TUNE))
+
     def best_lr(self, cell: Cell, results: dict[str, dict]) -> float | None:
-        """The LR of the cell's best finished tuning trial (ties: the smaller LR); None if none finished."""
-        trials = [r for r in results.values()
-                  if r["cell"] == cell and r["phase"] == TUNE and math.isfinite(r["tags"]["objective"])]
-        if not trials:
-            return None
-        sign = 1.0 if trials[0]["tags"]["tune_mode"] == "max" else -1.0
-        return max(trials, key=lambda r: (sign * r["tags"]["objective"], -r["config"]["lr"]))["config"]["lr"]
+        """The chosen LR: of the confirmed LRs, the one of best mean objective over seed 0 and the confirm seed (a
+        confirm run that failed counts as the worst value); without confirm runs, the best on seed 0. None if no
+        tuning trial finished."""
+        tuned, mode = self.outcomes(cell, results, TUNE)
+        ranked = rank(tuned, mode)
+        if not ranked or not self.budget.confirm:
+            return ranked[0].params["lr"] if ranked else None
+        again = {o.params["lr"]: o.objective for o in self.outcomes(cell, results, CONFIRM)[0]}
+        top = ranked[:self.budget.confirm]
+        return choose_confirmed([(o, again.get(o.params["lr"], worst(mode))) for o in top], mode).params["lr"]
 
     def fixed_lr(self, cell: Cell, chosen: dict[tuple[str, str], float]) -> float | None:
         if cell.lr is None:
@@ -269,6 +294,7 @@ class Runner:
         store.add(rec)
         self.done += 1
         shown = f"{metric} {value:.4f}" if math.isfinite(value) else fields["status"]
-        self.log(f"[{self.done:>4}] {exp.name:<13} {job.phase:<5} {job.cell.group} {job.cell.level} "
+        self.log(f"[{self.done:>4}] {exp.name:<13} {job.phase:<7} {job.cell.group} {job.cell.level} "
                  f"lr={job.config.lr:.3g} seed={job.config.seed}  {shown}{'  (cached)' if cached else ''}")
-        return {"cell": job.cell, "phase": job.phase, "config": fields["config"], "tags": tags}
+        return {"trial_id": job.trial_id, "cell": job.cell, "phase": job.phase, "config": fields["config"],
+                "status": fields["status"], "tags": tags}

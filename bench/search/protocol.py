@@ -115,6 +115,25 @@ class Outcome:
     objective: float
 
 
+def rank(outcomes: list[Outcome], mode: str) -> list[Outcome]:
+    """The outcomes of trials that trained to the end, best objective first (stable: ties keep the given order)."""
+    ok = [o for o in outcomes if o.status == TrialStatus.OK]
+    return sorted(ok, key=lambda o: -o.objective if mode == "max" else o.objective)
+
+
+def choose_confirmed(confirmed: list[tuple[Outcome, float]], mode: str) -> Outcome:
+    """The choice of a confirm step: (tuning outcome, its config's objective on the confirm seed) in rank order ->
+    the config of best mean objective over both seeds, with that mean (ties: the earlier, better on the tuning
+    seed). A run that diverged or failed scored the worst value (`objective`: -inf or +inf), and so does its mean:
+    such a config ranks worst."""
+    means = [((o.objective + again) / 2, o) for o, again in confirmed]
+    value, chosen = means[0]
+    for v, o in means[1:]:
+        if better(v, value, mode):
+            value, chosen = v, o
+    return Outcome(chosen.trial_id, chosen.params, TrialStatus.OK, value)
+
+
 @dataclass
 class Group:
     """One (level, workload): its tuning search, the confirm re-runs of its top configs, then its final seeds."""
@@ -167,8 +186,7 @@ class Group:
 
     def ranked(self) -> list[Outcome]:
         """The finished tuning trials that trained to the end, best first (ties: the earlier trial)."""
-        ok = [self.done[t] for t in self.tuning_ids() if t in self.done and self.done[t].status == TrialStatus.OK]
-        return sorted(ok, key=lambda o: -o.objective if self.mode == "max" else o.objective)  # stable: ties keep order
+        return rank([self.done[t] for t in self.tuning_ids() if t in self.done], self.mode)
 
     def search_best(self) -> Outcome | None:
         """The best tuning trial on the tuning seed alone (what the search found so far)."""
@@ -186,11 +204,6 @@ class Group:
         return next(((t, o.params) for t, o in self.confirm_ids().items()
                      if t not in self.done and t not in self.running), None)
 
-    def confirmed(self, confirm_id: str, tuned: Outcome) -> float:
-        """Mean objective over the tuning seed and the confirm seed. A run that diverged or failed scored the worst
-        value (`objective`: -inf or +inf), and so does the mean: such a config ranks worst."""
-        return (tuned.objective + self.done[confirm_id].objective) / 2
-
     def best(self) -> Outcome | None:
         """The configuration the final seeds re-run, with the objective it was chosen on: the confirmed config of
         best mean objective over both seeds (ties: the better on the tuning seed), once every confirm trial has
@@ -201,12 +214,7 @@ class Group:
             return self.search_best()
         if not self.confirm_finished() or not self.confirm_ids():
             return None
-        means = [(self.confirmed(cid, o), o) for cid, o in self.confirm_ids().items()]
-        value, chosen = means[0]
-        for v, o in means[1:]:
-            if better(v, value, self.mode):
-                value, chosen = v, o
-        return Outcome(chosen.trial_id, chosen.params, TrialStatus.OK, value)
+        return choose_confirmed([(o, self.done[cid].objective) for cid, o in self.confirm_ids().items()], self.mode)
 
     def dropped(self) -> bool:
         """Tuning finished without a single trial that trained to the end: nothing to confirm or re-run."""
