@@ -194,6 +194,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("best-lr-is-worst", "the study's best LR of a grid is the one with the highest loss",
            "bench/studies/vanishing.py", "label = min(labels, key=mean_loss)", "label = max(labels, key=mean_loss)",
            (T_STUDY,)),
+    Mutant("backprop-after-updates", "RMSprop's gradient 'at given weights' is read at the long runs' first probe, "
+           "after its first updates", "bench/studies/vanishing.py",
+           "start = {k: [at_step_1(r) for r in rs] for k, rs in first.items()}",
+           'start = {k: [float(hidden_ratio(r, "out_grad_rms").iloc[0]) for r in rs] for k, rs in runs.items()}',
+           (T_STUDY,)),
+    Mutant("first-step-not-probed", "the one-step runs are probed on the study's schedule, not at step 1",
+           "bench/studies/vanishing.py", '"max_steps": 1, "probe_every": 1}', '"max_steps": 1}', (T_STUDY,)),
     Mutant("cell-gate-ignored", "'the tanh RNN fails' is judged although the LSTM reference failed too",
            "bench/studies/exploding.py", 'gate = "" if reference is Outcome.PASS else',
            'gate = "" if reference is not Outcome.INCONCLUSIVE else', (T_STUDY,)),

@@ -3,6 +3,7 @@ import json
 import re
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -40,6 +41,11 @@ def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     gradients = pd.read_parquet(folder / "gradients.parquet")
     assert {"group", "grad_health", "status"} <= set(trials.columns)
     assert set(gradients["trial_id"]) <= set(trials["trial_id"]) and len(gradients) > 0
+    page = (folder / "index.html").read_text()
+    linked = set(re.findall(r'<a href="([^"#]+)"', page))
+    assert linked == {"claims.csv", *(p.name for p in folder.glob("*.parquet"))} and "trials.parquet" in linked
+    assert all(f"]({name})" in markdown for name in linked)
+    assert pq.ParquetFile(folder / "trials.parquet").metadata.row_group(0).column(0).compression == "ZSTD"
     provenance = json.loads((folder / "run.json").read_text())
     assert provenance["kind"] == f"study {name}" and set(provenance["seeds"]) <= set(trials["seed"])
 

@@ -103,6 +103,57 @@ def test_a_diverged_run_makes_its_lr_the_worst():
     assert van.best_lr(deep, "rmsprop")[0] == "lecun/rmsprop lr=0.0001"
 
 
+def probed(ratios: dict[int, float], loss: float = 1.0) -> TrialResult:
+    """A deep-net run whose back-propagated RMS (and update ratio), first / last hidden layer, is the planted value
+    at each probe step."""
+    last = f"hidden.{van.DEEP_DEPTH - 1}.linear"
+    rows = [{"step": step, "layer": layer, "out_grad_rms": value, "update_ratio": value}
+            for step, ratio in ratios.items() for layer, value in (("hidden.0.linear", ratio), (last, 1.0))]
+    return TrialResult({}, "ok", {}, [{"epoch": 1, "train_loss": loss}], rows)
+
+
+def stalled_and_rmsprop() -> dict[str, list[TrialResult]]:
+    """SGD's ratio stays vanished; RMSprop's first probe (after probe_every - 1 updates) already differs from SGD's
+    and its last one is restored. RMSprop at 1e-4 has the lower loss, SGD at 0.01 ('lecun')."""
+    sgd, rms = {10: 1e-5, 300: 1e-5}, {10: 1e-2, 300: 1.0}
+    return {"lecun": [probed(sgd, 2.3)] * MIN_SEEDS, "lecun/momentum lr=0.1": [probed(sgd, 2.31)] * MIN_SEEDS,
+            "lecun/rmsprop lr=0.0001": [probed(rms, 1.8)] * MIN_SEEDS,
+            "lecun/rmsprop lr=0.001": [probed(rms, 2.0)] * MIN_SEEDS}
+
+
+def test_rmsprop_backprop_claim_compares_the_gradients_at_step_1_of_the_best_lr_arms(study):
+    """Same weights, same gradient: the comparison is made on each best-LR arm's one-step run (probed at step 1),
+    not on the long runs' first probe, which comes after RMSprop's first updates have moved the weights."""
+    asked = []
+    first = lambda label: asked.append(label) or [probed({1: 3e-5})] * MIN_SEEDS
+    van.rmsprop_claims(study, stalled_and_rmsprop(), first)
+    assert asked == ["lecun", "lecun/rmsprop lr=0.0001"]
+    assert passed(study, "rmsprop-backprop") and passed(study, "faq-rmsprop") and passed(study, "rmsprop-updates")
+    measured = {c.key: c.measured for c in study.claims}["rmsprop-backprop"]
+    assert "step 1 SGD (3.00e-05" in measured and "last probe SGD (1.00e-05" in measured
+
+
+def test_rmsprop_backprop_claim_fails_when_the_step_1_gradients_differ(study):
+    """At given weights the optimizer cannot change the gradient; a 1.5x difference at step 1 (which the old 2x
+    tolerance let through) means the measurement is not at the same weights."""
+    first = lambda label: [probed({1: 3e-5 if label == "lecun" else 4.5e-5})] * MIN_SEEDS
+    van.rmsprop_claims(study, stalled_and_rmsprop(), first)
+    assert failed(study, "rmsprop-backprop")
+
+
+def test_first_step_runs_probe_the_shared_init_before_any_update(tmp_path):
+    """SGD and RMSprop trained one step from the same seed: the probe at step 1 sees the same weights and batch, so
+    the same back-propagated gradient; only the update after it differs."""
+    study = Study("first", tmp_path, "tiny", 1, lambda line: None, "one step")
+    tiny = van.BUDGETS["tiny"]
+    sgd, rms = van.first_step(study, tiny, "lecun")[0], van.first_step(study, tiny, "lecun/rmsprop lr=0.001")[0]
+    assert rms.config["optimizer"] == "rmsprop" and sgd.config["optimizer"] == "momentum"
+    assert {row["step"] for row in sgd.gradients + rms.gradients} == {1}
+    ratio = lambda r, column: float(van.hidden_ratio(r, column).loc[1])
+    assert ratio(rms, "out_grad_rms") == pytest.approx(ratio(sgd, "out_grad_rms"), rel=1e-6)
+    assert ratio(rms, "update_ratio") != pytest.approx(ratio(sgd, "update_ratio"), rel=0.1)
+
+
 def claims_table(rows):
     return pd.DataFrame([{"key": k, "claim": f"claim {k}", "source": "s", "criterion": "c", "measured": "m",
                           "seeds_met": "5/5" if o == "pass" else "0/5", "outcome": o, "passed": o == "pass"}

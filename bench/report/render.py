@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -393,11 +394,11 @@ def claims_html(claims: pd.DataFrame) -> str:
 
 
 def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
-               captions: dict[str, str] | None = None, tables: list[str] = ()) -> Page:
+               captions: dict[str, str] | None = None, tables: dict[str, str] | None = None) -> Page:
     """A gradient study as a page (pure). claims: the study's claims table (claim, source, criterion, measured,
     passed); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
-    the figure's title); tables: the raw tables beside the page (file names), linked under the claims. Lines of one
-    config's seeds are drawn as their mean and range."""
+    the figure's title); tables: file name beside the page -> what it holds ('' when unknown), linked under the
+    claims. Lines of one config's seeds are drawn as their mean and range."""
     page = Page(title)
     for note in notes:
         page.text(note)
@@ -408,9 +409,9 @@ def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict
                           **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
     page.raw_html(claims_html(claims), md_table(shown))
     if tables:
-        page.raw_html('<p class="note">Raw tables beside this page: ' + ", ".join(
-            f'<a href="{html.escape(t)}">{html.escape(t)}</a>' for t in tables) + "</p>",
-            "Raw tables beside this page: " + ", ".join(f"[{t}]({t})" for t in tables) + "\n")
+        page.text("Raw tables beside this page, behind every number on it (pandas.read_parquet reads them; "
+                  "`bench report FOLDER` renders the trials as a report):", "note")
+        page.raw_html(*file_links(tables))
     page.heading("Figures", anchor="figures")
     for name, fig in figures.items():
         caption = (captions or {}).get(name) or figure_title(fig, name)
@@ -420,6 +421,14 @@ def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict
     return page
 
 
+def file_links(files: dict[str, str]) -> tuple[str, str]:
+    """A list of relative links to files beside a page, each with what it holds: (HTML, Markdown)."""
+    items = [(quote(name), name, f": {about}" if about else "") for name, about in files.items()]
+    fragment = "<ul>" + "".join(f'<li><a href="{html.escape(href)}">{html.escape(name)}</a>{html.escape(about)}</li>'
+                                for href, name, about in items) + "</ul>"
+    return fragment, "\n".join(f"- [{name}]({href}){about}" for href, name, about in items) + "\n"
+
+
 def figure_title(fig: Any, name: str) -> str:
     title = getattr(fig, "_suptitle", None)
     text = title.get_text() if title is not None else name.replace("_", " ")
@@ -427,11 +436,13 @@ def figure_title(fig: Any, name: str) -> str:
 
 
 def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
-                     captions: dict[str, str] | None = None) -> Path:
-    """Write folder/index.html (self-contained), each figure as folder/<name>.png and their captions (with the
-    figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere; returns the HTML path. The
-    claims.csv and Parquet tables already in the folder are linked from the page."""
-    tables = [p.name for p in [folder / "claims.csv", *sorted(Path(folder).glob("*.parquet"))] if p.is_file()]
+                     captions: dict[str, str] | None = None, tables: dict[str, str] | None = None) -> Path:
+    """Write folder/index.html (self-contained but for the linked tables), each figure as folder/<name>.png and
+    their captions (with the figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere;
+    returns the HTML path. tables: as study_page's; by default the claims.csv and Parquet tables already in the
+    folder, linked without a description."""
+    if tables is None:
+        tables = {p.name: "" for p in [folder / "claims.csv", *sorted(Path(folder).glob("*.parquet"))] if p.is_file()}
     page = study_page(title, notes, claims, figures, captions, tables)
     ensure_writable(folder)
     for name, data in page.figures.items():

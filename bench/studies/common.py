@@ -26,12 +26,17 @@ from matplotlib.figure import Figure
 
 from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
-from bench.report.render import write_study_page
-from bench.results import ResultStore, TrialRecord, atomic_parquet, atomic_write, ensure_writable, provenance, record, to_tables
+from bench.report.render import file_links, write_study_page
+from bench.results import ResultStore, TrialRecord, atomic_write, ensure_writable, provenance, record, to_tables
 from bench.train import TrialResult, run_trial
 
 Progress = Callable[[str], None]
 SIZES = ("tiny", "quick", "full")  # tiny: the tests' end-to-end budget; claims there mean nothing
+TABLES = {  # the tidy tables every study writes, and what each holds
+    "trials": "one row per trial: its group, config, status, final metrics and gradient-health label",
+    "epochs": "per trial, epoch and split: loss and metrics",
+    "gradients": "per trial, probe step and layer: gradient, back-propagated signal, activation and update statistics",
+}
 CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "seeds_met", "outcome", "passed"]
 DPI = 120
 MIN_SEEDS = 5  # fewer seeds decide nothing: 2 of 2 agreeing happens by chance a quarter of the time
@@ -88,7 +93,7 @@ class Study:
         self.seeds = list(range(seeds))
         self.records: list[TrialRecord] = []
         self.claims: list[Claim] = []
-        self.tables: dict[str, pd.DataFrame] = {}
+        self.tables: dict[str, tuple[pd.DataFrame, str]] = {}  # name -> (table, what it holds), beside the trials'
         self.t0 = time.perf_counter()
         progress(f"study {name} ({size}, {seeds} seed{'s' * (seeds > 1)}): {notes}")
 
@@ -105,6 +110,10 @@ class Study:
 
     def trials(self, group: str, settings: dict[str, Any]) -> list[TrialResult]:
         return [self.trial(group, seed, settings) for seed in self.seeds]
+
+    def add_table(self, name: str, df: pd.DataFrame, about: str) -> None:
+        """A table of the study's own (beside trials, epochs, gradients), written as name.parquet and linked."""
+        self.tables[name] = (df, about)
 
     def claim(self, key: str, claim: str, source: str, criterion: str, measured: str, flags: Iterable[bool],
               gate: str = "") -> None:
@@ -129,11 +138,15 @@ class Study:
         header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
                   f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims "
                   + ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome) + ".")
+        tables = {**{name: (df, TABLES[name]) for name, df in to_tables(self.records).items()}, **self.tables}
+        for name, (df, _) in tables.items():  # zstd: committed example pages carry their tables; before the page
+            atomic_write(self.folder / f"{name}.parquet", df.to_parquet(index=False, compression="zstd"))
+        about = {"claims.csv": "the claims table above, one row per claim",
+                 **{f"{name}.parquet": text for name, (_, text) in tables.items()}}
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
-                                                                figures).encode())
-        for name, df in {**to_tables(self.records), **self.tables}.items():  # before the page, which links them
-            atomic_parquet(df, self.folder / f"{name}.parquet")
-        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions)
+                                                                figures, about).encode())
+        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions,
+                         about)
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
@@ -142,7 +155,8 @@ class Study:
         return claims
 
 
-def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str]) -> str:
+def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str],
+                    tables: dict[str, str] | None = None) -> str:
     lines = [f"# Gradient study: {name}", "", notes, "",
              "| outcome | seeds meeting the criterion | claim | source | criterion | measured |",
              "|---|---|---|---|---|---|"]
@@ -153,7 +167,9 @@ def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterab
                      f"{cell(row.criterion)} | {cell(row.measured)} |")
     lines += ["", f"Gradient-health label used in the tables: {HEALTH_RULE}.", ""]
     lines += [f"![{fig}]({fig}.png)" for fig in figures]
-    return "\n".join(lines) + "\n"
+    if tables:
+        lines += ["", "Raw tables beside this file:", "", file_links(tables)[1]]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # --- reading trial results -------------------------------------------------------------------------------------
