@@ -155,9 +155,12 @@ def lr_find(
 
 
 def describe(spec: object) -> dict[str, str]:
-    """A registry entry's dataclass fields as text (sequences joined)."""
-    return {f.name: ", ".join(map(str, v)) if isinstance(v := getattr(spec, f.name), (tuple, list)) else str(v)
-            for f in fields(spec)}
+    """A registry entry's dataclass fields as text (sequences joined; a NaN, a value not stated, as '-')."""
+    def text(v: object) -> str:
+        if isinstance(v, (tuple, list)):
+            return ", ".join(map(str, v))
+        return "-" if isinstance(v, float) and v != v else str(v)
+    return {f.name: text(getattr(spec, f.name)) for f in fields(spec)}
 
 
 def columns(specs: list[object]) -> list[str]:
@@ -185,14 +188,44 @@ def list_(kind: str | None = typer.Argument(
         listed = [name for name, reg in REGISTRIES.items() if reg.listed]
         raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(listed)}, spaces, config")
     for name, reg in regs.items():
-        table = Table(title=name, title_justify="left")
-        cols = columns(list(reg.values()))
-        for col in ["name", *cols]:
-            table.add_column(col, no_wrap=col == "name", overflow="fold")
-        for key, spec in reg.items():
-            shown = describe(spec)
-            table.add_row(key, *(shown[c] for c in cols))
-        console.print(table)
+        print_registry(name, reg)
+
+
+def print_registry(name: str, entries: dict[str, object]) -> None:
+    """One registry as a table, or, where its columns cannot fit the terminal without breaking words (workloads at
+    80 columns), as one block per entry: its fields one per line."""
+    from rich.padding import Padding
+
+    cols = columns(list(entries.values()))
+    table = Table(title=name, title_justify="left")
+    for col in ["name", *cols]:
+        table.add_column(col, no_wrap=col == "name", overflow="fold")
+    words = set()
+    for key, spec in entries.items():
+        shown = describe(spec)
+        table.add_row(key, *(shown[c] for c in cols))
+        words.update(word for c in cols for word in shown[c].split())
+    if words <= printed_words(table):
+        return console.print(table)
+    console.print(f"{name} (one block per entry: the terminal is too narrow for a table)", style="italic")
+    for key, spec in entries.items():
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="dim")
+        block.add_column(overflow="fold")
+        for col, value in describe(spec).items():
+            if col in cols and value:
+                block.add_row(col, value)
+        console.print(key, style="bold", highlight=False)
+        console.print(Padding(block, (0, 0, 0, 2)), highlight=False)
+
+
+def printed_words(table: Table) -> set[str]:
+    """The words a table shows when printed at the terminal's width (a word folded across lines is two others)."""
+    import io
+
+    probe = Console(width=console.width, file=io.StringIO(), color_system=None)
+    probe.print(table)
+    return set(probe.file.getvalue().replace("│", " ").split())
 
 
 def print_config() -> None:
@@ -523,5 +556,7 @@ def study(
     claims = module.run(quick=quick, seeds=seeds, out=out, size=size,
                         progress=lambda line: console.print(line, markup=False, highlight=False))
     assert list(claims.columns) == CLAIM_COLUMNS
-    console.print(f"page: {out / name / 'index.html'}", markup=False)
+    console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)
     console.print(f"claims: {out / name / 'claims.md'}", markup=False)
+    console.print(f"tables: {out / name}/*.parquet  (bench report {shlex.quote(str(out / name))} renders the trials)",
+                  markup=False, highlight=False)

@@ -128,6 +128,24 @@ def test_help_and_listing_import_no_heavy_library(argv):
     assert out.strip() == "[]"
 
 
+@pytest.mark.parametrize("width", ["80", "200"])
+@pytest.mark.parametrize("kind", LISTED)
+def test_bench_list_never_breaks_a_word(kind, width):
+    """Every word of every entry's fields is printed whole, at 80 columns too: a registry whose table cannot fit
+    without folding words (workloads: eleven columns) is printed one block per entry instead."""
+    from bench.cli import columns, describe
+
+    res = runner.invoke(app, ["list", kind], env={"COLUMNS": width})
+    assert res.exit_code == 0, res.output
+    words = set(res.output.replace("│", " ").replace("┃", " ").split())
+    entries = REGISTRIES[kind].entries()
+    shown = columns(list(entries.values()))
+    for key, spec in entries.items():
+        values = [value for col, value in describe(spec).items() if col in shown]
+        assert key in words and all(word in words for value in values for word in value.split()), key
+        assert "nan" not in values  # a goal not measured reads '-'
+
+
 def test_every_registry_is_listed_without_torch_and_still_builds_with_it():
     """The deferred imports keep each entry whole: the listing names every entry, and the builders behind the
     names still build (an activation its torch module, a cell its torch class)."""

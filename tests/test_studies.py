@@ -69,6 +69,9 @@ def test_vanishing_study_from_the_cli(tmp_path):
     check_outputs(folder, "vanishing", claims)
     assert "claims:" in result.output and result.output.count("criterion:") == len(claims)
     assert f"page: {folder / 'index.html'}" in result.output
+    summary = result.output[result.output.index("study vanishing: "):]  # the lines after the last claim
+    assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive of \d+ claims, in \d+(\.\d)? s\n", summary)
+    assert f"bench report {folder}" in summary and not re.search(r"\d\.\d{4,}", summary)  # the next step; no raw floats
     assert "Gradient study: vanishing" in (folder / "index.html").read_text()
     init = pd.read_parquet(folder / "init_layers.parquet")
     assert set(init["layer_index"]) == set(range(1, 31))
@@ -149,3 +152,4 @@ def test_relu_claim_fails_under_one_shared_init_the_old_bug(monkeypatch):
     for init in ("kaiming", *vanishing.SHARED_INITS):  # the old comparison: one init for all three activations
         monkeypatch.setattr(vanishing, "OWN_INIT", dict.fromkeys(vanishing.OWN_INIT, init))
         assert vanishing.relu_own_init(gb)[0] == [False] * 5, init
+

@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
 from bench.report.render import file_links, write_study_page
+from bench.report.units import duration
 from bench.results import ResultStore, TrialRecord, atomic_write, ensure_writable, provenance, record, to_tables
 from bench.train import TrialResult, run_trial
 
@@ -134,10 +135,8 @@ class Study:
         claims table."""
         claims = pd.DataFrame([asdict(c) for c in self.claims], columns=CLAIM_COLUMNS)
         atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
-        counts = claims["outcome"].value_counts()
         header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
-                  f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims "
-                  + ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome) + ".")
+                  f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims {tally(claims)}.")
         tables = {**{name: (df, TABLES[name]) for name, df in to_tables(self.records).items()}, **self.tables}
         for name, (df, _) in tables.items():  # zstd: committed example pages carry their tables; before the page
             atomic_write(self.folder / f"{name}.parquet", df.to_parquet(index=False, compression="zstd"))
@@ -150,9 +149,15 @@ class Study:
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
-        self.progress(f"study {self.name}: {int(claims['passed'].sum())}/{len(claims)} claims pass in "
-                      f"{time.perf_counter() - self.t0:.0f}s; results in {self.folder}")
+        self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
+                      f"{duration(time.perf_counter() - self.t0)}")
         return claims
+
+
+def tally(claims: pd.DataFrame) -> str:
+    """'10 pass, 1 fail, 2 inconclusive': every outcome, also those no claim had."""
+    counts = claims["outcome"].value_counts()
+    return ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome)
 
 
 def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str],
