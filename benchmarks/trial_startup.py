@@ -1,13 +1,13 @@
-"""Per-trial start-up of a sweep's short CPU trials: what the per-process dataset cache (workloads.load_data) saves.
+"""Per-trial start-up of a sweep's short trials: what the per-process dataset cache (workloads.load_data) saves.
 
 Runs trials one after another in this process through `sweep_trial`, exactly as a reused Ray Tune actor runs
 them, once with the cache emptied before every trial (each trial decodes its dataset from its files) and once
-with the cache kept (the worker's first trial decodes, the others reuse its tensors). Per trial it prints the
-wall time, the training time (the epochs' own timers) and the overhead = wall - training (data, model set-up,
-evaluation, the result part), and the ratio of the two overheads. Workloads: MNIST-1D (a 4 MB cached .npz) and
-CIFAR-format files written to a temporary folder (--cifar-images images, decoded from pickled uint8 batches and
-normalised). Last, what a worker that is not reused pays before its first step: a fresh Python process that
-imports torch and bench and decodes the data.
+with the cache kept (the worker's first trial decodes, the others reuse its tensors, on a GPU its device
+copy). Per trial it prints the wall time, the training time (the epochs' own timers) and the overhead = wall -
+training (data, model set-up, evaluation, the result part), and the ratio of the two overheads. Workloads:
+MNIST-1D (a 4 MB cached .npz) and CIFAR-format files written to a temporary folder (--cifar-images images,
+decoded from pickled uint8 batches and normalised). Last, what a worker that is not reused pays before its first
+step: a fresh Python process that imports torch and bench and decodes the data.
 
     python benchmarks/trial_startup.py               # about a minute on one CPU thread
     python benchmarks/trial_startup.py --tiny        # seconds: checks that it runs
@@ -58,14 +58,20 @@ def tasks(workload: str, data_dir: str, args: argparse.Namespace, out: Path) -> 
             for k, tid in enumerate(g.tuning_ids())]
 
 
+def forget() -> None:
+    """Empty the worker's data: the decoded bundles and their copy on the GPU."""
+    workloads._decoded.cache_clear()
+    workloads._resident.cache_clear()
+
+
 def run(batch: list[dict], cached: bool) -> tuple[float, float]:
     """Median wall time and median overhead (wall - training) per trial, the first trial excluded when cached
     (it decodes, as every trial does uncached)."""
     walls, overheads = [], []
-    workloads._decoded.cache_clear()
+    forget()
     for task in batch:
         if not cached:
-            workloads._decoded.cache_clear()
+            forget()
         t0 = time.perf_counter()
         sweep_trial(task)
         walls.append(time.perf_counter() - t0)
@@ -99,7 +105,7 @@ def main() -> None:
                 print(f"  {workload:<12} {'cached' if cached else 'decoded per trial':<18} wall {rows[cached][0]:6.3f} s,"
                       f" overhead {rows[cached][1]:6.3f} s")
             t0 = time.perf_counter()
-            workloads._decoded.cache_clear()
+            forget()
             load_data(TrialConfig(workload=workload, data_dir=data_dir))
             decode = time.perf_counter() - t0
             ratio, wall = rows[False][1] / rows[True][1], rows[False][0] / rows[True][0]

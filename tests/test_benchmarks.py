@@ -70,7 +70,7 @@ def test_gpu_check_says_it_skips_without_cuda():
     done = subprocess.run(["bash", str(BENCHMARKS / "gpu_check.sh")], capture_output=True, text=True, timeout=120,
                           env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "no CUDA device: skipping GPU sections"
+    assert done.stdout.strip() == "no CUDA device: skipping GPU sections (--smoke runs them at a tiny size on the CPU)"
 
 
 @pytest.mark.slow
@@ -116,3 +116,15 @@ def test_gpu_sweep_inputs_are_a_valid_16_trial_sweep(tmp_path, monkeypatch):
     assert Plan(space).total() == 16
     data = cifar10.load(space.fixed["data_dir"], download=False)  # the workload's loader reads our files
     assert data.input_shape == (3, 32, 32) and len(data.train) + len(data.val) == 500
+
+
+def test_trial_startup_prints_both_modes_and_their_ratios(monkeypatch, capsys):
+    out = run_script("trial_startup.py", ["--tiny"], monkeypatch, capsys)
+    for workload in ("mnist1d-cnn", "cifar10-cnn"):
+        walls = re.findall(rf"{workload}\s+(decoded per trial|cached)\s+wall\s+([0-9.]+) s, overhead\s+([0-9.]+) s", out)
+        assert [mode for mode, _, _ in walls] == ["decoded per trial", "cached"], out
+        (_, w0, o0), (_, w1, o1) = walls
+        line = re.search(rf"{workload} .*overhead ratio per-trial decode / cached: ([0-9.]+)x; trial wall ratio "
+                         r"([0-9.]+)x", out)
+        assert line and float(line.group(1)) == pytest.approx(float(o0) / float(o1), rel=0.1), out
+        assert float(line.group(2)) == pytest.approx(float(w0) / float(w1), rel=0.1), out
