@@ -56,6 +56,7 @@ T_STUDY = "tests/test_study_claims.py"
 T_FAQ = "tests/test_faq_claims.py"
 T_CACHE = "tests/test_data_cache.py"
 T_STACK = "tests/test_stacked.py"
+T_STACK_SWEEP = "tests/test_stacked_sweep.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
@@ -263,6 +264,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("stacked-no-fallback", "a stacked run that fails records every seed as failed instead of running it alone",
            "bench/search/trial.py", "lambda cfg=cfg: run_trial(cfg))", "lambda cfg=cfg: run_stacked(cfg, [cfg.seed])[0])",
            (T_STACK,)),
+    Mutant("stack-completes-first-seed-only", "a stacked task's completion marks only its first seed finished",
+           "bench/search/tune.py", "        for tid in tids:  # one, or the seeds of a stacked task",
+           "        for tid in tids[:1]:  # one, or the seeds of a stacked task", (T_STACK_SWEEP,)),
+    Mutant("stack-ignores-why-not", "seeds of a config with per-seed state in a step (dropout, BN) are stacked",
+           "bench/search/tune.py", "if self.stack_seeds and len(finals) > 1 and why_not_stacked(g.config(params, 0, 1)) is None:",
+           "if self.stack_seeds and len(finals) > 1:", (T_STACK_SWEEP,)),
+    Mutant("stack-seeds-unwritten", "a stacked task writes down only its first seed: --resume cannot re-run the others",
+           "bench/search/tune.py", "        for tid, seed in finals[1:]:\n            self._write_down(g, tid, params, seed)\n",
+           "        for tid, seed in finals[1:]:\n            g.running.add(tid)\n", (T_STACK_SWEEP,)),
+    Mutant("stack-on-cpu-by-default", "a sweep without a GPU stacks its final seeds unasked", "bench/search/tune.py",
+           'info["stack_seeds"] = gpus_per_trial > 0 if stack_seeds is None', 'info["stack_seeds"] = True if stack_seeds is None',
+           ("tests/test_sweep.py::test_sweep_end_to_end_with_a_diverging_level",)),
 )
 
 

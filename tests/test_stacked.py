@@ -98,7 +98,7 @@ def test_stacked_final_seeds_write_the_parts_their_own_trials_write(tmp_path):
     task = {"out": str(tmp_path / "stacked"), "config": g.config({"lr": 0.01}, min(ids.values()), 1).to_dict(),
             "tags": g.tags(space, FINAL), "metric": g.metric, "mode": g.mode, "target": g.target, "report_epochs": [],
             "stack": [{"trial_id": tid, "seed": seed} for tid, seed in ids.items()]}
-    outcomes = final_stacked(task)["outcomes"]
+    outcomes = {o["trial_id"]: o for o in final_stacked(task)["outcomes"]}
     for tid, seed in ids.items():
         config = g.config({"lr": 0.01}, seed, 1).to_dict()
         alone = sweep_trial({**task, "stack": [], "trial_id": tid, "config": config, "out": str(tmp_path / "alone")})
@@ -137,7 +137,7 @@ def test_a_stacked_run_that_fails_falls_back_to_one_trial_per_seed(tmp_path, mon
     task = {"out": str(tmp_path), "config": tiny(seed=1).to_dict(), "tags": {"phase": "final"}, "metric": "val_acc",
             "mode": "max", "target": "test_acc", "stack": [{"trial_id": f"s{s}", "seed": s} for s in (1, 2, 3)]}
     outcomes = final_stacked(task)["outcomes"]
-    assert {tid: o["status"] for tid, o in outcomes.items()} == {"s1": "ok", "s2": "error", "s3": "ok"}
+    assert {o["trial_id"]: o["status"] for o in outcomes} == {"s1": "ok", "s2": "error", "s3": "ok"}
     parts = {r.trial_id: r for r in ResultStore(tmp_path).finished()}
     assert {tid: (r.config["seed"], r.tags["score"]) for tid, r in parts.items() if tid != "s2"} == {
         "s1": (1, 0.1), "s3": (3, 0.3)}

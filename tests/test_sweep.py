@@ -376,6 +376,7 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     run = json.loads((folder / "run.json").read_text())
     assert run["complete"] and run["finished_trials"] == run["total_trials"] == 8 + confirmed and run["slots"] == 2
     assert run["gpus_per_trial"] == 0.0 and run["gpus"]["chosen_by"] == "auto: no GPU"  # the default, without a GPU
+    assert run["stack_seeds"] is False and first_epoch_timers(folder, final["trial_id"]).nunique() == 2  # one run each
     assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
     board = leaderboard(trials).set_index("level")
     assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05
@@ -519,3 +520,32 @@ def test_unreachable_address_is_a_one_line_error(tmp_path):
     res = runner.invoke(app, ["sweep", str(path), "--out", str(tmp_path), "--address", f"127.0.0.1:{free_port()}"])
     assert res.exit_code == 2 and "no Ray head reachable at 127.0.0.1:" in res.stderr
     assert not list(tmp_path.glob("tiny-*"))  # refused before a run folder was made
+
+
+def first_epoch_timers(folder, trial_ids) -> pd.Series:
+    """Each trial's first-epoch training time: seeds trained as one stacked run share it."""
+    epochs = pd.read_parquet(folder / "epochs.parquet")
+    timers = epochs[(epochs["metric"] == "epoch_time") & (epochs["epoch"] == 1)].set_index("trial_id")["value"]
+    return timers.loc[list(trial_ids)]
+
+
+@pytest.mark.slow
+def test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task(tmp_path, rays):
+    """stack_seeds=True (the default on a GPU) forced on CPUs: the final seeds of each level train as one stacked
+    model in one Ray task; each seed's record is where and as a separate trial's would be."""
+    from bench.search.tune import run_sweep
+
+    space = tiny_space(name="stacked", budget={"trials_per_level": 2, "epochs": 2, "seeds": 3, "confirm": 1,
+                                               "asha": False})
+    folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=1, gpus_per_trial=0.0, progress=False,
+                       stack_seeds=True)
+    run = json.loads((folder / "run.json").read_text())
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert run["complete"] and run["stack_seeds"] is True and run["finished_trials"] == len(trials) == 2 * (2 + 1 + 3)
+    final = trials[trials["phase"] == "final"]
+    assert set(final["status"]) == {"ok"} and (final["score"] == final["test_acc"]).all()
+    for level, seeds in final.groupby("level"):
+        assert sorted(seeds["seed"]) == [1, 2, 3] and seeds["lr"].nunique() == 1, level
+        assert first_epoch_timers(folder, seeds["trial_id"]).nunique() == 1, level  # one stacked run, one timer
+        assert set(seeds["trial_id"]) == {f"mnist1d-cnn.{level}.seed-{s}" for s in (1, 2, 3)}
+

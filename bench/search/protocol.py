@@ -220,10 +220,15 @@ class Group:
         """Tuning finished without a single trial that trained to the end: nothing to confirm or re-run."""
         return bool(self.tuned) and self.tuning_finished() and self.search_best() is None
 
-    def next_final(self) -> tuple[str, int] | None:
+    def open_finals(self) -> list[tuple[str, int]]:
+        """The final-phase (trial id, seed) pairs ready to start, all at once (a stacked run trains them together);
+        none before the group's choice is made."""
         if not self.confirm_finished() or self.best() is None:
-            return None
-        return next(((t, s) for t, s in self.final_ids().items() if t not in self.done and t not in self.running), None)
+            return []
+        return [(t, s) for t, s in self.final_ids().items() if t not in self.done and t not in self.running]
+
+    def next_final(self) -> tuple[str, int] | None:
+        return next(iter(self.open_finals()), None)
 
     def finished(self) -> bool:
         return self.dropped() or (self.confirm_finished() and all(t in self.done for t in self.final_ids()))

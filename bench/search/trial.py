@@ -61,8 +61,9 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
     """A group's final-phase seeds (task["stack"]: [{"trial_id", "seed"}, ...]) trained as one stacked model
     (bench.stacked), writing for each seed the part its own trial would write: same id, config and tags. Should
-    the stacked run fail as a whole, each seed runs alone, as its own trial would. Returns every seed's outcome
-    under "outcomes" (trial id -> outcome), and the first seed's at the top level, as sweep_trial returns one."""
+    the stacked run fail as a whole, each seed runs alone, as its own trial would. Returns every seed's outcome,
+    with its trial id, under "outcomes" (in the order of the stack), and the first seed's at the top level, as
+    sweep_trial returns one."""
     from bench.config import TrialConfig
     from bench.stacked import run_stacked
     from bench.train import run_trial
@@ -74,9 +75,16 @@ def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
         results = run_stacked(base, [cfg.seed for cfg in configs])
     except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
         results = [_guarded(cfg.to_dict(), [], lambda cfg=cfg: run_trial(cfg)) for cfg in configs]
-    outcomes = {entry["trial_id"]: _write(task, entry["trial_id"], result)
-                for entry, result in zip(task["stack"], results, strict=True)}
-    return {**outcomes[task["stack"][0]["trial_id"]], "outcomes": outcomes}
+    outcomes = [{"trial_id": entry["trial_id"], **_write(task, entry["trial_id"], result)}
+                for entry, result in zip(task["stack"], results, strict=True)]
+    return {**outcomes[0], "outcomes": outcomes}  # a list: Tune flattens the dicts inside a result, not lists
+
+
+def members(task: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(trial id, config) of every trial a task runs: its own, or each stacked seed's."""
+    if not task.get("stack"):
+        return [(task["trial_id"], task["config"])]
+    return [(entry["trial_id"], {**task["config"], "seed": entry["seed"]}) for entry in task["stack"]]
 
 
 def _enter_sweep_folder(task: dict[str, Any]) -> None:

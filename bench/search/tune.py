@@ -10,7 +10,9 @@
   its own level, and never stops a final-phase trial. A trial that ASHA stops is told so through a flag
   file and ends itself, which keeps its record complete and its actor reusable.
 - `sweep_trial` (trial.py) runs inside a Ray worker: it trains with `run_trial`, writes the trial's part
-  atomically to the run folder (the results and what --resume reads), and returns the outcome.
+  atomically to the run folder (the results and what --resume reads), and returns the outcome. With stacked
+  seeds (on a GPU by default), a group's final seeds run as one task that trains them as one stacked model
+  (`final_stacked`) and writes each seed's part under its own trial id.
 - `run_sweep` starts or joins Ray, runs all of it in one Tune run, and consolidates the tidy tables.
 """
 from __future__ import annotations
@@ -61,7 +63,8 @@ from bench.search.protocol import (
 )
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube, load_space
-from bench.search.trial import STOP_DIR, error_text, stop_flag, sweep_trial
+from bench.search.trial import STOP_DIR, error_text, members, stop_flag, sweep_trial
+from bench.stacked import why_not_stacked
 from bench.status import TrialStatus
 from bench.train import TrialResult
 
@@ -125,24 +128,27 @@ class ProtocolSearcher(Searcher):
     known), then the tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
     trial of a resumed sweep before any new one."""
 
-    def __init__(self, plan: Plan, out: Path, threads: int):
+    def __init__(self, plan: Plan, out: Path, threads: int, stack_seeds: bool = False):
         super().__init__(metric="objective")  # the mode is per group (a workload's target)
-        self.plan, self.out, self.threads = plan, out, threads
+        self.plan, self.out, self.threads, self.stack_seeds = plan, out, threads, stack_seeds
         budget = plan.space.budget
         self.rungs = {g.index: asha_rungs(budget.epochs_for(g.workload), budget.grace_for(g.workload),
                                           budget.reduction_factor) if budget.asha else [] for g in plan.groups}
         self.searches = {g.index: GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
-        self.live: dict[str, tuple[Group, str, str, dict[str, Any]]] = {}  # Tune id -> group, trial id, phase, params
+        self.live: dict[str, tuple[Group, list[str], str, dict[str, Any]]] = {}  # Tune id -> group, trial ids, phase, params
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # every group carries its own metric and mode
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         for g in self.plan.groups:
-            if nxt := g.next_final():
+            if finals := g.open_finals():
                 best = g.best()
-                given = g.suggested.get(nxt[0], {}).get("params")
-                return self._start(trial_id, g, FINAL, nxt[0], given or (best.params if best else {}), nxt[1])
+                given = g.suggested.get(finals[0][0], {}).get("params")
+                params = given or (best.params if best else {})
+                if self.stack_seeds and len(finals) > 1 and why_not_stacked(g.config(params, 0, 1)) is None:
+                    return self._start_stack(trial_id, g, finals, params)
+                return self._start(trial_id, g, FINAL, finals[0][0], params, finals[0][1])
         for g in self.plan.groups:  # the top configs of a finished search, on the confirm seed
             if nxt := g.next_confirm():
                 given = g.suggested.get(nxt[0])
@@ -167,25 +173,39 @@ class ProtocolSearcher(Searcher):
             t in g.done for t in g.tuning_ids()[:startup]) == min(startup, g.trials)
 
     def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
-        write_suggestion(self.out, trial_id, params, seed)  # before it starts: what --resume re-runs
-        g.suggested[trial_id] = {"trial_id": trial_id, "params": params, "seed": seed}
-        g.running.add(trial_id)
-        self.live[tune_id] = (g, trial_id, phase, params)
+        self._write_down(g, trial_id, params, seed)
+        self.live[tune_id] = (g, [trial_id], phase, params)
         return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out), "cwd": os.getcwd(),
                 "config": g.config(params, seed, self.threads).to_dict(), "tags": g.tags(self.plan.space, phase),
                 "metric": g.metric, "mode": g.mode, "target": g.target,
                 "report_epochs": self.rungs[g.index] if phase == TUNE else []}
 
+    def _start_stack(self, tune_id: str, g: Group, finals: list[tuple[str, int]], params: dict[str, Any]) -> dict:
+        """One task for the group's open final seeds, trained as one stacked model (trial.final_stacked); each seed
+        is written down, and recorded, under its own trial id, as if it ran alone."""
+        task = self._start(tune_id, g, FINAL, finals[0][0], params, finals[0][1])
+        for tid, seed in finals[1:]:
+            self._write_down(g, tid, params, seed)
+        self.live[tune_id] = (g, [tid for tid, _ in finals], FINAL, params)
+        return {**task, "stack": [{"trial_id": tid, "seed": seed} for tid, seed in finals]}
+
+    def _write_down(self, g: Group, trial_id: str, params: dict[str, Any], seed: int) -> None:
+        write_suggestion(self.out, trial_id, params, seed)  # before it starts: what --resume re-runs
+        g.suggested[trial_id] = {"trial_id": trial_id, "params": params, "seed": seed}
+        g.running.add(trial_id)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        g, tid, phase, params = self.live.pop(trial_id)
-        g.running.discard(tid)
-        outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
-        if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
-            outcome = Outcome(tid, params, TrialStatus.ERROR, worst(g.mode))
-        elif result and result.get("final"):
-            outcome = Outcome(tid, params, result["status"], result["objective"])
-        if outcome:
-            g.done[tid] = outcome
+        g, tids, phase, params = self.live.pop(trial_id)
+        results = {r["trial_id"]: r for r in (result or {}).get("outcomes", [])} or {tids[0]: result or {}}
+        for tid in tids:  # one, or the seeds of a stacked task
+            g.running.discard(tid)
+            outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
+            if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
+                outcome = Outcome(tid, params, TrialStatus.ERROR, worst(g.mode))
+            elif results.get(tid, {}).get("final"):
+                outcome = Outcome(tid, params, results[tid]["status"], results[tid]["objective"])
+            if outcome:
+                g.done[tid] = outcome
         if phase == TUNE:
             self.searches[g.index].tell(trial_id, outcome.objective if outcome else None)
 
@@ -240,11 +260,11 @@ class TrialLog(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         task = trial.config
-        if not (self.store.parts / f"{task['trial_id']}.json").exists():
-            trace = str(trial.get_error() or "the trial's worker died").strip()
-            result = TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], error_text(trace.splitlines()[-1], trace))
-            self.store.add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
-                                                            "score": math.nan}))
+        trace = str(trial.get_error() or "the trial's worker died").strip()
+        for tid, config in members(task):  # one, or each seed of a stacked task
+            if not (self.store.parts / f"{tid}.json").exists():
+                result = TrialResult(config, TrialStatus.ERROR, {}, [], [], error_text(trace.splitlines()[-1], trace))
+                self.store.add(record(tid, result, {**task["tags"], "objective": worst(task["mode"]), "score": math.nan}))
         self._line(trials, trial, {"status": TrialStatus.ERROR})
 
     def _line(self, trials: list, trial, result: dict) -> None:
@@ -265,7 +285,10 @@ class TrialLog(Callback):
             if task["phase"] == CONFIRM and (chosen := g.best()) and math.isfinite(chosen.objective):
                 value += f"  chosen {chosen.objective:.4f} (mean of 2 seeds)"
         else:
-            value = f"{g.target} {result.get('score', math.nan):.4f}  seed {task['config']['seed']}"
+            seeds = result.get("outcomes") or [{**result, "trial_id": task["trial_id"]}]
+            scores = ", ".join(f"{r.get('score', math.nan):.4f}" for r in seeds)
+            value = f"{g.target} {scores}  seed {','.join(str(c['seed']) for _, c in members(task))}"
+            value += "  (stacked)" if task.get("stack") else ""
         console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<7} {g.workload} {g.level}  {params}  "
                       f"{value}  {result['status']}  | running {running}, failed {failed[TUNE]} tuning {failed[FINAL]} final, "
                       f"{time.perf_counter() - self.t0:.0f}s")
@@ -413,10 +436,12 @@ def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> 
 
 def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
               cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
-              dashboard: bool = False, progress: bool = True, reuse_actors: bool = True) -> Path:
+              dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
+              stack_seeds: bool | None = None) -> Path:
     """Run (or resume) a sweep and return its run folder with trials/epochs/gradients tables, run.json and
     space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete: false.
-    Every check that can fail runs before a new run folder is made."""
+    Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final seeds
+    as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
@@ -445,6 +470,7 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
                 gpus_per_trial, info["gpus"], info["slots"] = trial_resources(
                     gpus_per_trial, plan.groups[0].base, cpus, console.print if progress else lambda line: None)
                 info["gpus_per_trial"] = gpus_per_trial
+                info["stack_seeds"] = gpus_per_trial > 0 if stack_seeds is None else stack_seeds
                 info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
             if folder is None:
                 folder = new_run_folder(Path(out), space.name)
@@ -477,7 +503,7 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: floa
     t0 = time.perf_counter()
     try:
         if not plan.finished():
-            _fit(plan, folder, cpus, gpus, reuse_actors, progress, info["slots"])
+            _fit(plan, folder, cpus, gpus, reuse_actors, progress, info["slots"], info["stack_seeds"])
     finally:
         store.consolidate()
         shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
@@ -517,7 +543,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int) -> None:
+def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int,
+         stack_seeds: bool) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
@@ -531,7 +558,7 @@ def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool,
     try:
         tuner = tune.Tuner(
             tune.with_resources(sweep_trial, {"cpu": cpus, "gpu": gpus}),
-            tune_config=tune.TuneConfig(search_alg=ProtocolSearcher(plan, folder, max(1, int(cpus))),
+            tune_config=tune.TuneConfig(search_alg=ProtocolSearcher(plan, folder, max(1, int(cpus)), stack_seeds),
                                         scheduler=ProtocolScheduler(plan), num_samples=-1, reuse_actors=reuse_actors,
                                         trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
             run_config=tune.RunConfig(name=plan.space.name, storage_path=storage, verbose=0,
