@@ -360,5 +360,5 @@ def test_ablation_strength_is_picked_on_validation_not_test():
 
 def test_the_objective_of_an_early_stopped_trial_is_that_of_its_restored_epoch():
     epochs = [{"epoch": 1, "val_acc": 0.7}, {"epoch": 2, "val_acc": 0.8}, {"epoch": 3, "val_acc": 0.75}]
-    assert objective("ok", epochs, "val_acc", tested_epoch=2) == 0.8
-    assert objective("ok", epochs, "val_acc") == 0.75 and math.isnan(objective("diverged", epochs, "val_acc"))
+    assert objective("ok", epochs, "val_acc", "max", tested=2) == 0.8
+    assert objective("ok", epochs, "val_acc", "max") == 0.75 and math.isnan(objective("diverged", epochs, "val_acc", "max"))

@@ -153,6 +153,29 @@ def test_plan_learns_the_validation_value_not_the_test_value():
     assert g.best().trial_id == t0
 
 
+def test_an_early_stopped_trial_is_judged_on_the_weights_it_was_tested_with(tmp_path, monkeypatch):
+    """Early stopping restores the best epoch's weights, and the test score is theirs: the search must learn the
+    validation value of those weights, not of the last epoch (both in the trial and in a plan rebuilt on resume)."""
+    import bench.train
+    from bench.search.trial import sweep_trial
+
+    rows = [{"epoch": 1, "val_acc": 0.8}, {"epoch": 2, "val_acc": 0.7}, {"epoch": 3, "val_acc": 0.6}]
+    space = load_space(space_dict(trials=2))
+    t0, t1 = Plan(space).groups[0].tuning_ids()
+    records = [TrialRecord(t0, {}, {"lr": 0.01, "early_stop": 2}, "ok", {"best_epoch": 1}, rows, []),
+               TrialRecord(t1, {}, {"lr": 0.02, "early_stop": 0}, "ok", {"best_epoch": 1}, rows[:1] + [rows[1]], [])]
+    g = Plan(space, records).groups[0]
+    assert g.done[t0].objective == 0.8 and g.done[t1].objective == 0.7 and g.best().trial_id == t0
+
+    def fake_run_trial(cfg, report=None, data=None):
+        return bench.train.TrialResult(cfg.to_dict(), "ok", {"test_acc": 0.77, "best_epoch": 1}, rows, [])
+
+    monkeypatch.setattr(bench.train, "run_trial", fake_run_trial)
+    task = {"trial_id": t0, "out": str(tmp_path), "config": g.config({"lr": 0.01}, 0, 1).replace(early_stop=2).to_dict(),
+            "tags": g.tags(space, TUNE), "metric": g.metric, "mode": g.mode, "target": g.target, "report_epochs": []}
+    assert sweep_trial(task)["objective"] == 0.8
+
+
 def test_sweep_trial_reports_validation_objective_and_test_score(tmp_path, monkeypatch):
     """Spy on what a trial hands the search: a planted run whose validation and test values differ."""
     import bench.train

@@ -31,7 +31,8 @@ from typing import Any
 from bench.config import TrialConfig
 from bench.results import ResultStore, TrialRecord, atomic_write, provenance
 from bench.search.executors import Executor
-from bench.search.protocol import CONFIRM, FINAL, TUNE, Outcome, choose_confirmed, rank, worst
+from bench.search.protocol import CONFIRM, FINAL, TUNE, Outcome, choose_confirmed, rank, tested_epoch, worst
+from bench.search.protocol import objective as protocol_objective
 from bench.search.space import CONFIRM_SEED_OFFSET
 from bench.status import TrialStatus
 
@@ -125,13 +126,10 @@ def selection(target: str, mode: str, epochs: list[dict[str, Any]]) -> tuple[str
     return "val_loss", "min"
 
 
-def objective(status: str, epochs: list[dict[str, Any]], metric: str, tested_epoch: int = 0) -> float:
-    """Validation value of a finished trial's tested weights: the last epoch's, or `tested_epoch`'s where early
-    stopping restored that epoch's weights; NaN for a diverged or failed trial."""
-    if status != TrialStatus.OK or not epochs:
-        return math.nan
-    row = next((e for e in epochs if e.get("epoch") == tested_epoch), epochs[-1])
-    value = float(row.get(metric, math.nan))
+def objective(status: str, epochs: list[dict[str, Any]], metric: str, mode: str, tested: int = 0) -> float:
+    """The protocol's objective (bench/search/protocol.py: the tested weights' validation value), stored as NaN
+    instead of the worst value for a diverged or failed trial, so that means over the FAQ's tables skip it."""
+    value = protocol_objective(status, epochs, metric, mode, tested)
     return value if math.isfinite(value) else math.nan
 
 
@@ -282,8 +280,7 @@ class Runner:
     def finish(self, exp: Experiment, store: ResultStore, job: Job, fields: dict, cached: bool = False) -> dict:
         spec = self.workload(job.config.workload)
         metric, mode = selection(spec.target, spec.mode, fields["epochs"])
-        restored = int(fields["final"].get("best_epoch", 0)) if fields["config"].get("early_stop") else 0
-        value = objective(fields["status"], fields["epochs"], metric, restored)
+        value = objective(fields["status"], fields["epochs"], metric, mode, tested_epoch(fields["config"], fields["final"]))
         score = float(fields["final"].get(spec.target, math.nan)) if fields["status"] == TrialStatus.OK else math.nan
         tags = {"experiment": exp.name, "phase": job.phase, "compare": exp.compare, "group": job.cell.group,
                 "level": job.cell.level, "tuned": "lr" if job.cell.lr is None else "", "tune_metric": metric,

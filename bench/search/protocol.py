@@ -93,13 +93,21 @@ def worst(mode: str) -> float:
     return -math.inf if mode == "max" else math.inf
 
 
-def objective(status: str, epochs: list[dict[str, Any]], metric: str, mode: str) -> float:
-    """What the search learns from a trial: the last validation value it reached; the worst value if it
+def objective(status: str, epochs: list[dict[str, Any]], metric: str, mode: str, tested: int = 0) -> float:
+    """What the search learns from a trial: the validation value of the weights it was tested with (the last
+    epoch's, or epoch `tested`'s where early stopping restored them: `tested_epoch`); the worst value if it
     diverged or failed (so TPE steers away from that region instead of ignoring it)."""
     if status not in (TrialStatus.OK, TrialStatus.STOPPED) or not epochs:
         return worst(mode)
-    value = float(epochs[-1].get(metric, math.nan))
+    row = next((e for e in epochs if e.get("epoch") == tested), epochs[-1]) if tested else epochs[-1]
+    value = float(row.get(metric, math.nan))
     return value if math.isfinite(value) else worst(mode)
+
+
+def tested_epoch(config: dict[str, Any], final: dict[str, Any]) -> int:
+    """The epoch whose weights a trial was tested with where that is not the last: early stopping restores the
+    weights of the best validation loss (run_trial's `best_epoch`); 0 otherwise."""
+    return int(final.get("best_epoch", 0) or 0) if config.get("early_stop") else 0
 
 
 def better(a: float, b: float, mode: str) -> bool:
@@ -274,7 +282,8 @@ class Plan:
                                   "resolved now; resume with the same search space and --quick setting")
             g = owners[rec.trial_id]
             g.done[rec.trial_id] = Outcome(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
-                                           objective(rec.status, rec.epochs, g.metric, g.mode))
+                                           objective(rec.status, rec.epochs, g.metric, g.mode,
+                                                     tested_epoch(rec.config, rec.final)))
         for tid, entry in (suggested or {}).items():
             if tid in owners:
                 owners[tid].suggested[tid] = entry

@@ -15,7 +15,7 @@ from typing import Any
 
 from ray import tune
 
-from bench.search.protocol import objective
+from bench.search.protocol import objective, tested_epoch
 from bench.status import TrialStatus
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
@@ -110,7 +110,7 @@ def _write(task: dict[str, Any], trial_id: str, result: Any) -> dict[str, Any]:
     """Write a finished trial's part (its record with the protocol's tags) and return its outcome for the search."""
     from bench.results import ResultStore, record
 
-    value = objective(result.status, result.epochs, task["metric"], task["mode"])
+    value = objective(result.status, result.epochs, task["metric"], task["mode"], tested_epoch(result.config, result.final))
     score = float(result.final.get(task["target"], math.nan)) if result.status == TrialStatus.OK else math.nan
     ResultStore(task["out"]).add(record(trial_id, result, {**task["tags"], "objective": value, "score": score}))
     return {"final": True, "epoch": len(result.epochs), "objective": value, "status": result.status, "score": score}
