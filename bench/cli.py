@@ -277,6 +277,10 @@ def sweep(
     resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
                                       "run of this sweep under --out. Finished trials are kept and not re-run."),
     dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
+    stack_seeds: bool | None = typer.Option(None, "--stack-seeds/--no-stack-seeds", help="Train each level's final "
+                                            "seeds as one stacked model (torch.func) where the config allows (no "
+                                            "dropout, batch norm, norm clipping, early stopping, RNN). Default: when "
+                                            "trials get a GPU."),
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
     hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
@@ -306,7 +310,7 @@ def sweep(
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
-                           dashboard=dashboard)
+                           dashboard=dashboard, stack_seeds=stack_seeds)
     except KeyboardInterrupt:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(130) from None

@@ -281,6 +281,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("stack-on-cpu-by-default", "a sweep without a GPU stacks its final seeds unasked", "bench/search/tune.py",
            'info["stack_seeds"] = gpus_per_trial > 0 if stack_seeds is None', 'info["stack_seeds"] = True if stack_seeds is None',
            ("tests/test_sweep.py::test_sweep_end_to_end_with_a_diverging_level",)),
+    Mutant("cli-drops-stack-seeds", "bench sweep --stack-seeds/--no-stack-seeds never reach the sweep", "bench/cli.py",
+           "dashboard=dashboard, stack_seeds=stack_seeds)", "dashboard=dashboard)", (T_STACK_SWEEP,)),
 )
 
 

@@ -79,3 +79,21 @@ def test_seeds_are_stacked_only_when_asked_and_the_config_allows(tmp_path, fixed
     assert [len(members(t)) for t in finals] == ([3] if stacked else [1, 1, 1])
     assert sorted(cfg["seed"] for t in finals for _, cfg in members(t)) == [1, 2, 3]
     assert all(math.isfinite(cfg["lr"]) for t in finals for _, cfg in members(t))
+
+
+@pytest.mark.parametrize("flag, want", [([], None), (["--stack-seeds"], True), (["--no-stack-seeds"], False)])
+def test_sweep_command_passes_the_stacking_choice_on(flag, want, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import bench.search.tune
+    from bench.cli import app
+
+    seen = {}
+
+    def fake_run_sweep(space, out, **kw):
+        seen.update(kw)
+        raise KeyboardInterrupt  # the command's clean stop: nothing else runs
+
+    monkeypatch.setattr(bench.search.tune, "run_sweep", fake_run_sweep)
+    res = CliRunner().invoke(app, ["sweep", "optimizers", "--quick", "--out", str(tmp_path), *flag])
+    assert res.exit_code == 130 and seen["stack_seeds"] is want, res.output
