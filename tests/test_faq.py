@@ -24,7 +24,7 @@ from bench.faq.main import NOT_JUDGED, answer
 from bench.faq.questions import QUESTIONS
 from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, objective, selection, trial_config
 from bench.report import stats as st
-from bench.report.faq import CSV_COLUMNS, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
+from bench.report.faq import CSV_COLUMNS, PENDING, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
 from bench.results import read_run
 from bench.search.executors import Processes
 from bench.train import steps_per_epoch
@@ -277,6 +277,12 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     assert not math.isnan(final["score"].astype(float).mean())
     # Identical configurations across questions (e.g. Adam on the CNN in 8.1, 8.4 and 8.10) trained once.
     assert any(line.endswith("(cached)") for line in lines)
+    assert (table["verdict_full"] == PENDING).all()
+    # A second budget's folders (here the same run's) are judged without training and shown beside each claim.
+    answer(["8.2"], "tiny", tmp_path / "out2", tmp_path / "runs", studies, reuse=True, log=lines.append,
+           full_runs=tmp_path / "runs", full_studies=studies)
+    beside = pd.read_csv(tmp_path / "out2" / "verdicts.csv")["verdict_full"]
+    assert len(beside) and beside.isin(st.VERDICT_WORDS.values()).all()
 
 
 
