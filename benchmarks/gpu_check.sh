@@ -10,7 +10,7 @@
 # (a check that the sections run, not a measurement).
 #
 #   bash benchmarks/gpu_check.sh            # on a machine with a GPU
-#   bash benchmarks/gpu_check.sh --smoke    # anywhere, about two minutes on two CPU cores
+#   bash benchmarks/gpu_check.sh --smoke    # anywhere, under two minutes on two CPU cores
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
