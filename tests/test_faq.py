@@ -330,10 +330,10 @@ def test_sigterm_stops_the_faq_its_ray_and_its_trials(tmp_path):
     assert not left, f"processes outlived the run: {[below[p][:80] for p in left]}"
 
 
-def tuning_table(best_lr: dict[str, float], lrs=tuple(10 ** (k / 2) for k in range(-8, 1))) -> pd.DataFrame:
-    """Tuning trials whose validation accuracy peaks (a parabola in log LR) at best_lr[level]."""
+def tuning_table(best_lr: dict[str, float], lrs=tuple(10 ** (k / 2) for k in range(-8, 1)), top: float = 0.9) -> pd.DataFrame:
+    """Tuning trials whose validation accuracy peaks (a parabola in log LR) at best_lr[level], at `top`."""
     return pd.DataFrame([{"workload": fq.MLP, "level": level, "phase": "tune", "lr": lr, "tune_mode": "max",
-                          "objective": 0.9 - (math.log10(lr) - math.log10(best)) ** 2 / 10}
+                          "objective": top - (math.log10(lr) - math.log10(best)) ** 2 / 10}
                          for level, best in best_lr.items() for lr in lrs])
 
 
@@ -344,6 +344,14 @@ def test_batch_scaling_recovers_the_slope_of_best_lr_on_batch_size(exponent, ver
     df = tuning_table({f"batch {n}": 2e-3 * (n / 32) ** exponent for n in fq.BATCH_SIZES})
     j = fq.batch_scaling(SimpleNamespace(trials=lambda name: df))
     assert j.verdict == verdict and f"batch size^{exponent:.2f}" in j.numbers[0] and rule in j.numbers[1]
+    assert j.rows[0]["estimate"] == pytest.approx(exponent, abs=1e-6) and j.rows[0]["gate_chance"] == "pass"
+
+
+@pytest.mark.parametrize(("top", "verdict"), [(0.1 + evd.CHANCE_TOLERANCE + 0.01, st.SUPPORTED),
+                                              (0.1 + evd.CHANCE_TOLERANCE - 0.01, st.UNTESTABLE)])
+def test_a_batch_size_slope_among_runs_at_chance_is_untestable(top, verdict):
+    df = tuning_table({f"batch {n}": 2e-3 * (n / 32) for n in fq.BATCH_SIZES}, top=top)
+    assert fq.batch_scaling(SimpleNamespace(trials=lambda name: df)).verdict == verdict
 
 
 def test_more_data_is_compared_at_the_baselines_number_of_steps():

@@ -307,15 +307,33 @@ def batch_scaling(ev: Evidence) -> Judgement:
     lo, hi = c.ci
     rules = [name for name, k in (("linear (Goyal et al. 2017: slope 1)", 1.0), ("square-root (slope 0.5)", 0.5))
              if lo <= k <= hi]
-    checks = [evd.Gate(name, None, "fitted to the tuning grid", st.UNTESTABLE) for name in evd.GATES]
+    checks = [evd.Gate("target", None, "no reference arm: a slope fitted to the tuning grid", st.UNTESTABLE),
+              evd.Gate("acted", None, "the batch size differs by construction", st.NOT_EXERCISED),
+              learnt_gate(table["validation objective"], df)]
+    verdict = evd.gated(verdict, checks)
     return Judgement(verdict, [
         f"best LR ~ batch size^{slope:.2f} (95% CI {lo:.2f} to {hi:.2f}; {len(table)} batch sizes, OLS on log-log; "
-        f"outcome {st.outcome(c, SLOPE_MARGIN).value}; {st.precision_words(c, SLOPE_MARGIN)}) -> {verdict}",
+        f"outcome {st.outcome(c, SLOPE_MARGIN).value}; {st.precision_words(c, SLOPE_MARGIN)}) -> {verdict}; "
+        f"{evd.gate_words(checks)}",
         "consistent with " + (" and ".join(rules) if rules else "neither linear nor square-root scaling")],
         table.assign(**{"best LR (interpolated)": table["best LR (interpolated)"].map(lambda v: f"{v:.3g}"),
                         "validation objective": table["validation objective"].map(lambda v: f"{v:.4f}")}),
         [evd.comparison_row("batch size", c, "slope of log10 best LR on log10 batch size", SLOPE_MARGIN, verdict, checks,
                             kind="superiority (slope)")])
+
+
+def learnt_gate(best: pd.Series, df: pd.DataFrame) -> evd.Gate:
+    """The chance gate of a fit to tuning results: every level's best validation objective lies above the
+    workload's chance score (a best LR among runs that learnt nothing is noise)."""
+    from bench.workloads import WORKLOADS
+
+    spec = WORKLOADS[MLP]
+    mode = str(df["tune_mode"].iloc[0]) if "tune_mode" in df and len(df) else spec.mode
+    if mode != spec.mode or not math.isfinite(spec.chance):  # a validation loss has no chance score to compare with
+        return evd.Gate("chance", None, "no chance score known for the tuning objective", st.UNTESTABLE)
+    stuck = [f"{v:.3f}" for v in best if evd.at_chance(float(v), spec.chance, spec.target, mode)]
+    return evd.Gate("chance", not stuck, f"best validation objective at chance at {len(stuck)} of {len(best)} batch "
+                    "sizes" if stuck else "every batch size's best LR learns", st.UNTESTABLE)
 
 
 def decay_helps(ev: Evidence) -> Judgement:
