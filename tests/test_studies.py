@@ -1,6 +1,7 @@
 """Each gradient study runs end to end on the tiny budget and writes its claims table, figures and raw tables."""
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -13,6 +14,7 @@ from bench.studies.common import CLAIM_COLUMNS, Outcome, Study, decide, fmt_seed
 
 pytestmark = pytest.mark.slow
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "studies"
 FIGURES = {
     "vanishing": {"grad_variance_by_depth", "activation_scale_by_depth", "grad_norm_over_steps", "grad_ratio_over_steps",
                   "update_ratio_by_depth", "sigmoid_activation_mean"},
@@ -153,3 +155,22 @@ def test_relu_claim_fails_under_one_shared_init_the_old_bug(monkeypatch):
         monkeypatch.setattr(vanishing, "OWN_INIT", dict.fromkeys(vanishing.OWN_INIT, init))
         assert vanishing.relu_own_init(gb)[0] == [False] * 5, init
 
+
+def unnamed(notes: str, labels: set[str]) -> str:
+    """What is left of a caption's notes once every label and the notes' own words are taken out."""
+    for label in sorted(labels, key=len, reverse=True):
+        notes = notes.replace(label, "")
+    return re.sub(r"all \d+ lines|overlap|went NaN \(not drawn\)|line: mean over seeds|band: their range|\band\b|[,;.:]|\s",
+                  "", notes)
+
+
+@pytest.mark.parametrize("figure", ["success_vs_length", "mse_vs_length"])
+def test_committed_length_figures_name_their_own_lines(figure):
+    """The notes under the committed exploding page's length figures name the lines as their legends do (the
+    configs of adding_by_length.parquet beside it), not as an earlier run called them ('tanh RNN and IRNN overlap'
+    where the lines are 'tanh RNN (Adam + clip 1)' and 'IRNN (Adam + clip 1)')."""
+    folder = EXAMPLES / "exploding"
+    labels = set(pd.read_parquet(folder / "adding_by_length.parquet")["config"])
+    notes = json.loads((folder / "captions.json").read_text())[figure].partition("Notes: ")[2]
+    assert unnamed(notes, labels) == "", notes
+    assert notes in (folder / "index.html").read_text().replace("&#x27;", "'").replace("&amp;", "&")
