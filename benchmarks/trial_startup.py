@@ -7,10 +7,14 @@ copy). Per trial it prints the wall time, the training time (the epochs' own tim
 training (data, model set-up, evaluation, the result part), and the ratio of the two overheads. Workloads:
 MNIST-1D (a 4 MB cached .npz) and CIFAR-format files written to a temporary folder (--cifar-images images,
 decoded from pickled uint8 batches and normalised). Last, what a worker that is not reused pays before its first
-step: a fresh Python process that imports torch and bench and decodes the data.
+step: a fresh Python process that imports torch and bench and decodes the data. With --ray, the same comparison as
+real sweeps: `run_sweep` of short CIFAR-format trials on the local Ray, one CPU per trial, actors reused, once
+with every trial decoding its data (the trainable empties the worker's cache first) and once as shipped; printed:
+the sweeps' wall times, the mean trial wall time (run_trial's, data included), and their ratios.
 
     python benchmarks/trial_startup.py               # about a minute on one CPU thread
     python benchmarks/trial_startup.py --tiny        # seconds: checks that it runs
+    python benchmarks/trial_startup.py --ray         # plus two Ray sweeps of 12 trials (a few minutes on 2 CPUs)
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n-train", type=int, default=2048, help="training samples per trial (a short trial)")
     p.add_argument("--cifar-images", type=int, default=20000, help="images in the CIFAR-format files")
     p.add_argument("--tiny", action="store_true", help="2 trials, small files: a smoke test")
+    p.add_argument("--ray", action="store_true", help="also two real sweeps on the local Ray, decoded per trial and cached")
     args = p.parse_args()
     if args.tiny:
         args.trials, args.n_train, args.cifar_images = 2, 256, 1000
@@ -90,6 +95,43 @@ def fresh_worker(workload: str, data_dir: str) -> float:
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
 
 
+def decoding_trial(task: dict) -> dict:
+    """sweep_trial with the worker's data cache emptied first: every trial decodes its dataset, as without the cache."""
+    from bench import workloads as loaded
+
+    loaded._decoded.cache_clear()
+    loaded._resident.cache_clear()
+    return sweep_trial(task)
+
+
+def ray_sweeps(data_dir: str, args: argparse.Namespace, out: Path) -> None:
+    """Two sweeps of the same short CIFAR-format trials on the local Ray: every trial decoding, then as shipped."""
+    import pandas as pd
+
+    import bench.search.tune as driver
+
+    space = load_space({"name": "startup", "compare": "optimizer", "levels": ["adam", "sgd"],
+                        "workloads": ["cifar10-cnn"], "fixed": {"data_dir": data_dir, "n_train": args.n_train,
+                                                                "probe_every": 0, "width": 8},
+                        "tune": {"lr": {"min": 1e-4, "max": 1e-2, "scaling": "log"}},
+                        "budget": {"trials_per_level": 2 if args.tiny else 5, "epochs": 1, "seeds": 1, "confirm": 0,
+                                   "asha": False}})
+    rows = {}
+    with driver.ray_session(None, dashboard=False):
+        for label, trainable in (("decoded per trial", decoding_trial), ("cached", sweep_trial)):
+            driver.sweep_trial = trainable  # the trainable _fit hands Tune
+            t0 = time.perf_counter()
+            folder = driver.run_sweep(space, out / label.replace(" ", "-"), gpus_per_trial=0.0, progress=False)
+            wall = time.perf_counter() - t0
+            trials = pd.read_parquet(folder / "trials.parquet")
+            rows[label] = (wall, float(trials["wall_time"].mean()), len(trials))
+            print(f"  Ray sweep, {label:<18} {rows[label][2]} trials in {wall:6.1f} s; trial wall time "
+                  f"{rows[label][1]:.2f} s (mean)")
+    driver.sweep_trial = sweep_trial
+    (w0, t0_, _), (w1, t1, _) = rows["decoded per trial"], rows["cached"]
+    print(f"  Ray sweep ratio decoded per trial / cached: sweep wall {w0 / w1:.2f}x, trial wall {t0_ / t1:.2f}x")
+
+
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(1)
@@ -112,6 +154,8 @@ def main() -> None:
             print(f"  {workload:<12} decoding the data alone: {decode:.3f} s; overhead ratio per-trial decode / "
                   f"cached: {ratio:.2f}x; trial wall ratio {wall:.2f}x; a fresh worker's start (import torch + "
                   f"bench, decode): {fresh_worker(workload, data_dir):.2f} s")
+        if args.ray:
+            ray_sweeps(str(Path(tmp) / "data"), args, Path(tmp) / "runs")
 
 
 if __name__ == "__main__":
