@@ -207,6 +207,11 @@ MUTANTS: tuple[Mutant, ...] = (
            (T_STUDY,)),
     Mutant("first-step-not-probed", "the one-step runs are probed on the study's schedule, not at step 1",
            "bench/studies/vanishing.py", '"max_steps": 1, "probe_every": 1}', '"max_steps": 1}', (T_STUDY,)),
+    Mutant("he-scale-at-trained-width", "He's activation-scale claim is judged on the narrow trained nets",
+           "bench/studies/vanishing.py",
+           'lecun, he = depth_ratios(scale, "act_std", init="lecun"), depth_ratios(scale, "act_std", init="kaiming")',
+           'lecun, he = depth_ratios(deep_init, "act_std", init="lecun"), depth_ratios(deep_init, "act_std", '
+           'init="kaiming")', (T_STUDY,)),
     Mutant("cell-gate-ignored", "'the tanh RNN fails' is judged although the LSTM reference failed too",
            "bench/studies/exploding.py", 'gate = "" if reference is Outcome.PASS else',
            'gate = "" if reference is not Outcome.INCONCLUSIVE else', (T_STUDY,)),

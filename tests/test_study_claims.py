@@ -103,6 +103,31 @@ def test_a_diverged_run_makes_its_lr_the_worst():
     assert van.best_lr(deep, "rmsprop")[0] == "lecun/rmsprop lr=0.0001"
 
 
+def scale_profiles(lecun: float, he: float, width: int) -> pd.DataFrame:
+    """30-layer nets at init whose activation std changes geometrically so that last / first is the planted ratio."""
+    return pd.DataFrame([{"init": init, "seed": seed, "width": width, "layer_index": layer, "grad_var": 1.0,
+                          "act_std": ratio ** ((layer - 1) / 29)}
+                         for init, ratio in (("lecun", lecun), ("kaiming", he)) for seed in range(MIN_SEEDS)
+                         for layer in range(1, 31)])
+
+
+STALLED_AND_HE = {"lecun": [run(2.3)] * MIN_SEEDS, "kaiming": [run(1.4)] * MIN_SEEDS}
+
+
+def test_he_scale_claim_is_judged_at_the_full_width_and_shows_the_trained_width(study):
+    """At width 64 He's ratio strays by chance (the spread grows with depth / width); the claim is judged on the
+    wide nets measured at init, and the narrow ones are printed beside it."""
+    van.he_claims(study, scale_profiles(1e-5, 1.0, 256), scale_profiles(1e-5, 0.2, 64), STALLED_AND_HE)
+    assert passed(study, "he-scale") and passed(study, "he-train")
+    measured = {c.key: c.measured for c in study.claims}["he-scale"]
+    assert "at width 256:" in measured and "trained nets' width: (0.2, 0.2" in measured
+
+
+def test_he_scale_claim_fails_when_he_init_loses_the_scale_in_the_wide_nets(study):
+    van.he_claims(study, scale_profiles(1e-5, 0.1, 256), scale_profiles(1e-5, 1.0, 64), STALLED_AND_HE)
+    assert failed(study, "he-scale")
+
+
 def probed(ratios: dict[int, float], loss: float = 1.0) -> TrialResult:
     """A deep-net run whose back-propagated RMS (and update ratio), first / last hidden layer, is the planted value
     at each probe step."""
