@@ -513,8 +513,8 @@ def faq(
     Re-judge committed runs: bench faq --from-runs docs/examples/faq/runs --studies docs/examples/studies
     """
     from bench.faq.main import answer
-    from bench.faq.runner import crashed
     from bench.search.executors import RayTasks
+    from bench.search.experiment import crashed
     from bench.search.resources import parse_gpus_per_trial
 
     if cpus_per_trial <= 0:

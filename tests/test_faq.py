@@ -22,11 +22,12 @@ from bench.faq import evidence as evd
 from bench.faq import questions as fq
 from bench.faq.main import NOT_JUDGED, answer
 from bench.faq.questions import QUESTIONS
-from bench.faq.runner import BUDGETS, UNTRACKED, Cell, config_key, objective, selection, trial_config
 from bench.report import stats as st
 from bench.report.faq import CSV_COLUMNS, PENDING, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
 from bench.results import read_run
 from bench.search.executors import Processes
+from bench.search.experiment import BUDGETS, UNTRACKED, Cell, Experiment, config_key, plan_experiment, trial_config
+from bench.search.protocol import objective
 from bench.train import steps_per_epoch
 from bench.workloads import WORKLOADS, target_value
 
@@ -203,8 +204,9 @@ def test_an_inconclusive_study_row_decides_nothing():
 
 
 def test_tuning_is_judged_on_validation_and_identity_ignores_threads():
-    assert selection("test_acc", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_acc", "max")
-    assert selection("test_f1", "max", [{"val_acc": 0.5, "val_loss": 1.0}]) == ("val_loss", "min")  # no F1 on val
+    exp = Experiment("e", "x", (Cell("g", "f1", {"workload": fq.IMBALANCED}), Cell("g", "acc", {"workload": fq.CNN})))
+    plan = plan_experiment(exp, BUDGETS["tiny"], Path("unused"), print)
+    assert [(g.metric, g.mode) for g in plan.groups] == [("val_f1", "max"), ("val_acc", "max")]  # validation, not test
     cfg = trial_config(BUDGETS["quick"], Cell("g", "l", {"workload": "mnist1d-cnn"}), 0.01, 3).to_dict()
     assert cfg["threads"] == 1 and cfg["epochs"] == BUDGETS["quick"].epochs and cfg["seed"] == 3
     assert config_key(cfg) == config_key({**cfg, **{k: "other" for k in UNTRACKED}})
@@ -313,10 +315,10 @@ def test_sigterm_stops_the_faq_its_ray_and_its_trials(tmp_path):
     deadline, below = time.monotonic() + 180, {}
     while time.monotonic() < deadline and proc.poll() is None:
         below = descendants(proc.pid)
-        if any("ray::train_job" in line for line in below.values()):
+        if any("ray::run_task" in line for line in below.values()):
             break
         time.sleep(0.5)
-    assert any("ray::train_job" in line for line in below.values()), "no trial started on Ray"
+    assert any("ray::run_task" in line for line in below.values()), "no trial started on Ray"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 130, out
@@ -375,4 +377,4 @@ def test_ablation_strength_is_picked_on_validation_not_test():
 def test_the_objective_of_an_early_stopped_trial_is_that_of_its_restored_epoch():
     epochs = [{"epoch": 1, "val_acc": 0.7}, {"epoch": 2, "val_acc": 0.8}, {"epoch": 3, "val_acc": 0.75}]
     assert objective("ok", epochs, "val_acc", "max", tested=2) == 0.8
-    assert objective("ok", epochs, "val_acc", "max") == 0.75 and math.isnan(objective("diverged", epochs, "val_acc", "max"))
+    assert objective("ok", epochs, "val_acc", "max") == 0.75 and objective("diverged", epochs, "val_acc", "max") == -math.inf

@@ -9,8 +9,8 @@ import pytest
 
 from bench.faq import questions as qs
 from bench.faq.evidence import Evidence, interaction, per_seed
-from bench.faq.runner import BUDGETS
 from bench.report import stats as st
+from bench.search.experiment import BUDGETS
 
 SEEDS = 4
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.faq.main import RULES, judge_existing
 from bench.faq.questions import QUESTIONS
-from bench.faq.runner import BUDGETS
 from bench.report import faq as rf
 from bench.report import stats as st
+from bench.search.experiment import BUDGETS
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples"
 RUNS, STUDIES = COMMITTED / "faq" / "runs", COMMITTED / "studies"

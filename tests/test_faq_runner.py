@@ -1,5 +1,6 @@
-"""The FAQ runner's tuning decisions on planted trials: the LR of each level rests on two seeds (the protocol's
-confirm step), the grid's ties go to the smaller LR, and refinement looks around the seed-0 best; and
+"""The FAQ's experiments on the protocol's engine: each cell a protocol group proposed by the LR grid, its LR
+resting on two seeds (the confirm step), refinement around the seed-0 best, a cell that takes another level's LR
+waiting for that choice; the driver running the searcher's trials in process with the trial cache; and
 `bench faq --from-runs`, which judges an earlier run's tables without training."""
 from __future__ import annotations
 
@@ -12,60 +13,90 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
-from bench.faq.runner import BUDGETS, Cell, Runner
 from bench.search.executors import Inline
+from bench.search.experiment import BUDGETS, Cell, Experiment, plan_experiment, run_experiment
+from bench.search.protocol import Outcome
 from bench.search.space import CONFIRM_SEED_OFFSET
+from bench.search.tune import GridSearch, ProtocolSearcher
 
-CELL = Cell("g", "adam", {"workload": "mnist1d-cnn", "optimizer": "adam"})
-
-
-def result(phase: str, lr: float, value: float, mode: str = "max") -> tuple[str, dict]:
-    status = "ok" if math.isfinite(value) else "diverged"
-    tid = f"g.adam.{phase}-lr{lr:.3g}"
-    return tid, {"trial_id": tid, "cell": CELL, "phase": phase, "config": {"lr": lr}, "status": status,
-                 "tags": {"objective": value, "tune_mode": mode}}
+CNN = {"workload": "mnist1d-cnn", "optimizer": "adam"}
+GRID = (1e-3, 1e-2, 1e-1)
 
 
-def runner(tmp_path, confirm: int) -> Runner:
-    return Runner(dataclasses.replace(BUDGETS["quick"], confirm=confirm), tmp_path, Inline(), log=lambda line: None)
+def plan_of(cells, confirm=2, refine=False, lrs=GRID):
+    budget = dataclasses.replace(BUDGETS["quick"], lrs=lrs, refine=refine, confirm=confirm)
+    return plan_experiment(Experiment("e", "optimizer", tuple(cells)), budget, Path("unused"), print)
 
 
-def planted(tune: dict[float, float], confirm: dict[float, float], mode: str = "max") -> dict[str, dict]:
-    return dict([result("tune", lr, v, mode) for lr, v in tune.items()]
-                + [result("confirm", lr, v, mode) for lr, v in confirm.items()])
+def plant(g, tune: dict[float, float], confirm: dict[float, float] = ()):
+    """Finished tuning trials at the grid's LRs, then confirm trials of the LRs given (-inf/inf: diverged)."""
+    for tid, lr in zip(g.tuning_ids(), GRID, strict=False):
+        if lr in tune:
+            g.done[tid] = Outcome(tid, {"lr": lr}, "ok" if math.isfinite(tune[lr]) else "diverged", tune[lr])
+    for cid, o in g.confirm_ids().items():
+        if o.params["lr"] in dict(confirm):
+            v = dict(confirm)[o.params["lr"]]
+            g.done[cid] = Outcome(cid, o.params, "ok" if math.isfinite(v) else "diverged", v)
 
 
-def test_the_lr_that_diverges_on_the_confirm_seed_is_not_chosen(tmp_path):
-    """The seed-0 best LR sits at the edge of stability: on the confirm seed it diverges (NaN objective). Chosen
-    on one seed the final seeds would re-run it; the confirm step picks the runner-up."""
-    results = planted({1e-3: 0.50, 1e-2: 0.91, 1e-1: 0.90}, {1e-2: math.nan, 1e-1: 0.88})
-    assert runner(tmp_path, confirm=2).best_lr(CELL, results) == 1e-1
-    assert runner(tmp_path, confirm=0).best_lr(CELL, results) == 1e-2  # one seed: the unstable LR
+def test_the_lr_that_diverges_on_the_confirm_seed_is_not_chosen():
+    """The seed-0 best LR sits at the edge of stability: on the confirm seed it diverges. Chosen on one seed the
+    final seeds would re-run it; the confirm step picks the runner-up."""
+    g = plan_of([Cell("g", "adam", CNN)]).groups[0]
+    assert g.grid == GRID and g.trials == 3 and g.confirm == 2 and g.confirm_seed == CONFIRM_SEED_OFFSET
+    plant(g, {1e-3: 0.50, 1e-2: 0.91, 1e-1: 0.90}, {1e-2: -math.inf, 1e-1: 0.88})
+    assert g.best().params == {"lr": 1e-1}
+    alone = plan_of([Cell("g", "adam", CNN)], confirm=0).groups[0]
+    plant(alone, {1e-3: 0.50, 1e-2: 0.91, 1e-1: 0.90})
+    assert alone.best().params == {"lr": 1e-2}  # one seed: the unstable LR
 
 
-def test_the_choice_is_the_mean_over_both_seeds_in_each_direction(tmp_path):
-    results = planted({1e-3: 0.50, 1e-2: 0.91, 1e-1: 0.90}, {1e-2: 0.80, 1e-1: 0.89})  # means 0.855, 0.895
-    assert runner(tmp_path, confirm=2).best_lr(CELL, results) == 1e-1
-    losses = planted({1e-3: 0.30, 1e-2: 0.05, 1e-1: 0.06}, {1e-2: 0.20, 1e-1: 0.07}, mode="min")
-    assert runner(tmp_path, confirm=2).best_lr(CELL, losses) == 1e-1
-    unconfirmed = planted({1e-3: 0.30, 1e-2: 0.05, 1e-1: 0.06}, {1e-2: 0.20}, mode="min")  # a confirm run missing
-    assert runner(tmp_path, confirm=2).best_lr(CELL, unconfirmed) == 1e-2  # 1e-1 counts as failed: worst
+def test_the_choice_is_the_mean_over_both_seeds_in_each_direction():
+    g = plan_of([Cell("g", "adam", CNN)]).groups[0]
+    plant(g, {1e-3: 0.50, 1e-2: 0.91, 1e-1: 0.90}, {1e-2: 0.80, 1e-1: 0.89})  # means 0.855, 0.895
+    assert g.best().params == {"lr": 1e-1}
+    g = plan_of([Cell("a", "gru", {"workload": "adding", "seq_len": 20})]).groups[0]
+    assert (g.metric, g.mode) == ("val_mse", "min")
+    plant(g, {1e-3: 0.30, 1e-2: 0.05, 1e-1: 0.06}, {1e-2: 0.20, 1e-1: 0.07})
+    assert g.best().params == {"lr": 1e-1}
 
 
-def test_seed0_ranking_breaks_ties_by_the_smaller_lr_and_refines_around_the_best(tmp_path):
-    run = runner(tmp_path, confirm=2)
-    results = planted({1e-1: 0.9, 1e-2: 0.9, 1e-3: 0.2, 1e-4: math.nan}, {})
-    assert [o.params["lr"] for o in run.ranked(CELL, results)] == [1e-2, 1e-1, 1e-3]  # diverged: not ranked
-    assert run.refinements(CELL, results) == [pytest.approx(0.00316), pytest.approx(0.0316)]
-    assert run.best_lr(CELL, planted({1e-4: math.nan}, {})) is None
+def test_the_grid_refines_around_its_seed0_best_with_ties_to_the_smaller_lr(tmp_path):
+    g = plan_of([Cell("g", "adam", CNN)], refine=True).groups[0]
+    assert g.trials == 5
+    grid = GridSearch(g)
+    assert [grid.ask("t", t, None) for t in g.tuning_ids()[:3]] == [{"lr": lr} for lr in GRID]
+    plant(g, {1e-3: 0.2, 1e-2: 0.9, 1e-1: 0.9})
+    assert [grid.ask("t", t, None)["lr"] for t in g.tuning_ids()[3:]] == [pytest.approx(0.00316), pytest.approx(0.0316)]
+    dead = plan_of([Cell("g", "adam", CNN)], refine=True)
+    plant(dead.groups[0], {lr: -math.inf for lr in GRID})
+    searcher = ProtocolSearcher(dead, tmp_path, 1)
+    assert searcher.suggest("t") == "FINISHED" and dead.finished()  # nothing to refine around: never run
+    assert dead.groups[0].done[dead.groups[0].tuning_ids()[3]].status == "error"
 
 
-def test_confirm_trials_use_the_protocols_confirm_seed_and_their_own_ids(tmp_path):
-    run = runner(tmp_path, confirm=2)
-    job = run.job(CELL, "confirm", 0.01, CONFIRM_SEED_OFFSET)
-    assert job.trial_id == "g.adam.confirm-lr0.01" and job.config.seed == CONFIRM_SEED_OFFSET
-    assert CONFIRM_SEED_OFFSET not in range(1, BUDGETS["full"].seeds + 1)  # never a final seed
-    assert BUDGETS["quick"].confirm == 2 and BUDGETS["full"].confirm == 3
+def test_a_cell_with_another_levels_lr_waits_for_that_choice():
+    plan = plan_of([Cell("g", "adam", CNN), Cell("g", "adam+wd", {**CNN, "weight_decay": 1e-4}, lr="adam")])
+    tuned, follower = plan.groups
+    assert follower.lr_from is tuned and not follower.tuned and follower.next_final() is None
+    plant(tuned, {1e-3: 0.5, 1e-2: 0.9, 1e-1: 0.8}, {1e-2: 0.9, 1e-1: 0.8})
+    assert follower.next_final() == ("g.adam+wd.seed-1", 1) and follower.best().params == {"lr": 1e-2}
+    dead = plan_of([Cell("g", "adam", CNN), Cell("g", "adam+wd", CNN, lr="adam")])
+    plant(dead.groups[0], {lr: -math.inf for lr in GRID})
+    assert dead.groups[1].dropped() and dead.finished()
+
+
+def test_the_in_process_driver_runs_the_searchers_trials_and_trains_identical_ones_once(tmp_path):
+    cells = (Cell("g", "adam", CNN), Cell("g", "fixed", CNN, lr=0.005))  # not a grid LR: no config in common
+    lines: list[str] = []
+    first = run_experiment(Experiment("one", "optimizer", cells), BUDGETS["tiny"], tmp_path, Inline(), lines.append)
+    trials = pd.read_parquet(first / "trials.parquet")
+    assert trials.groupby(["level", "phase"]).size().to_dict() == {
+        ("adam", "confirm"): 2, ("adam", "final"): 2, ("adam", "tune"): 2, ("fixed", "final"): 2}
+    assert set(trials.loc[trials["phase"] == "confirm", "seed"]) == {CONFIRM_SEED_OFFSET}
+    assert not any(line.endswith("(cached)") for line in lines)
+    run_experiment(Experiment("two", "optimizer", cells[1:]), BUDGETS["tiny"], tmp_path, Inline(), lines.append)
+    assert sum(line.endswith("(cached)") for line in lines) == 2  # the fixed cell's seeds: identical configs
 
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples" / "faq" / "runs"
@@ -75,10 +106,10 @@ COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples" / "faq" / 
 def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch):
     """`bench faq --from-runs` re-judges and re-renders an earlier run's tables: no trial trains, no Ray starts,
     and the page states the budget those runs recorded (they predate the confirm step: no confirm runs)."""
-    import bench.faq.runner as runner_module
+    import bench.faq.main
     from bench.faq.questions import QUESTIONS
 
-    monkeypatch.setattr(runner_module, "train", lambda cfg: pytest.fail("a trial trained"))
+    monkeypatch.setattr(bench.faq.main, "run_experiment", lambda *a, **k: pytest.fail("a trial trained"))
     res = CliRunner().invoke(app, ["faq", "--questions", "8.2", "--from-runs", str(COMMITTED), "--out", str(tmp_path / "o"),
                                    "--studies", str(tmp_path / "studies")])
     assert res.exit_code == 0, res.output

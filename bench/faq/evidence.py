@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.faq.runner import Budget
 from bench.report import stats as st
 from bench.report import tables as tb
 from bench.results import read_run
+from bench.search.experiment import Budget
 
 
 @dataclass
@@ -315,7 +315,7 @@ def fingerprint(df: pd.DataFrame, group: str, a: str, b: str, metric: str) -> st
     from dataclasses import fields
 
     from bench.config import TrialConfig
-    from bench.faq.runner import UNTRACKED
+    from bench.search.experiment import UNTRACKED
 
     keys = [f.name for f in fields(TrialConfig) if f.name not in UNTRACKED]
     arms = []

@@ -5,6 +5,7 @@ import importlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from contextlib import AbstractContextManager as ContextManager
@@ -17,7 +18,6 @@ import pandas as pd
 from bench.config import ConfigError, TrialConfig
 from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
-from bench.faq.runner import BUDGETS, Budget, Experiment, Log, Runner
 from bench.procpool import process_pool
 from bench.registry import lookup
 from bench.report import figures as fg
@@ -26,6 +26,7 @@ from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable, read_provenance
 from bench.search.executors import Executor, Inline
+from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, run_experiment
 
 STUDY_CLAIMS = "claims.csv"
 NOT_JUDGED = "not enough finished trials to judge"
@@ -174,10 +175,12 @@ def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path,
     with ExitStack() as stack:
         side = stack.enter_context(process_pool(1)) if todo and not isinstance(executor, Inline) else None
         pending = side.submit(run_studies, todo, budget.name, budget.study_seeds, studies) if side else None
-        runner = Runner(budget, runs, stack.enter_context(executor), reuse, log)
+        if not reuse:
+            shutil.rmtree(runs / CACHE_DIR, ignore_errors=True)
+        pool = stack.enter_context(executor)
         for exp in exps:
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            folders[exp.name] = runner.run(exp)
+            folders[exp.name] = run_experiment(exp, budget, runs, pool, log)
             ev.add_run(exp.name, folders[exp.name])
         try:
             failed = pending.result() if pending else run_studies(todo, budget.name, budget.study_seeds, studies, log)

@@ -34,10 +34,10 @@ from bench.faq.evidence import (
     metric_name,
     per_seed,
 )
-from bench.faq.runner import Budget, Cell, Experiment
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.search.experiment import Budget, Cell, Experiment
 from bench.train import steps_per_epoch
 
 MLP, CNN, RNN = "mnist1d-mlp", "mnist1d-cnn", "mnist1d-rnn"

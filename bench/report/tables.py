@@ -57,6 +57,8 @@ def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
     if "score" not in df:
         df["score"] = [row.get(row["target_metric"], math.nan) for _, row in df.iterrows()]
     df["score"] = pd.to_numeric(df["score"], errors="coerce").where(df["status"] == TrialStatus.OK)
+    if "objective" in df:  # a failed trial's objective is the worst value (+-inf) for the search; NaN for means
+        df["objective"] = tuning_values(df)
     return df
 
 

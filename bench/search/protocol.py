@@ -157,6 +157,9 @@ class Group:
     chance: float = math.nan  # the target score of a predictor that ignores its input
     confirm: int = 0  # top tuning configs re-run on confirm_seed before the choice; 0: the choice rests on one seed
     confirm_seed: int = 0
+    grid: tuple[float, ...] = ()  # tuned by an LR grid (GridSearch) instead of TPE; `trials` counts its points
+    lr_from: Group | None = None  # nothing tuned: the final seeds use the lr that group chose
+    tag_base: dict[str, Any] = field(default_factory=dict)  # the tags of a plan without a space (the FAQ's)
     done: dict[str, Outcome] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
@@ -217,7 +220,10 @@ class Group:
         best mean objective over both seeds (ties: the better on the tuning seed), once every confirm trial has
         finished; without confirm trials, the best tuning trial; with nothing to tune, the base configuration."""
         if not self.tuned:
-            return Outcome("base", {}, TrialStatus.OK, math.nan)
+            chosen = self.lr_from.best() if self.lr_from else None
+            if self.lr_from and chosen is None:
+                return None
+            return Outcome("base", {"lr": chosen.params["lr"]} if chosen else {}, TrialStatus.OK, math.nan)
         if not self.confirm_slots():
             return self.search_best()
         if not self.confirm_finished() or not self.confirm_ids():
@@ -225,7 +231,10 @@ class Group:
         return choose_confirmed([(o, self.done[cid].objective) for cid, o in self.confirm_ids().items()], self.mode)
 
     def dropped(self) -> bool:
-        """Tuning finished without a single trial that trained to the end: nothing to confirm or re-run."""
+        """Tuning finished without a single trial that trained to the end, or the group whose lr this one takes
+        chose none: nothing to confirm or re-run."""
+        if self.lr_from is not None:
+            return self.lr_from.finished() and self.lr_from.best() is None
         return bool(self.tuned) and self.tuning_finished() and self.search_best() is None
 
     def open_finals(self) -> list[tuple[str, int]]:
@@ -244,11 +253,14 @@ class Group:
     def config(self, params: dict[str, Any], seed: int, threads: int) -> TrialConfig:
         return self.base.replace(**params, seed=seed, threads=threads)
 
-    def tags(self, space: SweepSpace, phase: str) -> dict[str, Any]:
+    def tags(self, space: SweepSpace | None, phase: str) -> dict[str, Any]:
         """What the tables and the report know of a trial beyond its config: its place in the protocol, the
-        chance score of its workload and the searched lr range (to flag a search that failed)."""
-        lr = space.tune.get("lr")
+        chance score of its workload and the searched lr range (to flag a search that failed); for a plan built
+        without a space, its own tag_base."""
         chosen = self.best() if phase == FINAL else None
+        if space is None:
+            return {**self.tag_base, "phase": phase, "chosen_objective": chosen.objective if chosen else math.nan}
+        lr = space.tune.get("lr")
         return {"sweep": space.name, "phase": phase, "compare": space.compare, "level": self.level,
                 "workload": self.workload, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
                 "target_metric": self.target, "target_mode": self.mode, "chance": self.chance,
@@ -258,27 +270,17 @@ class Group:
 
 
 class Plan:
-    """All groups of a sweep and what is finished, rebuilt from the result parts on resume."""
+    """All groups of a comparison and what is finished, rebuilt from the result parts on resume: a sweep's groups
+    from its space, or groups built by another front-end (the FAQ's experiments: space None)."""
 
-    def __init__(self, space: SweepSpace, records: list[TrialRecord] = (), suggested: dict[str, dict] | None = None):
-        from bench.workloads import get_workload
-
+    def __init__(self, space: SweepSpace | None, records: list[TrialRecord] = (), suggested: dict[str, dict] | None = None,
+                 groups: list[Group] | None = None):
         self.space = space
-        self.groups: list[Group] = []
-        for workload in space.workloads:
-            spec = get_workload(workload)
-            for level in space.levels:
-                base = space.base_config(level, workload)
-                self.groups.append(Group(len(self.groups), level, workload, space.tuned(level), base, spec.target,
-                                         spec.mode, space.budget.trials_per_level, space.budget.final_seeds(),
-                                         confirm=space.budget.confirm, confirm_seed=space.budget.confirm_seed))
-        chance: dict[str, float] = {}  # per workload: its data are read once
-        for g in self.groups:
-            g.chance = chance.setdefault(g.workload, chance_level(g.base, g.target))
+        self.groups: list[Group] = self.sweep_groups(space) if groups is None else groups
         owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.confirm_slots(), *g.final_ids())}
         for rec in records:
             if rec.trial_id not in owners:
-                raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {space.name!r} as "
+                raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {self.name!r} as "
                                   "resolved now; resume with the same search space and --quick setting")
             g = owners[rec.trial_id]
             g.done[rec.trial_id] = Outcome(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
@@ -287,6 +289,27 @@ class Plan:
         for tid, entry in (suggested or {}).items():
             if tid in owners:
                 owners[tid].suggested[tid] = entry
+
+    @property
+    def name(self) -> str:
+        return self.space.name if self.space else str(self.groups[0].tag_base.get("experiment", "plan"))
+
+    @staticmethod
+    def sweep_groups(space: SweepSpace) -> list[Group]:
+        from bench.workloads import get_workload
+
+        groups: list[Group] = []
+        for workload in space.workloads:
+            spec = get_workload(workload)
+            for level in space.levels:
+                base = space.base_config(level, workload)
+                groups.append(Group(len(groups), level, workload, space.tuned(level), base, spec.target, spec.mode,
+                                    space.budget.trials_per_level, space.budget.final_seeds(),
+                                    confirm=space.budget.confirm, confirm_seed=space.budget.confirm_seed))
+        chance: dict[str, float] = {}  # per workload: its data are read once
+        for g in groups:
+            g.chance = chance.setdefault(g.workload, chance_level(g.base, g.target))
+        return groups
 
     def total(self) -> int:
         """Trials the sweep will run: a level none of whose tuning trials succeeded has no confirm or final runs;

@@ -1,7 +1,8 @@
 """The Ray Tune driver of a sweep: the protocol's trials run as Tune trials on a local or remote Ray.
 
-- `ProtocolSearcher` hands Tune the next trial: each (level, workload) group's tuning trials come from its
-  own seeded Optuna TPE search (`GroupSearch`, Optuna's ask-and-tell), the confirm re-runs of its top configs
+- `ProtocolSearcher` hands Tune (or experiment.py's driver) the next trial: each (level, workload) group's
+  tuning trials come from its proposer -- its own seeded Optuna TPE search (`GroupSearch`, Optuna's
+  ask-and-tell) or an LR grid with optional refinement (`GridSearch`, the FAQ's) -- the confirm re-runs of its top configs
   on a second seed as soon as its tuning is done, final-phase seed re-runs once the confirmed choice is made.
   Every trial is written down before it starts; a resumed sweep re-runs an interrupted trial with the
   parameters and seed it was given. One Tune run holds every group, so every slot stays busy and actors are
@@ -57,6 +58,7 @@ from bench.search.protocol import (
     Outcome,
     Plan,
     leaderboard,
+    rank,
     read_suggestions,
     worst,
     write_suggestion,
@@ -123,6 +125,45 @@ class GroupSearch:
             self.study.tell(trial, value)
 
 
+    def ready(self, g: Group) -> bool:
+        """A start-up trial may always start; a TPE trial only once every start-up trial has finished, so that
+        TPE models the space however many slots are free (before that, Optuna's TPE samples at random)."""
+        startup = self.space.budget.startup
+        index = self.order[g.next_tuning_id()]
+        return index < startup or g.next_tuning_id() in g.suggested or sum(
+            t in g.done for t in g.tuning_ids()[:startup]) == min(startup, g.trials)
+
+
+class GridSearch:
+    """The other proposer: every tuned level trains at the same grid of LRs (g.grid, on the tuning seed), then,
+    where g.trials leaves room for two more, at the two half-way points (geometric) around its best grid LR
+    (ties: the smaller LR). The same interface as GroupSearch."""
+
+    def __init__(self, g: Group):
+        self.g = g
+
+    def ready(self, g: Group) -> bool:
+        """A grid point may always start; a refinement point once the whole grid has finished."""
+        tid = g.next_tuning_id()
+        return g.tuning_ids().index(tid) < len(g.grid) or tid in g.suggested or all(
+            t in g.done for t in g.tuning_ids()[:len(g.grid)])
+
+    def ask(self, tune_id: str, trial_id: str, given: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The lr of `trial_id` (`given`: an interrupted trial's own); None: nothing to refine around (no grid
+        trial trained to the end)."""
+        g, k = self.g, self.g.tuning_ids().index(trial_id)
+        if given is not None or k < len(g.grid):
+            return dict(given) if given is not None else {"lr": g.grid[k]}
+        ranked = rank([g.done[t] for t in g.tuning_ids()[:len(g.grid)] if t in g.done], g.mode)
+        if not ranked:
+            return None
+        half = math.log10(g.grid[1] / g.grid[0]) / 2 * (1 if k > len(g.grid) else -1)
+        return {"lr": float(f"{ranked[0].params['lr'] * 10 ** half:.3g}")}
+
+    def tell(self, tune_id: str, value: float | None) -> None:
+        """A grid learns nothing from a finished trial but the ranking the group keeps."""
+
+
 class ProtocolSearcher(Searcher):
     """Suggests the protocol's trials to Tune: final-phase re-runs first, then confirm re-runs (their configs are
     known), then the tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
@@ -131,10 +172,11 @@ class ProtocolSearcher(Searcher):
     def __init__(self, plan: Plan, out: Path, threads: int, stack_seeds: bool = False):
         super().__init__(metric="objective")  # the mode is per group (a workload's target)
         self.plan, self.out, self.threads, self.stack_seeds = plan, out, threads, stack_seeds
-        budget = plan.space.budget
+        budget = plan.space.budget if plan.space else None
         self.rungs = {g.index: asha_rungs(budget.epochs_for(g.workload), budget.grace_for(g.workload),
-                                          budget.reduction_factor) if budget.asha else [] for g in plan.groups}
-        self.searches = {g.index: GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
+                                          budget.reduction_factor) if budget and budget.asha else [] for g in plan.groups}
+        self.searches = {g.index: GridSearch(g) if g.grid else GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
+        self.concurrency = budget.concurrency if budget else math.inf  # a grid needs no finished trials to go on
         self.live: dict[str, tuple[Group, list[str], str, dict[str, Any]]] = {}  # Tune id -> group, trial ids, phase, params
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
@@ -154,23 +196,18 @@ class ProtocolSearcher(Searcher):
                 given = g.suggested.get(nxt[0])
                 return self._start(trial_id, g, CONFIRM, nxt[0], given["params"] if given else nxt[1],
                                    given["seed"] if given else g.confirm_seed)
-        budget = self.plan.space.budget  # TPE learns from finished trials: not all of a group at once
-        open_groups = (g for g in self.plan.groups
-                       if g.next_tuning_id() and len(g.running) < budget.concurrency and self._ready(g, budget.startup))
+        # TPE learns from finished trials: not all of a group at once
+        open_groups = (g for g in self.plan.groups if g.next_tuning_id() and len(g.running) < self.concurrency
+                       and self.searches[g.index].ready(g))
         for g in sorted(open_groups, key=lambda g: (len(g.running), g.index)):
             tid = g.next_tuning_id()
             given = g.suggested.get(tid)
             params = self.searches[g.index].ask(trial_id, tid, given["params"] if given else None)
+            if params is None:  # nothing left to propose: the slot counts as a failed trial, never run
+                g.done[tid] = Outcome(tid, {}, TrialStatus.ERROR, worst(g.mode))
+                return self.suggest(trial_id)
             return self._start(trial_id, g, TUNE, tid, params, given["seed"] if given else g.base.seed)
         return Searcher.FINISHED if self.plan.finished() else None
-
-    @staticmethod
-    def _ready(g: Group, startup: int) -> bool:
-        """A start-up trial may always start; a TPE trial only once every start-up trial has finished, so that
-        TPE models the space however many slots are free (before that, Optuna's TPE samples at random)."""
-        index = g.tuning_ids().index(g.next_tuning_id())
-        return index < startup or g.next_tuning_id() in g.suggested or sum(
-            t in g.done for t in g.tuning_ids()[:startup]) == min(startup, g.trials)
 
     def _start(self, tune_id: str, g: Group, phase: str, trial_id: str, params: dict[str, Any], seed: int) -> dict:
         self._write_down(g, trial_id, params, seed)

@@ -1,0 +1,236 @@
+"""Experiments described as data (the FAQ's front-end) and run by the protocol's own searcher.
+
+An `Experiment` is a set of cells (comparison group, level, config overrides, how its LR is set). Each cell
+becomes one protocol group (bench/search/protocol.py) of a plan without a search space: a cell that tunes is
+proposed by `GridSearch` (tune.py: the same LR grid for every level on the tuning seed, optionally the two
+half-way points around its best), its best LRs are confirmed on the confirm seed and the LR of best mean is
+chosen, then re-run with fresh seeds 1..S; a cell with a fixed LR, the LR range test's suggestion (computed
+here before the plan) or another level's chosen LR (`lr_from`: its final seeds wait for that choice) is only
+re-run. `ProtocolSearcher` hands out every trial, as it does for a sweep; `sweep_trial` trains each one and
+writes its part. This driver runs the searcher's trials in waves on an executor (bench/search/executors.py:
+Ray tasks on the local Ray or a cluster, local processes, or in this process for tests), looking each trial
+up first in a content-addressed cache, so identical trials of different experiments train once.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.config import TrialConfig
+from bench.results import ResultStore, atomic_write, provenance, record
+from bench.search.executors import Executor
+from bench.search.protocol import Group, Plan, worst
+from bench.search.space import CONFIRM_SEED_OFFSET
+from bench.status import TrialStatus
+
+Log = Callable[[str], None]
+UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
+CACHE_DIR = "cache"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much work each experiment gets. `lrs` is the grid every tuned level is trained on."""
+    name: str
+    lrs: tuple[float, ...]
+    refine: bool  # add the two half-way points (geometric) around each level's best grid LR
+    seeds: int  # fresh seeds per level at the chosen LR
+    epochs: int
+    long_epochs: int  # overfitting runs: long enough to overfit
+    sizes: tuple[int, ...]  # training-set sizes of the overfitting sweep; the middle one is its baseline
+    finder_steps: int  # mini-batches of the LR range test
+    structure_epochs: int  # 8.7's models: the GRU's README recipe needs 50 epochs to beat the CNN (97.1% vs 94.2%)
+    n_train: int = 0  # cap on training samples for every trial (0 = all)
+    max_steps: int = 0
+    confirm: int = 2  # best LRs of each level re-run on the confirm seed; the choice is their mean over both seeds
+    study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
+    overrides: dict[str, Any] = field(default_factory=dict)  # applied to every trial
+
+    def describe(self) -> str:
+        grid = ", ".join(f"{lr:g}" for lr in self.lrs)
+        caps = (f"; at most {self.n_train} training samples" if self.n_train else "") + \
+               (f", {self.max_steps} steps" if self.max_steps else "")
+        confirm = (f", its best {self.confirm} LRs re-run on a second seed and chosen by their mean over both"
+                   if self.confirm else "")
+        return (f"LR grid {{{grid}}}{' plus 2 refinement points' if self.refine else ''} per level (seed 0){confirm}, "
+                f"then {self.seeds} fresh seeds at the chosen LR; {self.epochs} epochs ({self.long_epochs} for "
+                f"overfitting runs){caps}")
+
+
+def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
+    n = round(math.log10(hi / lo) * per_decade) + 1
+    return tuple(float(f"{lo * 10 ** (i / per_decade):.3g}") for i in range(n))
+
+
+BUDGETS: dict[str, Budget] = {
+    "full": Budget("full", _grid(1e-4, 1.0, 2), True, seeds=5, epochs=20, long_epochs=100,
+                   sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
+    "quick": Budget("quick", _grid(1e-4, 1.0, 1), True, seeds=3, epochs=6, long_epochs=30,
+                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=6, study_seeds=None),
+    # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
+    "tiny": Budget("tiny", (1e-3, 1e-2), False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128), finder_steps=8,
+                   structure_epochs=1,
+                   n_train=128, max_steps=3, study_seeds=1, overrides={"width": 8, "fc_width": 16}),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One level of one comparison group. `lr`: None = tune on the budget's grid; a number = train at that LR;
+    "finder" = the LR range test's suggestion; another string = the LR chosen for that level of this group."""
+    group: str
+    level: str
+    config: dict[str, Any]
+    lr: float | str | None = None
+    long: bool = False  # train for the budget's long_epochs
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    compare: str  # what the levels vary, in words
+    cells: tuple[Cell, ...]
+    description: str = ""
+
+
+def trial_config(budget: Budget, cell: Cell, lr: float, seed: int) -> TrialConfig:
+    caps = {"n_train": budget.n_train} if budget.n_train and not cell.config.get("n_train") else {}
+    epochs = budget.long_epochs if cell.long else budget.epochs
+    return TrialConfig.from_dict({**budget.overrides, **caps, "max_steps": budget.max_steps, "epochs": epochs,
+                                  **cell.config, "lr": lr, "seed": seed, "threads": 1})
+
+
+def config_key(cfg: dict[str, Any]) -> str:
+    ident = {k: v for k, v in sorted(cfg.items()) if k not in UNTRACKED}
+    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# -- the plan -----------------------------------------------------------------------------------------------------
+def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log) -> Plan:
+    """One protocol group per cell, in the cells' order; a cell whose LR is another level's links to that group."""
+    from bench.workloads import get_workload
+
+    groups: dict[tuple[str, str], Group] = {}
+    for cell in exp.cells:
+        lr = finder_lr(budget, cell, cache, log) if cell.lr == "finder" else cell.lr
+        fixed = isinstance(lr, (int, float))
+        usable = not fixed or (math.isfinite(lr) and lr > 0)  # the range test may find no usable LR
+        base = trial_config(budget, cell, float(lr) if fixed and usable else 1e-3, 0)
+        spec = get_workload(base.workload)
+        tuned = ("lr",) if cell.lr is None else ()
+        g = Group(len(groups), cell.level, cell.group, tuned, base, spec.target, spec.mode,
+                  trials=len(budget.lrs) + 2 * budget.refine if tuned else 0,
+                  seeds=tuple(range(1, budget.seeds + 1)) if usable else (), confirm=budget.confirm if tuned else 0,
+                  confirm_seed=CONFIRM_SEED_OFFSET, grid=budget.lrs if tuned else ())
+        g.tag_base = {"experiment": exp.name, "compare": exp.compare, "group": cell.group, "level": cell.level,
+                      "tuned": ",".join(tuned), "tune_metric": g.metric, "tune_mode": g.mode,
+                      "target_metric": g.target, "target_mode": g.mode}
+        groups[(cell.group, cell.level)] = g
+    for cell in exp.cells:
+        if isinstance(cell.lr, str) and cell.lr != "finder":
+            groups[(cell.group, cell.level)].lr_from = groups[(cell.group, cell.lr)]
+    return Plan(None, groups=list(groups.values()))
+
+
+def finder_lr(budget: Budget, cell: Cell, cache: Path, log: Log) -> float:
+    """Smith's LR range test on the cell's configuration (cached like a trial)."""
+    cfg = trial_config(budget, cell, 1e-3, 0)
+    path = cache / f"finder-{config_key({**cfg.to_dict(), 'steps': budget.finder_steps})}.json"
+    if path.exists():
+        return json.loads(path.read_text())["lr"]
+    from bench.lr_finder import lr_range_test
+
+    _, lr = lr_range_test(cfg, steps=budget.finder_steps)
+    atomic_write(path, json.dumps({"lr": lr}).encode())
+    log(f"LR range test {cell.group} {cell.level}: suggests lr {lr:.3g}")
+    return lr
+
+
+# -- the driver ---------------------------------------------------------------------------------------------------
+def run_task(item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
+    """One suggested trial in a worker (an executor's function: importable, never raises)."""
+    from bench.search.trial import sweep_trial
+
+    return sweep_trial(item[1])
+
+
+def crashed(item: tuple[str, dict[str, Any]], message: str) -> dict[str, Any]:
+    """The outcome of a trial whose worker died (killed for memory, a lost node), recorded as an error part."""
+    from bench.train import TrialResult
+
+    task = item[1]
+    result = TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], message)
+    ResultStore(task["out"]).add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
+                                                                  "score": math.nan}))
+    return {"final": True, "epoch": 0, "objective": worst(task["mode"]), "status": TrialStatus.ERROR,
+            "score": math.nan}
+
+
+def from_cache(task: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A trial whose identical config trained before: its part written from the cached fields, with this
+    trial's id and tags."""
+    from bench.search.trial import _write
+    from bench.train import TrialResult
+
+    fields = json.loads(path.read_text())
+    result = TrialResult(fields["config"], TrialStatus(fields["status"]), fields["final"], fields["epochs"],
+                         fields["gradients"], fields["error"])
+    return {**_write(task, task["trial_id"], result), "cached": True}
+
+
+def to_cache(task: dict[str, Any], path: Path) -> None:
+    part = json.loads((Path(task["out"]) / "parts" / f"{task['trial_id']}.json").read_text())
+    keep = ("config", "status", "final", "epochs", "gradients", "error")
+    atomic_write(path, json.dumps({k: part[k] for k in keep}, default=float).encode())
+
+
+def run_experiment(exp: Experiment, budget: Budget, root: Path, executor: Executor, log: Log = print) -> Path:
+    """Run every trial of `exp` into `root/<experiment>/` (rebuilt from the cache in root/cache/ each time) and
+    return that folder with its consolidated tables."""
+    from bench.search.tune import ProtocolSearcher
+
+    folder, cache = Path(root) / exp.name, Path(root) / CACHE_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    t0, store = time.perf_counter(), ResultStore(folder)
+    plan = plan_experiment(exp, budget, cache, log)
+    searcher, count = ProtocolSearcher(plan, folder.resolve(), 1), 0
+    while wave := list(_suggestions(searcher, count)):
+        count += len(wave)
+        pending = []
+        for tune_id, task in wave:
+            path = cache / f"{config_key(task['config'])}.json"
+            if path.exists():
+                _complete(searcher, exp, tune_id, task, from_cache(task, path), log)
+            else:
+                pending.append((tune_id, task))
+        for (tune_id, task), result in executor.map_unordered(run_task, pending):
+            to_cache(task, cache / f"{config_key(task['config'])}.json")
+            _complete(searcher, exp, tune_id, task, result, log)
+    store.write_provenance(provenance({"kind": "faq", "experiment": exp.name, "compare": exp.compare,
+                                       "budget": asdict(budget), "wall_time": time.perf_counter() - t0}))
+    store.consolidate()
+    return folder
+
+
+def _suggestions(searcher, start: int):
+    """Every trial the searcher can hand out now (the next wave waits for these to finish)."""
+    while isinstance(task := searcher.suggest(f"t{start}"), dict):
+        yield f"t{start}", task
+        start += 1
+
+
+def _complete(searcher, exp: Experiment, tune_id: str, task: dict[str, Any], result: dict[str, Any], log: Log) -> None:
+    searcher.on_trial_complete(tune_id, result)
+    value, cfg = result["objective"], task["config"]
+    shown = f"{task['metric']} {value:.4f}" if math.isfinite(value) else result["status"]
+    done = searcher.plan.finished_count()
+    log(f"[{done:>4}] {exp.name:<13} {task['phase']:<7} {task['tags']['group']} {task['tags']['level']} "
+        f"lr={cfg['lr']:.3g} seed={cfg['seed']}  {shown}{'  (cached)' if result.get('cached') else ''}")
+
