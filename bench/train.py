@@ -16,7 +16,7 @@ from bench.components.losses import resolve_loss
 from bench.components.optimizers import apply_decoupled_decay, build_optimizer
 from bench.components.regularizers import clip_gradients, clip_weights
 from bench.components.schedules import SCHEDULES, build_schedule
-from bench.config import ConfigError, TrialConfig
+from bench.config import ConfigError, TrialConfig, steps_per_epoch
 from bench.data.base import DataBundle, Split
 from bench.flops import matmul_peak, train_flops_per_sample, unwrap
 from bench.metrics import evaluate
@@ -78,11 +78,6 @@ def train_eval_subset(data: DataBundle) -> Split:
         return train
     idx = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:n].sort().values
     return train.subset(idx.to(train.y.device))
-
-
-def steps_per_epoch(n: int, batch_size: int) -> int:
-    """Mini-batches per epoch: the last, partial batch counts when it holds at least 2 samples (BN needs 2)."""
-    return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))
 
 
 def param_groups(params: Iterable[torch.Tensor], cfg: TrialConfig, stacked: int = 0) -> list[dict[str, Any]]:

@@ -99,6 +99,21 @@ def test_the_in_process_driver_runs_the_searchers_trials_and_trains_identical_on
     assert sum(line.endswith("(cached)") for line in lines) == 2  # the fixed cell's seeds: identical configs
 
 
+def test_the_faq_describes_and_judges_but_never_trains_or_reads_data_itself():
+    """bench/faq imports neither the training core nor the workloads (AST scan of every module, lazy imports
+    included): what it needs of them comes through the engine (bench.search.experiment)."""
+    import ast
+
+    import bench.faq
+
+    forbidden = {"bench.train", "bench.workloads"}
+    for path in Path(bench.faq.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module, *(f"{node.module}.{a.name}" for a in node.names)] if isinstance(node, ast.ImportFrom) else []
+            assert not forbidden & set(names), f"{path.name} line {node.lineno} imports {forbidden & set(names)}"
+
+
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples" / "faq" / "runs"
 
 

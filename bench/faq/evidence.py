@@ -108,15 +108,14 @@ def mean_score(df: pd.DataFrame, group: str, level: str) -> float:
 def with_test_sizes(df: pd.DataFrame) -> pd.DataFrame:
     """Adds n_test: how many test samples the score is a rate over (all of them for accuracy; the positives for
     precision, recall and F1), for the binomial part of the practical margin."""
-    from bench.config import TrialConfig
-    from bench.workloads import load_data
+    from bench.search.experiment import test_split
 
     names = df["dataset"] if "dataset" in df else df["workload"]
     lens = df["seq_len"] if "seq_len" in df else pd.Series(0, index=df.index)
     sizes = {}
     for (name, seq_len), _ in df.groupby([names, lens]):
         try:
-            test = load_data(TrialConfig(workload=str(name), seq_len=int(seq_len))).test
+            test = test_split(str(name), int(seq_len))
         except Exception:  # noqa: BLE001 - a workload that cannot load here keeps the fixed margin
             continue
         sizes[(name, seq_len)] = (len(test), int((test.y > 0.5).sum()) if test.y.dim() == 1 else len(test))
@@ -194,10 +193,10 @@ def arm(df: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
 
 def spec_of(part: pd.DataFrame):
     """The workload spec of an arm's trials (None when the table names no known workload)."""
-    from bench.workloads import WORKLOADS
+    from bench.search.experiment import workload_spec
 
     name = part["dataset"].iloc[0] if "dataset" in part and len(part) else None
-    return WORKLOADS.get(str(name)) if name is not None else None
+    return workload_spec(str(name)) if name is not None else None
 
 
 def reached(value: float, goal: float, mode: str) -> bool:

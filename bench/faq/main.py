@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.config import ConfigError, TrialConfig
+from bench.config import ConfigError
 from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.procpool import process_pool
@@ -26,7 +26,7 @@ from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable, read_provenance
 from bench.search.executors import Executor, Inline
-from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, run_experiment
+from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, data_baselines, run_experiment
 
 STUDY_CLAIMS = "claims.csv"
 NOT_JUDGED = "not enough finished trials to judge"
@@ -87,19 +87,6 @@ def experiments_for(questions: list[Question], budget: Budget) -> list[Experimen
         for exp in q.experiments(budget):
             out.setdefault(exp.name, exp)
     return list(out.values())
-
-
-def data_baselines(experiments: list[Experiment]) -> dict[str, dict[str, float]]:
-    """What trivial predictors score on each workload whose data define one (e.g. all-negative F1 = 0)."""
-    from bench.workloads import load_data
-
-    workloads = {c.config["workload"]: c.config for e in experiments for c in e.cells}
-    out = {}
-    for name, cfg in workloads.items():
-        base = load_data(TrialConfig(workload=name, seq_len=cfg.get("seq_len", 0))).baseline
-        if base:
-            out[name] = dict(base)
-    return out
 
 
 def run_studies(names: list[str], size: str, seeds: int | None, root: Path, log: Log = print) -> dict[str, str]:

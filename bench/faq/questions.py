@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from bench.config import steps_per_epoch
 from bench.faq import evidence as evd
 from bench.faq.evidence import (
     Evidence,
@@ -37,8 +38,7 @@ from bench.faq.evidence import (
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
-from bench.search.experiment import Budget, Cell, Experiment
-from bench.train import steps_per_epoch
+from bench.search.experiment import Budget, Cell, Experiment, workload_spec
 
 MLP, CNN, RNN = "mnist1d-mlp", "mnist1d-cnn", "mnist1d-rnn"
 IMBALANCED = "mnist1d-imbalanced-cnn"
@@ -325,9 +325,7 @@ def batch_scaling(ev: Evidence) -> Judgement:
 def learnt_gate(best: pd.Series, df: pd.DataFrame) -> evd.Gate:
     """The chance gate of a fit to tuning results: every level's best validation objective lies above the
     workload's chance score (a best LR among runs that learnt nothing is noise)."""
-    from bench.workloads import WORKLOADS
-
-    spec = WORKLOADS[MLP]
+    spec = workload_spec(MLP)
     mode = str(df["tune_mode"].iloc[0]) if "tune_mode" in df and len(df) else spec.mode
     if mode != spec.mode or not math.isfinite(spec.chance):  # a validation loss has no chance score to compare with
         return evd.Gate("chance", None, "no chance score known for the tuning objective", st.UNTESTABLE)

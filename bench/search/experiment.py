@@ -112,6 +112,34 @@ def config_key(cfg: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# -- what the judges may ask of the workloads (bench/faq reads tables, not data) ---------------------------------
+def workload_spec(name: str):
+    """A workload's registry spec (target metric, goal, chance score), None for a name that is not one."""
+    from bench.workloads import WORKLOADS
+
+    return WORKLOADS.get(name)
+
+
+def test_split(name: str, seq_len: int = 0):
+    """The test split of a workload's data (how many samples, and labels, a test score is a rate over)."""
+    from bench.workloads import load_data
+
+    return load_data(TrialConfig(workload=name, seq_len=seq_len)).test
+
+
+def data_baselines(experiments: list[Experiment]) -> dict[str, dict[str, float]]:
+    """What trivial predictors score on each workload whose data define one (e.g. all-negative F1 = 0)."""
+    from bench.workloads import load_data
+
+    workloads = {c.config["workload"]: c.config for e in experiments for c in e.cells}
+    out = {}
+    for name, cfg in workloads.items():
+        base = load_data(TrialConfig(workload=name, seq_len=cfg.get("seq_len", 0))).baseline
+        if base:
+            out[name] = dict(base)
+    return out
+
+
 # -- the plan -----------------------------------------------------------------------------------------------------
 def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log) -> Plan:
     """One protocol group per cell, in the cells' order; a cell whose LR is another level's links to that group."""
