@@ -1,7 +1,8 @@
-"""`bench faq`: run (or reuse) the experiments that answer the seed tutorial's FAQ and write its verdict page.
+"""`bench faq`: the experiments that answer the seed tutorial's FAQ, described as data, and their verdict page.
 
-runner.py trains (a fair LR grid per level, then fresh seeds) and is all a worker process imports;
-questions.py holds the questions, claims, decision rules and figures; evidence.py turns result tables into
-judgements; main.py ties them together. The page itself is rendered by bench.report.faq from results alone.
-This package may train; bench.report never does.
+questions.py holds the questions, their experiments (cells of bench.search.experiment, which the engine runs:
+the protocol's searcher, LR grid and confirm step, on the executor the command chose), the claims, decision
+rules and figures; evidence.py turns result tables into judgements; main.py ties them together (or, with
+--from-runs, judges tables an earlier run wrote). The page itself is rendered by bench.report.faq from results
+alone. This package never trains and imports neither bench.train nor bench.workloads.
 """

@@ -156,10 +156,8 @@ def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log) -> P
         g = Group(len(groups), cell.level, cell.group, tuned, base, spec.target, spec.mode,
                   trials=len(budget.lrs) + 2 * budget.refine if tuned else 0,
                   seeds=tuple(range(1, budget.seeds + 1)) if usable else (), confirm=budget.confirm if tuned else 0,
-                  confirm_seed=CONFIRM_SEED_OFFSET, grid=budget.lrs if tuned else ())
-        g.tag_base = {"experiment": exp.name, "compare": exp.compare, "group": cell.group, "level": cell.level,
-                      "tuned": ",".join(tuned), "tune_metric": g.metric, "tune_mode": g.mode,
-                      "target_metric": g.target, "target_mode": g.mode}
+                  confirm_seed=CONFIRM_SEED_OFFSET, grid=budget.lrs if tuned else (), experiment=exp.name,
+                  compare=exp.compare)
         groups[(cell.group, cell.level)] = g
     for cell in exp.cells:
         if isinstance(cell.lr, str) and cell.lr != "finder":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,33 @@ def better(a: float, b: float, mode: str) -> bool:
     return a > b if mode == "max" else a < b
 
 
+@dataclass(frozen=True)
+class TrialTags:
+    """What the tables and the report know of a trial beyond its config: its place in the protocol, written by
+    the engine into every record (one column each). A field left None is not written: a sweep names its sweep
+    and its workload, the FAQ its experiment and its comparison group (which may span workloads)."""
+    phase: str
+    level: Any
+    tuned: str  # the tuned parameters, comma-separated
+    tune_metric: str  # what the search judged on (validation)
+    target_metric: str  # what the comparison judges on (test)
+    target_mode: str
+    compare: str  # what the levels vary
+    chosen_objective: float = math.nan  # a final trial's: the objective its config was chosen on
+    sweep: str | None = None
+    workload: str | None = None
+    experiment: str | None = None
+    group: str | None = None
+    tune_mode: str | None = None
+    chance: float | None = None  # the target score of a predictor that ignores its input (flags a failed search)
+    lr_min: float | None = None  # the searched lr range (flags a best lr at its edge)
+    lr_max: float | None = None
+    chosen_seeds: int | None = None  # seeds behind chosen_objective (2: confirmed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
 @dataclass
 class Outcome:
     """What the protocol needs to know about a finished trial."""
@@ -159,7 +186,8 @@ class Group:
     confirm_seed: int = 0
     grid: tuple[float, ...] = ()  # tuned by an LR grid (GridSearch) instead of TPE; `trials` counts its points
     lr_from: Group | None = None  # nothing tuned: the final seeds use the lr that group chose
-    tag_base: dict[str, Any] = field(default_factory=dict)  # the tags of a plan without a space (the FAQ's)
+    experiment: str = ""  # a plan without a space (the FAQ's): its experiment's name ...
+    compare: str = ""  # ... and what its levels vary
     done: dict[str, Outcome] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
@@ -254,19 +282,18 @@ class Group:
         return self.base.replace(**params, seed=seed, threads=threads)
 
     def tags(self, space: SweepSpace | None, phase: str) -> dict[str, Any]:
-        """What the tables and the report know of a trial beyond its config: its place in the protocol, the
-        chance score of its workload and the searched lr range (to flag a search that failed); for a plan built
-        without a space, its own tag_base."""
+        """A trial's TrialTags as written into its record: a sweep's (space given) or an experiment's."""
         chosen = self.best() if phase == FINAL else None
-        if space is None:
-            return {**self.tag_base, "phase": phase, "chosen_objective": chosen.objective if chosen else math.nan}
+        common = {"phase": phase, "level": self.level, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
+                  "target_metric": self.target, "target_mode": self.mode,
+                  "chosen_objective": chosen.objective if chosen else math.nan}
+        if space is None:  # the FAQ's comparison group may span workloads: `group`, not `workload`
+            return TrialTags(**common, experiment=self.experiment, compare=self.compare, group=self.workload,
+                             tune_mode=self.mode).to_dict()
         lr = space.tune.get("lr")
-        return {"sweep": space.name, "phase": phase, "compare": space.compare, "level": self.level,
-                "workload": self.workload, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
-                "target_metric": self.target, "target_mode": self.mode, "chance": self.chance,
-                "lr_min": lr.min if lr else math.nan, "lr_max": lr.max if lr else math.nan,
-                "chosen_objective": chosen.objective if chosen else math.nan,  # what the re-run config was chosen on
-                "chosen_seeds": (2 if self.confirm_slots() else 1) if chosen and self.tuned else 0}
+        return TrialTags(**common, sweep=space.name, compare=space.compare, workload=self.workload, chance=self.chance,
+                         lr_min=lr.min if lr else math.nan, lr_max=lr.max if lr else math.nan,
+                         chosen_seeds=(2 if self.confirm_slots() else 1) if chosen and self.tuned else 0).to_dict()
 
 
 class Plan:
@@ -292,7 +319,7 @@ class Plan:
 
     @property
     def name(self) -> str:
-        return self.space.name if self.space else str(self.groups[0].tag_base.get("experiment", "plan"))
+        return self.space.name if self.space else self.groups[0].experiment
 
     @staticmethod
     def sweep_groups(space: SweepSpace) -> list[Group]:
