@@ -44,9 +44,10 @@ def test_sequence_workloads_state_their_baseline():
         assert WORKLOADS[name].target in load_data(tiny_cfg(name, seq_len=12)).baseline
 
 
-def test_list_shows_source_model_metric_and_download(monkeypatch):
-    monkeypatch.setattr(cli.console, "width", 400)
-    res = CliRunner().invoke(cli.app, ["list", "workloads"])
+def test_list_shows_source_model_metric_and_download():
+    # A wide terminal through COLUMNS: setting console.width would leave it fixed for later tests (monkeypatch
+    # restores the width it read, 80, as a fixed width).
+    res = CliRunner().invoke(cli.app, ["list", "workloads"], env={"COLUMNS": "400"})
     assert res.exit_code == 0
     rows = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 3}
     assert set(WORKLOADS) <= set(rows)
