@@ -242,3 +242,14 @@ def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome)
     _, pngs = load_study("vanishing", tmp_path)  # the FAQ shows the study's figures with the study's captions
     assert [(n, c) for n, _, c in pngs] == [("vanishing-grad_norm_over_steps", "Vanishing study: "
                                              + said["grad_norm_over_steps"])]
+
+
+def test_best_hyperparameters_keep_decay_rates_apart_from_one():
+    """beta2 0.9997 at 3 significant digits reads "1" (no second-moment averaging at all); the text keeps 1 - v."""
+    import pandas as pd
+
+    from bench.report.tables import describe_params
+
+    row = pd.Series({"lr": 0.018534, "beta2": 0.9997, "alpha": 0.976, "momentum": 0.9, "width": 64})
+    assert describe_params(row, ["lr", "beta2", "alpha", "momentum", "width"]) == \
+        "lr=0.0185, beta2=0.9997, alpha=0.976, momentum=0.9, width=64"

@@ -86,8 +86,16 @@ def tuned_params(df: pd.DataFrame) -> list[str]:
             if c not in skip and not c.startswith(("test_", "val_", "train_")) and tune[c].nunique() > 1]
 
 
+def param_text(v: float) -> str:
+    """A hyperparameter in 3 significant digits, except a decay rate just below 1 (beta2 0.9997, alpha 0.9999),
+    which keeps two significant digits of 1 - v: at 3 digits it would read "1", a different optimizer."""
+    if 0.9 < v < 1:
+        return f"{v:.{math.ceil(-math.log10(1 - v)) + 1}g}"
+    return f"{v:.3g}"
+
+
 def describe_params(row: pd.Series, params: list[str]) -> str:
-    return ", ".join(f"{k}={row[k]:.3g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
+    return ", ".join(f"{k}={param_text(row[k])}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in params)
 
 
 def chosen_on(row: pd.Series) -> str:
