@@ -239,3 +239,48 @@ def test_the_tanh_rnn_failure_is_not_judged_when_the_lstm_reference_fails(study,
                                   "GRU": SOLVED, "IRNN": SOLVED}, status=status), exp.BUDGETS["quick"])
     assert failed(study, "lstm-adding")  # a diverged LSTM did not solve anything, whatever its last MSE
     assert outcome(study, "rnn-adding-fails") == Outcome.INCONCLUSIVE
+
+
+def test_an_unsolved_irnn_is_untestable_at_a_budget_shorter_than_it_was_measured_to_need(study):
+    """The IRNN learns the adding problem more slowly than the LSTM (0/5 seeds at 800 steps, 4/5 at 3000): at the
+    quick budget its failure says nothing about Le et al. 2015; at a budget that gives it the steps, it is a failure."""
+    from bench.studies import exploding as exp
+
+    mse = {"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": UNSOLVED}
+    exp.cell_claims(study, cells(mse), exp.BUDGETS["quick"])
+    assert outcome(study, "irnn-adding") == Outcome.INCONCLUSIVE
+    assert "untestable at the quick budget" in {c.key: c.measured for c in study.claims}["irnn-adding"]
+    assert passed(study, "gru-adding") and passed(study, "lstm-adding")
+    assert exp.BUDGETS["quick"].cell_steps < exp.CELL_MIN_STEPS["IRNN"] <= exp.BUDGETS["full"].cell_steps
+    study.claims.clear()
+    exp.cell_claims(study, cells(mse, T=exp.CELL_T), exp.BUDGETS["full"])
+    assert failed(study, "irnn-adding")
+
+
+def test_a_slow_cell_that_solves_the_task_at_a_short_budget_still_passes(study):
+    from bench.studies import exploding as exp
+
+    exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": SOLVED}),
+                    exp.BUDGETS["quick"])
+    assert passed(study, "irnn-adding")
+
+
+def norms_run(norms: list[float]) -> TrialResult:
+    """A run whose total gradient norm at probe step 2i is the planted norms[i] (two layers per step)."""
+    rows = [{"step": 2 * i, "layer": layer, "total_grad_norm": g, "loss": 0.1}
+            for i, g in enumerate(norms) for layer in ("rnn", "head")]
+    return TrialResult({}, "ok", {}, [{"epoch": 1, "train_loss": 0.1}], rows)
+
+
+def test_a_slow_drift_of_the_gradient_norm_is_not_a_spike_but_a_jump_is():
+    """Against the median of the whole run a norm that grows 1000x smoothly as the net learns looks like a 30x
+    'spike'; against the median of the probes just before each step it is no spike at all."""
+    from bench.probes import SPIKE_LIMIT
+    from bench.studies import exploding as exp
+
+    drift = [10 ** (3 * i / 199 - 3) for i in range(200)]
+    assert exp.grad_spike(norms_run(drift), 20) < 2
+    jump = [1.0] * 100 + [50.0] + [1.0] * 99
+    assert exp.grad_spike(norms_run(jump), 20) == pytest.approx(50)
+    assert exp.grad_spike(norms_run(jump), 400) != exp.grad_spike(norms_run(jump), 20)  # inside the warm-up: unseen
+    assert exp.grad_spike(norms_run([1.0] * 50 + [float("inf")]), 20) == float("inf") > SPIKE_LIMIT

@@ -202,15 +202,6 @@ def after_warmup(result: TrialResult, column: str, warmup: int) -> np.ndarray:
     return values[np.asarray(steps) > warmup] if len(steps) else values
 
 
-def max_over_median(values: np.ndarray) -> float:
-    """max/median of a series; inf when it holds a non-finite value (a diverged run)."""
-    if len(values) == 0:
-        return math.nan
-    if not np.all(np.isfinite(values)):
-        return math.inf
-    return float(np.max(values) / np.median(values))
-
-
 def loss_spike(result: TrialResult, warmup: int = 0) -> float:
     """Largest jump of the mini-batch loss over its trailing median (probes.spike_ratio) after the warm-up steps;
     inf if it diverged."""
