@@ -482,7 +482,7 @@ def with_results(runs: list[Path]) -> list[Path]:
 @user_errors
 def faq(
     quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, the best 2 "
-                               "confirmed on a second seed, 3 seeds, 6 epochs; quick gradient studies): under half an "
+                               "confirmed on a second seed, 3 seeds, 15 epochs; quick gradient studies): under half an "
                                "hour on 2 CPU cores. Every claim still "
                                "gets a verdict; more are inconclusive."),
     questions: str | None = typer.Option(None, help="Comma-separated question numbers, e.g. 8.1,8.5 (default: 8.1-8.10)."),

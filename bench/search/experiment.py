@@ -72,8 +72,8 @@ def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
 BUDGETS: dict[str, Budget] = {
     "full": Budget("full", _grid(1e-4, 1.0, 2), True, seeds=5, epochs=20, long_epochs=100,
                    sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
-    "quick": Budget("quick", _grid(1e-4, 1.0, 1), True, seeds=3, epochs=6, long_epochs=30,
-                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=6, study_seeds=None),
+    "quick": Budget("quick", _grid(1e-4, 1.0, 1), True, seeds=3, epochs=15, long_epochs=30,
+                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=15, study_seeds=None),
     # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
     "tiny": Budget("tiny", (1e-3, 1e-2), False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128), finder_steps=8,
                    structure_epochs=1,
