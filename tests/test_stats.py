@@ -218,3 +218,22 @@ def test_ci_of_accuracies_near_one_stays_within_0_and_1():
     lo, hi = st.clip_ci(raw, st.metric_bounds("test_acc"))
     assert (lo, hi) == (raw[0], 1.0)
     assert all(math.isnan(v) for v in st.clip_ci((math.nan, math.nan), (0, 1)))
+
+
+def test_a_gain_interval_never_reaches_past_the_metrics_range():
+    """Three seeds of 0.98/0.99/0.97 against 0.0/0.9/0.1 accuracy: the t-interval of the gain reaches past 1, which
+    no accuracy gain can; the interval printed (and its Holm-compatible version) is clipped to [-1, 1], and the
+    decision is the same."""
+    import pandas as pd
+
+    from bench.report import tables as tb
+
+    final = pd.DataFrame({"level": ["a"] * 3 + ["b"] * 3, "seed": [1, 2, 3] * 2,
+                          "score": [0.98, 0.99, 0.97, 0.0, 0.9, 0.1], "target_metric": "test_acc",
+                          "target_mode": "max", "status": "ok", "phase": "final"})
+    c = tb.compare_levels(final, "a", "b", "max")
+    raw = st.compare([0.98, 0.99, 0.97], [0.0, 0.9, 0.1], paired=True)
+    assert raw.ci[1] > 1 and c.ci == (raw.ci[0], 1.0)
+    (h,) = st.with_holm([c])
+    assert h.ci[1] <= 1.0
+    assert st.compare([0.5, 0.6], [0.4, 0.45], paired=True).span == math.inf  # losses and unknown metrics: unclipped

@@ -214,6 +214,7 @@ class Comparison:
     family: int = 1  # number of tests in its Holm family
     samples: tuple = field(default=(), repr=False, compare=False)  # (a, b, paired, sign, seed): to redo the CI
     spread: float = math.nan  # without samples: the variance of one seed's contribution (seed_variance)
+    span: float = math.inf  # the widest a gain can be (1 for accuracy or F1): intervals are clipped to +-span
 
     @property
     def p_used(self) -> float:
@@ -230,8 +231,9 @@ class Comparison:
 
 
 def compare(a: ArrayLike, b: ArrayLike, name_a: str = "A", name_b: str = "B", higher_is_better: bool = True,
-            paired: bool = False, level: float = LEVEL, seed: int = 0) -> Comparison:
-    """Compare two samples (one value per seed): paired t-test when the seeds pair up, else Welch."""
+            paired: bool = False, level: float = LEVEL, seed: int = 0, span: float = math.inf) -> Comparison:
+    """Compare two samples (one value per seed): paired t-test when the seeds pair up, else Welch. `span`: the
+    range of the metric (1 for accuracy): a t-interval over 3 seeds may reach past it, which no gain can."""
     sign = 1.0 if higher_is_better else -1.0
     fa, fb = finite(a), finite(b)
     samples = (np.asarray(a, dtype=float), np.asarray(b, dtype=float), paired, sign, seed)
@@ -239,15 +241,16 @@ def compare(a: ArrayLike, b: ArrayLike, name_a: str = "A", name_b: str = "B", hi
     mean_a = float(fa.mean()) if len(fa) else math.nan
     mean_b = float(fb.mean()) if len(fb) else math.nan
     return Comparison(name_a, name_b, len(fa), len(fb), mean_a, mean_b, sign * (mean_a - mean_b),
-                      _signed_ci(samples, level), p, "paired t" if paired else "Welch t", sign * hedges_g(a, b),
-                      level=level, samples=samples)
+                      _signed_ci(samples, level, span), p, "paired t" if paired else "Welch t", sign * hedges_g(a, b),
+                      level=level, samples=samples, span=span)
 
 
-def _signed_ci(samples: tuple, level: float) -> tuple[float, float]:
-    """CI of A's gain (signed like the gain) at the given level, from the samples `compare` kept."""
+def _signed_ci(samples: tuple, level: float, span: float = math.inf) -> tuple[float, float]:
+    """CI of A's gain (signed like the gain) at the given level, from the samples `compare` kept, clipped to
+    [-span, span] (clipping never moves an end across 0 or the margin, so no decision changes)."""
     a, b, paired, sign, seed = samples
     lo, hi = diff_ci(a, b, paired, level, seed)
-    return (lo, hi) if sign > 0 else (-hi, -lo)
+    return clip_ci((lo, hi) if sign > 0 else (-hi, -lo), (-span, span))
 
 
 def holm_level(p: float, p_holm: float, alpha: float = ALPHA) -> float:
@@ -265,7 +268,7 @@ def with_holm(comparisons: list[Comparison], alpha: float = ALPHA) -> list[Compa
     out = []
     for c, p in zip(comparisons, adjusted, strict=True):
         level = holm_level(c.p, float(p), alpha)
-        ci = _signed_ci(c.samples, level) if c.samples else c.ci
+        ci = _signed_ci(c.samples, level, c.span) if c.samples else c.ci
         out.append(replace(c, p_holm=float(p), level=level, family=len(comparisons), ci=ci))
     return out
 

@@ -273,7 +273,9 @@ def compare_levels(final: pd.DataFrame, a: str, b: str, mode: str) -> st.Compari
     paired = "seed" in final and len(sa) >= 2 and set(sa.index) == set(sb.index) and sa.index.is_unique
     if paired:
         sb = sb.reindex(sa.index)
-    return st.compare(sa.to_numpy(float), sb.to_numpy(float), a, b, higher_is_better(mode), paired=paired)
+    low, high = st.metric_bounds(metric_of(final)[0])
+    return st.compare(sa.to_numpy(float), sb.to_numpy(float), a, b, higher_is_better(mode), paired=paired,
+                      span=high - low)
 
 
 def failures(df: pd.DataFrame) -> pd.DataFrame:
