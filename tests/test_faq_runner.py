@@ -140,7 +140,8 @@ COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples" / "faq" / 
 @pytest.mark.slow
 def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch):
     """`bench faq --from-runs` re-judges and re-renders an earlier run's tables: no trial trains, no Ray starts,
-    and the page states the budget those runs recorded (they predate the confirm step: no confirm runs)."""
+    and the page states the budget those runs recorded (15 epochs, each LR confirmed on a second seed) and that it
+    was judged, not trained, in those minutes."""
     import bench.faq.main
     from bench.faq.questions import QUESTIONS
 
@@ -151,7 +152,8 @@ def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch)
     assert "starting Ray" not in res.output and f"judged from {COMMITTED / 'losses'}" in res.output
     md = (tmp_path / "o" / "faq.md").read_text()
     budget = next(line for line in md.splitlines() if line.startswith("- Budget:"))
-    assert budget.startswith("- Budget: quick: LR grid") and "second seed" not in budget
+    assert budget.startswith("- Budget: quick: LR grid") and "second seed" in budget and "15 epochs" in budget
+    assert "no trial trained" in next(line for line in md.splitlines() if line.startswith("- Generated:"))
     table = pd.read_csv(tmp_path / "o" / "verdicts.csv")
     assert set(table["claim"]) == {c.id for q in QUESTIONS if q.id == "8.2" for c in q.claims}
 

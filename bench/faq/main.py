@@ -269,4 +269,7 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
             "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
             "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes",
             "rules": RULES}
+    if from_runs is not None:  # the minutes are the judging's; the training's are in each run's run.json
+        meta["wall_time"] += f", judged from the tables in {from_runs} (no trial trained; each run's run.json " \
+                             "says when and how long it trained)"
     return write_faq(results, meta, Path(out), full)
