@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
-from bench.results import ResultStore, atomic_write, provenance, record
+from bench.results import ResultStore, atomic_write, provenance
 from bench.search.executors import Executor
-from bench.search.protocol import Group, Plan, worst
+from bench.search.protocol import Group, Plan
 from bench.search.space import CONFIRM_SEED_OFFSET
 from bench.status import TrialStatus
 
@@ -189,26 +189,23 @@ def run_task(item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
 
 def crashed(item: tuple[str, dict[str, Any]], message: str) -> dict[str, Any]:
     """The outcome of a trial whose worker died (killed for memory, a lost node), recorded as an error part."""
+    from bench.search.trial import write_part
     from bench.train import TrialResult
 
     task = item[1]
-    result = TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], message)
-    ResultStore(task["out"]).add(record(task["trial_id"], result, {**task["tags"], "objective": worst(task["mode"]),
-                                                                  "score": math.nan}))
-    return {"final": True, "epoch": 0, "objective": worst(task["mode"]), "status": TrialStatus.ERROR,
-            "score": math.nan}
+    return write_part(task, task["trial_id"], TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], message))
 
 
 def from_cache(task: dict[str, Any], path: Path) -> dict[str, Any]:
     """A trial whose identical config trained before: its part written from the cached fields, with this
     trial's id and tags."""
-    from bench.search.trial import _write
+    from bench.search.trial import write_part
     from bench.train import TrialResult
 
     fields = json.loads(path.read_text())
     result = TrialResult(fields["config"], TrialStatus(fields["status"]), fields["final"], fields["epochs"],
                          fields["gradients"], fields["error"])
-    return {**_write(task, task["trial_id"], result), "cached": True}
+    return {**write_part(task, task["trial_id"], result), "cached": True}
 
 
 def to_cache(task: dict[str, Any], path: Path) -> None:

@@ -55,7 +55,7 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
                 raise StopTrial
 
     result = _guarded(task["config"], rows, lambda: run_trial(TrialConfig.from_dict(task["config"]), report))
-    return _write(task, task["trial_id"], result)
+    return write_part(task, task["trial_id"], result)
 
 
 def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
         results = run_stacked(base, [cfg.seed for cfg in configs])
     except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
         results = [_guarded(cfg.to_dict(), [], lambda cfg=cfg: run_trial(cfg)) for cfg in configs]
-    outcomes = [{"trial_id": entry["trial_id"], **_write(task, entry["trial_id"], result)}
+    outcomes = [{"trial_id": entry["trial_id"], **write_part(task, entry["trial_id"], result)}
                 for entry, result in zip(task["stack"], results, strict=True)]
     return {**outcomes[0], "outcomes": outcomes}  # a list: Tune flattens the dicts inside a result, not lists
 
@@ -106,8 +106,9 @@ def _guarded(config: dict[str, Any], rows: list[dict[str, Any]], train: Callable
         return TrialResult(config, TrialStatus.ERROR, {"epochs_run": len(rows)}, rows, [], error)
 
 
-def _write(task: dict[str, Any], trial_id: str, result: Any) -> dict[str, Any]:
-    """Write a finished trial's part (its record with the protocol's tags) and return its outcome for the search."""
+def write_part(task: dict[str, Any], trial_id: str, result: Any) -> dict[str, Any]:
+    """Write a finished trial's part (its record with the protocol's tags) and return its outcome for the search.
+    A failed result (a dead worker's included) gets the worst objective and no score, as the search needs."""
     from bench.results import ResultStore, record
 
     value = objective(result.status, result.epochs, task["metric"], task["mode"], tested_epoch(result.config, result.final))

@@ -47,7 +47,6 @@ from bench.results import (
     new_run_folder,
     provenance,
     read_provenance,
-    record,
     run_lock,
 )
 from bench.search.protocol import (
@@ -65,7 +64,7 @@ from bench.search.protocol import (
 )
 from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube, load_space
-from bench.search.trial import STOP_DIR, error_text, members, stop_flag, sweep_trial
+from bench.search.trial import STOP_DIR, error_text, members, stop_flag, sweep_trial, write_part
 from bench.stacked import why_not_stacked
 from bench.status import TrialStatus
 from bench.train import TrialResult
@@ -300,8 +299,8 @@ class TrialLog(Callback):
         trace = str(trial.get_error() or "the trial's worker died").strip()
         for tid, config in members(task):  # one, or each seed of a stacked task
             if not (self.store.parts / f"{tid}.json").exists():
-                result = TrialResult(config, TrialStatus.ERROR, {}, [], [], error_text(trace.splitlines()[-1], trace))
-                self.store.add(record(tid, result, {**task["tags"], "objective": worst(task["mode"]), "score": math.nan}))
+                error = error_text(trace.splitlines()[-1], trace)
+                write_part(task, tid, TrialResult(config, TrialStatus.ERROR, {}, [], [], error))
         self._line(trials, trial, {"status": TrialStatus.ERROR})
 
     def _line(self, trials: list, trial, result: dict) -> None:
