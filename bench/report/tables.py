@@ -104,7 +104,9 @@ def chosen_on(row: pd.Series) -> str:
     value, seeds = row.get("chosen_objective", math.nan), row.get("chosen_seeds", 0)
     if not (isinstance(value, float) and math.isfinite(value)) or not seeds:
         return ""
-    metric = f"val_{str(row.get('target_metric', '')).partition('_')[2]}"
+    from bench.search.protocol import tuning_metric
+
+    metric = tuning_metric(str(row.get("target_metric")))
     return f" (chosen on {metric} {value:.3g}" + (f", mean of {int(seeds)} seeds)" if seeds > 1 else ")")
 
 
