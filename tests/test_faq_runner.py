@@ -164,4 +164,4 @@ def test_from_runs_without_the_experiment_is_a_one_line_error(tmp_path):
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "\n" not in res.stderr.strip()
     assert res.stderr.startswith("error: ") and "holds no run of experiment 'losses'" in res.stderr
-    assert not (tmp_path / "o" / "faq.md").exists()
+    assert not (tmp_path / "o").exists()  # nothing written, not even an empty --out folder

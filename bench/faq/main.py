@@ -254,12 +254,13 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
     for folder in (full_runs, full_studies):
         if folder is not None and not Path(folder).is_dir():
             raise ConfigError(f"{folder} is not a folder; pass the --runs or --studies folder of a full `bench faq` run")
-    ensure_writable(Path(out))  # before any training, not after it
     t0 = time.perf_counter()
-    if from_runs is not None:
+    if from_runs is not None:  # nothing trains: check the runs first, so a bad folder leaves no empty --out behind
         ev, folders, pngs, failed = gather_from(questions, Path(from_runs), Path(studies), log)
         budget = ev.budget
+        ensure_writable(Path(out))
     else:
+        ensure_writable(Path(out))  # before any training, not after it
         ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(),
                                            log)
     results = [judge(q, ev, pngs, folders, failed) for q in questions]
