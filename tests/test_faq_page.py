@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
@@ -74,7 +75,7 @@ def test_every_link_on_the_page_resolves_from_the_page(page):
     assert any(link.endswith("studies/vanishing/claims.csv") for link in found)
     for link in found:
         assert not link.startswith(("/", "http")), link
-        assert (page / link).is_file(), link
+        assert (page / unquote(link)).is_file(), link
 
 
 def test_each_claim_links_the_raw_tables_it_was_judged_on(quick, page):
@@ -120,3 +121,17 @@ def test_a_missing_full_runs_folder_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "nowhere is not a folder" in result.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "r").exists()
+
+
+def test_raw_table_links_are_url_quoted(tmp_path):
+    """A --runs folder with a space ("my runs") must still give working links: quoted, as the study pages' are."""
+    from bench.report.faq import raw_links
+
+    source = tmp_path / "my runs" / "optimizers"
+    source.mkdir(parents=True)
+    (source / "trials.parquet").write_bytes(b"")
+    page = tmp_path / "page"
+    page.mkdir()
+    [(name, [(file, link)])] = raw_links([str(source)], page)
+    assert (name, file, link) == ("optimizers", "trials.parquet", "../my%20runs/optimizers/trials.parquet")
+    assert (page / unquote(link)).is_file()

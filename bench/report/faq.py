@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -72,8 +73,9 @@ def full_verdict(claim: str, full: dict[str, ClaimResult] | None) -> str:
 
 
 def relative(path: str | Path, folder: Path | None) -> str:
-    """A link to path from a page in folder (POSIX separators, as URLs want them)."""
-    return Path(os.path.relpath(Path(path), folder or Path.cwd())).as_posix()
+    """A link to path from a page in folder (POSIX separators and URL-quoted, as links want them: a --runs folder
+    may hold a space), as render.file_links quotes the study pages' links."""
+    return quote(Path(os.path.relpath(Path(path), folder or Path.cwd())).as_posix())
 
 
 def raw_links(sources: list[str], folder: Path | None) -> list[tuple[str, list[tuple[str, str]]]]:
