@@ -144,10 +144,6 @@ def parse_text(key: str, raw: str) -> Any:
         raise ConfigError(f"--set {key}: {raw!r} is not a valid {types[key]}") from None
 
 
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrialConfig)]
-
-
 def steps_per_epoch(n: int, batch_size: int) -> int:
     """Mini-batches per epoch: the last, partial batch counts when it holds at least 2 samples (BN needs 2)."""
     return max(1, n // batch_size + (1 if n % batch_size >= 2 else 0))

@@ -65,7 +65,6 @@ class StackedSeeds:
         self.base = copy.deepcopy(lead.model).to("meta")
         self.grads = vmap(grad_and_value(self._loss))
         self.step = 0
-        self.alive = [True] * len(seeds)  # a seed that diverged stops being recorded; its NaNs stay in its slice
 
     def _loss(self, params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         lead = self.trainers[0]

@@ -70,10 +70,6 @@ class Page:
         self.html.append(df.to_html(index=False, escape=True, na_rep="n/a", border=0))
         self.md.append(md_table(df))
 
-    def code(self, text: str) -> None:
-        self.html.append(f"<pre>{html.escape(text)}</pre>")
-        self.md.append(f"```\n{text}\n```\n")
-
     def figure(self, name: str, fig_or_png: Any, caption: str) -> None:
         """A figure with its caption; a matplotlib Figure is tidied first and its notes (overlapping lines, runs
         that went NaN) end the caption."""
