@@ -22,7 +22,8 @@ def coverage(n: int, reps: int = 200, true_mean: float = 0.7, sd: float = 0.05) 
 
 @pytest.mark.parametrize("n", [3, 5, 20])  # t-interval below BOOTSTRAP_MIN_N, bootstrap above
 def test_mean_ci_covers_the_true_mean_about_95_percent_of_the_time(n):
-    assert st.ci_method(n) == ("t" if n < st.BOOTSTRAP_MIN_N else "bootstrap")
+    x = np.random.default_rng(n).normal(0.7, 0.05, n)
+    assert st.mean_ci(x) == (st.t_ci(x) if n < st.BOOTSTRAP_MIN_N else st.bootstrap_ci(x))
     assert 0.90 <= coverage(n) <= 0.99
 
 

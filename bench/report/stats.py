@@ -71,7 +71,6 @@ def mean_ci(x: ArrayLike, level: float = LEVEL, seed: int = 0) -> tuple[float, f
     return t_ci(x, level) if len(x) < BOOTSTRAP_MIN_N else bootstrap_ci(x, np.mean, level, seed=seed)
 
 
-BOUNDED = ("acc", "f1", "precision", "recall")  # rates in [0, 1]
 NON_NEGATIVE = ("loss", "mse")
 
 
@@ -79,7 +78,7 @@ def metric_bounds(metric: str) -> tuple[float, float]:
     """The range a metric (e.g. "test_acc", "val_loss") can take, to clip confidence intervals to: a t-interval
     over 3 seeds near 100% accuracy would otherwise reach past 1."""
     name = metric.rsplit("_", 1)[-1]
-    if name in BOUNDED:
+    if name in RATE_METRICS:
         return 0.0, 1.0
     return (0.0, math.inf) if name in NON_NEGATIVE else (-math.inf, math.inf)
 
@@ -88,10 +87,6 @@ def clip_ci(ci: tuple[float, float], bounds: tuple[float, float]) -> tuple[float
     """A CI clipped to the range the statistic can take (NaN stays NaN)."""
     lo, hi = ci
     return (lo if math.isnan(lo) else max(lo, bounds[0]), hi if math.isnan(hi) else min(hi, bounds[1]))
-
-
-def ci_method(n: int) -> str:
-    return "t" if n < BOOTSTRAP_MIN_N else "bootstrap"
 
 
 def cohens_d(a: ArrayLike, b: ArrayLike) -> float:
