@@ -29,7 +29,6 @@ from bench.config import ConfigError, TrialConfig
 from bench.data.base import DataBundle
 from bench.metrics import evaluate
 from bench.models import build_model
-from bench.probes import grad_health
 from bench.status import TrialStatus
 from bench.train import EXPLODED, Trainer, TrialResult, param_groups, pick_device, seed_everything
 from bench.workloads import get_workload, load_data
@@ -106,16 +105,6 @@ class StackedSeeds:
                     p.copy_(self.params[name][s])
 
 
-def _epoch_row(t: Trainer, epoch: int, lr: float, loss: float, seen: int, elapsed: float, since: float,
-               step: int) -> dict[str, Any]:
-    """The per-epoch row run_trial's Trainer.fit records for one seed."""
-    val = evaluate(t.model, t.data.val, t.loss, t.data, t.forward, "val")
-    train = evaluate(t.model, t.train_eval, t.loss, t.data, t.forward, "train")
-    stats = {"train_loss_running": loss, "epoch_time": elapsed, "samples_per_sec": seen / elapsed,
-             **t.flops_stats(seen / elapsed)}
-    return {"epoch": epoch, "step": step, "lr": lr, **train, **val, **stats, "time": time.perf_counter() - since}
-
-
 def _diverged(t: Trainer, row: dict[str, Any]) -> bool:
     loss = row["train_loss_running"]
     return not (math.isfinite(loss) and math.isfinite(row["val_loss"])) or bool(
@@ -139,23 +128,20 @@ def run_stacked(cfg: TrialConfig, seeds: Sequence[int], data: DataBundle | None 
         stack.unstack()
         for s, t in enumerate(stack.trainers):
             if status[s] == TrialStatus.OK:
-                row = _epoch_row(t, epoch, lr, float(loss_sum[s]) / max(1, seen), seen, elapsed, t0, stack.step)
+                stats = {"train_loss_running": float(loss_sum[s]) / max(1, seen), "epoch_time": elapsed,
+                         "samples_per_sec": seen / elapsed, **t.flops_stats(seen / elapsed)}
+                row = t.epoch_row(epoch, lr, stats, t0, stack.step)  # the row Trainer.fit records
                 status[s] = TrialStatus.DIVERGED if _diverged(t, row) else TrialStatus.OK
                 t.epochs += [row] if status[s] == TrialStatus.OK else []
         if stack.step >= stack.trainers[0].total_steps:
             break
-    return [_result(t, st, time.perf_counter() - t0) for t, st in zip(stack.trainers, status, strict=True)]
+    return [_result(t, st, t0) for t, st in zip(stack.trainers, status, strict=True)]
 
 
-def _result(t: Trainer, status: str, wall: float) -> TrialResult:
+def _result(t: Trainer, status: TrialStatus, started: float) -> TrialResult:
     final: dict[str, Any] = {"epochs_run": len(t.epochs), "steps": t.epochs[-1]["step"] if t.epochs else 0}
     if status == TrialStatus.OK:
         final.update(evaluate(t.model, t.data.test, t.loss, t.data, t.forward, "test"))
         best = min(t.epochs, key=lambda row: row["val_loss"])  # the first of equals, as run_trial keeps it
         final.update(best_val_loss=best["val_loss"], best_epoch=best["epoch"])
-    final.update(grad_health([], status == TrialStatus.DIVERGED))
-    final.update(t.throughput())
-    if math.isfinite(goal := get_workload(t.cfg.workload).goal):
-        final["goal"] = goal  # recorded as run_trial records it
-    final["wall_time"] = wall
-    return TrialResult(t.cfg.to_dict(), status, final, t.epochs, [])
+    return t.result(status, final, started)  # no probe rows: the probe's hooks never see the stacked model

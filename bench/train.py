@@ -185,6 +185,12 @@ class Trainer:
         return {"train_loss_running": train_loss, "epoch_time": now - t0, "samples_per_sec": rate,
                 **self.flops_stats(rate)}
 
+    def epoch_row(self, epoch: int, lr: float, stats: dict[str, float], started: float, step: int) -> dict[str, Any]:
+        """An epoch's row: its training statistics beside the validation and train-subset metrics after it."""
+        val = evaluate(self.model, self.data.val, self.loss, self.data, self.forward, "val")
+        train = evaluate(self.model, self.train_eval, self.loss, self.data, self.forward, "train")
+        return {"epoch": epoch, "step": step, "lr": lr, **train, **val, **stats, "time": time.perf_counter() - started}
+
     def flops_stats(self, samples_per_sec: float) -> dict[str, float]:
         achieved = self.flops_per_sample * samples_per_sec
         return {"flops_per_sec": achieved, "peak_fraction": achieved / self.peak_flops}
@@ -203,20 +209,16 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         for epoch in range(1, self.cfg.epochs + 1):
             lr = self.opt.param_groups[0]["lr"]
-            stats = self.train_epoch(epoch)
-            val = evaluate(self.model, self.data.val, self.loss, self.data, self.forward, "val")
-            train = evaluate(self.model, self.train_eval, self.loss, self.data, self.forward, "train")
-            if not math.isfinite(val["val_loss"]):
+            row = self.epoch_row(epoch, lr, self.train_epoch(epoch), t_start, self.step)
+            if not math.isfinite(row["val_loss"]):
                 raise Diverged
-            row = {"epoch": epoch, "step": self.step, "lr": lr, **train, **val, **stats,
-                   "time": time.perf_counter() - t_start}
             self.epochs.append(row)
             if self.report:
                 self.report(row)
             if self.per_epoch_sched:
-                self.sched.step(val["val_loss"])
-            if val["val_loss"] < best_val:
-                best_val, bad_epochs, best_epoch = val["val_loss"], 0, epoch
+                self.sched.step(row["val_loss"])
+            if row["val_loss"] < best_val:
+                best_val, bad_epochs, best_epoch = row["val_loss"], 0, epoch
                 self.keep_best()
             else:
                 bad_epochs += 1
@@ -236,6 +238,15 @@ class Trainer:
     def clip_stats(self) -> dict[str, float]:
         """The share of steps where norm clipping changed the gradient (only when clipping is on)."""
         return {"clip_fraction": self.clipped / max(1, self.step)} if self.cfg.clip_norm > 0 else {}
+
+    def result(self, status: TrialStatus, final: dict[str, Any], started: float) -> TrialResult:
+        """The trial's result: `final` with the gradient-health label, the throughput and the workload's goal."""
+        final.update(grad_health(self.probe.rows, status == TrialStatus.DIVERGED))  # grad_health is the one string value
+        final.update(self.throughput())
+        if math.isfinite(goal := get_workload(self.cfg.workload).goal):
+            final["goal"] = goal  # the workload's target value, recorded so that reports need no registry
+        final["wall_time"] = time.perf_counter() - started
+        return TrialResult(self.cfg.to_dict(), status, final, self.epochs, self.probe.rows)
 
 
 def channels_last(data: DataBundle) -> DataBundle:
@@ -273,9 +284,4 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     except (Diverged, StopTrial) as stop:
         status = TrialStatus.DIVERGED if isinstance(stop, Diverged) else TrialStatus.STOPPED
         final = {"epochs_run": len(trainer.epochs), "steps": trainer.step}
-    final.update(grad_health(trainer.probe.rows, status == TrialStatus.DIVERGED))  # grad_health is the one string value
-    final.update(trainer.throughput())
-    if math.isfinite(workload.goal):
-        final["goal"] = workload.goal  # the workload's target value, recorded so that reports need no registry
-    final["wall_time"] = time.perf_counter() - t0
-    return TrialResult(cfg.to_dict(), status, final, trainer.epochs, trainer.probe.rows)
+    return trainer.result(status, final, t0)
