@@ -209,13 +209,11 @@ class GradientProbe:
         device = self._step["loss"].device
         flat = torch.stack([t.reshape(()).float().to(device) for t in tensors]).tolist()
         values = dict(zip(keys, flat, strict=False))
-        common = {"step": self._step["step"], "epoch": self._step["epoch"],
-                  **dict(zip(step_keys, flat[len(keys):], strict=True))}
+        loss, total = flat[len(keys):]
         for depth, name in enumerate(names):
-            row = {"step": common["step"], "epoch": common["epoch"], "layer": name, "depth": depth}
-            row.update({col: values.get((name, col), math.nan) for col in COLUMNS})
-            row.update(loss=common["loss"], total_grad_norm=common["total_grad_norm"])
-            self.rows.append(row)
+            self.rows.append({"step": self._step["step"], "epoch": self._step["epoch"], "layer": name, "depth": depth,
+                              **{col: values.get((name, col), math.nan) for col in COLUMNS},
+                              "loss": loss, "total_grad_norm": total})
         self._reset()
 
 
