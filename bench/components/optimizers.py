@@ -17,7 +17,7 @@ Params = Iterable["torch.nn.Parameter"]
 @dataclass(frozen=True)
 class OptimizerSpec:
     name: str
-    build: Callable[[Params, TrialConfig, float], torch.optim.Optimizer]  # (params, cfg, coupled_wd)
+    build: Callable[[Params, TrialConfig, float], torch.optim.Optimizer]  # (params, cfg, the torch optimizer's decay)
     hyperparams: tuple[str, ...]  # nuisance parameters a fair sweep must tune
     decoupled: bool = False  # weight decay is always decoupled (AdamW)
     description: str = ""
@@ -41,13 +41,6 @@ def _adam(cls: str):
     return build
 
 
-def _adamw(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
-    import torch
-
-    return torch.optim.AdamW(params, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
-                             weight_decay=cfg.weight_decay)
-
-
 def _rmsprop(params: Params, cfg: TrialConfig, wd: float) -> torch.optim.Optimizer:
     import torch
 
@@ -67,7 +60,7 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "nesterov": OptimizerSpec("nesterov", _sgd(True, True), ("lr", "momentum"), description="SGD + Nesterov momentum"),
     "adam": OptimizerSpec("adam", _adam("Adam"), ("lr", "beta1", "beta2", "eps"),
                           description="Adam (Kingma & Ba 2015)"),
-    "adamw": OptimizerSpec("adamw", _adamw, ("lr", "beta1", "beta2", "eps", "weight_decay"), decoupled=True,
+    "adamw": OptimizerSpec("adamw", _adam("AdamW"), ("lr", "beta1", "beta2", "eps", "weight_decay"), decoupled=True,
                            description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)"),
     "nadam": OptimizerSpec("nadam", _adam("NAdam"), ("lr", "beta1", "beta2", "eps"),
                            description="Adam with Nesterov momentum (Dozat 2016)"),
@@ -78,8 +71,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 
 def build_optimizer(params: Params, cfg: TrialConfig) -> torch.optim.Optimizer:
     spec = lookup(OPTIMIZERS, "optimizer", cfg.optimizer)
-    coupled = cfg.weight_decay if (cfg.wd_mode == "coupled" and not spec.decoupled) else 0.0
-    return spec.build(params, cfg, coupled)
+    # AdamW decays decoupled whatever wd_mode says; the others apply it as L2 only in coupled mode
+    return spec.build(params, cfg, cfg.weight_decay if spec.decoupled or cfg.wd_mode == "coupled" else 0.0)
 
 
 def apply_decoupled_decay(optimizer: torch.optim.Optimizer, cfg: TrialConfig) -> None:
