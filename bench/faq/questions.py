@@ -208,22 +208,25 @@ def lr_finder(b: Budget) -> Experiment:
 
 
 # -- judges -------------------------------------------------------------------------------------------------------
-def sgd_simple(ev: Evidence) -> Judgement:
-    df = ev.trials("optimizers")
-    return judge_not_worse(df, [(MLP, "sgd", best_level(df, MLP, exclude="sgd"))])
+def as_good_as_best(experiment: str, level: str, groups: tuple[str, ...]) -> Callable[[Evidence], Judgement]:
+    """`level` is about as good as the best other level (chosen on validation data) in every one of the groups."""
+    def judge(ev: Evidence) -> Judgement:
+        df = ev.trials(experiment)
+        return judge_not_worse(df, [(g, level, best_level(df, g, exclude=level)) for g in groups])
+    return judge
 
 
-def adam_everywhere(ev: Evidence) -> Judgement:
-    df = ev.trials("optimizers")
-    return judge_not_worse(df, [(w, "adam", best_level(df, w, exclude="adam")) for w in (MLP, CNN, RNN)])
+def beats(experiment: str, pairs: list[tuple[str, str, str]], combine=combine_all) -> Callable[[Evidence], Judgement]:
+    return lambda ev: judge_better(ev.trials(experiment), pairs, combine)
 
 
-def rmsprop_rnn(ev: Evidence) -> Judgement:
-    return judge_better(ev.trials("optimizers"), [(RNN, "rmsprop", "sgd")])
-
-
-def ce_classification(ev: Evidence) -> Judgement:
-    return judge_better(ev.trials("losses"), [(CNN, "cross-entropy", "mse"), (MLP, "cross-entropy", "mse")])
+sgd_simple = as_good_as_best("optimizers", "sgd", (MLP,))
+adam_everywhere = as_good_as_best("optimizers", "adam", (MLP, CNN, RNN))
+rmsprop_rnn = beats("optimizers", [(RNN, "rmsprop", "sgd")])
+ce_classification = beats("losses", [(CNN, "cross-entropy", "mse"), (MLP, "cross-entropy", "mse")])
+relu_everywhere = as_good_as_best("activations", "relu", (CNN, IMBALANCED))
+decay_helps = beats("schedules", [(CNN, "step", "constant"), (CNN, "cosine", "constant")], combine_any)
+rnn_sequences = as_good_as_best("structure", "gru", ("mnist1d",))
 
 
 def mse_regression(ev: Evidence) -> Judgement:
@@ -241,20 +244,6 @@ def mse_regression(ev: Evidence) -> Judgement:
                                f"{st.precision_words(c, margin)})"],
                      rows=[evd.comparison_row("adding", c, "test_mse", margin, verdict, checks, baseline,
                                               kind="superiority")])
-
-
-def relu_everywhere(ev: Evidence) -> Judgement:
-    df = ev.trials("activations")
-    return judge_not_worse(df, [(w, "relu", best_level(df, w, exclude="relu")) for w in (CNN, IMBALANCED)])
-
-
-def suits_binary(activation: str, experiment: str = "output-units") -> Callable[[Evidence], Judgement]:
-    """`activation` is as good as the best other level on the binary task: as the output unit (the FAQ's sense), or
-    with experiment="activations" as the hidden unit."""
-    def judge(ev: Evidence) -> Judgement:
-        df = ev.trials(experiment)
-        return judge_not_worse(df, [(IMBALANCED, activation, best_level(df, IMBALANCED, exclude=activation))])
-    return judge
 
 
 def optimal_log_lr(part: pd.DataFrame) -> tuple[float, float]:
@@ -334,10 +323,6 @@ def learnt_gate(best: pd.Series, df: pd.DataFrame) -> evd.Gate:
                     "sizes" if stuck else "every batch size's best LR learns", st.UNTESTABLE)
 
 
-def decay_helps(ev: Evidence) -> Judgement:
-    return judge_better(ev.trials("schedules"), [(CNN, "step", "constant"), (CNN, "cosine", "constant")], combine_any)
-
-
 def lr_depends(ev: Evidence) -> Judgement:
     """Per optimizer: how far apart (in decades) its best grid LRs on the three workloads lie."""
     spans = tb.lr_ranges(ev.trials("optimizers"))
@@ -410,11 +395,6 @@ def cnn_spatial(ev: Evidence) -> Judgement:
                              "superiority (contrast)")
     return Judgement(combine_all([advantage.verdict, second]), advantage.numbers + [number],
                      rows=advantage.rows + [row])
-
-
-def rnn_sequences(ev: Evidence) -> Judgement:
-    df = ev.trials("structure")
-    return judge_not_worse(df, [("mnist1d", "gru", best_level(df, "mnist1d", exclude="gru"))])
 
 
 def accuracy_misleads(ev: Evidence) -> Judgement:
@@ -672,18 +652,18 @@ QUESTIONS: tuple[Question, ...] = (
                   AS_GOOD.format(b="the best other activation", m=MARGIN) + "; both tasks must agree", relu_everywhere),
             Claim("8.3b", "Sigmoid suits binary classification: as the output unit on the binary task it is about as "
                   "good as the best other output unit.", AS_GOOD.format(b="the best other output unit", m=MARGIN),
-                  suits_binary("sigmoid")),
+                  as_good_as_best("output-units", "sigmoid", (IMBALANCED,))),
             Claim("8.3c", "Tanh suits binary classification: as the output unit on the binary task it is about as good "
                   "as the best other output unit.", AS_GOOD.format(b="the best other output unit", m=MARGIN),
-                  suits_binary("tanh")),
+                  as_good_as_best("output-units", "tanh", (IMBALANCED,))),
             Claim("8.3d", "Hidden-unit reading of 8.3b: sigmoid as the HIDDEN activation on the binary task is about as "
                   "good as the best other hidden activation.",
                   AS_GOOD.format(b="the best other hidden activation", m=MARGIN),
-                  suits_binary("sigmoid", "activations")),
+                  as_good_as_best("activations", "sigmoid", (IMBALANCED,))),
             Claim("8.3e", "Hidden-unit reading of 8.3c: tanh as the HIDDEN activation on the binary task is about as good "
                   "as the best other hidden activation.",
                   AS_GOOD.format(b="the best other hidden activation", m=MARGIN),
-                  suits_binary("tanh", "activations")),
+                  as_good_as_best("activations", "tanh", (IMBALANCED,))),
         ),
         figures=(FigureSpec("activations-scores", "Test score per hidden activation (accuracy; F1 for the binary task).",
                             scores("activations")),
