@@ -98,7 +98,7 @@ def score_distribution(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def _band(ax, curves: pd.DataFrame, level: str, colour: tuple, label: str,
+def _band(ax, curves: pd.DataFrame, colour: tuple, label: str,
           bounds: tuple[float, float] = (-math.inf, math.inf), alpha: float = 0.2) -> None:
     """Mean over seeds per epoch and its 95% CI (stats.mean_ci), clipped to the metric's range, as a shaded band
     (a t-interval over 3 seeds near 0% or 100% accuracy would otherwise reach below 0 or above 1)."""
@@ -133,7 +133,7 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         metric = tb.metric_of(part)[0].partition("_")[2]
         val = _epoch_metric(epochs, "val", metric).merge(part[["trial_id", "level"]], on="trial_id")
         for level, curves in val.groupby("level", sort=False):
-            _band(ax, curves, level, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
+            _band(ax, curves, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
                   st.metric_bounds(metric), band_alpha(val["level"].nunique()))
             drawn += 1
         ax.set(title=workload, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
@@ -249,7 +249,7 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     for ax, workload in zip(axes, names, strict=True):
         part = gap[gap["workload"] == workload]
         for level, curves in part.groupby("level", sort=False):
-            _band(ax, curves, level, colours[level], level, alpha=band_alpha(part["level"].nunique()))
+            _band(ax, curves, colours[level], level, alpha=band_alpha(part["level"].nunique()))
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         ax.set(title=workload, xlabel="epoch", ylabel="validation loss - training loss")
         ax.legend()
