@@ -63,9 +63,8 @@ def group_flags(part: pd.DataFrame) -> dict[str, object]:
     if len(tune) and tune_failed == len(tune):
         reasons.append(f"every tuning trial failed ({tune_diverged} of {len(tune)} diverged)")
     ok = final[final["status"] == TrialStatus.OK]
-    if len(tune) or len(final):
-        if ok.empty:
-            reasons.append("no final seed finished" + (f" ({final_failed} of {len(final)} failed)" if len(final) else ""))
+    if (len(tune) or len(final)) and ok.empty:
+        reasons.append("no final seed finished" + (f" ({final_failed} of {len(final)} failed)" if len(final) else ""))
     row = part.iloc[0]
     mode = str(row.get("target_mode", "max"))
     mean = float(ok["score"].mean()) if len(ok) and "score" in ok else math.nan
