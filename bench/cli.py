@@ -255,6 +255,28 @@ def print_spaces() -> None:
 # Further commands (sweep, report, study, faq) register below this line, each in its own block.
 
 
+# --- where trials run: the options of every command that trains through the engine (sweep, faq, study) ---
+
+ADDRESS = typer.Option(None, help="HOST:PORT of a running Ray cluster (e.g. from `ray start --head`). Default: a private "
+                       "local Ray on 127.0.0.1 with this machine's CPUs and GPUs.")
+CPUS_PER_TRIAL = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with trials in "
+                              "parallel: on small workloads that beats fewer, wider trials (two 1-thread MNIST-1D CNN "
+                              "trials train at 2x the throughput of one 2-thread trial).")
+GPUS_PER_TRIAL = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU by one trial's measured "
+                              "memory and throughput (CPUs when there is no GPU); a fraction such as 0.25 lets 4 trials "
+                              "share a GPU; 0 trains on CPUs.")
+
+
+def ray_runner(address: str | None, cpus_per_trial: float, gpus_per_trial: str, say):
+    """The engine's Ray Tune runner for the FAQ and the studies (bad values fail here, before anything runs)."""
+    from bench.search.resources import parse_gpus_per_trial
+    from bench.search.runners import RayTune
+
+    if cpus_per_trial <= 0:
+        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
+    return RayTune(address, cpus_per_trial, parse_gpus_per_trial(gpus_per_trial), log=say)
+
+
 # --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---
 
 @app.command()
@@ -266,14 +288,9 @@ def sweep(
     quick: bool = typer.Option(False, help="The file's small budget (budget.quick): fewer trials, epochs and seeds."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder (on a multi-node cluster: a folder "
                                                 "every node sees at the same path)."),
-    address: str | None = typer.Option(None, help="HOST:PORT of a running Ray cluster (e.g. from `ray start --head`). "
-                                       "Default: a private local Ray on 127.0.0.1 with this machine's CPUs and GPUs."),
-    cpus_per_trial: float = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with "
-                                         "trials in parallel: on small workloads that beats fewer, wider trials (two "
-                                         "1-thread MNIST-1D CNN trials train at 2x the throughput of one 2-thread trial)."),
-    gpus_per_trial: str = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU by one trial's "
-                                       "measured memory and throughput (CPUs when there is no GPU); a fraction such "
-                                       "as 0.25 lets 4 trials share a GPU; 0 trains on CPUs."),
+    address: str | None = ADDRESS,
+    cpus_per_trial: float = CPUS_PER_TRIAL,
+    gpus_per_trial: str = GPUS_PER_TRIAL,
     resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
                                       "run of this sweep under --out. Finished trials are kept and not re-run."),
     dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
@@ -491,12 +508,9 @@ def faq(
     studies: Path = typer.Option(Path("reports/studies"), help="Folder of the gradient studies' outputs (8.5, 8.6)."),
     resume: bool = typer.Option(False, "--resume", "--reuse", help="Continue an interrupted or earlier run: trials and "
                                 "study results already in --runs and --studies are reused instead of trained again."),
-    address: str | None = typer.Option(None, help="HOST:PORT of a running Ray cluster. Default: a private local Ray "
-                                       "on 127.0.0.1 with this machine's CPUs and GPUs, as `bench sweep` starts."),
-    cpus_per_trial: float = typer.Option(1.0, help="CPUs reserved per trial (each trains on one torch thread: small "
-                                         "models train faster as parallel 1-thread trials)."),
-    gpus_per_trial: str = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU (CPUs when "
-                                       "there is no GPU), a fraction such as 0.25, or 0 for CPUs."),
+    address: str | None = ADDRESS,
+    cpus_per_trial: float = CPUS_PER_TRIAL,
+    gpus_per_trial: str = GPUS_PER_TRIAL,
     full_runs: Path | None = typer.Option(None, help="The --runs folder of a full-budget `bench faq`: its claims are "
                                           "judged from those tables (no training) and shown beside this page's verdicts; "
                                           "without it the page says the full budget is pending."),
@@ -513,17 +527,12 @@ def faq(
     Re-judge committed runs: bench faq --from-runs docs/examples/faq/runs --studies docs/examples/studies
     """
     from bench.faq.main import answer
-    from bench.search.executors import RayTasks
-    from bench.search.experiment import crashed
-    from bench.search.resources import parse_gpus_per_trial
 
-    if cpus_per_trial <= 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
     say = lambda line: console.print(line, markup=False, highlight=False)
-    executor = RayTasks(address, cpus_per_trial, parse_gpus_per_trial(gpus_per_trial), on_crash=crashed, log=say)
+    runner = ray_runner(address, cpus_per_trial, gpus_per_trial, say)
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
     try:
-        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, executor, log=say,
+        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, runner, log=say,
                       full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
     except KeyboardInterrupt:
         console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
@@ -543,22 +552,36 @@ def study(
                                      "of 5 meet its criterion)."),
     out: Path = typer.Option(Path("reports/studies"), help="Parent folder; the study writes OUT/NAME/ (claims.md, "
                              "claims.csv, PNG figures, Parquet tables)."),
+    resume: bool = typer.Option(False, help="Continue an interrupted or earlier run of this study: trials of a config "
+                                "it already trained come from OUT/NAME/cache instead of training again."),
+    address: str | None = ADDRESS,
+    cpus_per_trial: float = CPUS_PER_TRIAL,
+    gpus_per_trial: str = GPUS_PER_TRIAL,
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
 ) -> None:
     """Reproduce the gradient literature claim by claim: each claim's pass criterion, measurement and PASS/FAIL.
+    Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
 
     Example: bench study vanishing --quick
     """
     import importlib
 
     from bench.studies import STUDIES
-    from bench.studies.common import CLAIM_COLUMNS
+    from bench.studies.common import CLAIM_COLUMNS, resolve_size
 
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
     module = importlib.import_module(f"bench.studies.{name}")
-    claims = module.run(quick=quick, seeds=seeds, out=out, size=size,
-                        progress=lambda line: console.print(line, markup=False, highlight=False))
+    resolve_size(quick, size)  # bad input fails here, before Ray starts
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    say = lambda line: console.print(line, markup=False, highlight=False)
+    try:
+        with ray_runner(address, cpus_per_trial, gpus_per_trial, say) as runner:
+            claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
+    except KeyboardInterrupt:
+        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
+        raise typer.Exit(130) from None
     assert list(claims.columns) == CLAIM_COLUMNS
     console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)
     console.print(f"claims: {out / name / 'claims.md'}", markup=False)

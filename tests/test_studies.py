@@ -79,6 +79,20 @@ def test_vanishing_study_from_the_cli(tmp_path):
     assert set(init["layer_index"]) == set(range(1, 31))
 
 
+def test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same(tmp_path, monkeypatch):
+    import bench.train
+
+    first = exploding.run(size="tiny", out=tmp_path, progress=lambda line: None)
+    trials = pd.read_parquet(tmp_path / "exploding" / "trials.parquet")
+    monkeypatch.setattr(bench.train, "run_trial", lambda *a, **k: pytest.fail("a trial trained again"))
+    again = exploding.run(size="tiny", out=tmp_path, progress=lambda line: None, resume=True)
+    pd.testing.assert_frame_equal(first, again)
+    resumed = pd.read_parquet(tmp_path / "exploding" / "trials.parquet")
+    assert sorted(resumed["trial_id"]) == sorted(trials["trial_id"])
+    with pytest.raises(pytest.fail.Exception, match="trained again"):  # without --resume the cache is cleared
+        exploding.run(size="tiny", out=tmp_path, progress=lambda line: None)
+
+
 @pytest.mark.parametrize("args, message", [
     (["study", "nope"], "unknown study 'nope'"),
     (["study", "vanishing", "--seeds", "0"], "--seeds must be >= 1"),
@@ -86,7 +100,7 @@ def test_vanishing_study_from_the_cli(tmp_path):
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = CliRunner().invoke(app, args)
-    assert result.exit_code == 2 and message in result.output
+    assert result.exit_code == 2 and message in result.output and "starting Ray" not in result.output
 
 
 def test_claim_helpers(tmp_path):

@@ -314,7 +314,7 @@ def fingerprint(df: pd.DataFrame, group: str, a: str, b: str, metric: str) -> st
     from dataclasses import fields
 
     from bench.config import TrialConfig
-    from bench.search.experiment import UNTRACKED
+    from bench.search.trial import UNTRACKED
 
     keys = [f.name for f in fields(TrialConfig) if f.name not in UNTRACKED]
     arms = []

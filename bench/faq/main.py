@@ -9,7 +9,6 @@ import shutil
 import sys
 import time
 from contextlib import AbstractContextManager as ContextManager
-from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
@@ -18,15 +17,14 @@ import pandas as pd
 from bench.config import ConfigError
 from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
-from bench.procpool import process_pool
 from bench.registry import lookup
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable, read_provenance
-from bench.search.executors import Executor, Inline
 from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, data_baselines, run_experiment
+from bench.search.runners import InProcess, Runner
 
 STUDY_CLAIMS = "claims.csv"
 NOT_JUDGED = "not enough finished trials to judge"
@@ -89,16 +87,16 @@ def experiments_for(questions: list[Question], budget: Budget) -> list[Experimen
     return list(out.values())
 
 
-def run_studies(names: list[str], size: str, seeds: int | None, root: Path, log: Log = print) -> dict[str, str]:
-    """Run the gradient studies one after another into root/<name>/ (in a side process while the trials train,
-    when there is more than one job). Returns the failures by study: a study that fails leaves its claims
-    inconclusive instead of losing the rest of the FAQ."""
+def run_studies(names: list[str], size: str, seeds: int | None, root: Path, runner: Runner, resume: bool,
+                log: Log = print) -> dict[str, str]:
+    """Run the gradient studies one after another into root/<name>/, their trials on `runner`. Returns the
+    failures by study: a study that fails leaves its claims inconclusive instead of losing the rest of the FAQ."""
     failed = {}
     for name in names:
         try:
             module = importlib.import_module(f"bench.studies.{name}")
             log(f"running the {name} study ({size} size) into {root / name}")
-            module.run(seeds=seeds, out=root, progress=log, size=size)
+            module.run(seeds=seeds, out=root, progress=log, size=size, runner=runner, resume=resume)
         except Exception as e:  # noqa: BLE001 - reported on the page, the other claims still count
             failed[name] = f"the {name} study failed ({type(e).__name__}: {e}); its claims stay inconclusive"
     return failed
@@ -151,28 +149,21 @@ def machine() -> str:
 
 
 def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool,
-           executor: ContextManager[Executor], log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
-    """Run the experiments (and, in a side process unless the trials run inline, the gradient studies) the
-    questions need, the trials on `executor`. Returns the evidence, the run folder per experiment, the study
-    PNGs and the studies that failed."""
+           runner: ContextManager[Runner], log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+    """Run the experiments and then the gradient studies the questions need, every trial on `runner`. Returns the
+    evidence, the run folder per experiment, the study PNGs and the studies that failed."""
     exps = experiments_for(questions, budget)
     ev, folders = Evidence(budget), {}
     names = list(dict.fromkeys(s for q in questions for s in q.studies))
     todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
-    with ExitStack() as stack:
-        side = stack.enter_context(process_pool(1)) if todo and not isinstance(executor, Inline) else None
-        pending = side.submit(run_studies, todo, budget.name, budget.study_seeds, studies) if side else None
-        if not reuse:
-            shutil.rmtree(runs / CACHE_DIR, ignore_errors=True)
-        pool = stack.enter_context(executor)
+    if not reuse:
+        shutil.rmtree(runs / CACHE_DIR, ignore_errors=True)
+    with runner as on:
         for exp in exps:
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            folders[exp.name] = run_experiment(exp, budget, runs, pool, log)
+            folders[exp.name] = run_experiment(exp, budget, runs, on, log)
             ev.add_run(exp.name, folders[exp.name])
-        try:
-            failed = pending.result() if pending else run_studies(todo, budget.name, budget.study_seeds, studies, log)
-        except Exception as e:  # noqa: BLE001 - e.g. the side process was killed
-            failed = {n: f"the {n} study did not finish ({type(e).__name__}); its claims stay inconclusive" for n in todo}
+        failed = run_studies(todo, budget.name, budget.study_seeds, studies, on, reuse, log)
     ev.baselines = data_baselines(exps)
     pngs = {}
     for name in names:
@@ -242,10 +233,10 @@ def gather_from(questions: list[Question], runs: Path, studies: Path,
 
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
            runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False,
-           executor: ContextManager[Executor] | None = None, log: Log = print, full_runs: Path | None = None,
+           runner: ContextManager[Runner] | None = None, log: Log = print, full_runs: Path | None = None,
            full_studies: Path | None = None, from_runs: Path | None = None) -> Path:
     """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
-    under `out`; returns the HTML path. The trials run on `executor` (entered once the questions are known to
+    under `out`; returns the HTML path. The trials run on `runner` (entered once the questions are known to
     be valid; default: in this process). full_runs / full_studies: the folders of a full-budget run, judged
     without training and shown beside each claim (else the page says the full budget is pending). `from_runs`:
     judge the run folders an earlier run wrote there instead of training, with the budget those runs recorded."""
@@ -261,7 +252,7 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
         ensure_writable(Path(out))
     else:
         ensure_writable(Path(out))  # before any training, not after it
-        ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, executor or Inline(),
+        ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, runner or InProcess(),
                                            log)
     results = [judge(q, ev, pngs, folders, failed) for q in questions]
     full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \

@@ -6,14 +6,13 @@ proposed by `GridSearch` (tune.py: the same LR grid for every level on the tunin
 half-way points around its best), its best LRs are confirmed on the confirm seed and the LR of best mean is
 chosen, then re-run with fresh seeds 1..S; a cell with a fixed LR, the LR range test's suggestion (computed
 here before the plan) or another level's chosen LR (`lr_from`: its final seeds wait for that choice) is only
-re-run. `ProtocolSearcher` hands out every trial, as it does for a sweep; `sweep_trial` trains each one and
-writes its part. This driver runs the searcher's trials in waves on an executor (bench/search/executors.py:
-Ray tasks on the local Ray or a cluster, local processes, or in this process for tests), looking each trial
-up first in a content-addressed cache, so identical trials of different experiments train once.
+re-run. The plan runs on a runner (bench/search/runners.py: Ray Tune on the local Ray or a cluster, as a sweep
+runs, or in this process for tests): `ProtocolSearcher` hands out every trial and `sweep_trial` trains each one
+and writes its part, looking it up first in a content-addressed cache, so identical trials of different
+experiments train once and an interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
@@ -25,13 +24,12 @@ from typing import Any
 
 from bench.config import TrialConfig
 from bench.results import ResultStore, atomic_write, provenance
-from bench.search.executors import Executor
 from bench.search.protocol import Group, Plan
+from bench.search.runners import Runner
 from bench.search.space import CONFIRM_SEED_OFFSET
-from bench.status import TrialStatus
+from bench.search.trial import config_key
 
 Log = Callable[[str], None]
-UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
 CACHE_DIR = "cache"
 
 
@@ -107,11 +105,6 @@ def trial_config(budget: Budget, cell: Cell, lr: float, seed: int) -> TrialConfi
                                   **cell.config, "lr": lr, "seed": seed, "threads": 1})
 
 
-def config_key(cfg: dict[str, Any]) -> str:
-    ident = {k: v for k, v in sorted(cfg.items()) if k not in UNTRACKED}
-    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 # -- what the judges may ask of the workloads (bench/faq reads tables, not data) ---------------------------------
 def workload_spec(name: str):
     """A workload's registry spec (target metric, goal, chance score), None for a name that is not one."""
@@ -179,81 +172,16 @@ def finder_lr(budget: Budget, cell: Cell, cache: Path, log: Log) -> float:
     return lr
 
 
-# -- the driver ---------------------------------------------------------------------------------------------------
-def run_task(item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
-    """One suggested trial in a worker (an executor's function: importable, never raises)."""
-    from bench.search.trial import sweep_trial
-
-    return sweep_trial(item[1])
-
-
-def crashed(item: tuple[str, dict[str, Any]], message: str) -> dict[str, Any]:
-    """The outcome of a trial whose worker died (killed for memory, a lost node), recorded as an error part."""
-    from bench.search.trial import write_part
-    from bench.train import TrialResult
-
-    task = item[1]
-    return write_part(task, task["trial_id"], TrialResult(task["config"], TrialStatus.ERROR, {}, [], [], message))
-
-
-def from_cache(task: dict[str, Any], path: Path) -> dict[str, Any]:
-    """A trial whose identical config trained before: its part written from the cached fields, with this
-    trial's id and tags."""
-    from bench.search.trial import write_part
-    from bench.train import TrialResult
-
-    fields = json.loads(path.read_text())
-    result = TrialResult(fields["config"], TrialStatus(fields["status"]), fields["final"], fields["epochs"],
-                         fields["gradients"], fields["error"])
-    return {**write_part(task, task["trial_id"], result), "cached": True}
-
-
-def to_cache(task: dict[str, Any], path: Path) -> None:
-    part = json.loads((Path(task["out"]) / "parts" / f"{task['trial_id']}.json").read_text())
-    keep = ("config", "status", "final", "epochs", "gradients", "error")
-    atomic_write(path, json.dumps({k: part[k] for k in keep}, default=float).encode())
-
-
-def run_experiment(exp: Experiment, budget: Budget, root: Path, executor: Executor, log: Log = print) -> Path:
-    """Run every trial of `exp` into `root/<experiment>/` (rebuilt from the cache in root/cache/ each time) and
-    return that folder with its consolidated tables."""
-    from bench.search.tune import ProtocolSearcher
-
+# -- the run -----------------------------------------------------------------------------------------------------
+def run_experiment(exp: Experiment, budget: Budget, root: Path, runner: Runner, log: Log = print) -> Path:
+    """Run every trial of `exp` on `runner` into `root/<experiment>/` (rebuilt each time; trials of a config that
+    trained before, in any experiment, come from the cache in root/cache/) and return that folder with its
+    consolidated tables."""
     folder, cache = Path(root) / exp.name, Path(root) / CACHE_DIR
     shutil.rmtree(folder, ignore_errors=True)
     t0, store = time.perf_counter(), ResultStore(folder)
-    plan = plan_experiment(exp, budget, cache, log)
-    searcher, count = ProtocolSearcher(plan, folder.resolve(), 1), 0
-    while wave := list(_suggestions(searcher, count)):
-        count += len(wave)
-        pending = []
-        for tune_id, task in wave:
-            path = cache / f"{config_key(task['config'])}.json"
-            if path.exists():
-                _complete(searcher, exp, tune_id, task, from_cache(task, path), log)
-            else:
-                pending.append((tune_id, task))
-        for (tune_id, task), result in executor.map_unordered(run_task, pending):
-            to_cache(task, cache / f"{config_key(task['config'])}.json")
-            _complete(searcher, exp, tune_id, task, result, log)
+    runner.run(plan_experiment(exp, budget, cache, log), folder, log, cache)
     store.write_provenance(provenance({"kind": "faq", "experiment": exp.name, "compare": exp.compare,
                                        "budget": asdict(budget), "wall_time": time.perf_counter() - t0}))
     store.consolidate()
     return folder
-
-
-def _suggestions(searcher, start: int):
-    """Every trial the searcher can hand out now (the next wave waits for these to finish)."""
-    while isinstance(task := searcher.suggest(f"t{start}"), dict):
-        yield f"t{start}", task
-        start += 1
-
-
-def _complete(searcher, exp: Experiment, tune_id: str, task: dict[str, Any], result: dict[str, Any], log: Log) -> None:
-    searcher.on_trial_complete(tune_id, result)
-    value, cfg = result["objective"], task["config"]
-    shown = f"{task['metric']} {value:.4f}" if math.isfinite(value) else result["status"]
-    done = searcher.plan.finished_count()
-    log(f"[{done:>4}] {exp.name:<13} {task['phase']:<7} {task['tags']['group']} {task['tags']['level']} "
-        f"lr={cfg['lr']:.3g} seed={cfg['seed']}  {shown}{'  (cached)' if result.get('cached') else ''}")
-

@@ -6,6 +6,8 @@ starting, so an actor slower to start than a short trial never joins and the swe
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import traceback
@@ -19,6 +21,8 @@ from bench.search.protocol import objective, tested_epoch
 from bench.status import TrialStatus
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
+UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
+RESULT_FIELDS = ("config", "status", "final", "epochs", "gradients", "error")
 TRACE_LINES = 20  # lines of a failed trial's traceback kept in its record, after its one-line summary
 
 
@@ -43,6 +47,8 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     if task.get("stack"):
         return final_stacked(task)
+    if (hit := cache_file(task)) and hit.exists():
+        return {**write_part(task, task["trial_id"], result_of(json.loads(hit.read_bytes()))), "cached": True}
     _enter_sweep_folder(task)
     metric, mode, rows = task["metric"], task["mode"], []
     rungs = set(task["report_epochs"])
@@ -55,7 +61,35 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
                 raise StopTrial
 
     result = _guarded(task["config"], rows, lambda: run_trial(TrialConfig.from_dict(task["config"]), report))
-    return write_part(task, task["trial_id"], result)
+    outcome = write_part(task, task["trial_id"], result)
+    if hit and result.status != TrialStatus.ERROR:  # an error may be this machine's (memory): try it again next time
+        from bench.results import atomic_write
+
+        atomic_write(hit, json.dumps({k: getattr(result, k) for k in RESULT_FIELDS}, default=float).encode())
+    return outcome
+
+
+def config_key(cfg: dict[str, Any]) -> str:
+    """A trial's identity: its config without what does not change what is computed."""
+    ident = {k: v for k, v in sorted(cfg.items()) if k not in UNTRACKED}
+    return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_file(task: dict[str, Any]) -> Path | None:
+    """Where the result of a trial of this very config is kept when its task names a cache (the FAQ's experiments
+    and the studies share trials across experiments and runs: identical trials train once); None: no cache. A
+    trial that ASHA may stop is never cached: its result depends on the other trials."""
+    if not task.get("cache") or task.get("report_epochs"):
+        return None
+    return Path(task["cache"]) / f"{config_key(task['config'])}.json"
+
+
+def result_of(fields: dict[str, Any]) -> Any:
+    """A TrialResult from its stored fields (a part, or a cache entry)."""
+    from bench.train import TrialResult
+
+    return TrialResult(fields["config"], TrialStatus(fields["status"]), fields["final"], fields["epochs"],
+                       fields["gradients"], fields.get("error"))
 
 
 def final_stacked(task: dict[str, Any]) -> dict[str, Any]:

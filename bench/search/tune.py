@@ -168,12 +168,14 @@ class ProtocolSearcher(Searcher):
     known), then the tuning trial of the group with the fewest running trials, from that group's own TPE search; an interrupted
     trial of a resumed sweep before any new one."""
 
-    def __init__(self, plan: Plan, out: Path, threads: int, stack_seeds: bool = False):
+    def __init__(self, plan: Plan, out: Path, threads: int, stack_seeds: bool = False, cache: Path | None = None,
+                 asha: bool = True):
         super().__init__(metric="objective")  # the mode is per group (a workload's target)
-        self.plan, self.out, self.threads, self.stack_seeds = plan, out, threads, stack_seeds
+        self.plan, self.out, self.threads, self.stack_seeds, self.cache = plan, out, threads, stack_seeds, cache
         budget = plan.space.budget if plan.space else None
+        asha = asha and budget is not None and budget.asha
         self.rungs = {g.index: asha_rungs(budget.epochs_for(g.workload), budget.grace_for(g.workload),
-                                          budget.reduction_factor) if budget and budget.asha else [] for g in plan.groups}
+                                          budget.reduction_factor) if asha else [] for g in plan.groups}
         self.searches = {g.index: GridSearch(g) if g.grid else GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
         self.concurrency = budget.concurrency if budget else math.inf  # a grid needs no finished trials to go on
         self.live: dict[str, tuple[Group, list[str], str, dict[str, Any]]] = {}  # Tune id -> group, trial ids, phase, params
@@ -214,7 +216,8 @@ class ProtocolSearcher(Searcher):
         return {"trial_id": trial_id, "phase": phase, "group": g.index, "out": str(self.out), "cwd": os.getcwd(),
                 "config": g.config(params, seed, self.threads).to_dict(), "tags": g.tags(self.plan.space, phase),
                 "metric": g.metric, "mode": g.mode, "target": g.target,
-                "report_epochs": self.rungs[g.index] if phase == TUNE else []}
+                "report_epochs": self.rungs[g.index] if phase == TUNE else [],
+                **({"cache": str(self.cache)} if self.cache else {})}
 
     def _start_stack(self, tune_id: str, g: Group, finals: list[tuple[str, int]], params: dict[str, Any]) -> dict:
         """One task for the group's open final seeds, trained as one stacked model (trial.final_stacked); each seed
@@ -255,12 +258,12 @@ class ProtocolScheduler(FIFOScheduler):
 
     def __init__(self, plan: Plan):
         super().__init__()
-        b = plan.space.budget
+        b = plan.space.budget if plan.space else None  # a plan without a space (FAQ, studies) stops no trial early
         self.ashas = {g.index: ASHAScheduler(time_attr="epoch", metric="objective", mode=g.mode,
                                              max_t=b.epochs_for(g.workload), grace_period=b.grace_for(g.workload),
                                              reduction_factor=b.reduction_factor,
                                              stop_last_trials=False)
-                      for g in plan.groups if g.tuned and b.asha}
+                      for g in plan.groups if b and g.tuned and b.asha}
 
     def _asha(self, trial) -> ASHAScheduler | None:
         return self.ashas.get(trial.config["group"]) if trial.config["phase"] == TUNE else None
@@ -287,9 +290,13 @@ class ProtocolScheduler(FIFOScheduler):
 class TrialLog(Callback):
     """One line per finished trial with the counts and the best so far; records dead workers as errors."""
 
-    def __init__(self, plan: Plan, out: Path, show: bool):
-        self.plan, self.store, self.show = plan, ResultStore(out), show
+    def __init__(self, plan: Plan, out: Path, log: Callable[[str], None] | None):
+        self.plan, self.store, self.log = plan, ResultStore(out), log
         self.t0 = time.perf_counter()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the run's state; a log bound to a terminal (locks) is not state
+        return {**self.__dict__, "log": None}
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._line(trials, trial, trial.last_result)
@@ -304,30 +311,34 @@ class TrialLog(Callback):
         self._line(trials, trial, {"status": TrialStatus.ERROR})
 
     def _line(self, trials: list, trial, result: dict) -> None:
-        task = trial.config
-        if not self.show or "status" not in result:
-            return
-        g = self.plan.groups[task["group"]]
-        done = self.plan.finished_count()
-        failed = {phase: sum(TrialStatus(o.status).is_failure() for grp in self.plan.groups
-                             for tid, o in grp.done.items() if (tid in grp.final_ids()) == (phase == FINAL))
-                  for phase in (TUNE, FINAL)}
-        running = sum(t.status == "RUNNING" for t in trials)
-        params = " ".join(f"{k}={task['config'][k]:.4g}" for k in g.tuned)
-        if task["phase"] != FINAL:  # tune and confirm trials: judged on the validation objective
-            best = g.search_best()
-            value = f"{g.metric} {result.get('objective', math.nan):.4f}"
-            value += f"  best {best.objective:.4f}" if best and math.isfinite(best.objective) else ""
-            if task["phase"] == CONFIRM and (chosen := g.best()) and math.isfinite(chosen.objective):
-                value += f"  chosen {chosen.objective:.4f} (mean of 2 seeds)"
-        else:
-            seeds = result.get("outcomes") or [{**result, "trial_id": task["trial_id"]}]
-            scores = ", ".join(f"{r.get('score', math.nan):.4f}" for r in seeds)
-            value = f"{g.target} {scores}  seed {','.join(str(c['seed']) for _, c in members(task))}"
-            value += "  (stacked)" if task.get("stack") else ""
-        console.print(f"[{done:>4}/{self.plan.total()}] {task['phase']:<7} {g.workload} {g.level}  {params}  "
-                      f"{value}  {result['status']}  | running {running}, failed {failed[TUNE]} tuning {failed[FINAL]} final, "
-                      f"{time.perf_counter() - self.t0:.0f}s")
+        if self.log and "status" in result:
+            running = sum(t.status == "RUNNING" for t in trials)
+            self.log(trial_line(self.plan, trial.config, result, running, time.perf_counter() - self.t0))
+
+
+def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running: int, seconds: float) -> str:
+    """What the terminal says of a finished trial: its place in the plan, its config, its value, the counts."""
+    g = plan.groups[task["group"]]
+    done = plan.finished_count()
+    failed = {phase: sum(TrialStatus(o.status).is_failure() for grp in plan.groups
+                         for tid, o in grp.done.items() if (tid in grp.final_ids()) == (phase == FINAL))
+              for phase in (TUNE, FINAL)}
+    params = " ".join(f"{k}={task['config'][k]:.4g}" for k in dict.fromkeys(("lr", *g.tuned)))
+    if task["phase"] != FINAL:  # tune and confirm trials: judged on the validation objective
+        best = g.search_best()
+        value = f"{g.metric} {result.get('objective', math.nan):.4f}"
+        value += f"  best {best.objective:.4f}" if best and math.isfinite(best.objective) else ""
+        if task["phase"] == CONFIRM and (chosen := g.best()) and math.isfinite(chosen.objective):
+            value += f"  chosen {chosen.objective:.4f} (mean of 2 seeds)"
+    else:
+        seeds = result.get("outcomes") or [{**result, "trial_id": task["trial_id"]}]
+        scores = ", ".join(f"{r.get('score', math.nan):.4f}" for r in seeds)
+        value = f"{g.target} {scores}  seed {','.join(str(c['seed']) for _, c in members(task))}"
+        value += "  (stacked)" if task.get("stack") else ""
+    where = f"{g.experiment} {g.workload}" if g.experiment else g.workload
+    return (f"[{done:>4}/{plan.total()}] {task['phase']:<7} {where} {g.level}  {params}  {value}  {result['status']}"
+            f"{'  (cached)' if result.get('cached') else ''}  | running {running}, failed {failed[TUNE]} tuning "
+            f"{failed[FINAL]} final, {seconds:.0f}s")
 
 
 def _check_reachable(address: str) -> None:
@@ -511,7 +522,7 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
             if folder is None:
                 folder = new_run_folder(Path(out), space.name)
                 held.enter_context(run_lock(folder))
-            _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, progress)
+            _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, console.print if progress else None)
     return folder
 
 
@@ -531,7 +542,7 @@ def load_datasets(space: SweepSpace) -> None:
 
 
 def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: float, reuse_actors: bool,
-         progress: bool) -> None:
+         log: Callable[[str], None] | None) -> None:
     """Run what is missing; whatever happens (Ctrl-C included), consolidate the finished trials' tables."""
     store = ResultStore(folder)
     atomic_write(folder / "space.yaml", yaml.safe_dump(plan.space.to_dict(), sort_keys=False).encode())
@@ -539,7 +550,7 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: floa
     t0 = time.perf_counter()
     try:
         if not plan.finished():
-            _fit(plan, folder, cpus, gpus, reuse_actors, progress, info["slots"], info["stack_seeds"])
+            fit(plan, folder, cpus, gpus, info["slots"], log, reuse_actors=reuse_actors, stack_seeds=info["stack_seeds"])
     finally:
         store.consolidate()
         shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
@@ -560,7 +571,7 @@ def quiet_tune_logs() -> None:
 
 
 def tune_storage() -> str:
-    """A new temporary folder for Tune's bookkeeping, named after this process; _fit removes it on every exit
+    """A new temporary folder for Tune's bookkeeping, named after this process; fit removes it on every exit
     that runs code. Folders of sweeps that were killed (SIGKILL runs no code) are removed here, by the next one."""
     for old in Path(tempfile.gettempdir()).glob("bench-tune-*-*"):
         pid = old.name.split("-")[2]
@@ -579,8 +590,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool, progress: bool, slots: int,
-         stack_seeds: bool) -> None:
+def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Callable[[str], None] | None, *,
+        reuse_actors: bool = True, stack_seeds: bool = False, cache: Path | None = None) -> None:
+    """Run every trial of `plan` still to run as one Tune run on the open Ray session, each trial's part written
+    into `folder` (cache: where identical trials are looked up and kept, see trial.cache_file)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial comes from TrialLog instead
@@ -594,11 +607,11 @@ def _fit(plan: Plan, folder: Path, cpus: float, gpus: float, reuse_actors: bool,
     try:
         tuner = tune.Tuner(
             tune.with_resources(sweep_trial, {"cpu": cpus, "gpu": gpus}),
-            tune_config=tune.TuneConfig(search_alg=ProtocolSearcher(plan, folder, max(1, int(cpus)), stack_seeds),
+            tune_config=tune.TuneConfig(search_alg=ProtocolSearcher(plan, folder, max(1, int(cpus)), stack_seeds, cache),
                                         scheduler=ProtocolScheduler(plan), num_samples=-1, reuse_actors=reuse_actors,
                                         trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
-            run_config=tune.RunConfig(name=plan.space.name, storage_path=storage, verbose=0,
-                                      callbacks=[TrialLog(plan, folder, progress)],
+            run_config=tune.RunConfig(name=plan.name.replace("/", "_"), storage_path=storage, verbose=0,
+                                      callbacks=[TrialLog(plan, folder, log)],
                                       checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
         tuner.fit()
     finally:

@@ -5,13 +5,17 @@ in the study module, printed beside the result), the measured figures over seeds
 criterion, and the outcome: pass when at least PASS_SHARE of at least MIN_SEEDS seeds meet it, fail when at most
 FAIL_SHARE do, inconclusive otherwise (also with fewer seeds, or when a gate - a reference arm that must itself
 learn, an intervention that must act - is not met; the gate's reason is in the row). Rows are
-printed as they are decided and written to claims.csv / claims.md; the trials behind them go to the usual
-tidy tables (trials/epochs/gradients.parquet, so `bench report` can read the folder), and figures to PNG.
+printed as they are decided and written to claims.csv / claims.md; figures go to PNG. The trials behind them run
+through the engine: each batch of labelled configurations is a plan of groups with nothing to tune (their seeds
+are the trials) on the study's runner (Ray Tune, or in this process), so they land as rows of the same tidy
+tables as every sweep's and FAQ trial (trials/epochs/gradients.parquet: `bench report` reads the folder).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -28,8 +32,12 @@ from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
 from bench.report.render import file_links, write_study_page
 from bench.report.units import duration
-from bench.results import ResultStore, TrialRecord, atomic_write, ensure_writable, provenance, record, to_tables
-from bench.train import TrialResult, run_trial
+from bench.results import ResultStore, atomic_write, ensure_writable, provenance, to_tables
+from bench.search.experiment import CACHE_DIR, workload_spec
+from bench.search.protocol import SUGGESTED_DIR, Group, Plan
+from bench.search.runners import InProcess, Runner
+from bench.search.trial import result_of
+from bench.train import TrialResult
 
 Progress = Callable[[str], None]
 SIZES = ("tiny", "quick", "full")  # tiny: the tests' end-to-end budget; claims there mean nothing
@@ -86,31 +94,57 @@ class Claim:
 class Study:
     """One study run: runs trials, collects claims and tables, and writes everything under out/<name>/."""
 
-    def __init__(self, name: str, out: Path, size: str, seeds: int, progress: Progress, notes: str):
+    def __init__(self, name: str, out: Path, size: str, seeds: int, progress: Progress, notes: str,
+                 runner: Runner | None = None, resume: bool = False):
         if seeds < 1:
             raise ConfigError(f"--seeds must be >= 1, got {seeds}")
         self.name, self.size, self.progress, self.notes = name, size, progress, notes
         self.folder = ensure_writable(Path(out) / name)
+        for old in ("parts", SUGGESTED_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
+            shutil.rmtree(self.folder / old, ignore_errors=True)
+        self.runner = runner or InProcess()
         self.seeds = list(range(seeds))
-        self.records: list[TrialRecord] = []
+        self.ran: dict[str, tuple[TrialConfig, list[TrialResult]]] = {}  # label -> its config and results, by seed
         self.claims: list[Claim] = []
         self.tables: dict[str, tuple[pd.DataFrame, str]] = {}  # name -> (table, what it holds), beside the trials'
         self.t0 = time.perf_counter()
         progress(f"study {name} ({size}, {seeds} seed{'s' * (seeds > 1)}): {notes}")
 
+    def batch(self, runs: dict[str, dict[str, Any]], seeds: list[int] | None = None) -> dict[str, list[TrialResult]]:
+        """Train each labelled configuration on every seed (default: the study's) as one plan on the study's
+        runner, so its trials run side by side; returns each label's results in seed order. A trial of a config
+        this study trained before (this run, or an interrupted one with --resume) comes from the study's cache."""
+        seeds = self.seeds if seeds is None else seeds
+        base = {label: TrialConfig.from_dict({"threads": 1, "epochs": 100_000, **settings, "seed": seeds[0]})
+                for label, settings in runs.items()}
+        for label, cfg in base.items():
+            if label in self.ran and self.ran[label][0] != cfg:  # its trial ids would overwrite the other's parts
+                raise ValueError(f"study {self.name}: label {label!r} names two different configurations")
+        groups = [self._group(i, label, cfg, seeds) for i, (label, cfg) in enumerate(base.items())]
+        self.runner.run(Plan(None, groups=groups), self.folder, None, self.folder / CACHE_DIR)
+        out = {}
+        for g in groups:
+            parts = [json.loads((self.folder / "parts" / f"{tid}.json").read_bytes()) for tid in g.final_ids()]
+            out[g.level] = [result_of(part) for part in parts]
+            self.ran[g.level] = (base[g.level], out[g.level])
+            for seed, result in zip(seeds, out[g.level], strict=True):
+                self.progress(f"  {time.perf_counter() - self.t0:6.0f}s  {g.level}/seed{seed}: {result.status}, train "
+                              f"loss {final_train_loss(result):.4g}, gradients {result.final.get('grad_health', '-')} "
+                              f"({result.final.get('wall_time', math.nan):.1f}s)")
+        return out
+
+    def _group(self, index: int, label: str, cfg: TrialConfig, seeds: list[int]) -> Group:
+        """A labelled configuration as a protocol group with nothing to tune: its final seeds are the trials."""
+        spec = workload_spec(cfg.workload)
+        return Group(index, label, self.name, (), cfg, spec.target, spec.mode, trials=0, seeds=tuple(seeds),
+                     experiment=self.name, compare="study configurations")
+
     def trial(self, group: str, seed: int, settings: dict[str, Any]) -> TrialResult:
-        """Train one configuration through run_trial (one thread, max_steps bounds it) and keep its record."""
-        cfg = TrialConfig.from_dict({"threads": 1, "epochs": 100_000, "device": "cpu", **settings, "seed": seed})
-        result = run_trial(cfg)
-        trial_id = f"{group}/seed{seed}"
-        self.records.append(record(trial_id, result, {"study": self.name, "group": group}))
-        loss = final_train_loss(result)
-        self.progress(f"  {time.perf_counter() - self.t0:6.0f}s  {trial_id}: {result.status}, train loss {loss:.4g}, "
-                      f"gradients {result.final['grad_health']} ({result.final['wall_time']:.1f}s)")
-        return result
+        """Train one configuration on one seed (one thread, max_steps bounds it)."""
+        return self.batch({group: settings}, [seed])[group][0]
 
     def trials(self, group: str, settings: dict[str, Any]) -> list[TrialResult]:
-        return [self.trial(group, seed, settings) for seed in self.seeds]
+        return self.batch({group: settings})[group]
 
     def add_table(self, name: str, df: pd.DataFrame, about: str) -> None:
         """A table of the study's own (beside trials, epochs, gradients), written as name.parquet and linked."""
@@ -137,7 +171,8 @@ class Study:
         atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
         header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
                   f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims {tally(claims)}.")
-        tables = {**{name: (df, TABLES[name]) for name, df in to_tables(self.records).items()}, **self.tables}
+        tables = {**{name: (df, TABLES[name]) for name, df in to_tables(ResultStore(self.folder).finished()).items()},
+                  **self.tables}
         for name, (df, _) in tables.items():  # zstd: committed example pages carry their tables; before the page
             atomic_write(self.folder / f"{name}.parquet", df.to_parquet(index=False, compression="zstd"))
         about = {"claims.csv": "the claims table above, one row per claim",

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from bench.config import TrialConfig
 from bench.models import build_model
 from bench.probes import SPIKE_LIMIT, SPIKE_WINDOW, spike_ratio
+from bench.search.runners import Runner
 from bench.studies.common import (
     MIN_SEEDS,
     Outcome,
@@ -138,7 +139,7 @@ CRIT = {
 
 
 def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports/studies"), progress: Progress = print,
-        size: str | None = None) -> pd.DataFrame:
+        size: str | None = None, runner: Runner | None = None, resume: bool = False) -> pd.DataFrame:
     """Run the study and write reports under out/exploding/; returns the claims table.
 
     Columns: common.CLAIM_COLUMNS. `size` ("tiny", "quick", "full") overrides `quick`.
@@ -152,7 +153,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"seed; cells hidden 32, Adam 3e-3 + clipping, {budget.cell_steps} steps at T in {budget.cell_lengths}. "
              + ("Quick mode: fewer steps and lengths than the full study (the papers train for 10^5-10^6 steps)."
                 if size != "full" else "The papers train for 10^5-10^6 steps; this study for thousands."))
-    study = Study("exploding", out, size, budget.seeds if seeds is None else seeds, progress, notes)
+    study = Study("exploding", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume)
     pascanu = pascanu_runs(study, budget)
     pascanu_claims(study, pascanu, budget)
     lengths = length_runs(study, budget, pascanu)
@@ -177,9 +178,11 @@ def warmup(settings: dict) -> int:
 
 
 def pascanu_runs(study: Study, budget: Budget) -> dict[str, list[TrialResult]]:
-    return {f"lr {lr:g}{', clip 1' if clip else ''}": study.trials(f"tanh-rnn/lr={lr:g}/clip={int(clip)}/T={SPIKE_T}",
-                                                                  pascanu_settings(budget, lr, clip))
+    arms = {f"lr {lr:g}{', clip 1' if clip else ''}": (f"tanh-rnn/lr={lr:g}/clip={int(clip)}/T={SPIKE_T}",
+                                                       pascanu_settings(budget, lr, clip))
             for lr in (STABLE_LR, UNSTABLE_LR) for clip in (False, True)}
+    runs = study.batch(dict(arms.values()))
+    return {name: runs[label] for name, (label, _) in arms.items()}
 
 
 def mse_of(result: TrialResult) -> float:
@@ -234,13 +237,12 @@ def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Bud
 
 def length_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResult]]) -> dict[tuple[str, int], list]:
     """Success against T at the stable LR, with and without clipping (the T = SPIKE_T runs are reused)."""
-    runs = {}
-    for clip in (False, True):
-        label = "tanh RNN, SGD + clip 1" if clip else "tanh RNN, SGD"
-        for T in budget.lengths:
-            runs[(label, T)] = (pascanu[f"lr {STABLE_LR:g}{', clip 1' if clip else ''}"] if T == SPIKE_T else
-                                study.trials(f"tanh-rnn/lr={STABLE_LR:g}/clip={int(clip)}/T={T}",
-                                             pascanu_settings(budget, STABLE_LR, clip, T)))
+    arms = {("tanh RNN, SGD + clip 1" if clip else "tanh RNN, SGD", T):
+            (clip, f"tanh-rnn/lr={STABLE_LR:g}/clip={int(clip)}/T={T}") for clip in (False, True) for T in budget.lengths}
+    trained = study.batch({name: pascanu_settings(budget, STABLE_LR, clip, T)
+                           for (_, T), (clip, name) in arms.items() if T != SPIKE_T})
+    runs = {(label, T): pascanu[f"lr {STABLE_LR:g}{', clip 1' if clip else ''}"] if T == SPIKE_T else trained[name]
+            for (label, T), (clip, name) in arms.items()}
     solved = lambda label, T: [mse_of(r) < SUCCESS * baseline_mse(T) for r in runs[(label, T)]]
     with_clip = [solved("tanh RNN, SGD + clip 1", T) for T in budget.lengths]  # [T][seed]
     without = [solved("tanh RNN, SGD", T) for T in budget.lengths]
@@ -257,9 +259,9 @@ def length_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResul
 # --- the adding problem across cells ------------------------------------------------------------------------------
 
 def cell_runs(study: Study, budget: Budget) -> dict[tuple[str, int], list[TrialResult]]:
-    return {(label, T): study.trials(f"{label}/T={T}", {**CELL_RECIPE, **overrides, "seq_len": T,
-                                                         "max_steps": budget.cell_steps})
-            for T in budget.cell_lengths for label, overrides in CELLS.items()}
+    runs = study.batch({f"{label}/T={T}": {**CELL_RECIPE, **overrides, "seq_len": T, "max_steps": budget.cell_steps}
+                        for T in budget.cell_lengths for label, overrides in CELLS.items()})
+    return {(label, T): runs[f"{label}/T={T}"] for T in budget.cell_lengths for label in CELLS}
 
 
 def cell_claims(study: Study, cells: dict[tuple[str, int], list[TrialResult]], budget: Budget) -> None:
@@ -301,8 +303,9 @@ def budget_name(budget: Budget) -> str:
 def tuned_arm(study: Study, group: str, base: dict, overrides: dict, grid: list[dict]) -> tuple[dict, list[TrialResult]]:
     """An arm at its best grid setting: each setting trained once on TUNE_SEED (lowest final train loss wins; a
     diverged run loses), then the winner on the study's seeds."""
-    tried = [(point, study.trial(f"{group}/tune/{setting_name(point)}", TUNE_SEED, {**base, **overrides, **point}))
-             for point in grid]
+    runs = study.batch({f"{group}/tune/{setting_name(point)}": {**base, **overrides, **point} for point in grid},
+                       [TUNE_SEED])
+    tried = [(point, runs[f"{group}/tune/{setting_name(point)}"][0]) for point in grid]
     best = min(tried, key=lambda t: (final_train_loss(t[1]), t[0]["lr"]))[0]
     return best, study.trials(f"{group}/{setting_name(best)}", {**base, **overrides, **best})
 

@@ -32,6 +32,7 @@ from bench.config import TrialConfig
 from bench.data.base import DataBundle
 from bench.models import build_model
 from bench.probes import DEPTH_LIMIT, measure
+from bench.search.runners import Runner
 from bench.studies.common import (
     Progress,
     Study,
@@ -129,7 +130,7 @@ CRIT = {
 
 
 def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports/studies"), progress: Progress = print,
-        size: str | None = None) -> pd.DataFrame:
+        size: str | None = None, runner: Runner | None = None, resume: bool = False) -> pd.DataFrame:
     """Run the study and write reports under out/vanishing/; returns the claims table.
 
     Columns: key, claim, source, criterion, measured, passed. `size` ("tiny", "quick", "full") overrides `quick`.
@@ -140,7 +141,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"width {budget.deep_width} trained {budget.deep_steps} steps (SGD momentum 0.9, lr 0.01, batch 128); "
              f"sigmoid net width {budget.sat_width}, {budget.sat_steps} steps."
              + (" Quick mode: fewer steps and seeds than the full study." if size != "full" else ""))
-    study = Study("vanishing", out, size, budget.seeds if seeds is None else seeds, progress, notes)
+    study = Study("vanishing", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume)
     torch.set_num_threads(1)  # like the trials (threads=1): init measurements on one core
     data = load_data(TrialConfig(workload=WORKLOAD))
     gb = init_profiles(study, data, budget)
@@ -149,7 +150,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     sat = sigmoid_runs(study, budget)
     deep_init = deep_init_profiles(study, data, budget)
     scale = deep_init_profiles(study, data, budget, ("lecun", "kaiming"), budget.scale_width)
-    deep = {label: study.trials(label, deep_settings(budget, overrides)) for label, overrides in deep_variants().items()}
+    deep = study.batch({label: deep_settings(budget, overrides) for label, overrides in deep_variants().items()})
     he_claims(study, scale, deep_init, deep)
     restore_claims(study, deep_init, deep)
     rmsprop_claims(study, deep, lambda label: first_step(study, budget, label))

@@ -1,0 +1,103 @@
+"""Where a plan's trials run: as Ray Tune trials on a private local Ray or a cluster, or in this process.
+
+A runner is a context manager (entering it starts or joins Ray) with one method, `run(plan, folder, log, cache)`:
+it runs every trial of a protocol plan (bench/search/protocol.py) still to run, as `ProtocolSearcher` hands
+them out, each writing its part into `folder` through `sweep_trial`. The FAQ's experiments and the gradient
+studies run on one; a sweep's `run_sweep` opens the same Ray session and runs the same `fit`.
+
+`RayTune` joins `--address` or starts the local Ray that `bench sweep` starts, with `--cpus-per-trial` and
+`--gpus-per-trial` (`auto` packs trials onto each GPU, see resources.py); Tune reuses its actors between trials,
+so torch is imported once per slot. `InProcess` runs the trials one after another here, for tests.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Protocol
+
+from bench.config import TrialConfig
+from bench.search.protocol import Plan
+
+Log = Callable[[str], None]
+
+
+class Runner(Protocol):
+    def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None: ...
+
+    def __enter__(self) -> Runner: ...
+
+    def __exit__(self, *exc: Any) -> bool | None: ...
+
+
+class InProcess:
+    """The trials one after another in this process; torch's thread count is restored afterwards. No trial is
+    stopped early (ASHA needs Tune)."""
+
+    def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
+        import torch
+
+        from bench.search.trial import sweep_trial
+        from bench.search.tune import ProtocolSearcher, trial_line
+
+        searcher, threads, t0 = ProtocolSearcher(plan, Path(folder), 1, cache=cache, asha=False), \
+            torch.get_num_threads(), time.perf_counter()
+        try:
+            k = 0
+            while isinstance(task := searcher.suggest(f"t{k}"), dict):
+                result = sweep_trial(task)
+                searcher.on_trial_complete(f"t{k}", result)
+                if log:
+                    log(trial_line(plan, task, result, 0, time.perf_counter() - t0))
+                k += 1
+        finally:
+            torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+class RayTune:
+    """Each trial a Ray Tune trial holding `cpus` CPUs and a `gpus` share of a GPU, on a local Ray or a cluster."""
+
+    def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float | str = "auto",
+                 example: TrialConfig | None = None, log: Log = print, stack_seeds: bool | None = None):
+        self.address, self.cpus, self.gpus, self.log = address, cpus, gpus, log
+        self.example, self.stack_seeds = example or TrialConfig(), stack_seeds
+        self.stack = ExitStack()
+        self.info: dict[str, Any] = {}
+
+    def __enter__(self) -> RayTune:
+        from bench.search.resources import parse_gpus_per_trial
+        from bench.search.tune import _check_reachable, ray_session, trial_resources
+
+        if self.cpus <= 0:
+            from bench.config import ConfigError
+
+            raise ConfigError(f"--cpus-per-trial must be > 0, got {self.cpus}")
+        if self.address:
+            _check_reachable(self.address)
+        self.log("starting Ray (a few seconds)..." if not self.address else f"joining the Ray cluster at {self.address}...")
+        self.stack.enter_context(ray_session(self.address, dashboard=False))
+        try:
+            self.gpus, self.info, self.slots = trial_resources(parse_gpus_per_trial(self.gpus), self.example,
+                                                               self.cpus, self.log)
+            self.info["slots"] = self.slots
+        except BaseException:
+            self.stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        return self.stack.__exit__(*exc)
+
+    def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
+        from bench.search.tune import fit
+
+        stack = self.gpus > 0 if self.stack_seeds is None else self.stack_seeds
+        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, stack_seeds=stack and not cache,
+            cache=cache and Path(cache).resolve())

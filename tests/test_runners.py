@@ -1,0 +1,57 @@
+"""Runners: every trial of a plan runs once, its part lands in the run folder, and the cache serves identical
+trials without training them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.config import TrialConfig
+from bench.search.protocol import Group, Plan
+from bench.search.runners import InProcess
+from bench.search.trial import cache_file, config_key
+
+TINY = {"workload": "mnist1d-cnn", "epochs": 1, "max_steps": 2, "n_train": 64, "width": 4, "fc_width": 8}
+
+
+def fixed_plan(seeds=(1, 2)) -> Plan:
+    """One configuration, nothing tuned: its final seeds are the trials (how the studies run theirs)."""
+    g = Group(0, "adam", "demo", (), TrialConfig.from_dict(TINY), "test_acc", "max", trials=0, seeds=seeds,
+              experiment="demo")
+    return Plan(None, groups=[g])
+
+
+def test_in_process_runs_each_trial_once_into_the_folder_and_restores_threads(tmp_path):
+    import torch
+
+    threads, lines = torch.get_num_threads(), []
+    plan = fixed_plan()
+    InProcess().run(plan, tmp_path, lines.append)
+    parts = sorted(p.stem for p in (tmp_path / "parts").glob("*.json"))
+    assert parts == ["demo.adam.seed-1", "demo.adam.seed-2"] and plan.finished()
+    assert [json.loads((tmp_path / "parts" / f"{p}.json").read_text())["config"]["seed"] for p in parts] == [1, 2]
+    assert len(lines) == 2 and all("demo adam" in line and "(cached)" not in line for line in lines)
+    assert torch.get_num_threads() == threads
+
+
+def test_the_cache_serves_identical_trials_and_keeps_no_failure(tmp_path, monkeypatch):
+    import bench.train
+
+    InProcess().run(fixed_plan(), tmp_path / "a", None, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    monkeypatch.setattr(bench.train, "run_trial", lambda *a, **k: pytest.fail("an identical trial trained again"))
+    lines = []
+    InProcess().run(fixed_plan(), tmp_path / "b", lines.append, tmp_path / "cache")
+    assert all("(cached)" in line for line in lines) and len(lines) == 2
+    assert (tmp_path / "b" / "parts" / "demo.adam.seed-1.json").exists()
+    monkeypatch.setattr(bench.train, "run_trial", lambda *a, **k: 1 / 0)  # a trial that fails is not kept
+    InProcess().run(fixed_plan(seeds=(3,)), tmp_path / "c", None, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+
+
+def test_a_trials_identity_ignores_threads_and_device_and_asha_trials_are_never_cached(tmp_path):
+    cfg = TrialConfig.from_dict(TINY).to_dict()
+    assert config_key(cfg) == config_key({**cfg, "threads": 7, "device": "cpu"}) != config_key({**cfg, "seed": 9})
+    task = {"config": cfg, "cache": str(tmp_path)}
+    assert cache_file(task) == tmp_path / f"{config_key(cfg)}.json"
+    assert cache_file({**task, "report_epochs": [1]}) is None and cache_file({"config": cfg}) is None
