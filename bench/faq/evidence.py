@@ -24,6 +24,7 @@ import pandas as pd
 
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.report.render import outcomes
 from bench.results import read_run
 from bench.search.experiment import Budget
 
@@ -100,9 +101,13 @@ def final(df: pd.DataFrame, group: str) -> pd.DataFrame:
     return tb.final_scores(df[df["workload"] == group])
 
 
+def arm(df: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
+    part = final(df, group)
+    return part[part["level"] == level]
+
+
 def mean_score(df: pd.DataFrame, group: str, level: str) -> float:
-    scores = final(df, group)
-    return float(scores.loc[scores["level"] == level, "score"].mean())
+    return float(arm(df, group, level)["score"].mean())
 
 
 def with_test_sizes(df: pd.DataFrame) -> pd.DataFrame:
@@ -186,11 +191,6 @@ def margin_words(metric: str, margin: float) -> str:
 
 
 # -- sanity gates ---------------------------------------------------------------------------------------------
-def arm(df: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
-    part = final(df, group)
-    return part[part["level"] == level]
-
-
 def spec_of(part: pd.DataFrame):
     """The workload spec of an arm's trials (None when the table names no known workload)."""
     from bench.search.experiment import workload_spec
@@ -432,8 +432,7 @@ def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray,
 
 
 def per_seed(df: pd.DataFrame, group: str, level: str, column: str = "score") -> pd.Series:
-    part = final(df, group)
-    return part[part["level"] == level].set_index("seed")[column].astype(float)
+    return arm(df, group, level).set_index("seed")[column].astype(float)
 
 
 def last_epoch_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.Series:
@@ -461,15 +460,13 @@ def judge_study(claims: pd.DataFrame | None, pattern: str, study: str, context: 
     rows = study_rows(claims, pattern)
     if rows.empty:
         return Judgement(st.INCONCLUSIVE, [f"the {study} study reported no claim matching /{pattern}/"])
-    outcome = rows["outcome"] if "outcome" in rows else rows["passed"].astype(str).str.lower().map(
-        lambda v: "pass" if v in ("true", "1", "pass", "passed", "yes") else "fail")
+    outcome = outcomes(rows)
     verdict = (st.SUPPORTED if outcome.eq("pass").all() else st.REFUTED if outcome.eq("fail").all()
                else st.INCONCLUSIVE)  # an inconclusive reproduction (too few seeds meeting, a gate) decides nothing
     shown = pd.concat([rows, study_rows(claims, context)]) if context else rows
-    numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> "
-               f"{r['outcome'] if 'outcome' in r else 'pass' if str(r['passed']).lower() in ('true', '1') else 'fail'}"
+    numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> {word}"
                + (f" ({r['seeds_met']} seeds met it)" if "seeds_met" in r else "")
                + ("" if i < len(rows) else " (context, not part of the verdict)")
-               for i, (_, r) in enumerate(shown.iterrows())]
+               for i, ((_, r), word) in enumerate(zip(shown.iterrows(), outcomes(shown), strict=True))]
     cols = [c for c in ("claim", "source", "criterion", "measured", "seeds_met", "outcome") if c in shown]
     return Judgement(verdict, numbers, shown[cols].reset_index(drop=True))

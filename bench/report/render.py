@@ -370,10 +370,12 @@ STUDY_COLUMNS = {"seeds_met": "seeds meeting it", "claim": "claim", "source": "s
 
 
 def outcomes(claims: pd.DataFrame) -> pd.Series:
-    """Each claim's outcome word: the `outcome` column (pass, fail, inconclusive) or, in older tables, `passed`."""
+    """Each study claim's outcome word: the `outcome` column (pass, fail, inconclusive) or, in older tables,
+    `passed` (a bool, or its text when read back from claims.csv)."""
     if "outcome" in claims:
         return claims["outcome"].astype(str)
-    return claims["passed"].map({True: "pass", False: "fail"})
+    passed = claims["passed"].astype(str).str.lower().isin(("true", "1", "pass", "passed", "yes"))
+    return passed.map({True: "pass", False: "fail"})
 
 
 def claims_html(claims: pd.DataFrame) -> str:
