@@ -119,7 +119,7 @@ def ray_sweeps(data_dir: str, args: argparse.Namespace, out: Path) -> None:
     rows = {}
     with driver.ray_session(None, dashboard=False):
         for label, trainable in (("decoded per trial", decoding_trial), ("cached", sweep_trial)):
-            driver.sweep_trial = trainable  # the trainable _fit hands Tune
+            driver.sweep_trial = trainable  # the trainable tune.fit hands Tune
             t0 = time.perf_counter()
             folder = driver.run_sweep(space, out / label.replace(" ", "-"), gpus_per_trial=0.0, progress=False)
             wall = time.perf_counter() - t0

@@ -75,6 +75,9 @@ def test_vanishing_study_from_the_cli(tmp_path):
     assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive of \d+ claims, in \d+(\.\d)? s\n", summary)
     assert f"bench report {folder}" in summary and not re.search(r"\d\.\d{4,}", summary)  # the next step; no raw floats
     assert "Gradient study: vanishing" in (folder / "index.html").read_text()
+    ran = json.loads((folder / "run.json").read_text())["runner"]  # its trials ran on the engine's Ray Tune runner
+    assert ran["runner"] == "ray tune" and ran["address"] == "local" and ran["slots"] >= 1
+    assert not (folder / "parts").exists() and (folder / "cache").is_dir()  # parts are in the tables; cache kept
     init = pd.read_parquet(folder / "init_layers.parquet")
     assert set(init["layer_index"]) == set(range(1, 31))
 

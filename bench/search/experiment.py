@@ -182,6 +182,7 @@ def run_experiment(exp: Experiment, budget: Budget, root: Path, runner: Runner, 
     t0, store = time.perf_counter(), ResultStore(folder)
     runner.run(plan_experiment(exp, budget, cache, log), folder, log, cache)
     store.write_provenance(provenance({"kind": "faq", "experiment": exp.name, "compare": exp.compare,
-                                       "budget": asdict(budget), "wall_time": time.perf_counter() - t0}))
+                                       "budget": asdict(budget), "wall_time": time.perf_counter() - t0,
+                                       "runner": runner.describe()}))
     store.consolidate()
     return folder

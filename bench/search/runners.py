@@ -26,6 +26,9 @@ Log = Callable[[str], None]
 class Runner(Protocol):
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None: ...
 
+    def describe(self) -> dict[str, Any]:
+        """Where the trials ran, for run.json."""
+
     def __enter__(self) -> Runner: ...
 
     def __exit__(self, *exc: Any) -> bool | None: ...
@@ -53,6 +56,9 @@ class InProcess:
                 k += 1
         finally:
             torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": "in-process"}
 
     def __enter__(self) -> InProcess:
         return self
@@ -94,6 +100,10 @@ class RayTune:
 
     def __exit__(self, *exc: Any) -> bool | None:
         return self.stack.__exit__(*exc)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runner": "ray tune", "address": self.address or "local", "cpus_per_trial": self.cpus,
+                "gpus_per_trial": self.gpus, **self.info}
 
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         from bench.search.tune import fit

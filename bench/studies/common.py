@@ -121,7 +121,7 @@ class Study:
             if label in self.ran and self.ran[label][0] != cfg:  # its trial ids would overwrite the other's parts
                 raise ValueError(f"study {self.name}: label {label!r} names two different configurations")
         groups = [self._group(i, label, cfg, seeds) for i, (label, cfg) in enumerate(base.items())]
-        self.runner.run(Plan(None, groups=groups), self.folder, None, self.folder / CACHE_DIR)
+        self.runner.run(Plan(None, groups=groups), self.folder, self.progress, self.folder / CACHE_DIR)
         out = {}
         for g in groups:
             parts = [json.loads((self.folder / "parts" / f"{tid}.json").read_bytes()) for tid in g.final_ids()]
@@ -175,6 +175,8 @@ class Study:
                   **self.tables}
         for name, (df, _) in tables.items():  # zstd: committed example pages carry their tables; before the page
             atomic_write(self.folder / f"{name}.parquet", df.to_parquet(index=False, compression="zstd"))
+        for done in ("parts", SUGGESTED_DIR):  # in the tables now; --resume reads the cache, not these
+            shutil.rmtree(self.folder / done, ignore_errors=True)
         about = {"claims.csv": "the claims table above, one row per claim",
                  **{f"{name}.parquet": text for name, (_, text) in tables.items()}}
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
@@ -183,7 +185,7 @@ class Study:
                          about)
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
-            "wall_time_s": round(time.perf_counter() - self.t0, 1)}))
+            "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
                       f"{duration(time.perf_counter() - self.t0)}")
         return claims
