@@ -376,17 +376,17 @@ def check_dashboard() -> None:
 
 def print_leaderboard(folder: Path):
     """One table per workload: mean and 95% CI of the target metric over the final-phase seeds, failures of each
-    phase, and below them the levels whose search failed, with the reason. Returns the leaderboard (None when
-    nothing finished)."""
+    phase, and below them the levels whose search failed, with the reason: the report's leaderboard (its numbers
+    and hyperparameter text), returned (None when nothing finished)."""
     import pandas as pd
 
-    from bench.search.protocol import leaderboard
+    from bench.report.tables import leaderboard, prepare
 
     trials = pd.read_parquet(folder / "trials.parquet") if (folder / "trials.parquet").exists() else pd.DataFrame()
     if trials.empty:
         console.print("no finished trials yet")
         return None
-    board = leaderboard(trials)
+    board = leaderboard(prepare(trials))
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
     for table in leaderboard_tables(board):
         out.print(table)
@@ -404,8 +404,8 @@ def unscored_levels(folder: Path, board) -> list[str]:
         return []
     trials = pd.read_parquet(folder / "trials.parquet")
     unscored = []
-    for r in board[board["n"] == 0].itertuples():
-        group = trials[(trials["workload"] == r.workload) & (trials["level"] == r.level)]
+    for r in board[board["seeds"] == 0].itertuples():
+        group = trials[(trials["workload"] == r.workload) & (trials["level"].astype(str) == r.level)]
         errors = group.loc[group["error"].fillna("") != "", "error"].map(lambda e: str(e).splitlines()[0])
         diverged = int((group["status"] == TrialStatus.DIVERGED).sum())
         first = list(dict.fromkeys(errors))[:3] or [f"no error recorded ({diverged} of {len(group)} trials diverged)"]
@@ -421,7 +421,6 @@ def leaderboard_tables(board) -> list[Table]:
     from bench.report.stats import metric_bounds
 
     tables = []
-    board = board.assign(flag=board.get("flag", ""), failed_tune=board.get("failed_tune", 0))  # older boards lack them
     for workload, rows in board.groupby("workload", sort=False):
         better = "higher" if rows["mode"].iloc[0] == "max" else "lower"
         table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better; "
@@ -429,13 +428,13 @@ def leaderboard_tables(board) -> list[Table]:
                       title_justify="left", box=box.SIMPLE_HEAD)  # no side borders: 7 more columns for the numbers
         for col in ("level", "seeds", "mean", "95% CI", "failed"):
             table.add_column(col, no_wrap=True)
-        longest = max((len(word) for best in rows["best"] for word in str(best).split()), default=12)
+        longest = max((len(word) for best in rows["best_params"] for word in str(best).split()), default=12)
         table.add_column("best hyperparameters", min_width=longest)  # wraps between settings, never inside one
         bounds = metric_bounds(str(rows["metric"].iloc[0]))
         for r in rows.itertuples():
             level = f"{r.level} (flagged)" if r.flag else str(r.level)
-            table.add_row(level, str(r.n), f"{r.mean:.4f}" if r.n else "-", ci_cell(r.ci_low, r.ci_high, r.n, bounds),
-                          f"{r.failed_tune}/{r.failed}", str(r.best))
+            table.add_row(level, str(r.seeds), f"{r.mean:.4f}" if r.seeds else "-",
+                          ci_cell(r.ci_low, r.ci_high, r.seeds, bounds), f"{r.failed_tune}/{r.failed}", str(r.best_params))
         tables.append(table)
     return tables
 

@@ -208,6 +208,20 @@ def test_resuming_a_complete_sweep_says_so(finished_sweep):
     assert "private Ray" not in res.output
 
 
+def test_sweep_leaderboard_is_the_reports(tmp_path, capsys):
+    """The terminal's leaderboard is the report's: the same numbers and the same hyperparameter text."""
+    from bench.cli import print_leaderboard
+    from bench.report import tables as tb
+
+    rows = [{"trial_id": f"s{i}", "workload": "w", "level": "adam", "phase": "final", "status": "ok", "score": score,
+             "lr": 0.0012345, "beta2": 0.99971, "tuned": "lr,beta2", "target_metric": "test_acc", "target_mode": "max",
+             "seed": i, "error": ""} for i, score in enumerate([0.80, 0.82, 0.84])]
+    pd.DataFrame(rows).to_parquet(tmp_path / "trials.parquet")
+    board = print_leaderboard(tmp_path)
+    pd.testing.assert_frame_equal(board, tb.leaderboard(tb.prepare(pd.DataFrame(rows))))
+    assert "lr=0.00123, beta2=0.9997" in capsys.readouterr().out
+
+
 def test_leaderboard_keeps_numbers_whole_at_80_columns():
     from rich.console import Console
 
@@ -215,10 +229,11 @@ def test_leaderboard_keeps_numbers_whole_at_80_columns():
 
     best = "lr=0.000123, momentum=0.987, beta1=0.912, beta2=0.9991, eps=1.23e-08, weight_decay=0.000456"
     board = pd.DataFrame([
-        {"workload": "mnist1d-gru", "level": "nesterov", "n": 3, "mean": 0.87654, "ci_low": 0.81234,
-         "ci_high": 0.93456, "failed": 0, "best": best, "metric": "test_acc", "mode": "max"},
-        {"workload": "mnist1d-gru", "level": "sgd", "n": 2, "mean": 0.5, "ci_low": 0.0, "ci_high": 1.0,
-         "failed": 1, "best": best, "metric": "test_acc", "mode": "max"}])
+        {"workload": "mnist1d-gru", "level": "nesterov", "seeds": 3, "mean": 0.87654, "ci_low": 0.81234,
+         "ci_high": 0.93456, "failed": 0, "failed_tune": 0, "flag": "", "best_params": best, "metric": "test_acc",
+         "mode": "max"},
+        {"workload": "mnist1d-gru", "level": "sgd", "seeds": 2, "mean": 0.5, "ci_low": 0.0, "ci_high": 1.0,
+         "failed": 1, "failed_tune": 0, "flag": "", "best_params": best, "metric": "test_acc", "mode": "max"}])
     term = Console(width=80, record=True, color_system=None)
     for table in leaderboard_tables(board):
         term.print(table)
