@@ -309,6 +309,20 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_sweep.py::test_sweep_end_to_end_with_a_diverging_level",)),
     Mutant("cli-drops-stack-seeds", "bench sweep --stack-seeds/--no-stack-seeds never reach the sweep", "bench/cli.py",
            "dashboard=dashboard, stack_seeds=stack_seeds)", "dashboard=dashboard)", (T_STACK_SWEEP,)),
+    # --- the engine's runners and trial cache ----------------------------------------------------------------
+    Mutant("cache-keeps-failures", "a trial that failed (e.g. out of memory) is cached and never trained again",
+           "bench/search/trial.py", "if hit and result.status != TrialStatus.ERROR:", "if hit:",
+           ("tests/test_runners.py::test_the_cache_serves_identical_trials_and_keeps_no_failure",)),
+    Mutant("cache-ignores-seed", "two seeds of one config share a cache entry: every seed gets the first one's result",
+           "bench/search/trial.py", 'UNTRACKED = ("threads", "device")', 'UNTRACKED = ("threads", "device", "seed")',
+           ("tests/test_runners.py",)),
+    Mutant("study-cache-never-cleared", "a study run without --resume reuses the trials an earlier run trained",
+           "bench/studies/common.py", "*([] if resume else [CACHE_DIR])", "*([])",
+           ("tests/test_studies.py::test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same",)),
+    Mutant("failed-study-judged-from-stale-claims", "a study that failed in this run is judged from its folder's older "
+           "claims", "bench/faq/main.py", "load_evidence(questions, budget, runs, studies, skip=failed)",
+           "load_evidence(questions, budget, runs, studies)",
+           ("tests/test_faq.py::test_a_study_that_fails_leaves_its_claims_inconclusive_not_judged_by_an_older_run",)),
 )
 
 

@@ -379,3 +379,19 @@ def test_the_objective_of_an_early_stopped_trial_is_that_of_its_restored_epoch()
     epochs = [{"epoch": 1, "val_acc": 0.7}, {"epoch": 2, "val_acc": 0.8}, {"epoch": 3, "val_acc": 0.75}]
     assert objective("ok", epochs, "val_acc", "max", tested=2) == 0.8
     assert objective("ok", epochs, "val_acc", "max") == 0.75 and objective("diverged", epochs, "val_acc", "max") == -math.inf
+
+
+def test_a_study_that_fails_leaves_its_claims_inconclusive_not_judged_by_an_older_run(tmp_path, monkeypatch):
+    """8.5 is answered by the vanishing study. When that study fails in this run, its folder's claims from an earlier
+    run (all passed here) must not decide the claims: they stay inconclusive and the page says why."""
+    import bench.studies.vanishing
+
+    studies = tmp_path / "studies"
+    write_study(studies / "vanishing", [("faq-relu", True), ("faq-bn", True), ("faq-residual", True), ("faq-rmsprop", True)])
+    monkeypatch.setattr(bench.studies.vanishing, "run", lambda **kw: 1 / 0)
+    lines: list[str] = []
+    answer(["8.5"], "tiny", tmp_path / "out", tmp_path / "runs", studies, log=lines.append)
+    table = pd.read_csv(tmp_path / "out" / "verdicts.csv")
+    assert len(table) and (table["verdict"] == st.INCONCLUSIVE).all()
+    assert any("the vanishing study failed (ZeroDivisionError" in line for line in lines)
+    assert "the vanishing study failed" in (tmp_path / "out" / "faq.md").read_text()

@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterable
 from contextlib import AbstractContextManager as ContextManager
 from dataclasses import fields
 from pathlib import Path
@@ -150,45 +151,54 @@ def machine() -> str:
 
 def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool,
            runner: ContextManager[Runner], log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
-    """Run the experiments and then the gradient studies the questions need, every trial on `runner`. Returns the
-    evidence, the run folder per experiment, the study PNGs and the studies that failed."""
-    exps = experiments_for(questions, budget)
-    ev, folders = Evidence(budget), {}
+    """Run the experiments and then the gradient studies the questions need, every trial on `runner`, and load
+    what they wrote (load_evidence)."""
     names = list(dict.fromkeys(s for q in questions for s in q.studies))
     todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
     if not reuse:
         shutil.rmtree(runs / CACHE_DIR, ignore_errors=True)
     with runner as on:
-        for exp in exps:
+        for exp in experiments_for(questions, budget):
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            folders[exp.name] = run_experiment(exp, budget, runs, on, log)
-            ev.add_run(exp.name, folders[exp.name])
+            run_experiment(exp, budget, runs, on, log)
         failed = run_studies(todo, budget.name, budget.study_seeds, studies, on, reuse, log)
-    ev.baselines = data_baselines(exps)
-    pngs = {}
-    for name in names:
-        if name in failed:
-            log(failed[name])
+    for message in failed.values():
+        log(message)
+    ev, folders, pngs, missing = load_evidence(questions, budget, runs, studies, skip=failed)
+    return ev, folders, pngs, {**missing, **failed}
+
+
+def load_evidence(questions: list[Question], budget: Budget, runs: Path, studies: Path | None, log: Log | None = None,
+                  skip: Iterable[str] = ()) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+    """What is on disk for `questions`: each experiment's tables (runs/<experiment>/) and each study's claims and
+    PNGs (studies/<name>/). Returns the evidence, the folder of each experiment found (a question whose experiment
+    is missing cannot be judged), the study PNGs, and why each study without results stays inconclusive. `skip`:
+    studies that failed in this run, whose folders may still hold an earlier run's claims."""
+    exps = experiments_for(questions, budget)
+    ev, folders, pngs, failed = Evidence(budget, baselines=data_baselines(exps)), {}, {}, {}
+    for exp in exps:
+        if (Path(runs) / exp.name / "trials.parquet").exists():
+            folders[exp.name] = Path(runs) / exp.name
+            ev.add_run(exp.name, folders[exp.name])
+            if log:
+                log(f"experiment {exp.name}: judged from {folders[exp.name]}")
+    for name in dict.fromkeys(s for q in questions for s in q.studies if s not in skip):
+        claims, found = load_study(name, Path(studies) / name) if studies is not None else (None, [])
+        if claims is None:
+            failed[name] = f"the {name} study has no results under {studies}; its claims stay inconclusive"
         else:
-            claims, pngs[name] = load_study(name, studies / name)
-            ev.add_study(name, claims, studies / name)
+            ev.add_study(name, claims, Path(studies) / name)
+            pngs[name] = found
     return ev, folders, pngs, failed
 
 
 def judge_existing(questions: list[Question], budget: Budget, runs: Path, studies: Path | None) -> list[QuestionResult]:
     """The questions whose experiments' tables (and studies' claims) are all on disk, judged from them without
     training (e.g. a full-budget run shown beside a quick page)."""
-    exps = experiments_for(questions, budget)
-    ev = Evidence(budget, baselines=data_baselines(exps))
-    for exp in exps:
-        if (runs / exp.name / "trials.parquet").exists():
-            ev.add_run(exp.name, runs / exp.name)
-    for name in dict.fromkeys(s for q in questions for s in q.studies):
-        if studies is not None and (studies / name / STUDY_CLAIMS).exists():
-            ev.add_study(name, load_study(name, studies / name)[0], studies / name)
-    ready = [q for q in questions if all(e.name in ev.tables for e in q.experiments(budget))
-             and all(s in ev.studies for s in q.studies)]
-    return [judge(q, ev, {}, {e.name: runs / e.name for e in q.experiments(budget)}, {}) for q in ready]
+    ev, folders, _, missing = load_evidence(questions, budget, runs, studies)
+    ready = [q for q in questions if all(e.name in folders for e in q.experiments(budget))
+             and not any(s in missing for s in q.studies)]
+    return [judge(q, ev, {}, folders, {}) for q in ready]
 
 
 def recorded_budget(folder: Path) -> Budget:
@@ -216,19 +226,7 @@ def gather_from(questions: list[Question], runs: Path, studies: Path,
     if len({b.name for b in budgets.values()}) > 1:
         raise ConfigError(f"the runs under {runs} mix budgets ({', '.join(sorted({b.name for b in budgets.values()}))}); "
                           "judge runs of one budget together")
-    ev = Evidence(next(iter(budgets.values())))
-    for name, folder in folders.items():
-        log(f"experiment {name}: judged from {folder}")
-        ev.add_run(name, folder)
-    ev.baselines = data_baselines(experiments_for(questions, ev.budget))
-    pngs, failed = {}, {}
-    for name in dict.fromkeys(s for q in questions for s in q.studies):
-        claims, pngs[name] = load_study(name, Path(studies) / name)
-        if claims is None:
-            failed[name] = f"the {name} study has no results under {studies}; its claims stay inconclusive"
-        else:
-            ev.add_study(name, claims, Path(studies) / name)
-    return ev, folders, pngs, failed
+    return load_evidence(questions, next(iter(budgets.values())), runs, studies, log)
 
 
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
