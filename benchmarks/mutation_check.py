@@ -96,12 +96,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("final-seeds-reuse-tuning-seed", "the final phase re-runs with the tuning seed among its seeds",
            "bench/search/space.py", "return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))",
            "return tuple(range(self.seed, self.seed + self.seeds))", (T_PROTO,)),
-    Mutant("sweep-failed-ignores-diverged", "the sweep leaderboard's failed column counts errors only",
-           "bench/search/protocol.py", '"failed": int(len(final) - n)',
-           '"failed": int((final["status"] == "error").sum())', (T_PROTO,)),
-    Mutant("report-failed-ignores-diverged", "the report leaderboard's failed column counts errors only",
+    # One leaderboard serves the terminal and the report (report/tables.py): its failed count and its ranking.
+    Mutant("report-failed-ignores-diverged", "the leaderboard's failed column counts errors only",
            "bench/report/flags.py", "FAILED = TrialStatus.failures()", "FAILED = (TrialStatus.ERROR,)", (T_PROTO,)),
-    Mutant("leaderboard-ranks-backwards", "the sweep leaderboard ranks the worst level first", "bench/search/protocol.py",
+    Mutant("leaderboard-ranks-backwards", "the leaderboard ranks the worst level first", "bench/report/tables.py",
            'key = np.where(board["mode"] == "max", -1.0, 1.0)', 'key = np.where(board["mode"] == "max", 1.0, -1.0)',
            ("tests/test_sweep.py::test_leaderboard_means_cis_ranking_and_failures",)),
     # --- the training loop ----------------------------------------------------------------------------------
@@ -319,6 +317,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("study-cache-never-cleared", "a study run without --resume reuses the trials an earlier run trained",
            "bench/studies/common.py", "*([] if resume else [CACHE_DIR])", "*([])",
            ("tests/test_studies.py::test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same",)),
+    Mutant("study-theme-global", "drawing a study's figures changes the process's matplotlib settings for good",
+           "bench/studies/common.py", "        with matplotlib.rc_context():", "        with open(os.devnull):",
+           ("tests/test_studies.py::test_exploding_study_end_to_end",)),
     Mutant("failed-study-judged-from-stale-claims", "a study that failed in this run is judged from its folder's older "
            "claims", "bench/faq/main.py", "load_evidence(questions, budget, runs, studies, skip=failed)",
            "load_evidence(questions, budget, runs, studies)",

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.results import TrialRecord
-from bench.search.protocol import FINAL, TUNE, Outcome, Plan, leaderboard, tuning_metric
+from bench.search.protocol import FINAL, TUNE, Outcome, Plan, tuning_metric
 from bench.search.space import load_space
 
 TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 256, "probe_every": 0}
@@ -263,13 +263,6 @@ def board_rows(statuses: dict[str, list[str]]):
                          "target_metric": "test_acc", "target_mode": "max", "seed": i + 1, "objective": 0.5})
     rows.append({**rows[0], "phase": TUNE, "status": "diverged", "trial_id": "tuning-only", "seed": 0})
     return pd.DataFrame(rows)
-
-
-def test_sweep_leaderboard_counts_diverged_and_errored_final_seeds_as_failed():
-    board = leaderboard(board_rows({"a": ["ok", "diverged", "ok", "error"], "b": ["ok", "ok", "ok", "ok"]}))
-    by = board.set_index("level")
-    assert by.loc["a", "failed"] == 2 and by.loc["a", "n"] == 2
-    assert by.loc["b", "failed"] == 0 and by.loc["b", "n"] == 4
 
 
 def test_report_leaderboard_counts_diverged_and_errored_final_seeds_as_failed():

@@ -53,8 +53,11 @@ def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
 
 
 def test_exploding_study_end_to_end(tmp_path):
-    lines = []
+    import matplotlib
+
+    lines, before = [], dict(matplotlib.rcParams)
     claims = exploding.run(size="tiny", out=tmp_path, progress=lines.append)
+    assert dict(matplotlib.rcParams) == before  # drawing its figures left the process's settings alone
     check_outputs(tmp_path / "exploding", "exploding", claims)
     assert sum(line.startswith(("PASS", "FAIL", "INCONCLUSIVE")) for line in lines) == len(claims)
     assert (claims["outcome"] == "inconclusive").all()  # one seed decides nothing

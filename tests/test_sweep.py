@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.results import ResultStore, TrialRecord
-from bench.search.protocol import FINAL, TUNE, Plan, leaderboard, objective, tuning_metric
+from bench.search.protocol import FINAL, TUNE, Plan, objective, tuning_metric
 from bench.search.space import load_space
 
 runner = CliRunner()
@@ -94,6 +94,13 @@ def test_level_whose_tuning_all_failed_is_finished_without_final_runs():
     ids = Plan(space).groups[0].tuning_ids()
     plan = Plan(space, [fake_record(t, "diverged", 0.1, 1.0) for t in ids])
     assert plan.groups[0].best() is None and plan.finished()
+
+
+def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
+    """The sweep's leaderboard (the report's, as `bench sweep` prints it), with its seed count as n."""
+    from bench.report import tables as tb
+
+    return tb.leaderboard(tb.prepare(trials)).rename(columns={"seeds": "n", "best_params": "best"})
 
 
 def test_leaderboard_means_cis_ranking_and_failures():
@@ -378,9 +385,9 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     assert run["gpus_per_trial"] == 0.0 and run["gpus"]["chosen_by"] == "auto: no GPU"  # the default, without a GPU
     assert run["stack_seeds"] is False and first_epoch_timers(folder, final["trial_id"]).nunique() == 2  # one run each
     assert load_space(folder / "space.yaml").to_dict() == load_space(space).to_dict() == run["space"]
-    board = leaderboard(trials).set_index("level")
-    assert board.loc[1000.0, "n"] == 0 and board.loc[0.05, "n"] == 2 and board.index[0] == 0.05
-    assert board.loc[1000.0, "failed_tune"] == 3 and board.loc[1000.0, "flag"].startswith("every tuning trial failed")
+    board = leaderboard(trials).set_index("level")  # the report's: levels as they are printed
+    assert board.loc["1000.0", "n"] == 0 and board.loc["0.05", "n"] == 2 and board.index[0] == "0.05"
+    assert board.loc["1000.0", "failed_tune"] == 3 and board.loc["1000.0", "flag"].startswith("every tuning trial failed")
     from bench.report.render import write_report
     md = write_report([folder], tmp_path / "reports", "div", None).with_name("report.md").read_text()
     assert "Searches flagged as failed (shown, not ranked" in md and "1000.0: every tuning trial failed" in md

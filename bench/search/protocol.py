@@ -8,7 +8,7 @@ configuration is re-run with fresh seeds and only those runs are compared, on th
 deterministic, and every trial's parameters and seed are written down (suggested/<trial_id>.json) before it
 starts, so a resumed sweep knows which trials are finished (their parts exist), re-runs an interrupted one with
 the very same parameters and seed, and asks its search only for trials never suggested; nothing runs twice.
-`leaderboard` summarises the final phase from the trials table alone.
+The leaderboard of the final phase is the report's (bench.report.tables.leaderboard), read from the tables alone.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from bench.config import ConfigError, TrialConfig
 from bench.status import Phase, TrialStatus
 
 if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
-    import pandas as pd
 
     from bench.results import TrialRecord
     from bench.search.space import SweepSpace
@@ -354,39 +353,3 @@ class Plan:
     def finished(self) -> bool:
         return all(g.finished() for g in self.groups)
 
-
-def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per (workload, level): seeds that finished, mean and 95% Student-t CI of the score over the
-    final-phase seeds, final seeds and tuning trials that diverged or failed, the tuned hyperparameters of the
-    re-run config, and the flag of a failed search (report/flags.py). Rows are ranked best first within each
-    workload; flagged levels (shown, not ranked) and levels without a score come last."""
-    import numpy as np
-    import pandas as pd
-
-    from bench.report import stats as st
-    from bench.report.flags import group_flags
-    from bench.report.tables import chosen_on
-
-    rows = []
-    for (workload, level), trials_g in trials.groupby(["workload", "level"], sort=False):
-        final = trials_g[trials_g["phase"] == FINAL]
-        scores = final.loc[final["status"] == TrialStatus.OK, "score"].dropna().to_numpy(float)
-        n = len(scores)
-        mean = scores.mean() if n else math.nan
-        tuned = [k for k in str(trials_g["tuned"].iloc[0]).split(",") if k]
-        best = ", ".join(f"{k}={final[k].iloc[0]:.4g}" for k in tuned) if len(final) else "-"
-        best += chosen_on(final.iloc[0]) if best and len(final) else ""
-        # A t-interval over a few seeds may reach past 0 or 1: clipped to the metric's range.
-        low, high = st.clip_ci(st.t_ci(scores), st.metric_bounds(trials_g["target_metric"].iloc[0]))
-        flags = group_flags(trials_g)
-        rows.append({"workload": workload, "level": level, "n": n, "mean": mean, "ci_low": low,
-                     "ci_high": high, "failed": int(len(final) - n), "failed_tune": flags["failed_tune"],
-                     "best": best or "(nothing tuned)", "flag": flags["flag"],
-                     "metric": trials_g["target_metric"].iloc[0], "mode": trials_g["target_mode"].iloc[0]})
-    board = pd.DataFrame(rows, columns=["workload", "level", "n", "mean", "ci_low", "ci_high", "failed", "failed_tune",
-                                        "best", "flag", "metric", "mode"])
-    key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
-    workload_order = board["workload"].map({w: i for i, w in enumerate(dict.fromkeys(board["workload"]))})
-    order = board.assign(_w=workload_order, _f=board["flag"] != "", _key=key)
-    order = order.sort_values(["_w", "_f", "_key"], kind="stable", na_position="last")
-    return order.drop(columns=["_w", "_f", "_key"]).reset_index(drop=True)

@@ -56,7 +56,6 @@ from bench.search.protocol import (
     Group,
     Outcome,
     Plan,
-    leaderboard,
     rank,
     read_suggestions,
     worst,
@@ -69,7 +68,7 @@ from bench.stacked import why_not_stacked
 from bench.status import TrialStatus
 from bench.train import TrialResult
 
-__all__ = ["run_sweep", "leaderboard"]
+__all__ = ["run_sweep"]
 
 console = Console(highlight=False, soft_wrap=True)
 

@@ -12,6 +12,7 @@ tables as every sweep's and FAQ trial (trials/epochs/gradients.parquet: `bench r
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -283,9 +285,19 @@ def geomean(values: Iterable[float]) -> float:
 
 # --- figures: pure functions of DataFrames ---------------------------------------------------------------------
 
+def themed(draw: Callable[..., Any]) -> Callable[..., Any]:
+    """`draw` under seaborn's whitegrid theme, the process's matplotlib settings restored afterwards: the figures
+    keep their look, and a program that runs a study keeps its own settings."""
+    @functools.wraps(draw)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context():
+            sns.set_theme(style="whitegrid", context="notebook")
+            return draw(*args, **kwargs)
+    return wrapper
+
+
 def panels(n: int, title: str, size: tuple[float, float] = (4.8, 3.6)) -> tuple[Figure, list]:
-    """A figure of n side-by-side panels (no pyplot state, no GUI backend)."""
-    sns.set_theme(style="whitegrid", context="notebook")
+    """A figure of n side-by-side panels (no pyplot state, no GUI backend); drawn under `themed`."""
     fig = Figure(figsize=(size[0] * n, size[1] + 0.5), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False).ravel()
     fig.suptitle(title, fontsize=12)
