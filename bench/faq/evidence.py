@@ -369,47 +369,40 @@ def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=co
     """Claims "a beats b" on (group, a, b) pairs: Holm over the pairs (with Holm-compatible intervals),
     sanity gates, then stats.decide_better with the practical margin, then combined."""
     comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])
-    judged = [judge_one_better(df, group, a, b, c) for (group, a, b), c in zip(pairs, comps, strict=True)]
-    return Judgement(combine([j.verdict for j in judged]), [n for j in judged for n in j.numbers],
-                     rows=[r for j in judged for r in j.rows])
-
-
-def judge_one_better(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison) -> Judgement:
-    """One comparison c of a against b (its interval already at the level the decision uses): gates, decision,
-    its sentence and its verdicts.csv row."""
-    metric, hib = metric_name(df, group)
-    margin = margin_for(df, group, b, metric)
-    checks = gates(df, group, a, b)
-    verdict = gated(st.decide_better(c, margin), checks)
-    number = (f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdict]} (margin "
-              f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}")
-    row = comparison_row(group, c, metric, margin, verdict, checks, mean_score(df, group, b), spec_goal(df, group, b),
-                         "superiority", fingerprint(df, group, a, b, metric))
-    return Judgement(verdict, [number], rows=[row])
+    return joined([judge_one(df, group, a, b, c) for (group, a, b), c in zip(pairs, comps, strict=True)], combine)
 
 
 def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judgement:
     """Claims "a is as good as b" (non-inferiority within the practical margin) on (group, a, b) cases, b being
     chosen on validation data (best_level); sanity gates first."""
-    verdicts, numbers, rows = [], [], []
-    for group, a, b in cases:
-        if b is None:
-            verdicts.append(st.INCONCLUSIVE)
-            numbers.append(f"{group}: no other level has a validation score to be chosen by")
-            continue
-        c = compare(df, group, a, b)
-        metric, hib = metric_name(df, group)
-        margin = margin_for(df, group, b, metric)
-        checks = gates(df, group, a, b)
-        verdicts.append(gated(st.decide_not_worse(c, margin), checks))
-        numbers.append(f"{group}: {a} vs {b} (the best other level on validation): gain of {a} {st.fmt(c.gain)} "
-                       f"{metric} ({c.ci_label()} {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}; outcome "
-                       f"{st.outcome(c, margin).value}; {c.n_a} vs {c.n_b} seeds) -> {st.VERDICT_WORDS[verdicts[-1]]} "
-                       f"(non-inferiority margin {margin_words(metric, margin)}; {st.precision_words(c, margin)}); "
-                       f"{gate_words(checks)}")
-        rows.append(comparison_row(group, c, metric, margin, verdicts[-1], checks, mean_score(df, group, b),
-                                   spec_goal(df, group, b), "non-inferiority", fingerprint(df, group, a, b, metric)))
-    return Judgement(combine_all(verdicts), numbers, rows=rows)
+    return joined([judge_one(df, group, a, b, compare(df, group, a, b), not_worse=True) if b is not None else
+                   Judgement(st.INCONCLUSIVE, [f"{group}: no other level has a validation score to be chosen by"])
+                   for group, a, b in cases], combine_all)
+
+
+def joined(judged: list[Judgement], combine) -> Judgement:
+    """One claim's judgement from those of its comparisons: combined verdict, every sentence and row."""
+    return Judgement(combine([j.verdict for j in judged]), [n for j in judged for n in j.numbers],
+                     rows=[r for j in judged for r in j.rows])
+
+
+def judge_one(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison, not_worse: bool = False) -> Judgement:
+    """One comparison c of a against b (its interval already at the level the decision uses): gates, the decision
+    (a beats b, or with not_worse a is as good as b within the margin), its sentence and its verdicts.csv row."""
+    metric, hib = metric_name(df, group)
+    margin = margin_for(df, group, b, metric)
+    checks = gates(df, group, a, b)
+    verdict = gated((st.decide_not_worse if not_worse else st.decide_better)(c, margin), checks)
+    if not_worse:
+        number = (f"{group}: {a} vs {b} (the best other level on validation): gain of {a} {st.fmt(c.gain)} {metric} "
+                  f"({c.ci_label()} {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}; outcome {st.outcome(c, margin).value}; "
+                  f"{c.n_a} vs {c.n_b} seeds) -> {st.VERDICT_WORDS[verdict]} (non-inferiority margin ")
+    else:
+        number = f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdict]} (margin "
+    number += f"{margin_words(metric, margin)}; {st.precision_words(c, margin)}); {gate_words(checks)}"
+    row = comparison_row(group, c, metric, margin, verdict, checks, mean_score(df, group, b), spec_goal(df, group, b),
+                         "non-inferiority" if not_worse else "superiority", fingerprint(df, group, a, b, metric))
+    return Judgement(verdict, [number], rows=[row])
 
 
 def interaction(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray,

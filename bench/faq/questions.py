@@ -380,7 +380,7 @@ def cnn_spatial(ev: Evidence) -> Judgement:
                              "Welch contrast", math.nan, spread=spread)
     first, contrast = st.with_holm([compare(df, "mnist1d", "cnn", "mlp"), contrast])
     contrast = replace(contrast, ci=interaction(*arms, level=contrast.level)[1])  # its interval at the Holm level
-    advantage = evd.judge_one_better(df, "mnist1d", "cnn", "mlp", first)
+    advantage = evd.judge_one(df, "mnist1d", "cnn", "mlp", first)
     checks = [evd.target_gate(df, "mnist1d-shuffled", "mlp"), evd.Gate("acted", None, "same models", st.NOT_EXERCISED),
               evd.chance_gate(df, "mnist1d-shuffled", ["cnn", "mlp"])]
     second = evd.gated(st.decide_better(contrast, LOCALITY_MARGIN), checks)
