@@ -63,7 +63,7 @@ def test_exploding_study_end_to_end(tmp_path):
     assert (claims["outcome"] == "inconclusive").all()  # one seed decides nothing
     assert not any(re.search(r"\[[a-zA-Z/#@]", line) for line in lines)  # Rich would take it for a markup tag
     by_length = pd.read_parquet(tmp_path / "exploding" / "adding_by_length.parquet")
-    assert set(by_length["T"]) == set(exploding.BUDGETS["tiny"].lengths) | set(exploding.BUDGETS["tiny"].cell_lengths)
+    assert set(by_length["T"]) == set(exploding.SCALES["tiny"].lengths) | set(exploding.SCALES["tiny"].cell_lengths)
 
 
 def test_vanishing_study_from_the_cli(tmp_path):

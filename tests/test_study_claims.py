@@ -170,7 +170,7 @@ def test_first_step_runs_probe_the_shared_init_before_any_update(tmp_path):
     """SGD and RMSprop trained one step from the same seed: the probe at step 1 sees the same weights and batch, so
     the same back-propagated gradient; only the update after it differs."""
     study = Study("first", tmp_path, "tiny", 1, lambda line: None, "one step")
-    tiny = van.BUDGETS["tiny"]
+    tiny = van.SCALES["tiny"]
     sgd, rms = van.first_step(study, tiny, "lecun")[0], van.first_step(study, tiny, "lecun/rmsprop lr=0.001")[0]
     assert rms.config["optimizer"] == "rmsprop" and sgd.config["optimizer"] == "momentum"
     assert {row["step"] for row in sgd.gradients + rms.gradients} == {1}
@@ -218,7 +218,7 @@ def test_cell_claims_when_the_gated_cells_solve_and_the_tanh_rnn_fails(study):
     from bench.studies import exploding as exp
 
     exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": SOLVED}),
-                    exp.BUDGETS["quick"])
+                    exp.SCALES["quick"])
     assert all(passed(study, k) for k in ("lstm-adding", "gru-adding", "irnn-adding", "rnn-adding-fails"))
 
 
@@ -226,7 +226,7 @@ def test_tanh_rnn_solving_the_task_refutes_its_failure_claim(study):
     from bench.studies import exploding as exp
 
     exp.cell_claims(study, cells({"tanh RNN": SOLVED, "LSTM": SOLVED, "GRU": UNSOLVED, "IRNN": SOLVED}),
-                    exp.BUDGETS["quick"])
+                    exp.SCALES["quick"])
     assert failed(study, "rnn-adding-fails") and failed(study, "gru-adding") and passed(study, "lstm-adding")
 
 
@@ -236,7 +236,7 @@ def test_the_tanh_rnn_failure_is_not_judged_when_the_lstm_reference_fails(study,
     from bench.studies import exploding as exp
 
     exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED if status == "diverged" else UNSOLVED,
-                                  "GRU": SOLVED, "IRNN": SOLVED}, status=status), exp.BUDGETS["quick"])
+                                  "GRU": SOLVED, "IRNN": SOLVED}, status=status), exp.SCALES["quick"])
     assert failed(study, "lstm-adding")  # a diverged LSTM did not solve anything, whatever its last MSE
     assert outcome(study, "rnn-adding-fails") == Outcome.INCONCLUSIVE
 
@@ -247,13 +247,13 @@ def test_an_unsolved_irnn_is_untestable_at_a_budget_shorter_than_it_was_measured
     from bench.studies import exploding as exp
 
     mse = {"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": UNSOLVED}
-    exp.cell_claims(study, cells(mse), exp.BUDGETS["quick"])
+    exp.cell_claims(study, cells(mse), exp.SCALES["quick"])
     assert outcome(study, "irnn-adding") == Outcome.INCONCLUSIVE
     assert "untestable at the quick budget" in {c.key: c.measured for c in study.claims}["irnn-adding"]
     assert passed(study, "gru-adding") and passed(study, "lstm-adding")
-    assert exp.BUDGETS["quick"].cell_steps < exp.CELL_MIN_STEPS["IRNN"] <= exp.BUDGETS["full"].cell_steps
+    assert exp.SCALES["quick"].cell_steps < exp.CELL_MIN_STEPS["IRNN"] <= exp.SCALES["full"].cell_steps
     study.claims.clear()
-    exp.cell_claims(study, cells(mse, T=exp.CELL_T), exp.BUDGETS["full"])
+    exp.cell_claims(study, cells(mse, T=exp.CELL_T), exp.SCALES["full"])
     assert failed(study, "irnn-adding")
 
 
@@ -261,7 +261,7 @@ def test_a_slow_cell_that_solves_the_task_at_a_short_budget_still_passes(study):
     from bench.studies import exploding as exp
 
     exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": SOLVED}),
-                    exp.BUDGETS["quick"])
+                    exp.SCALES["quick"])
     assert passed(study, "irnn-adding")
 
 

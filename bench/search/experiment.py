@@ -24,9 +24,8 @@ from typing import Any
 
 from bench.config import TrialConfig
 from bench.results import ResultStore, atomic_write, provenance
-from bench.search.protocol import Group, Plan
+from bench.search.protocol import Group, Plan, ProtocolBudget
 from bench.search.runners import Runner
-from bench.search.space import CONFIRM_SEED_OFFSET
 from bench.search.trial import config_key
 
 Log = Callable[[str], None]
@@ -34,20 +33,19 @@ CACHE_DIR = "cache"
 
 
 @dataclass(frozen=True)
-class Budget:
-    """How much work each experiment gets. `lrs` is the grid every tuned level is trained on."""
-    name: str
-    lrs: tuple[float, ...]
-    refine: bool  # add the two half-way points (geometric) around each level's best grid LR
-    seeds: int  # fresh seeds per level at the chosen LR
-    epochs: int
-    long_epochs: int  # overfitting runs: long enough to overfit
-    sizes: tuple[int, ...]  # training-set sizes of the overfitting sweep; the middle one is its baseline
-    finder_steps: int  # mini-batches of the LR range test
-    structure_epochs: int  # 8.7's models: the GRU's README recipe needs 50 epochs to beat the CNN (97.1% vs 94.2%)
+class Budget(ProtocolBudget):
+    """How much work each FAQ experiment gets: the protocol's seeds and confirm step (ProtocolBudget), and `lrs`,
+    the grid every tuned level is trained on."""
+    name: str = "full"
+    lrs: tuple[float, ...] = ()
+    refine: bool = False  # add the two half-way points (geometric) around each level's best grid LR
+    epochs: int = 20
+    long_epochs: int = 100  # overfitting runs: long enough to overfit
+    sizes: tuple[int, ...] = ()  # training-set sizes of the overfitting sweep; the middle one is its baseline
+    finder_steps: int = 200  # mini-batches of the LR range test
+    structure_epochs: int = 50  # 8.7's models: the GRU's README recipe needs 50 epochs to beat the CNN (97.1% vs 94.2%)
     n_train: int = 0  # cap on training samples for every trial (0 = all)
     max_steps: int = 0
-    confirm: int = 2  # best LRs of each level re-run on the confirm seed; the choice is their mean over both seeds
     study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
     overrides: dict[str, Any] = field(default_factory=dict)  # applied to every trial
 
@@ -68,14 +66,14 @@ def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
 
 
 BUDGETS: dict[str, Budget] = {
-    "full": Budget("full", _grid(1e-4, 1.0, 2), True, seeds=5, epochs=20, long_epochs=100,
+    "full": Budget(name="full", lrs=_grid(1e-4, 1.0, 2), refine=True, seeds=5, epochs=20, long_epochs=100,
                    sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
-    "quick": Budget("quick", _grid(1e-4, 1.0, 1), True, seeds=3, epochs=15, long_epochs=30,
-                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=15, study_seeds=None),
+    "quick": Budget(name="quick", lrs=_grid(1e-4, 1.0, 1), refine=True, seeds=3, epochs=15, long_epochs=30,
+                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=15),
     # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
-    "tiny": Budget("tiny", (1e-3, 1e-2), False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128), finder_steps=8,
-                   structure_epochs=1,
-                   n_train=128, max_steps=3, study_seeds=1, overrides={"width": 8, "fc_width": 16}),
+    "tiny": Budget(name="tiny", lrs=(1e-3, 1e-2), refine=False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128),
+                   finder_steps=8, structure_epochs=1, n_train=128, max_steps=3, study_seeds=1,
+                   overrides={"width": 8, "fc_width": 16}),
 }
 
 
@@ -148,8 +146,8 @@ def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log) -> P
         tuned = ("lr",) if cell.lr is None else ()
         g = Group(len(groups), cell.level, cell.group, tuned, base, spec.target, spec.mode,
                   trials=len(budget.lrs) + 2 * budget.refine if tuned else 0,
-                  seeds=tuple(range(1, budget.seeds + 1)) if usable else (), confirm=budget.confirm if tuned else 0,
-                  confirm_seed=CONFIRM_SEED_OFFSET, grid=budget.lrs if tuned else (), experiment=exp.name,
+                  seeds=budget.final_seeds() if usable else (), confirm=budget.confirm if tuned else 0,
+                  confirm_seed=budget.confirm_seed, grid=budget.lrs if tuned else (), experiment=exp.name,
                   compare=exp.compare)
         groups[(cell.group, cell.level)] = g
     for cell in exp.cells:

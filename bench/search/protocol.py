@@ -28,6 +28,26 @@ if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
     from bench.search.space import SweepSpace
 
 TUNE, CONFIRM, FINAL = Phase.TUNE, Phase.CONFIRM, Phase.FINAL
+CONFIRM_SEED_OFFSET = 1_001  # confirm_seed = seed + this: beyond the last final seed, seed + seeds (seeds <= 1,000)
+
+
+@dataclass(frozen=True)
+class ProtocolBudget:
+    """What the protocol spends on every group, whichever front-end built it: the tuning seed, the confirm re-runs
+    of the top configs and the fresh seeds of the chosen one. A sweep's budget (space.Budget) and the FAQ's
+    (experiment.Budget) extend it with how they size their tuning and their trials."""
+    seeds: int = 5  # fresh seeds the chosen configuration of each group is re-run with
+    seed: int = 0  # seed of every tuning trial (and a sweep's TPE samplers); final seeds are seed+1 .. seed+seeds
+    confirm: int = 2  # the search's top configs re-run on a second seed (confirm_seed); the choice is their mean; 0: off
+
+    def final_seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))
+
+    @property
+    def confirm_seed(self) -> int:
+        """The second seed of the tuning decision: neither the tuning seed nor any final seed (seeds <= 1,000)."""
+        return self.seed + CONFIRM_SEED_OFFSET
+
 SUGGESTED_DIR = "suggested"  # under the run folder: one JSON file per trial handed out, written before it starts
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from bench.config import ConfigError, TrialConfig
+from bench.search.protocol import CONFIRM_SEED_OFFSET, ProtocolBudget
 
 SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"  # package data: ships in the wheel
 
@@ -80,18 +81,16 @@ class Range:
 
 
 @dataclass(frozen=True)
-class Budget:
-    """How much work each level gets. None means: derived from the other fields (see the properties)."""
+class Budget(ProtocolBudget):
+    """How much work each level of a sweep gets: the protocol's seeds and confirm step (ProtocolBudget) and its
+    TPE search. None means: derived from the other fields (see the properties)."""
     trials_per_level: int = 12  # tuning trials of every (level, workload) search
     epochs: int | dict[str, int] = 20  # or per workload: {workload: epochs} (an RNN epoch may cost 5 CNN epochs)
-    seeds: int = 5  # fresh seeds the best configuration of each level is re-run with
-    seed: int = 0  # seed of every tuning trial and of the TPE samplers; final seeds are seed+1 .. seed+seeds
     concurrency: int = 4  # most trials of one level's search running at once (TPE learns from finished ones)
     asha: bool = True  # early-stop bad tuning trials (never final-phase ones)
     grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
     reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
     startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
-    confirm: int = 2  # the search's top configs re-run on a second seed (confirm_seed); the choice is their mean; 0: off
     quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
 
     def epochs_for(self, workload: str) -> int:
@@ -104,14 +103,6 @@ class Budget:
     @property
     def startup(self) -> int:
         return self.startup_trials or max(2, self.trials_per_level // 3)
-
-    def final_seeds(self) -> tuple[int, ...]:
-        return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))
-
-    @property
-    def confirm_seed(self) -> int:
-        """The second seed of the tuning decision: neither the tuning seed nor any final seed (seeds <= 1,000)."""
-        return self.seed + CONFIRM_SEED_OFFSET
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as given (derived ones left out, so that quick overrides still derive them)."""
@@ -501,7 +492,6 @@ class _Validator:
 BUDGET_LIMITS = {"trials_per_level": (1, 10_000), "epochs": (1, 100_000), "seeds": (1, 1_000), "seed": (0, 2**32 - 1),
                  "concurrency": (1, 10_000), "grace_epochs": (1, 100_000), "reduction_factor": (2, 100),
                  "startup_trials": (1, 10_000), "confirm": (0, 1_000)}
-CONFIRM_SEED_OFFSET = 1_001  # confirm_seed = seed + this: beyond the last final seed, seed + seeds (seeds <= 1,000)
 MAX_TRIALS = 100_000  # every level x workload x (tuning trials + confirm trials + seeds) of one sweep
 
 

@@ -51,7 +51,9 @@ from bench.workloads import load_data
 
 
 @dataclass(frozen=True)
-class Budget:
+class Scale:
+    """How big the study is at each size (its runs' steps and sequence lengths, its seeds): the scale of fixed experiments. Its
+    trials run through the engine as configs with nothing to tune, so no protocol budget applies."""
     pascanu_steps: int  # at the stable LR, where training is judged
     unstable_steps: int  # at the unstable LR (the explosion comes within tens of steps)
     remedy_steps: int  # each FAQ remedy on the exploding RNN, at each LR of its grid
@@ -62,12 +64,12 @@ class Budget:
     seeds: int
 
 
-BUDGETS = {
-    "full": Budget(pascanu_steps=3000, unstable_steps=1000, remedy_steps=2000, lengths=(10, 20, 50, 100),
+SCALES = {
+    "full": Scale(pascanu_steps=3000, unstable_steps=1000, remedy_steps=2000, lengths=(10, 20, 50, 100),
                    cell_steps=3000, cell_lengths=(10, 50, 100, 200), mlp_steps=500, seeds=5),
-    "quick": Budget(pascanu_steps=800, unstable_steps=300, remedy_steps=400, lengths=(10, 20), cell_steps=800,
+    "quick": Scale(pascanu_steps=800, unstable_steps=300, remedy_steps=400, lengths=(10, 20), cell_steps=800,
                     cell_lengths=(30,), mlp_steps=200, seeds=5),
-    "tiny": Budget(pascanu_steps=8, unstable_steps=8, remedy_steps=8, lengths=(4, 8), cell_steps=8, cell_lengths=(4, 8),
+    "tiny": Scale(pascanu_steps=8, unstable_steps=8, remedy_steps=8, lengths=(4, 8), cell_steps=8, cell_lengths=(4, 8),
                    mlp_steps=6, seeds=1),
 }
 
@@ -146,7 +148,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     Columns: common.CLAIM_COLUMNS. `size` ("tiny", "quick", "full") overrides `quick`.
     """
     size = resolve_size(quick, size)
-    budget = BUDGETS[size]
+    budget = SCALES[size]
     notes = (f"Adding problem (Hochreiter & Schmidhuber 1997; 10,000 training sequences). Tanh RNN, hidden 50, spectral "
              f"radius 1.5, SGD momentum 0.9: {budget.pascanu_steps} steps at lr {STABLE_LR:g} (T in {budget.lengths}), "
              f"{budget.unstable_steps} at lr {UNSTABLE_LR:g} (T = {SPIKE_T}); the FAQ's remedies {budget.remedy_steps} "
@@ -169,7 +171,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
 
 # --- Pascanu et al.: spikes and clipping ----------------------------------------------------------------------
 
-def pascanu_settings(budget: Budget, lr: float, clip: bool, T: int = SPIKE_T) -> dict:
+def pascanu_settings(budget: Scale, lr: float, clip: bool, T: int = SPIKE_T) -> dict:
     steps = budget.pascanu_steps if lr == STABLE_LR else budget.unstable_steps
     return {**PASCANU, "seq_len": T, "lr": lr, "clip_norm": 1.0 if clip else 0.0, "max_steps": steps}
 
@@ -178,7 +180,7 @@ def warmup(settings: dict) -> int:
     return int(WARMUP_FRAC * settings["max_steps"])
 
 
-def pascanu_runs(study: Study, budget: Budget) -> dict[str, list[TrialResult]]:
+def pascanu_runs(study: Study, budget: Scale) -> dict[str, list[TrialResult]]:
     arms = {f"lr {lr:g}{', clip 1' if clip else ''}": (f"tanh-rnn/lr={lr:g}/clip={int(clip)}/T={SPIKE_T}",
                                                        pascanu_settings(budget, lr, clip))
             for lr in (STABLE_LR, UNSTABLE_LR) for clip in (False, True)}
@@ -205,7 +207,7 @@ def grad_spike(result: TrialResult, wu: int) -> float:
     return math.inf if not np.all(np.isfinite(norms)) else spike_ratio(norms)
 
 
-def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Budget) -> None:
+def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Scale) -> None:
     lo, hi = f"lr {STABLE_LR:g}", f"lr {UNSTABLE_LR:g}"
     wu = {lo: warmup(pascanu_settings(budget, STABLE_LR, False)), hi: warmup(pascanu_settings(budget, UNSTABLE_LR, False))}
     spikes = {k: [grad_spike(r, wu[k]) for r in runs[k]] for k in (lo, hi)}
@@ -236,7 +238,7 @@ def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Bud
                 [c < f and c < half for c, f in zip(clipped, free, strict=True)])
 
 
-def length_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResult]]) -> dict[tuple[str, int], list]:
+def length_runs(study: Study, budget: Scale, pascanu: dict[str, list[TrialResult]]) -> dict[tuple[str, int], list]:
     """Success against T at the stable LR, with and without clipping (the T = SPIKE_T runs are reused)."""
     arms = {("tanh RNN, SGD + clip 1" if clip else "tanh RNN, SGD", T):
             (clip, f"tanh-rnn/lr={STABLE_LR:g}/clip={int(clip)}/T={T}") for clip in (False, True) for T in budget.lengths}
@@ -259,13 +261,13 @@ def length_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResul
 
 # --- the adding problem across cells ------------------------------------------------------------------------------
 
-def cell_runs(study: Study, budget: Budget) -> dict[tuple[str, int], list[TrialResult]]:
+def cell_runs(study: Study, budget: Scale) -> dict[tuple[str, int], list[TrialResult]]:
     runs = study.batch({f"{label}/T={T}": {**CELL_RECIPE, **overrides, "seq_len": T, "max_steps": budget.cell_steps}
                         for T in budget.cell_lengths for label, overrides in CELLS.items()})
     return {(label, T): runs[f"{label}/T={T}"] for T in budget.cell_lengths for label in CELLS}
 
 
-def cell_claims(study: Study, cells: dict[tuple[str, int], list[TrialResult]], budget: Budget) -> None:
+def cell_claims(study: Study, cells: dict[tuple[str, int], list[TrialResult]], budget: Scale) -> None:
     T = max([t for t in budget.cell_lengths if t <= CELL_T] or budget.cell_lengths)
     limit = SUCCESS * baseline_mse(T)
     mse = {label: [mse_of(r) for r in cells[(label, T)]] for label in CELLS}
@@ -278,25 +280,25 @@ def cell_claims(study: Study, cells: dict[tuple[str, int], list[TrialResult]], b
                     f"test MSE {fmt_seeds(mse[label])} (solved below {fmt(limit)})", flags,
                     too_short(label, budget, flags))
     reference = decide([m < limit for m in mse["LSTM"]])
-    gate = "" if reference is Outcome.PASS else (f"untestable at the {budget_name(budget)} budget: the LSTM reference "
+    gate = "" if reference is Outcome.PASS else (f"untestable at the {scale_name(budget)} budget: the LSTM reference "
                                                   f"did not solve T = {T} in at least 80% of the seeds")
     study.claim("rnn-adding-fails", f"A tanh RNN fails the adding problem at T = {T}", "Hochreiter & Schmidhuber 1997",
                 CRIT["fails"], f"test MSE {fmt_seeds(mse['tanh RNN'])} (solved below {fmt(limit)})",
                 [m >= limit for m in mse["tanh RNN"]], gate)
 
 
-def too_short(label: str, budget: Budget, flags: list[bool]) -> str:
+def too_short(label: str, budget: Scale, flags: list[bool]) -> str:
     """Why an unsolved cell cannot be judged at this budget ("" when it can): success is evidence at any budget, a
     failure only at one that gives the cell the steps it was measured to need."""
     need = CELL_MIN_STEPS.get(label, 0)
     if decide(flags) is Outcome.PASS or budget.cell_steps >= need:
         return ""
-    return (f"untestable at the {budget_name(budget)} budget: the {label} needs about {need} steps here (measured) "
+    return (f"untestable at the {scale_name(budget)} budget: the {label} needs about {need} steps here (measured) "
             f"and this budget gives {budget.cell_steps}")
 
 
-def budget_name(budget: Budget) -> str:
-    return next(name for name, b in BUDGETS.items() if b == budget)
+def scale_name(budget: Scale) -> str:
+    return next(name for name, b in SCALES.items() if b == budget)
 
 
 # --- the FAQ's mitigations ------------------------------------------------------------------------------------
@@ -315,7 +317,7 @@ def setting_name(point: dict) -> str:
     return ",".join(f"{k}={v:g}" for k, v in point.items())
 
 
-def mitigation_runs(study: Study, budget: Budget, pascanu: dict[str, list[TrialResult]]) -> dict[str, dict[str, list]]:
+def mitigation_runs(study: Study, budget: Scale, pascanu: dict[str, list[TrialResult]]) -> dict[str, dict[str, list]]:
     """Each FAQ remedy on an exploding net at its own best LR, judged against gradient-norm clipping at its own."""
     rnn_base = {**PASCANU, "seq_len": SPIKE_T, "max_steps": budget.remedy_steps, "probe_every": 5}
     mlp_base = {**MLP_EXPLODING, "max_steps": budget.mlp_steps}
@@ -348,7 +350,7 @@ def acted(label: str, point: dict) -> str:
             f"(max |W_hh| {float(w.abs().max()):.3f}) and leaves spectral radius {radius:.2f} (from 1.5)")
 
 
-def clip_claim(study: Study, pascanu: dict[str, list[TrialResult]], budget: Budget) -> None:
+def clip_claim(study: Study, pascanu: dict[str, list[TrialResult]], budget: Scale) -> None:
     """Gradient-norm clipping on the exploding RNN at the unstable LR (the Pascanu runs)."""
     wu = warmup(pascanu_settings(budget, UNSTABLE_LR, False))
     free, clipped = pascanu[f"lr {UNSTABLE_LR:g}"], pascanu[f"lr {UNSTABLE_LR:g}, clip 1"]

@@ -53,7 +53,9 @@ from bench.workloads import load_data
 
 
 @dataclass(frozen=True)
-class Budget:
+class Scale:
+    """How big the study is at each size (its nets' widths and runs' steps, its seeds): the scale of fixed experiments. Its
+    trials run through the engine as configs with nothing to tune, so no protocol budget applies."""
     gb_width: int  # width of the 5-hidden-layer nets (Glorot & Bengio used 1000)
     probe_batch: int  # samples in one init-time measurement
     sat_width: int  # width of the sigmoid net trained for the saturation claim
@@ -65,12 +67,12 @@ class Budget:
     seeds: int  # default number of seeds
 
 
-BUDGETS = {
-    "full": Budget(gb_width=1000, probe_batch=512, sat_width=512, sat_steps=1000, deep_width=256, scale_width=256,
+SCALES = {
+    "full": Scale(gb_width=1000, probe_batch=512, sat_width=512, sat_steps=1000, deep_width=256, scale_width=256,
                    deep_steps=2000, probe_every=20, seeds=5),
-    "quick": Budget(gb_width=1000, probe_batch=256, sat_width=256, sat_steps=300, deep_width=64, scale_width=256,
+    "quick": Scale(gb_width=1000, probe_batch=256, sat_width=256, sat_steps=300, deep_width=64, scale_width=256,
                     deep_steps=300, probe_every=10, seeds=5),
-    "tiny": Budget(gb_width=32, probe_batch=32, sat_width=16, sat_steps=12, deep_width=8, scale_width=8, deep_steps=12,
+    "tiny": Scale(gb_width=32, probe_batch=32, sat_width=16, sat_steps=12, deep_width=8, scale_width=8, deep_steps=12,
                    probe_every=3, seeds=1),
 }
 
@@ -137,7 +139,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     Columns: key, claim, source, criterion, measured, passed. `size` ("tiny", "quick", "full") overrides `quick`.
     """
     size = resolve_size(quick, size)
-    budget = BUDGETS[size]
+    budget = SCALES[size]
     notes = (f"MNIST-1D (40 inputs, 10 classes). 5-hidden-layer nets of width {budget.gb_width}; 30-layer ReLU nets of "
              f"width {budget.deep_width} trained {budget.deep_steps} steps (SGD momentum 0.9, lr 0.01, batch 128); "
              f"sigmoid net width {budget.sat_width}, {budget.sat_steps} steps."
@@ -192,7 +194,7 @@ def profile_at_init(data: DataBundle, settings: dict, seed: int, batch: int, gai
     return hidden_profile(rows, cfg.depth)
 
 
-def init_profiles(study: Study, data: DataBundle, budget: Budget) -> pd.DataFrame:
+def init_profiles(study: Study, data: DataBundle, budget: Scale) -> pd.DataFrame:
     """Glorot & Bengio's 5-layer nets at init: every activation x init x seed."""
     frames = []
     for activation in ("tanh", "sigmoid", "relu"):
@@ -276,7 +278,7 @@ def relu_claim(study: Study, gb: pd.DataFrame) -> None:
                 "Var ratio layer 1 / layer 5 (geometric mean over seeds) - " + "; ".join(parts), shared)
 
 
-def deep_init_profiles(study: Study, data: DataBundle, budget: Budget, labels: tuple[str, ...] = tuple(DEEP_VARIANTS),
+def deep_init_profiles(study: Study, data: DataBundle, budget: Scale, labels: tuple[str, ...] = tuple(DEEP_VARIANTS),
                        width: int | None = None) -> pd.DataFrame:
     """The 30-layer variants at init, each seed (width: the trained nets' by default)."""
     frames = []
@@ -290,7 +292,7 @@ def deep_init_profiles(study: Study, data: DataBundle, budget: Budget, labels: t
 
 # --- training runs ---------------------------------------------------------------------------------------------
 
-def deep_settings(budget: Budget, overrides: dict) -> dict:
+def deep_settings(budget: Scale, overrides: dict) -> dict:
     return {**DEEP_RECIPE, "width": budget.deep_width, "max_steps": budget.deep_steps,
             "probe_every": budget.probe_every, **overrides}
 
@@ -302,7 +304,7 @@ def deep_variants() -> dict[str, dict]:
     return {**DEEP_VARIANTS, **grid}
 
 
-def sigmoid_runs(study: Study, budget: Budget) -> list[TrialResult]:
+def sigmoid_runs(study: Study, budget: Scale) -> list[TrialResult]:
     settings = dict(SAT_RECIPE, width=budget.sat_width, max_steps=budget.sat_steps,
                     probe_every=max(1, budget.sat_steps // 60))
     runs = study.trials("sigmoid", settings)
@@ -380,7 +382,7 @@ def best_lr(deep: dict[str, list[TrialResult]], optimizer: str) -> tuple[str, li
     return label, deep[label]
 
 
-def first_step(study: Study, budget: Budget, label: str) -> list[TrialResult]:
+def first_step(study: Study, budget: Scale, label: str) -> list[TrialResult]:
     """The deep_variants() arm `label` trained for one step with a probe at it: the back-propagated gradient at the
     init, before any update. The long runs' first probe comes probe_every - 1 updates later, when RMSprop's first
     steps (about lr / sqrt(1 - alpha) each) have already moved the weights away from SGD's."""
