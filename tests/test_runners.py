@@ -55,3 +55,21 @@ def test_a_trials_identity_ignores_threads_and_device_and_asha_trials_are_never_
     task = {"config": cfg, "cache": str(tmp_path)}
     assert cache_file(task) == tmp_path / f"{config_key(cfg)}.json"
     assert cache_file({**task, "report_epochs": [1]}) is None and cache_file({"config": cfg}) is None
+
+
+def test_stacked_seeds_take_what_the_cache_holds_and_train_only_the_rest(tmp_path, monkeypatch):
+    """A group's final seeds as one stacked task: seeds trained before come from the cache, the others train
+    (stacked) and are kept; every seed's part is written as its own trial would write it."""
+    import bench.stacked
+
+    InProcess().run(fixed_plan(seeds=(1,)), tmp_path / "a", None, tmp_path / "cache")  # seed 1 trained alone
+    trained = []
+    real = bench.stacked.run_stacked
+    monkeypatch.setattr(bench.stacked, "run_stacked", lambda base, seeds: trained.append(seeds) or real(base, seeds))
+    lines = []
+    InProcess(stack_seeds=True).run(fixed_plan(seeds=(1, 2, 3)), tmp_path / "b", lines.append, tmp_path / "cache")
+    assert trained == [[2, 3]] and "(stacked)" in lines[0]
+    parts = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "b" / "parts").glob("*.json")}
+    assert sorted(parts) == [f"demo.adam.seed-{s}" for s in (1, 2, 3)]
+    assert [parts[f"demo.adam.seed-{s}"]["config"]["seed"] for s in (1, 2, 3)] == [1, 2, 3]
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 3

@@ -36,7 +36,10 @@ class Runner(Protocol):
 
 class InProcess:
     """The trials one after another in this process; torch's thread count is restored afterwards. No trial is
-    stopped early (ASHA needs Tune)."""
+    stopped early (ASHA needs Tune). `stack_seeds`: as RayTune's."""
+
+    def __init__(self, stack_seeds: bool = False):
+        self.stack_seeds = stack_seeds
 
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         import torch
@@ -44,8 +47,8 @@ class InProcess:
         from bench.search.trial import sweep_trial
         from bench.search.tune import ProtocolSearcher, trial_line
 
-        searcher, threads, t0 = ProtocolSearcher(plan, Path(folder), 1, cache=cache, asha=False), \
-            torch.get_num_threads(), time.perf_counter()
+        searcher = ProtocolSearcher(plan, Path(folder), 1, self.stack_seeds, cache=cache, asha=False)
+        threads, t0 = torch.get_num_threads(), time.perf_counter()
         try:
             k = 0
             while isinstance(task := searcher.suggest(f"t{k}"), dict):
@@ -68,10 +71,12 @@ class InProcess:
 
 
 class RayTune:
-    """Each trial a Ray Tune trial holding `cpus` CPUs and a `gpus` share of a GPU, on a local Ray or a cluster."""
+    """Each trial a Ray Tune trial holding `cpus` CPUs and a `gpus` share of a GPU, on a local Ray or a cluster.
+    `stack_seeds`: train a group's final seeds as one stacked model where the config allows (trial.final_stacked);
+    off by default, since stacked seeds record no per-layer gradient probes, which the studies' claims read."""
 
     def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float | str = "auto",
-                 example: TrialConfig | None = None, log: Log = print, stack_seeds: bool | None = None):
+                 example: TrialConfig | None = None, log: Log = print, stack_seeds: bool = False):
         self.address, self.cpus, self.gpus, self.log = address, cpus, gpus, log
         self.example, self.stack_seeds = example or TrialConfig(), stack_seeds
         self.stack = ExitStack()
@@ -108,6 +113,5 @@ class RayTune:
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         from bench.search.tune import fit
 
-        stack = self.gpus > 0 if self.stack_seeds is None else self.stack_seeds
-        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, stack_seeds=stack and not cache,
+        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, stack_seeds=self.stack_seeds,
             cache=cache and Path(cache).resolve())

@@ -62,11 +62,17 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     result = _guarded(task["config"], rows, lambda: run_trial(TrialConfig.from_dict(task["config"]), report))
     outcome = write_part(task, task["trial_id"], result)
-    if hit and result.status != TrialStatus.ERROR:  # an error may be this machine's (memory): try it again next time
+    keep(hit, result)
+    return outcome
+
+
+def keep(hit: Path | None, result: Any) -> None:
+    """Keep a trained result in the cache file `hit` (None: no cache). An error is not kept: it may be this
+    machine's (out of memory), so the trial trains again next time."""
+    if hit and result.status != TrialStatus.ERROR:
         from bench.results import atomic_write
 
         atomic_write(hit, json.dumps({k: getattr(result, k) for k in RESULT_FIELDS}, default=float).encode())
-    return outcome
 
 
 def config_key(cfg: dict[str, Any]) -> str:
@@ -105,12 +111,19 @@ def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
     _enter_sweep_folder(task)
     base = TrialConfig.from_dict(task["config"])
     configs = [base.replace(seed=entry["seed"]) for entry in task["stack"]]
-    try:
-        results = run_stacked(base, [cfg.seed for cfg in configs])
-    except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
-        results = [_guarded(cfg.to_dict(), [], lambda cfg=cfg: run_trial(cfg)) for cfg in configs]
-    outcomes = [{"trial_id": entry["trial_id"], **write_part(task, entry["trial_id"], result)}
-                for entry, result in zip(task["stack"], results, strict=True)]
+    hits = [cache_file({**task, "config": cfg.to_dict()}) for cfg in configs]  # seeds trained before: not again
+    results = {i: result_of(json.loads(hit.read_bytes())) for i, hit in enumerate(hits) if hit and hit.exists()}
+    todo = [i for i in range(len(configs)) if i not in results]
+    if todo:
+        try:
+            trained = run_stacked(base, [configs[i].seed for i in todo])
+        except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
+            trained = [_guarded(configs[i].to_dict(), [], lambda cfg=configs[i]: run_trial(cfg)) for i in todo]
+        for i, result in zip(todo, trained, strict=True):
+            results[i] = result
+            keep(hits[i], result)
+    outcomes = [{"trial_id": entry["trial_id"], **write_part(task, entry["trial_id"], results[i]),
+                 **({"cached": True} if i not in todo else {})} for i, entry in enumerate(task["stack"])]
     return {**outcomes[0], "outcomes": outcomes}  # a list: Tune flattens the dicts inside a result, not lists
 
 
