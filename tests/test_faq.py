@@ -27,7 +27,7 @@ from bench.report.faq import CSV_COLUMNS, PENDING, ClaimResult, QuestionResult, 
 from bench.results import read_run
 from bench.search.experiment import BUDGETS, Cell, Experiment, plan_experiment, trial_config
 from bench.search.protocol import objective
-from bench.search.runners import RayTune
+from bench.search.runners import InProcess
 from bench.search.trial import UNTRACKED, config_key
 from bench.train import steps_per_epoch
 from bench.workloads import WORKLOADS, target_value
@@ -243,9 +243,9 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     write_study(studies / "exploding", [("faq-relu", False), ("faq-bn", True), ("faq-weight-clip", False), ("faq-adam", True),
                                         ("grad-norm-clip", True)])
     lines: list[str] = []
-    # on the local Ray, as `bench faq` runs: trials train in Tune's workers and finish in any order
-    page = answer(None, "tiny", tmp_path / "out", tmp_path / "runs", studies, reuse=True,
-                  runner=RayTune(cpus=1.0, gpus=0.0, log=lines.append), log=lines.append)
+    # in this process: every claim's code path at the tiny budget (the Ray Tune runner: test_faq_ray, the sigterm test)
+    page = answer(None, "tiny", tmp_path / "out", tmp_path / "runs", studies, reuse=True, runner=InProcess(),
+                  log=lines.append)
     html, md = page.read_text(), (tmp_path / "out" / "faq.md").read_text()
     verdicts = {}
     for q in QUESTIONS:

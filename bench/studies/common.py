@@ -18,7 +18,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -183,8 +184,9 @@ class Study:
                  **{f"{name}.parquet": text for name, (_, text) in tables.items()}}
         atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
                                                                 figures, about).encode())
-        write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures, captions,
-                         about)
+        with theme():  # some of a figure's look (its legend's frame) is read when it is saved
+            write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures,
+                             captions, about)
         ResultStore(self.folder).write_provenance(provenance({
             "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
@@ -285,13 +287,20 @@ def geomean(values: Iterable[float]) -> float:
 
 # --- figures: pure functions of DataFrames ---------------------------------------------------------------------
 
+@contextmanager
+def theme() -> Iterator[None]:
+    """Seaborn's whitegrid theme while the study draws and saves its figures; the process's matplotlib settings
+    are restored afterwards (a program that runs a study keeps its own)."""
+    with matplotlib.rc_context():
+        sns.set_theme(style="whitegrid", context="notebook")
+        yield
+
+
 def themed(draw: Callable[..., Any]) -> Callable[..., Any]:
-    """`draw` under seaborn's whitegrid theme, the process's matplotlib settings restored afterwards: the figures
-    keep their look, and a program that runs a study keeps its own settings."""
+    """`draw` under `theme()`."""
     @functools.wraps(draw)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with matplotlib.rc_context():
-            sns.set_theme(style="whitegrid", context="notebook")
+        with theme():
             return draw(*args, **kwargs)
     return wrapper
 

@@ -303,14 +303,18 @@ def scale_name(budget: Scale) -> str:
 
 # --- the FAQ's mitigations ------------------------------------------------------------------------------------
 
-def tuned_arm(study: Study, group: str, base: dict, overrides: dict, grid: list[dict]) -> tuple[dict, list[TrialResult]]:
-    """An arm at its best grid setting: each setting trained once on TUNE_SEED (lowest final train loss wins; a
-    diverged run loses), then the winner on the study's seeds."""
-    runs = study.batch({f"{group}/tune/{setting_name(point)}": {**base, **overrides, **point} for point in grid},
+def tuned_arms(study: Study, arms: dict[str, tuple[dict, list[dict]]]) -> dict[str, tuple[dict, list[TrialResult]]]:
+    """Each arm (label -> its settings and grid) at its best grid setting: every setting of every arm trained once
+    on TUNE_SEED, side by side (lowest final train loss wins, ties the smaller LR; a diverged run loses), then
+    every arm's winner on the study's seeds."""
+    name = lambda arm, point: f"{arm}/tune/{setting_name(point)}"
+    runs = study.batch({name(arm, p): {**settings, **p} for arm, (settings, grid) in arms.items() for p in grid},
                        [TUNE_SEED])
-    tried = [(point, runs[f"{group}/tune/{setting_name(point)}"][0]) for point in grid]
-    best = min(tried, key=lambda t: (final_train_loss(t[1]), t[0]["lr"]))[0]
-    return best, study.trials(f"{group}/{setting_name(best)}", {**base, **overrides, **best})
+    best = {arm: min(grid, key=lambda p, arm=arm: (final_train_loss(runs[name(arm, p)][0]), p["lr"]))
+            for arm, (_, grid) in arms.items()}
+    finals = study.batch({f"{arm}/{setting_name(best[arm])}": {**settings, **best[arm]}
+                          for arm, (settings, _) in arms.items()})
+    return {arm: (best[arm], finals[f"{arm}/{setting_name(best[arm])}"]) for arm in arms}
 
 
 def setting_name(point: dict) -> str:
@@ -325,10 +329,12 @@ def mitigation_runs(study: Study, budget: Scale, pascanu: dict[str, list[TrialRe
                              f"tanh RNN (radius 1.5, SGD momentum, T = {SPIKE_T})"),
                 "residual MLP": ("residual-mlp", mlp_base, MLP_ARMS, math.log(10),
                                  "20-layer residual ReLU MLP, unscaled branches, no normalization (SGD momentum)")}
+    every = tuned_arms(study, {f"{group}/{label}": ({**base, **overrides}, grid)  # both testbeds' arms at once
+                               for group, base, arms, _, _ in testbeds.values()
+                               for label, (_, overrides, grid) in arms.items()})
     out = {}
     for name, (group, base, arms, trivial, testbed) in testbeds.items():
-        tuned = {label: tuned_arm(study, f"{group}/{label}", base, overrides, grid)
-                 for label, (_, overrides, grid) in arms.items()}
+        tuned = {label: every[f"{group}/{label}"] for label in arms}
         out[name] = {label: runs for label, (_, runs) in tuned.items()}
         for label, (key, _, _) in arms.items():
             if key:
