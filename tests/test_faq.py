@@ -395,3 +395,31 @@ def test_a_study_that_fails_leaves_its_claims_inconclusive_not_judged_by_an_olde
     assert len(table) and (table["verdict"] == st.INCONCLUSIVE).all()
     assert any("the vanishing study failed (ZeroDivisionError" in line for line in lines)
     assert "the vanishing study failed" in (tmp_path / "out" / "faq.md").read_text()
+
+
+def test_an_interrupted_faq_resumes_to_the_verdicts_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Ctrl-C mid-run, then --resume: the trials finished before the interrupt are not trained again, the rest are,
+    and the page's verdicts and numbers are those of a run that was never interrupted."""
+    import bench.train
+
+    real, calls = bench.train.run_trial, []
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == stop_at:
+            raise KeyboardInterrupt  # as Ctrl-C does, in the middle of a trial
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bench.train, "run_trial", counted)
+    stop_at, quiet = 0, lambda line: None
+    answer(["8.2"], "tiny", tmp_path / "clean", tmp_path / "clean-runs", tmp_path / "studies", log=quiet)
+    total, stop_at = len(calls), 6
+    calls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        answer(["8.2"], "tiny", tmp_path / "out", tmp_path / "runs", tmp_path / "studies", log=quiet)
+    calls.clear()
+    stop_at = 0
+    answer(["8.2"], "tiny", tmp_path / "out", tmp_path / "runs", tmp_path / "studies", reuse=True, log=quiet)
+    assert len(calls) == total - 5  # the 5 trials that finished before the interrupt came from the cache
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "verdicts.csv"),
+                                  pd.read_csv(tmp_path / "clean" / "verdicts.csv"))
