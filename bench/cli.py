@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
@@ -267,14 +269,14 @@ GPUS_PER_TRIAL = typer.Option("auto", help="GPUs per trial: 'auto' packs trials 
                               "share a GPU; 0 trains on CPUs.")
 
 
-def ray_runner(address: str | None, cpus_per_trial: float, gpus_per_trial: str, say):
-    """The engine's Ray Tune runner for the FAQ and the studies (bad values fail here, before anything runs)."""
-    from bench.search.resources import parse_gpus_per_trial
-    from bench.search.runners import RayTune
-
-    if cpus_per_trial <= 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus_per_trial}")
-    return RayTune(address, cpus_per_trial, parse_gpus_per_trial(gpus_per_trial), log=say)
+@contextmanager
+def resumable() -> Iterator[None]:
+    """Ctrl-C during `bench faq` or `bench study`: the finished trials are in the cache; say how to go on, exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
+        raise typer.Exit(130) from None
 
 
 # --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---
@@ -526,16 +528,14 @@ def faq(
     Re-judge committed runs: bench faq --from-runs docs/examples/faq/runs --studies docs/examples/studies
     """
     from bench.faq.main import answer
+    from bench.search.runners import RayTune
 
     say = lambda line: console.print(line, markup=False, highlight=False)
-    runner = ray_runner(address, cpus_per_trial, gpus_per_trial, say)
+    runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say)  # checks its values before Ray starts
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
-    try:
+    with resumable():
         path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, runner, log=say,
                       full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
-    except KeyboardInterrupt:
-        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
-        raise typer.Exit(130) from None
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")
 
@@ -565,22 +565,18 @@ def study(
     """
     import importlib
 
+    from bench.search.runners import RayTune
     from bench.studies import STUDIES
-    from bench.studies.common import CLAIM_COLUMNS, resolve_size
+    from bench.studies.common import CLAIM_COLUMNS, check_seeds, resolve_size
 
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
     module = importlib.import_module(f"bench.studies.{name}")
     resolve_size(quick, size)  # bad input fails here, before Ray starts
-    if seeds is not None and seeds < 1:
-        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    check_seeds(seeds)
     say = lambda line: console.print(line, markup=False, highlight=False)
-    try:
-        with ray_runner(address, cpus_per_trial, gpus_per_trial, say) as runner:
-            claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
-    except KeyboardInterrupt:
-        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
-        raise typer.Exit(130) from None
+    with resumable(), RayTune(address, cpus_per_trial, gpus_per_trial, log=say) as runner:
+        claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
     assert list(claims.columns) == CLAIM_COLUMNS
     console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)
     console.print(f"claims: {out / name / 'claims.md'}", markup=False)

@@ -77,26 +77,25 @@ class RayTune:
 
     def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float | str = "auto",
                  example: TrialConfig | None = None, log: Log = print, stack_seeds: bool = False):
-        self.address, self.cpus, self.gpus, self.log = address, cpus, gpus, log
+        from bench.config import ConfigError
+        from bench.search.resources import parse_gpus_per_trial
+
+        if cpus <= 0:  # bad values fail here, before Ray starts or anything is written
+            raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
+        self.address, self.cpus, self.gpus, self.log = address, cpus, parse_gpus_per_trial(gpus), log
         self.example, self.stack_seeds = example or TrialConfig(), stack_seeds
         self.stack = ExitStack()
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> RayTune:
-        from bench.search.resources import parse_gpus_per_trial
         from bench.search.tune import _check_reachable, ray_session, trial_resources
 
-        if self.cpus <= 0:
-            from bench.config import ConfigError
-
-            raise ConfigError(f"--cpus-per-trial must be > 0, got {self.cpus}")
         if self.address:
             _check_reachable(self.address)
         self.log("starting Ray (a few seconds)..." if not self.address else f"joining the Ray cluster at {self.address}...")
         self.stack.enter_context(ray_session(self.address, dashboard=False))
         try:
-            self.gpus, self.info, self.slots = trial_resources(parse_gpus_per_trial(self.gpus), self.example,
-                                                               self.cpus, self.log)
+            self.gpus, self.info, self.slots = trial_resources(self.gpus, self.example, self.cpus, self.log)
             self.info["slots"] = self.slots
         except BaseException:
             self.stack.close()

@@ -12,7 +12,6 @@ tables as every sweep's and FAQ trial (trials/epochs/gradients.parquet: `bench r
 """
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -74,6 +73,12 @@ def decide(flags: Iterable[bool]) -> Outcome:
     return Outcome.FAIL if met <= math.floor(FAIL_SHARE * n + 1e-9) else Outcome.INCONCLUSIVE
 
 
+def check_seeds(seeds: int | None) -> None:
+    """A study's --seeds: None (its default) or at least 1."""
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+
+
 def resolve_size(quick: bool, size: str | None) -> str:
     if size is None:
         return "quick" if quick else "full"
@@ -99,15 +104,14 @@ class Study:
 
     def __init__(self, name: str, out: Path, size: str, seeds: int, progress: Progress, notes: str,
                  runner: Runner | None = None, resume: bool = False):
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+        check_seeds(seeds)
         self.name, self.size, self.progress, self.notes = name, size, progress, notes
         self.folder = ensure_writable(Path(out) / name)
         for old in ("parts", SUGGESTED_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
             shutil.rmtree(self.folder / old, ignore_errors=True)
         self.runner = runner or InProcess()
         self.seeds = list(range(seeds))
-        self.ran: dict[str, tuple[TrialConfig, list[TrialResult]]] = {}  # label -> its config and results, by seed
+        self.ran: dict[str, TrialConfig] = {}  # label -> the configuration it named: one label, one config
         self.claims: list[Claim] = []
         self.tables: dict[str, tuple[pd.DataFrame, str]] = {}  # name -> (table, what it holds), beside the trials'
         self.t0 = time.perf_counter()
@@ -121,7 +125,7 @@ class Study:
         base = {label: TrialConfig.from_dict({"threads": 1, "epochs": 100_000, **settings, "seed": seeds[0]})
                 for label, settings in runs.items()}
         for label, cfg in base.items():
-            if label in self.ran and self.ran[label][0] != cfg:  # its trial ids would overwrite the other's parts
+            if self.ran.setdefault(label, cfg) != cfg:  # its trial ids would overwrite the other's parts
                 raise ValueError(f"study {self.name}: label {label!r} names two different configurations")
         groups = [self._group(i, label, cfg, seeds) for i, (label, cfg) in enumerate(base.items())]
         self.runner.run(Plan(None, groups=groups), self.folder, self.progress, self.folder / CACHE_DIR)
@@ -129,7 +133,6 @@ class Study:
         for g in groups:
             parts = [json.loads((self.folder / "parts" / f"{tid}.json").read_bytes()) for tid in g.final_ids()]
             out[g.level] = [result_of(part) for part in parts]
-            self.ran[g.level] = (base[g.level], out[g.level])
             for seed, result in zip(seeds, out[g.level], strict=True):
                 self.progress(f"  {time.perf_counter() - self.t0:6.0f}s  {g.level}/seed{seed}: {result.status}, train "
                               f"loss {final_train_loss(result):.4g}, gradients {result.final.get('grad_health', '-')} "
@@ -290,23 +293,14 @@ def geomean(values: Iterable[float]) -> float:
 @contextmanager
 def theme() -> Iterator[None]:
     """Seaborn's whitegrid theme while the study draws and saves its figures; the process's matplotlib settings
-    are restored afterwards (a program that runs a study keeps its own)."""
+    are restored afterwards (a program that runs a study keeps its own). Also a decorator: `@theme()`."""
     with matplotlib.rc_context():
         sns.set_theme(style="whitegrid", context="notebook")
         yield
 
 
-def themed(draw: Callable[..., Any]) -> Callable[..., Any]:
-    """`draw` under `theme()`."""
-    @functools.wraps(draw)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with theme():
-            return draw(*args, **kwargs)
-    return wrapper
-
-
 def panels(n: int, title: str, size: tuple[float, float] = (4.8, 3.6)) -> tuple[Figure, list]:
-    """A figure of n side-by-side panels (no pyplot state, no GUI backend); drawn under `themed`."""
+    """A figure of n side-by-side panels (no pyplot state, no GUI backend); drawn under `theme()`."""
     fig = Figure(figsize=(size[0] * n, size[1] + 0.5), dpi=DPI, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False).ravel()
     fig.suptitle(title, fontsize=12)

@@ -44,7 +44,7 @@ from bench.studies.common import (
     panels,
     resolve_size,
     step_series,
-    themed,
+    theme,
 )
 from bench.train import TrialResult, seed_everything
 from bench.workloads import load_data
@@ -432,7 +432,7 @@ def fig_loss_over_steps(df: pd.DataFrame) -> Figure:
     return fig
 
 
-@themed
+@theme()
 def figures(pascanu: dict[str, list[TrialResult]], success: pd.DataFrame,
             mitigations: dict[str, dict[str, list[TrialResult]]]) -> dict[str, Figure]:
     spikes = pd.concat([gradient_frame({k: v for k, v in pascanu.items() if k.startswith(f"lr {lr:g}")})

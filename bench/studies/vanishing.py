@@ -46,7 +46,7 @@ from bench.studies.common import (
     layer_series,
     panels,
     resolve_size,
-    themed,
+    theme,
 )
 from bench.train import TrialResult, seed_everything
 from bench.workloads import load_data
@@ -476,7 +476,7 @@ def sigmoid_frame(runs: list[TrialResult]) -> pd.DataFrame:
     return df.assign(layer="hidden " + (df["layer"].str.split(".").str[1].astype(int) + 1).astype(str))
 
 
-@themed
+@theme()
 def figures(gb: pd.DataFrame, deep_init: pd.DataFrame, sat: list[TrialResult],
             deep: dict[str, list[TrialResult]]) -> dict[str, Figure]:
     training = gradient_frame({k: deep[k] for k in DEEP_VARIANTS}).assign(testbed="30-layer ReLU MLP")
