@@ -3,7 +3,7 @@
 A runner is a context manager (entering it starts or joins Ray) with one method, `run(plan, folder, log, cache)`:
 it runs every trial of a protocol plan (bench/search/protocol.py) still to run, as `ProtocolSearcher` hands
 them out, each writing its part into `folder` through `sweep_trial`. The FAQ's experiments and the gradient
-studies run on one; a sweep's `run_sweep` opens the same Ray session and runs the same `fit`.
+studies run on one, and so does a sweep (`tune.run_sweep`).
 
 `RayTune` joins `--address` or starts the local Ray that `bench sweep` starts, with `--cpus-per-trial` and
 `--gpus-per-trial` (`auto` packs trials onto each GPU, see resources.py); Tune reuses its actors between trials,
@@ -72,31 +72,40 @@ class InProcess:
 
 class RayTune:
     """Each trial a Ray Tune trial holding `cpus` CPUs and a `gpus` share of a GPU, on a local Ray or a cluster.
+    The values are checked (and --address reached) when it is made, before Ray starts or anything is written.
     `stack_seeds`: train a group's final seeds as one stacked model where the config allows (trial.final_stacked);
-    off by default, since stacked seeds record no per-layer gradient probes, which the studies' claims read."""
+    None: when the trials get a GPU. The FAQ and the studies keep it off, since stacked seeds record no per-layer
+    gradient probes, which the studies' claims read. `example`: the config a GPU share is measured on (`auto`)."""
 
     def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float | str = "auto",
-                 example: TrialConfig | None = None, log: Log = print, stack_seeds: bool = False):
+                 example: TrialConfig | None = None, log: Log = print, stack_seeds: bool | None = False,
+                 dashboard: bool = False, reuse_actors: bool = True):
         from bench.config import ConfigError
         from bench.search.resources import parse_gpus_per_trial
+        from bench.search.tune import _check_reachable
 
-        if cpus <= 0:  # bad values fail here, before Ray starts or anything is written
+        if cpus <= 0:
             raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
-        self.address, self.cpus, self.gpus, self.log = address, cpus, parse_gpus_per_trial(gpus), log
+        self.address, self.cpus, self.gpus, self.log = address, float(cpus), parse_gpus_per_trial(gpus), log
+        if address:
+            _check_reachable(address)
         self.example, self.stack_seeds = example or TrialConfig(), stack_seeds
+        self.dashboard, self.reuse_actors = dashboard, reuse_actors
         self.stack = ExitStack()
         self.info: dict[str, Any] = {}
 
     def __enter__(self) -> RayTune:
-        from bench.search.tune import _check_reachable, ray_session, trial_resources
+        import ray
 
-        if self.address:
-            _check_reachable(self.address)
+        from bench.search.tune import ray_session, trial_resources
+
         self.log("starting Ray (a few seconds)..." if not self.address else f"joining the Ray cluster at {self.address}...")
-        self.stack.enter_context(ray_session(self.address, dashboard=False))
+        self.stack.enter_context(ray_session(self.address, self.dashboard))
         try:
-            self.gpus, self.info, self.slots = trial_resources(self.gpus, self.example, self.cpus, self.log)
-            self.info["slots"] = self.slots
+            self.gpus, chosen_by, self.slots = trial_resources(self.gpus, self.example, self.cpus, self.log)
+            self.stack_seeds = self.gpus > 0 if self.stack_seeds is None else self.stack_seeds
+            self.info = {"gpus": chosen_by, "slots": self.slots, "stack_seeds": self.stack_seeds,
+                         "ray": {"version": ray.__version__, "resources": ray.cluster_resources()}}
         except BaseException:
             self.stack.close()
             raise
@@ -107,10 +116,10 @@ class RayTune:
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "ray tune", "address": self.address or "local", "cpus_per_trial": self.cpus,
-                "gpus_per_trial": self.gpus, **self.info}
+                "gpus_per_trial": self.gpus, "reuse_actors": self.reuse_actors, **self.info}
 
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         from bench.search.tune import fit
 
-        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, stack_seeds=self.stack_seeds,
-            cache=cache and Path(cache).resolve())
+        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, reuse_actors=self.reuse_actors,
+            stack_seeds=self.stack_seeds, cache=cache and Path(cache).resolve())

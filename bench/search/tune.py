@@ -14,7 +14,8 @@
   atomically to the run folder (the results and what --resume reads), and returns the outcome. With stacked
   seeds (on a GPU by default), a group's final seeds run as one task that trains them as one stacked model
   (`final_stacked`) and writes each seed's part under its own trial id.
-- `run_sweep` starts or joins Ray, runs all of it in one Tune run, and consolidates the tidy tables.
+- `run_sweep` runs all of it in one Tune run on a `RayTune` runner (runners.py, which starts or joins Ray, as it
+  does for the FAQ and the studies) and consolidates the tidy tables.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,8 @@ from bench.search.protocol import (
     worst,
     write_suggestion,
 )
-from bench.search.resources import measure_on_cluster, parse_gpus_per_trial, resolve_gpus_per_trial
+from bench.search.resources import measure_on_cluster, resolve_gpus_per_trial
+from bench.search.runners import RayTune
 from bench.search.space import SweepSpace, latin_hypercube, load_space
 from bench.search.trial import STOP_DIR, error_text, members, stop_flag, sweep_trial, write_part
 from bench.stacked import why_not_stacked
@@ -484,44 +486,35 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
               cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
               dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
               stack_seeds: bool | None = None) -> Path:
-    """Run (or resume) a sweep and return its run folder with trials/epochs/gradients tables, run.json and
-    space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete: false.
-    Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final seeds
-    as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU."""
+    """Run (or resume) a sweep on a RayTune runner and return its run folder with trials/epochs/gradients tables,
+    run.json and space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete:
+    false. Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final
+    seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
-    cpus = 1.0 if cpus_per_trial is None else float(cpus_per_trial)
-    gpus_per_trial = parse_gpus_per_trial(gpus_per_trial)
-    if cpus <= 0:
-        raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
-    if address:
-        _check_reachable(address)
+    log = console.print if progress else None
+    runner = RayTune(address, 1.0 if cpus_per_trial is None else cpus_per_trial, gpus_per_trial,
+                     space.base_config(space.levels[0], space.workloads[0]), log or (lambda line: None), stack_seeds,
+                     dashboard, reuse_actors)
     with ExitStack() as held:
         folder = None if resume is False else _resumed_folder(space, Path(out), resume)
         if folder:
             held.enter_context(run_lock(folder))  # before reading its parts: two resumes never run the same trials
         plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
         info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(),
-                "address": address or "local", "cpus_per_trial": cpus, "gpus_per_trial": gpus_per_trial,
-                "reuse_actors": reuse_actors, "resumed_with": plan.finished_count()}
+                "resumed_with": plan.finished_count()}
         if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
             info["previous"] = read_provenance(folder)
         if not plan.finished():
             load_datasets(space)
             if folder is None:
                 ensure_writable(out)
-        with nullcontext() if plan.finished() else ray_session(address, dashboard):
-            if not plan.finished():
-                gpus_per_trial, info["gpus"], info["slots"] = trial_resources(
-                    gpus_per_trial, plan.groups[0].base, cpus, console.print if progress else lambda line: None)
-                info["gpus_per_trial"] = gpus_per_trial
-                info["stack_seeds"] = gpus_per_trial > 0 if stack_seeds is None else stack_seeds
-                info["ray"] = {"version": ray.__version__, "resources": ray.cluster_resources()}
-            if folder is None:
-                folder = new_run_folder(Path(out), space.name)
-                held.enter_context(run_lock(folder))
-            _run(plan, folder, info, cpus, gpus_per_trial, reuse_actors, console.print if progress else None)
+            held.enter_context(runner)
+        if folder is None:
+            folder = new_run_folder(Path(out), space.name)
+            held.enter_context(run_lock(folder))
+        _run(plan, folder, {**info, **runner.describe()}, runner, log)
     return folder
 
 
@@ -540,8 +533,7 @@ def load_datasets(space: SweepSpace) -> None:
                 get_workload(cfg.workload).load(cfg)
 
 
-def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: float, reuse_actors: bool,
-         log: Callable[[str], None] | None) -> None:
+def _run(plan: Plan, folder: Path, info: dict[str, Any], runner: RayTune, log: Callable[[str], None] | None) -> None:
     """Run what is missing; whatever happens (Ctrl-C included), consolidate the finished trials' tables."""
     store = ResultStore(folder)
     atomic_write(folder / "space.yaml", yaml.safe_dump(plan.space.to_dict(), sort_keys=False).encode())
@@ -549,7 +541,7 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], cpus: float, gpus: floa
     t0 = time.perf_counter()
     try:
         if not plan.finished():
-            fit(plan, folder, cpus, gpus, info["slots"], log, reuse_actors=reuse_actors, stack_seeds=info["stack_seeds"])
+            runner.run(plan, folder, log)
     finally:
         store.consolidate()
         shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
