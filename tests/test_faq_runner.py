@@ -100,23 +100,26 @@ def test_the_in_process_driver_runs_the_searchers_trials_and_trains_identical_on
 
 
 def test_sweeps_and_experiments_write_one_kind_of_trial_tags():
-    """Both front-ends' records carry TrialTags: the FAQ names its experiment and comparison group, a sweep its
-    sweep and workload, and neither writes the other's."""
+    """Both front-ends' records carry TrialTags: each names its comparison group (a sweep's is its workload), the
+    FAQ its experiment, a sweep its sweep, and neither writes the other's. No tag is named `workload`: that
+    column of a record is its config's."""
     from dataclasses import fields
 
     from bench.search.protocol import FINAL, Plan, TrialTags
     from bench.search.space import load_space
 
     names = {f.name for f in fields(TrialTags)}
-    faq = plan_of([Cell("g", "adam", CNN)]).groups[0].tags(None, "tune")
+    group = plan_of([Cell("g", "adam", CNN)]).groups[0]
+    assert (group.group, group.workload) == ("g", "mnist1d-cnn")  # a FAQ group is not its config's workload
+    faq = group.tags(None, "tune")
     assert set(faq) <= names and (faq["experiment"], faq["group"], faq["level"]) == ("e", "g", "adam")
     assert faq["tune_mode"] == "max" and not {"sweep", "workload", "chance"} & set(faq)
     space = load_space({"name": "s", "compare": "optimizer", "levels": ["adam"], "workloads": ["mnist1d-cnn"],
                         "tune": {"lr": {"min": 1e-3, "max": 1e-1, "scaling": "log"}}, "budget": {"confirm": 0}})
     g = Plan(space).groups[0]
     sweep = g.tags(space, FINAL)
-    assert set(sweep) <= names and (sweep["sweep"], sweep["workload"], sweep["lr_min"]) == ("s", "mnist1d-cnn", 1e-3)
-    assert not {"experiment", "group", "tune_mode"} & set(sweep)
+    assert set(sweep) <= names and (sweep["sweep"], sweep["group"], sweep["lr_min"]) == ("s", "mnist1d-cnn", 1e-3)
+    assert not {"experiment", "tune_mode"} & set(sweep) and "workload" not in names
 
 
 def test_the_faq_describes_and_judges_but_never_trains_or_reads_data_itself():

@@ -56,8 +56,9 @@ def test_search_uses_validation_metric_and_failures_score_worst():
 def test_plan_gives_every_level_the_same_budget_and_fresh_final_seeds():
     space = load_space(tiny_space(workloads=["mnist1d-cnn", "mnist1d-gru"], levels=["adam", "sgd", "momentum"]))
     plan = Plan(space)
-    assert [(g.workload, g.level) for g in plan.groups][:3] == [("mnist1d-cnn", "adam"), ("mnist1d-cnn", "sgd"),
-                                                                ("mnist1d-cnn", "momentum")]
+    assert [(g.group, g.level) for g in plan.groups][:3] == [("mnist1d-cnn", "adam"), ("mnist1d-cnn", "sgd"),
+                                                             ("mnist1d-cnn", "momentum")]
+    assert all(g.group == g.workload == g.base.workload for g in plan.groups)  # a sweep compares within a workload
     assert all(len(g.tuning_ids()) == 3 and g.seeds == (1, 2) and len(g.confirm_slots()) == 2 for g in plan.groups)
     assert all(g.base.seed == 0 and g.base.seed not in g.seeds for g in plan.groups)  # re-runs use unseen seeds
     assert all(g.confirm_seed not in (g.base.seed, *g.seeds) for g in plan.groups)  # and so does the confirm step

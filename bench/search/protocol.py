@@ -1,13 +1,14 @@
 """The protocol of a fair comparison, independent of Ray.
 
-For every (level, workload) -- a *group* -- an independent search tunes the level's own nuisance parameters
-with the same number of trials, judged on the validation metric. Its top `confirm` configurations are then
-re-run to the end on a second seed (the confirm phase) and the group's choice is the one with the best mean
-objective over both seeds, so that a config that only trained on a lucky seed is not chosen. The chosen
-configuration is re-run with fresh seeds and only those runs are compared, on the test metric. Trial ids are
-deterministic, and every trial's parameters and seed are written down (suggested/<trial_id>.json) before it
-starts, so a resumed sweep knows which trials are finished (their parts exist), re-runs an interrupted one with
-the very same parameters and seed, and asks its search only for trials never suggested; nothing runs twice.
+For every (level, group) -- the group being what levels are compared within: a sweep's workload, a FAQ comparison
+-- an independent search tunes the level's own nuisance parameters with the same number of trials, judged on the
+validation metric. Its top `confirm` configurations are then re-run to the end on a second seed (the confirm
+phase) and the group's choice is the one with the best mean objective over both seeds, so that a config that only
+trained on a lucky seed is not chosen. The chosen configuration is re-run with fresh seeds and only those runs are
+compared, on the test metric. Trial ids are deterministic, and every trial's parameters and seed are written down
+(suggested/<trial_id>.json) before it starts, so a resumed sweep knows which trials are finished (their parts
+exist), re-runs an interrupted one with the very same parameters and seed, and asks its search only for trials
+never suggested; nothing runs twice.
 The leaderboard of the final phase is the report's (bench.report.tables.leaderboard), read from the tables alone.
 """
 from __future__ import annotations
@@ -136,8 +137,9 @@ def better(a: float, b: float, mode: str) -> bool:
 @dataclass(frozen=True)
 class TrialTags:
     """What the tables and the report know of a trial beyond its config: its place in the protocol, written by
-    the engine into every record (one column each). A field left None is not written: a sweep names its sweep
-    and its workload, the FAQ its experiment and its comparison group (which may span workloads)."""
+    the engine into every record (one column each). A field left None is not written: a sweep names its sweep,
+    the FAQ and the studies their experiment. `group` is the unit the levels are compared within: a sweep's
+    workload, or a FAQ comparison group that may span workloads; the record's `workload` is the config's."""
     phase: str
     level: Any
     tuned: str  # the tuned parameters, comma-separated
@@ -147,7 +149,6 @@ class TrialTags:
     compare: str  # what the levels vary
     chosen_objective: float = math.nan  # a final trial's: the objective its config was chosen on
     sweep: str | None = None
-    workload: str | None = None
     experiment: str | None = None
     group: str | None = None
     tune_mode: str | None = None
@@ -190,10 +191,11 @@ def choose_confirmed(confirmed: list[tuple[Outcome, float]], mode: str) -> Outco
 
 @dataclass
 class Group:
-    """One (level, workload): its tuning search, the confirm re-runs of its top configs, then its final seeds."""
+    """One (level, group): its tuning search, the confirm re-runs of its top configs, then its final seeds. The
+    group is the unit levels are compared within: a sweep's workload, a FAQ comparison group, a study's name."""
     index: int
     level: Any
-    workload: str
+    group: str
     tuned: tuple[str, ...]
     base: TrialConfig
     target: str  # test metric of the comparison
@@ -212,12 +214,17 @@ class Group:
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
 
     @property
+    def workload(self) -> str:
+        """The workload the group's trials train on (its configuration's; a FAQ group may span several)."""
+        return self.base.workload
+
+    @property
     def metric(self) -> str:
         return tuning_metric(self.target)
 
     @property
     def prefix(self) -> str:
-        return f"{self.workload}.{self.level}".replace("/", "_").replace(" ", "_")
+        return f"{self.group}.{self.level}".replace("/", "_").replace(" ", "_")
 
     @property
     def sampler_seed(self) -> int:
@@ -305,12 +312,11 @@ class Group:
         chosen = self.best() if phase == FINAL else None
         common = {"phase": phase, "level": self.level, "tuned": ",".join(self.tuned), "tune_metric": self.metric,
                   "target_metric": self.target, "target_mode": self.mode,
-                  "chosen_objective": chosen.objective if chosen else math.nan}
-        if space is None:  # the FAQ's comparison group may span workloads: `group`, not `workload`
-            return TrialTags(**common, experiment=self.experiment, compare=self.compare, group=self.workload,
-                             tune_mode=self.mode).to_dict()
+                  "chosen_objective": chosen.objective if chosen else math.nan, "group": self.group}
+        if space is None:
+            return TrialTags(**common, experiment=self.experiment, compare=self.compare, tune_mode=self.mode).to_dict()
         lr = space.tune.get("lr")
-        return TrialTags(**common, sweep=space.name, compare=space.compare, workload=self.workload, chance=self.chance,
+        return TrialTags(**common, sweep=space.name, compare=space.compare, chance=self.chance,
                          lr_min=lr.min if lr else math.nan, lr_max=lr.max if lr else math.nan,
                          chosen_seeds=(2 if self.confirm_slots() else 1) if chosen and self.tuned else 0).to_dict()
 

@@ -336,7 +336,7 @@ def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running
         scores = ", ".join(f"{r.get('score', math.nan):.4f}" for r in seeds)
         value = f"{g.target} {scores}  seed {','.join(str(c['seed']) for _, c in members(task))}"
         value += "  (stacked)" if task.get("stack") else ""
-    where = f"{g.experiment} {g.workload}" if g.experiment not in ("", g.workload) else g.workload
+    where = f"{g.experiment} {g.group}" if g.experiment not in ("", g.group) else g.group
     return (f"[{done:>4}/{plan.total()}] {task['phase']:<7} {where} {g.level}  {params}  {value}  {result['status']}"
             f"{'  (cached)' if result.get('cached') else ''}  | running {running}, failed {failed[TUNE]} tuning "
             f"{failed[FINAL]} final, {seconds:.0f}s")
