@@ -393,7 +393,7 @@ def print_leaderboard(folder: Path):
     for table in leaderboard_tables(board):
         out.print(table)
     for r in board[board["flag"] != ""].itertuples():
-        out.print(f"flagged, not ranked: {r.workload} {r.level}: {r.flag}", markup=False, highlight=False)
+        out.print(f"flagged, not ranked: {r.group} {r.level}: {r.flag}", markup=False, highlight=False)
     return board
 
 
@@ -402,18 +402,20 @@ def unscored_levels(folder: Path, board) -> list[str]:
     of its errors."""
     import pandas as pd
 
+    from bench.report.tables import prepare
+
     if board is None:
         return []
-    trials = pd.read_parquet(folder / "trials.parquet")
+    trials = prepare(pd.read_parquet(folder / "trials.parquet"))
     unscored = []
     for r in board[board["seeds"] == 0].itertuples():
-        group = trials[(trials["workload"] == r.workload) & (trials["level"].astype(str) == r.level)]
+        group = trials[(trials["group"] == r.group) & (trials["level"] == r.level)]
         errors = group.loc[group["error"].fillna("") != "", "error"].map(lambda e: str(e).splitlines()[0])
         diverged = int((group["status"] == TrialStatus.DIVERGED).sum())
         first = list(dict.fromkeys(errors))[:3] or [f"no error recorded ({diverged} of {len(group)} trials diverged)"]
-        console.print(f"{r.workload} {r.level}: no final seed finished; first errors: " + " | ".join(first), markup=False,
+        console.print(f"{r.group} {r.level}: no final seed finished; first errors: " + " | ".join(first), markup=False,
                       highlight=False)
-        unscored.append(f"{r.workload}.{r.level}")
+        unscored.append(f"{r.group}.{r.level}")
     return unscored
 
 
@@ -423,9 +425,9 @@ def leaderboard_tables(board) -> list[Table]:
     from bench.report.stats import metric_bounds
 
     tables = []
-    for workload, rows in board.groupby("workload", sort=False):
+    for group, rows in board.groupby("group", sort=False):
         better = "higher" if rows["mode"].iloc[0] == "max" else "lower"
-        table = Table(title=f"{workload}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better; "
+        table = Table(title=f"{group}: {rows['metric'].iloc[0]} over the seed re-runs ({better} is better; "
                             "failed: tuning trials/final seeds)",
                       title_justify="left", box=box.SIMPLE_HEAD)  # no side borders: 7 more columns for the numbers
         for col in ("level", "seeds", "mean", "95% CI", "failed"):

@@ -59,7 +59,7 @@ def record(trial_id: str, workload: str, level: str, phase: str, lr: float, seed
            status: str = "ok", error: str = "") -> TrialRecord:
     metric, mode = WORKLOADS[workload]
     cfg = TrialConfig(workload=workload, optimizer=level, lr=lr, seed=seed, epochs=EPOCHS).to_dict()
-    tags = {"sweep": "opt", "phase": phase, "compare": "optimizer", "level": level, "workload": workload, "tuned": "lr",
+    tags = {"sweep": "opt", "phase": phase, "compare": "optimizer", "level": level, "group": workload, "tuned": "lr",
             "tune_metric": "val_" + metric.partition("_")[2], "target_metric": metric, "target_mode": mode}
     if status != "ok":  # stopped (by ASHA) keeps the value it had; failures get the worst (as the sweep writes)
         rows = epochs_rows(value, mode, 0.5, 2)

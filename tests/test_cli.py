@@ -229,10 +229,10 @@ def test_leaderboard_keeps_numbers_whole_at_80_columns():
 
     best = "lr=0.000123, momentum=0.987, beta1=0.912, beta2=0.9991, eps=1.23e-08, weight_decay=0.000456"
     board = pd.DataFrame([
-        {"workload": "mnist1d-gru", "level": "nesterov", "seeds": 3, "mean": 0.87654, "ci_low": 0.81234,
+        {"group": "mnist1d-gru", "level": "nesterov", "seeds": 3, "mean": 0.87654, "ci_low": 0.81234,
          "ci_high": 0.93456, "failed": 0, "failed_tune": 0, "flag": "", "best_params": best, "metric": "test_acc",
          "mode": "max"},
-        {"workload": "mnist1d-gru", "level": "sgd", "seeds": 2, "mean": 0.5, "ci_low": 0.0, "ci_high": 1.0,
+        {"group": "mnist1d-gru", "level": "sgd", "seeds": 2, "mean": 0.5, "ci_low": 0.0, "ci_high": 1.0,
          "failed": 1, "failed_tune": 0, "flag": "", "best_params": best, "metric": "test_acc", "mode": "max"}])
     term = Console(width=80, record=True, color_system=None)
     for table in leaderboard_tables(board):

@@ -35,7 +35,7 @@ from bench.workloads import WORKLOADS, target_value
 
 def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
     """Final-phase test accuracies, one per seed (1, 2, ...), as the prepared trials table holds them."""
-    return pd.DataFrame([{"trial_id": f"{lv}{s}", "workload": group, "level": lv, "phase": "final", "seed": s + 1,
+    return pd.DataFrame([{"trial_id": f"{lv}{s}", "group": group, "level": lv, "phase": "final", "seed": s + 1,
                           "status": "ok", "score": v, "objective": v, "target_metric": "test_acc", "target_mode": "max"}
                          for lv, values in levels.items() for s, v in enumerate(values)])
 
@@ -65,13 +65,13 @@ def test_judge_not_worse_on_planted_gaps():
     assert both.verdict == st.REFUTED and len(both.numbers) == 2
 
 
-def arms(levels: dict[str, dict], dataset: str = "mnist1d-cnn") -> pd.DataFrame:
+def arms(levels: dict[str, dict], workload: str = "mnist1d-cnn") -> pd.DataFrame:
     """A prepared trials table of real-workload arms: level -> {"scores": [...], other columns per seed or fixed}."""
     rows = []
     for level, spec in levels.items():
         for s, score in enumerate(spec["scores"]):
             extra = {k: (v[s] if isinstance(v, list) else v) for k, v in spec.items() if k != "scores"}
-            rows.append({"trial_id": f"{level}{s}", "workload": "g", "dataset": dataset, "level": level, "phase": "final",
+            rows.append({"trial_id": f"{level}{s}", "group": "g", "workload": workload, "level": level, "phase": "final",
                          "seed": s + 1, "status": "ok", "score": score, "target_metric": "test_acc",
                          "target_mode": "max", "epochs": 6, "epochs_run": 6, "early_stop": 0, "clip_norm": 0.0,
                          "objective": score, "tune_mode": "max", **extra})
@@ -335,7 +335,7 @@ def test_sigterm_stops_the_faq_its_ray_and_its_trials(tmp_path):
 
 def tuning_table(best_lr: dict[str, float], lrs=tuple(10 ** (k / 2) for k in range(-8, 1)), top: float = 0.9) -> pd.DataFrame:
     """Tuning trials whose validation accuracy peaks (a parabola in log LR) at best_lr[level], at `top`."""
-    return pd.DataFrame([{"workload": fq.MLP, "level": level, "phase": "tune", "lr": lr, "tune_mode": "max",
+    return pd.DataFrame([{"group": fq.MLP, "level": level, "phase": "tune", "lr": lr, "tune_mode": "max",
                           "objective": top - (math.log10(lr) - math.log10(best)) ** 2 / 10}
                          for level, best in best_lr.items() for lr in lrs])
 
@@ -369,7 +369,7 @@ def test_more_data_is_compared_at_the_baselines_number_of_steps():
 
 
 def test_ablation_strength_is_picked_on_validation_not_test():
-    rows = [{"workload": fq.MLP, "level": f"+dropout {p:g}", "phase": "final", "seed": s, "tune_mode": "max",
+    rows = [{"group": fq.MLP, "level": f"+dropout {p:g}", "phase": "final", "seed": s, "tune_mode": "max",
              "objective": val, "score": test} for p, val, test in ((0.1, 0.80, 0.95), (0.3, 0.85, 0.70), (0.5, 0.82, 0.99))
             for s in (1, 2, 3)]
     assert fq.chosen_level(pd.DataFrame(rows), fq.MLP, "+dropout") == "+dropout 0.3"

@@ -24,7 +24,7 @@ def finals(means: dict[str, dict[str, float]], metric: str = "test_acc", sd: flo
     for group, levels in means.items():
         for level, mean in levels.items():
             for s, noise in enumerate(rng.normal(0, sd, SEEDS)):
-                row = {"trial_id": f"{group}.{level}.{s}", "workload": group, "level": level, "phase": "final",
+                row = {"trial_id": f"{group}.{level}.{s}", "group": group, "level": level, "phase": "final",
                        "seed": s + 1, "status": "ok", "score": mean + noise, "target_metric": metric,
                        "target_mode": mode, metric: mean + noise, "objective": mean + noise, "lr": 0.01}
                 row.update({k: v[level][s] for k, v in (extra or {}).items() if level in v})
@@ -85,7 +85,7 @@ def tuning(best_lr: dict[tuple[str, str], float]) -> pd.DataFrame:
     for (workload, opt), best in best_lr.items():
         for k, lr in enumerate((1e-4, 1e-3, 1e-2, 1e-1, 1.0)):
             value = 0.9 - 0.3 * abs(np.log10(lr / best))
-            rows.append({"trial_id": f"{workload}.{opt}.tune-{k}", "workload": workload, "level": opt, "phase": "tune",
+            rows.append({"trial_id": f"{workload}.{opt}.tune-{k}", "group": workload, "level": opt, "phase": "tune",
                          "status": "ok", "lr": lr, "objective": value, "score": np.nan, "target_metric": "test_acc",
                          "target_mode": "max", "seed": 0})
     return pd.DataFrame(rows)

@@ -98,7 +98,7 @@ def test_lr_sensitivity_is_log_scaled_and_marks_diverged_trials(figs):
 def test_importance_finds_the_parameter_that_matters():
     # Two levels with the same response to the LR: the level explains nothing, the LR everything.
     lrs = np.geomspace(1e-4, 1, 8)
-    rows = [{"trial_id": f"{level}{i}", "phase": "tune", "workload": "w", "level": level, "tuned": "lr", "lr": lr,
+    rows = [{"trial_id": f"{level}{i}", "phase": "tune", "group": "w", "level": level, "tuned": "lr", "lr": lr,
              "status": "ok", "objective": 0.9 - 0.1 * (np.log10(lr) + 2) ** 2, "target_metric": "test_acc",
              "target_mode": "max", "score": np.nan} for level in ("a", "b") for i, lr in enumerate(lrs)]
     imp = tb.param_importance(pd.DataFrame(rows)).set_index("param")["importance"]

@@ -38,29 +38,29 @@ def written(run_dir, tmp_path_factory):
 
 def test_leaderboard_ranks_levels_and_its_ci_contains_the_true_mean(trials):
     board = tb.leaderboard(trials)
-    cnn = board[board["workload"] == "mnist1d-cnn"]
+    cnn = board[board["group"] == "mnist1d-cnn"]
     assert cnn["level"].iloc[-1] == "sgd" and list(cnn["rank"]) == [1, 2, 3]
-    adding = board[board["workload"] == "adding"]
+    adding = board[board["group"] == "adding"]
     assert adding["level"].iloc[-1] == "sgd"  # lower MSE ranks first
     for row in board.itertuples():
-        assert row.ci_low <= TRUE_MEAN[(row.workload, row.level)] <= row.ci_high
-        assert row.seeds == finished_seeds(row.workload, row.level)
-        assert row.failed == sum(key[:2] == (row.workload, row.level) for key in FAILED_FINAL)
+        assert row.ci_low <= TRUE_MEAN[(row.group, row.level)] <= row.ci_high
+        assert row.seeds == finished_seeds(row.group, row.level)
+        assert row.failed == sum(key[:2] == (row.group, row.level) for key in FAILED_FINAL)
         assert row.best_params == f"lr={BEST_LR[row.level]:.3g}"
 
 
 def test_pairwise_detects_the_planted_difference_and_not_the_null_one(trials):
     pairs = tb.pairwise(trials)
-    tests = pairs.set_index(["workload", "a", "b"])["test"]
+    tests = pairs.set_index(["group", "a", "b"])["test"]
     assert len(pairs) == 6 and set(tests["mnist1d-cnn"]) == {"paired t"}  # every level ran seeds 1-5
     # on adding, adam ran seeds 1-6: never paired; rmsprop and sgd share seeds 1-5 (each lost one of them)
     assert {frozenset(k): v for k, v in tests["adding"].items()} == {
         frozenset(("adam", "rmsprop")): "Welch t", frozenset(("adam", "sgd")): "Welch t",
         frozenset(("rmsprop", "sgd")): "paired t"}
-    paired = pairs[(pairs["workload"] == "adding") & (pairs["test"] == "paired t")].iloc[0]
+    paired = pairs[(pairs["group"] == "adding") & (pairs["test"] == "paired t")].iloc[0]
     assert (paired["n_a"], paired["n_b"]) == (4, 4)
     for workload in ("mnist1d-cnn", "adding"):
-        part = pairs[pairs["workload"] == workload].set_index(["a", "b"])
+        part = pairs[pairs["group"] == workload].set_index(["a", "b"])
         vs_sgd = part[part.index.get_level_values("b") == "sgd"]
         assert (vs_sgd["p_holm"] < 0.05).all()
         assert all(v.split()[1:5] == ["better", "than", "sgd", "by"] for v in vs_sgd["verdict"])
@@ -80,15 +80,15 @@ def test_failures_lists_diverged_and_errored_trials_with_settings(trials):
 
 
 def test_lr_ranges_find_each_levels_best_lr(trials):
-    spans = tb.lr_ranges(trials).set_index(["workload", "level"])
+    spans = tb.lr_ranges(trials).set_index(["group", "level"])
     for (_, level), row in spans.iterrows():
         assert abs(math.log10(row["best_lr"] / BEST_LR[level])) < 0.5  # nearest grid point to the planted optimum
         assert row["good_lr_low"] <= row["best_lr"] <= row["good_lr_high"]
 
 
 def test_time_to_target_uses_the_first_epoch_at_target(run_dir, trials):
-    ttt = tb.time_to_target(trials, read_run(run_dir)["epochs"]).merge(trials[["trial_id", "workload", "level"]])
-    cnn = ttt[ttt["workload"] == "mnist1d-cnn"]
+    ttt = tb.time_to_target(trials, read_run(run_dir)["epochs"]).merge(trials[["trial_id", "group", "level"]])
+    cnn = ttt[ttt["group"] == "mnist1d-cnn"]
     assert cnn.loc[cnn["level"] == "sgd", "seconds"].isna().all()  # sgd's 0.80 never reaches 95% of adam's 0.90
     reached = cnn.dropna(subset=["seconds"])
     assert len(reached) and ((reached["seconds"] / reached["epochs"]).round(6).isin([0.5, 0.6])).all()
@@ -109,6 +109,28 @@ def test_prepare_gives_untagged_runs_a_level_per_run():
     assert list(df["level"]) == ["run-a", "run-b"] and set(df["phase"]) == {"final"}
     assert list(df["target_metric"]) == ["test_acc"] * 2 and df["score"].iloc[0] == 0.8 and math.isnan(df["score"].iloc[1])
     assert list(tb.prepare(plain, compare="optimizer")["level"]) == ["sgd", "adam"]
+
+
+def test_prepare_renames_nothing_a_faq_group_stays_beside_its_workload():
+    """Levels are compared within `group`; `workload` stays the workload a trial trained on, also where a FAQ group
+    spans two (CNN and GRU on one dataset), and no `dataset` column appears. A table without `group` (a single run,
+    a sweep written before sweeps tagged one, merged with one after) is compared per workload."""
+    faq = pd.DataFrame({"trial_id": ["c", "g"], "experiment": "e", "group": "mnist1d", "level": ["cnn", "gru"],
+                        "workload": ["mnist1d-cnn", "mnist1d-gru"], "phase": "final", "status": "ok", "seed": 1,
+                        "test_acc": [0.9, 0.8]})
+    df = tb.prepare(faq)
+    assert list(df["workload"]) == ["mnist1d-cnn", "mnist1d-gru"] and list(df["group"]) == ["mnist1d"] * 2
+    assert "dataset" not in df and tb.groups(df) == ["mnist1d"] and tb.groups_span_workloads(df)
+    assert list(tb.leaderboard(df)["group"]) == ["mnist1d"] * 2 and list(tb.pairwise(df)["group"]) == ["mnist1d"]
+    lines = render.summary(df, ["e"])
+    assert "Groups compared within: mnist1d" in lines and "Workloads: mnist1d-cnn, mnist1d-gru" in lines
+    untagged = faq.drop(columns=["experiment", "group"])
+    merged = tb.prepare(pd.concat([untagged, faq.assign(trial_id=["c2", "g2"])], ignore_index=True))
+    assert list(merged["group"]) == ["mnist1d-cnn", "mnist1d-gru", "mnist1d", "mnist1d"]
+    sweep = tb.prepare(untagged)
+    assert list(sweep["group"]) == list(sweep["workload"]) and not tb.groups_span_workloads(sweep)
+    assert not any(line.startswith("Groups") for line in render.summary(sweep, ["s"]))
+    assert "group" not in tb.failures(sweep.assign(status="error")) and "group" in tb.failures(df.assign(status="error"))
 
 
 def test_report_html_has_every_section_and_figure(written):
@@ -140,8 +162,8 @@ def test_merged_runs_keep_trials_apart(run_dir, tmp_path):
     assert list(infos) == ["opt-1", "opt-2"]
     assert len(tables["trials"]) == 2 * len(read_run(run_dir)["trials"]) and tables["trials"]["trial_id"].is_unique
     board = tb.leaderboard(tables["trials"], tables["epochs"])
-    assert {(r.workload, r.level): r.seeds for r in board.itertuples()} == {
-        (r.workload, r.level): 2 * finished_seeds(r.workload, r.level) for r in board.itertuples()}
+    assert {(r.group, r.level): r.seeds for r in board.itertuples()} == {
+        (r.group, r.level): 2 * finished_seeds(r.group, r.level) for r in board.itertuples()}
 
 
 @pytest.mark.parametrize(("args", "message"), [

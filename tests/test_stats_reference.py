@@ -75,7 +75,7 @@ def test_difference_intervals_cover_95_percent():
 
 
 def final_table(seeds: dict[str, list[int]], values: dict[str, list[float]]) -> pd.DataFrame:
-    return pd.DataFrame([{"trial_id": f"{lv}{s}", "workload": "g", "level": lv, "phase": "final", "seed": s,
+    return pd.DataFrame([{"trial_id": f"{lv}{s}", "group": "g", "level": lv, "phase": "final", "seed": s,
                           "status": "ok", "score": v, "target_metric": "test_acc", "target_mode": "max"}
                          for lv in seeds for s, v in zip(seeds[lv], values[lv], strict=True)])
 
@@ -121,7 +121,7 @@ def three_groups() -> pd.DataFrame:
         noise = [0.0, 0.02, -0.01, 0.01]
         for s in range(4):
             for lv, v in (("a", base + noise[s] + GAINS[s]), ("b", base + noise[s])):
-                rows.append({"trial_id": f"{g}{lv}{s}", "workload": g, "level": lv, "phase": "final", "seed": s + 1,
+                rows.append({"trial_id": f"{g}{lv}{s}", "group": g, "level": lv, "phase": "final", "seed": s + 1,
                              "status": "ok", "score": v, "target_metric": "test_acc", "target_mode": "max"})
     return pd.DataFrame(rows)
 

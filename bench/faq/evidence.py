@@ -58,8 +58,8 @@ OVERFIT_MIN = 0.04  # a reference with a train-validation gap below 4 points has
 
 @dataclass
 class Evidence:
-    """Prepared tables per experiment (the comparison group in the `workload` column, the real workload in
-    `dataset`), the gradient studies' claim tables, and the data baselines (e.g. the all-negative F1)."""
+    """Prepared tables per experiment (levels compared within `group`; `workload` the one a trial trained on),
+    the gradient studies' claim tables, and the data baselines (e.g. the all-negative F1)."""
     budget: Budget
     tables: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     studies: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -69,7 +69,7 @@ class Evidence:
 
     def add_run(self, name: str, folder) -> None:
         run = read_run(folder)
-        trials = with_test_sizes(tb.prepare(run["trials"]))  # the group becomes the `workload` compared within
+        trials = with_test_sizes(tb.prepare(run["trials"]))
         self.tables[name] = {"trials": trials, "epochs": run["epochs"], "gradients": run["gradients"]}
         self.folders[name] = Path(folder)
 
@@ -98,7 +98,7 @@ class Evidence:
 
 
 def final(df: pd.DataFrame, group: str) -> pd.DataFrame:
-    return tb.final_scores(df[df["workload"] == group])
+    return tb.final_scores(df[df["group"] == group])
 
 
 def arm(df: pd.DataFrame, group: str, level: str) -> pd.DataFrame:
@@ -115,7 +115,7 @@ def with_test_sizes(df: pd.DataFrame) -> pd.DataFrame:
     precision, recall and F1), for the binomial part of the practical margin."""
     from bench.search.experiment import test_split
 
-    names = df["dataset"] if "dataset" in df else df["workload"]
+    names = df["workload"]
     lens = df["seq_len"] if "seq_len" in df else pd.Series(0, index=df.index)
     sizes = {}
     for (name, seq_len), _ in df.groupby([names, lens]):
@@ -195,7 +195,7 @@ def spec_of(part: pd.DataFrame):
     """The workload spec of an arm's trials (None when the table names no known workload)."""
     from bench.search.experiment import workload_spec
 
-    name = part["dataset"].iloc[0] if "dataset" in part and len(part) else None
+    name = part["workload"].iloc[0] if "workload" in part and len(part) else None
     return workload_spec(str(name)) if name is not None else None
 
 

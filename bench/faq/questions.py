@@ -328,12 +328,12 @@ def lr_depends(ev: Evidence) -> Judgement:
     spans = tb.lr_ranges(ev.trials("optimizers"))
     rows, moved = [], 0
     for opt, part in spans.groupby("level", sort=False):
-        best = part.set_index("workload")["best_lr"]
+        best = part.set_index("group")["best_lr"]
         spread = math.log10(best.max() / best.min())
         moved += spread >= 1.0
         rows.append({"optimizer": opt, **{f"best LR {w}": f"{lr:.3g}" for w, lr in best.items()},
                      "spread (decades)": f"{spread:.1f}",
-                     **{f"good-LR span {w} (decades)": f"{d:.1f}" for w, d in part.set_index("workload")["decades"].items()}})
+                     **{f"good-LR span {w} (decades)": f"{d:.1f}" for w, d in part.set_index("group")["decades"].items()}})
     n = len(rows)
     verdict = st.SUPPORTED if n and 2 * moved >= n else st.REFUTED if n and moved == 0 else st.INCONCLUSIVE
     return Judgement(verdict, [f"{moved} of {n} optimizers have best LRs at least a decade apart across the MLP, CNN "
@@ -365,7 +365,7 @@ def finder_matches_search(ev: Evidence) -> Judgement:
 
 def chosen_lr(df: pd.DataFrame, group: str, level: str) -> float:
     """The LR a level's final seeds ran at (NaN when it has none)."""
-    part = tb.final_scores(df[(df["workload"] == group) & (df["level"] == level)])
+    part = tb.final_scores(df[(df["group"] == group) & (df["level"] == level)])
     return float(part["lr"].iloc[0]) if len(part) else math.nan
 
 
@@ -480,7 +480,7 @@ def chosen_level(df: pd.DataFrame, group: str, family: str) -> str:
     levels = list(ABLATION[family])
     if len(levels) == 1:
         return levels[0]
-    part = tb.final_scores(df[df["workload"] == group])
+    part = tb.final_scores(df[df["group"] == group])
     mean = {lv: float(tb.tuning_values(part[part["level"] == lv]).mean()) for lv in levels}
     mean = {lv: v for lv, v in mean.items() if math.isfinite(v)}
     if not mean:

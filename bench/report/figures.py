@@ -2,7 +2,7 @@
 
 Figures are built on `matplotlib.figure.Figure` (no pyplot state, no GUI backend) and drawn with seaborn.
 Each function raises NoData with a reason when its tables hold nothing to plot, so the report can say why
-a figure is missing. One panel per workload; a level keeps its colour in every figure.
+a figure is missing. One panel per group (tables.groups); a level keeps its colour in every figure.
 """
 from __future__ import annotations
 
@@ -72,15 +72,15 @@ def png(fig: Figure) -> bytes:
 
 
 def score_distribution(df: pd.DataFrame) -> Figure:
-    """Box plot plus every seed of the final-phase scores per level; one panel per workload."""
+    """Box plot plus every seed of the final-phase scores per level; one panel per group."""
     final = tb.final_scores(df)
     if final["score"].notna().sum() == 0:
         raise NoData("no final-phase trial finished with a score")
     colours = palette(tb.levels(df))
-    names = tb.workloads(final)
+    names = tb.groups(final)
     fig, axes = panels(len(names), "Final score per level over seeds (box: quartiles; dots: seeds)")
-    for ax, workload in zip(axes, names, strict=True):
-        part = final[final["workload"] == workload]
+    for ax, group in zip(axes, names, strict=True):
+        part = final[final["group"] == group]
         metric, mode = tb.metric_of(part)
         order = list(part.groupby("level", sort=False)["score"].mean()
                      .sort_values(ascending=not tb.higher_is_better(mode), na_position="last").index)
@@ -91,7 +91,7 @@ def score_distribution(df: pd.DataFrame) -> Figure:
                       edgecolor="black", linewidth=0.6, jitter=0.15, legend=False)
         failed = part[part["score"].isna()].groupby("level").size()
         ax.set_xticks(range(len(order)), [f"{lv}\n({failed[lv]} failed)" if lv in failed else lv for lv in order])
-        ax.set(title=f"{workload} ({'higher' if tb.higher_is_better(mode) else 'lower'} is better)",
+        ax.set(title=f"{group} ({'higher' if tb.higher_is_better(mode) else 'lower'} is better)",
                xlabel=str(part["compare"].iloc[0]), ylabel=axis_label(metric))
         ax.tick_params(axis="x", labelrotation=30 if len(order) > 4 else 0)
     tidy(fig)
@@ -125,18 +125,18 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     if epochs is None or epochs.empty or final.empty:
         raise NoData("no per-epoch metrics for final-phase trials")
     colours = palette(tb.levels(df))
-    names = tb.workloads(final)
+    names = tb.groups(final)
     fig, axes = panels(len(names), "Learning curves of the final seeds (line: mean; band: 95% CI over seeds)")
     drawn = 0
-    for ax, workload in zip(axes, names, strict=True):
-        part = final[final["workload"] == workload]
+    for ax, group in zip(axes, names, strict=True):
+        part = final[final["group"] == group]
         metric = tb.metric_of(part)[0].partition("_")[2]
         val = _epoch_metric(epochs, "val", metric).merge(part[["trial_id", "level"]], on="trial_id")
         for level, curves in val.groupby("level", sort=False):
             _band(ax, curves, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
                   st.metric_bounds(metric), band_alpha(val["level"].nunique()))
             drawn += 1
-        ax.set(title=workload, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
+        ax.set(title=group, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
         ax.legend()
     if not drawn:
         raise NoData("the epochs table has no validation metric matching the target")
@@ -152,15 +152,15 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
     if tune.empty or "lr" not in tune or tune["lr"].nunique() < 2:
         raise NoData("no tuning phase over the learning rate")
     colours = palette(tb.levels(df))
-    spans = tb.lr_ranges(df).set_index(["workload", "level"])["decades"]
-    names = tb.workloads(tune)
+    spans = tb.lr_ranges(df).set_index(["group", "level"])["decades"]
+    names = tb.groups(tune)
     fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase")
-    for ax, workload in zip(axes, names, strict=True):
-        part = tune[tune["workload"] == workload].assign(value=lambda d: tb.tuning_values(d))
+    for ax, group in zip(axes, names, strict=True):
+        part = tune[tune["group"] == group].assign(value=lambda d: tb.tuning_values(d))
         for level, trials in part.groupby("level", sort=False):
             # several seeds at one LR are one point (their mean) with a band over their range, not a zigzag
             ok = trials[trials["status"] == TrialStatus.OK].groupby("lr")["value"].agg(["mean", "min", "max"])
-            span = spans.get((workload, level), math.nan)
+            span = spans.get((group, level), math.nan)
             label = f"{level} (good LRs span {span:.1f} decades)" if math.isfinite(span) else level
             ax.plot(ok.index, ok["mean"], marker="o", color=colours[level], label=label)
             if (ok["max"] > ok["min"]).any():
@@ -175,7 +175,7 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
         ax.set_xscale("log")
         metric = tb.metric_of(part)[0]
         ylabel = axis_label(str(part["tune_metric"].iloc[0])) if "tune_metric" in part else axis_label(metric)
-        ax.set(title=workload, xlabel="learning rate (log scale)", ylabel=ylabel)
+        ax.set(title=group, xlabel="learning rate (log scale)", ylabel=ylabel)
         ax.legend()
     tidy(fig)
     return fig
@@ -186,32 +186,32 @@ def importance(df: pd.DataFrame) -> Figure:
     imp = tb.param_importance(df)
     if imp.empty:
         raise NoData(f"fewer than {tb.IMPORTANCE_MIN_TRIALS} finished tuning trials per workload, or nothing varied")
-    names = tb.workloads(imp)
+    names = tb.groups(imp)
     fig, axes = panels(len(names), "Hyperparameter importance (fANOVA over the tuning trials)", (4.6, 2.6))
-    for ax, workload in zip(axes, names, strict=True):
-        part = imp[imp["workload"] == workload].sort_values("importance", ascending=False)
+    for ax, group in zip(axes, names, strict=True):
+        part = imp[imp["group"] == group].sort_values("importance", ascending=False)
         sns.barplot(part, x="importance", y="param", ax=ax, color="#4c72b0")
-        ax.set(title=workload, xlabel="share of objective variance explained (0-1)", ylabel="hyperparameter", xlim=(0, 1))
+        ax.set(title=group, xlabel="share of objective variance explained (0-1)", ylabel="hyperparameter", xlim=(0, 1))
     tidy(fig)
     return fig
 
 
 def gradient_heatmap(df: pd.DataFrame, gradients: pd.DataFrame) -> Figure:
     """log10 of the per-layer weight-gradient norm over training steps (mean over the final seeds), one
-    panel per (workload, level); layers from input (top) to output (bottom)."""
+    panel per (group, level); layers from input (top) to output (bottom)."""
     if gradients is None or gradients.empty or "grad_norm" not in gradients:
         raise NoData("no gradient probes were recorded (probe_every = 0?)")
     final = tb.final_scores(df)
     trials = final if final["trial_id"].isin(gradients["trial_id"]).any() else df
-    grads = gradients.merge(trials[["trial_id", "workload", "level"]], on="trial_id")
+    grads = gradients.merge(trials[["trial_id", "group", "level"]], on="trial_id")
     if grads.empty:
         raise NoData("the gradient table matches none of the trials")
     grads = grads.assign(log_norm=np.log10(grads["grad_norm"].clip(lower=1e-12)))
-    cells = list(grads.groupby(["workload", "level"], sort=False))
+    cells = list(grads.groupby(["group", "level"], sort=False))
     fig, axes = panels(len(cells), "Per-layer gradient norm over training (colour: log10 ||grad W||, mean over seeds)")
     lo, hi = np.nanpercentile(grads["log_norm"], [1, 99])  # one colour scale for every panel
     image = None
-    for ax, ((workload, level), part) in zip(axes, cells, strict=True):
+    for ax, ((group, level), part) in zip(axes, cells, strict=True):
         layer_order = _layer_order(part)
         grid = part.pivot_table(index="layer", columns="step", values="log_norm", aggfunc="mean").reindex(layer_order)
         steps = grid.columns.to_numpy(float)
@@ -220,7 +220,7 @@ def gradient_heatmap(df: pd.DataFrame, gradients: pd.DataFrame) -> Figure:
                           extent=(steps[0] - width / 2, steps[-1] + width / 2, len(grid) - 0.5, -0.5))
         every = math.ceil(len(grid) / MAX_LAYER_LABELS)  # at MIN_FONT a panel holds about this many labels
         ax.set_yticks(range(0, len(grid), every), [str(n) for n in grid.index[::every]], fontsize=MIN_FONT)
-        ax.set(title=f"{workload} / {level}", xlabel="optimizer step", ylabel="layer (input at top)")
+        ax.set(title=f"{group} / {level}", xlabel="optimizer step", ylabel="layer (input at top)")
     fig.colorbar(image, ax=axes, label="log10 gradient norm", shrink=0.8)
     tidy(fig)
     return fig
@@ -240,18 +240,18 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         raise NoData("no per-epoch metrics for final-phase trials")
     val = _epoch_metric(epochs, "val", "loss").set_index(["trial_id", "epoch"])["value"]
     train = _epoch_metric(epochs, "train", "loss").set_index(["trial_id", "epoch"])["value"]
-    gap = (val - train).dropna().rename("value").reset_index().merge(final[["trial_id", "workload", "level"]], on="trial_id")
+    gap = (val - train).dropna().rename("value").reset_index().merge(final[["trial_id", "group", "level"]], on="trial_id")
     if gap.empty:
         raise NoData("the epochs table lacks train and validation loss")
     colours = palette(tb.levels(df))
-    names = tb.workloads(gap)
+    names = tb.groups(gap)
     fig, axes = panels(len(names), "Generalization gap of the final seeds (line: mean; band: 95% CI)")
-    for ax, workload in zip(axes, names, strict=True):
-        part = gap[gap["workload"] == workload]
+    for ax, group in zip(axes, names, strict=True):
+        part = gap[gap["group"] == group]
         for level, curves in part.groupby("level", sort=False):
             _band(ax, curves, colours[level], level, alpha=band_alpha(part["level"].nunique()))
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
-        ax.set(title=workload, xlabel="epoch", ylabel="validation loss - training loss")
+        ax.set(title=group, xlabel="epoch", ylabel="validation loss - training loss")
         ax.legend()
     tidy(fig)
     return fig
@@ -263,20 +263,20 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     ttt = tb.time_to_target(df, epochs)
     if ttt.empty or ttt["seconds"].notna().sum() == 0:
         raise NoData("no final-phase trial reached its target (or no per-epoch times were recorded)")
-    data = ttt.merge(df[["trial_id", "workload", "level"]], on="trial_id")
+    data = ttt.merge(df[["trial_id", "group", "level"]], on="trial_id")
     colours = palette(tb.levels(df))
-    names = tb.workloads(data)
+    names = tb.groups(data)
     fig, axes = panels(len(names), "Time to the validation target per seed")
-    for ax, workload in zip(axes, names, strict=True):
-        part = data[data["workload"] == workload]
+    for ax, group in zip(axes, names, strict=True):
+        part = data[data["group"] == group]
         order = tb.levels(part)
         missed = part[part["seconds"].isna()].groupby("level").size()
         sns.stripplot(part.dropna(subset=["seconds"]), x="seconds", y="level", hue="level", order=order,
                       palette=colours, ax=ax, size=7, jitter=0.1, legend=False)
         ax.set_yticks(range(len(order)), [f"{lv} ({missed[lv]} never)" if lv in missed else lv for lv in order])
-        metric, mode = tb.metric_of(df[df["workload"] == workload])
+        metric, mode = tb.metric_of(df[df["group"] == group])
         sign = "≥" if tb.higher_is_better(mode) else "≤"
-        ax.set(title=f"{workload}: val_{metric.partition('_')[2]} {sign} {part['target'].iloc[0]:.3g}",
+        ax.set(title=f"{group}: val_{metric.partition('_')[2]} {sign} {part['target'].iloc[0]:.3g}",
                xlabel="wall-clock training time to target (s)", ylabel="level")
         slowest = part["seconds"].max()
         ax.set_xlim(0, 1.08 * slowest if slowest > 0 else 1.0)  # room for the slowest seed's dot

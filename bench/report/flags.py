@@ -1,6 +1,6 @@
-"""Failed searches: the (workload, level) groups of a sweep whose scores must be shown but not ranked.
+"""Failed searches: the (group, level) searches of a sweep whose scores must be shown but not ranked.
 
-A group is flagged when every one of its tuning trials failed, when none of its final seeds finished, when its
+A search is flagged when every one of its tuning trials failed, when none of its final seeds finished, when its
 score sits at chance or some of its final seeds do while others learned (the chosen config is unstable), or when
 its best learning rate sits at the edge of the searched range (the optimum may lie outside it, so the level's
 score says more about the range than about the level). Pure functions of the trials table; the chance and range
@@ -53,7 +53,7 @@ def at_edge(lr: float, low: float, high: float) -> str:
 
 
 def group_flags(part: pd.DataFrame) -> dict[str, object]:
-    """Failure counts and the flag text of one (workload, level) slice of a sweep's trials table. Confirm trials
+    """Failure counts and the flag text of one (group, level) slice of a sweep's trials table. Confirm trials
     (the top tuning configs on a second seed) count with the tuning trials: they serve the choice, not the score."""
     tune = part[part["phase"].isin(Phase.tuning())]
     final = part[part["phase"] == Phase.FINAL]
@@ -87,8 +87,8 @@ def group_flags(part: pd.DataFrame) -> dict[str, object]:
 
 
 def search_flags(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (workload, level): failure counts of each phase and the flag text ('' when the search held)."""
-    rows = [{"workload": w, "level": lv, **group_flags(part)}
-            for (w, lv), part in trials.groupby(["workload", "level"], sort=False)]
-    return pd.DataFrame(rows, columns=["workload", "level", "failed_tune", "diverged_tune", "failed_final",
+    """One row per (group, level): failure counts of each phase and the flag text ('' when the search held)."""
+    rows = [{"group": g, "level": lv, **group_flags(part)}
+            for (g, lv), part in trials.groupby(["group", "level"], sort=False)]
+    return pd.DataFrame(rows, columns=["group", "level", "failed_tune", "diverged_tune", "failed_final",
                                        "diverged_final", "flag"])

@@ -1,8 +1,8 @@
 """Compose the tables, statistics and figures of one or more runs into index.html + report.md.
 
 The HTML is self-contained (figures embedded as base64 PNG) and the PNGs are also written beside it for
-the Markdown. Sections: summary, leaderboard per workload, pairwise comparisons, figures, diverged and
-failed trials, method, provenance. Works from the tidy result tables only: nothing here trains.
+the Markdown. Sections: summary, leaderboard per group (a sweep's workload), pairwise comparisons, figures,
+diverged and failed trials, method, provenance. Works from the tidy result tables only: nothing here trains.
 """
 from __future__ import annotations
 
@@ -247,7 +247,8 @@ def summary(df: pd.DataFrame, runs: list[str]) -> list[str]:
             f"Trials: {len(df)} ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
             f"{phases.get(tb.TUNE, 0)} tuning, {phases.get(tb.CONFIRM, 0)} confirm, {phases.get(tb.FINAL, 0)} final-phase",
             f"Compared: {', '.join(map(str, dict.fromkeys(df['compare'])))} = {', '.join(tb.levels(df))}",
-            f"Workloads: {', '.join(tb.workloads(df))}"]
+            *([f"Groups compared within: {', '.join(tb.groups(df))}"] if tb.groups_span_workloads(df) else []),
+            f"Workloads: {', '.join(map(str, dict.fromkeys(df['workload'])))}"]
 
 
 def unfinished(infos: dict[str, dict[str, Any]]) -> list[str]:
@@ -267,10 +268,10 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     board = tb.leaderboard(df, epochs)
     page.heading(SECTIONS["leaderboard"], anchor="leaderboard")
     page.text("Mean test score over the final seeds, best first. " + tb.TARGET_RULE + ".", "note")
-    for workload in tb.workloads(df):
-        part = board[board["workload"] == workload]
-        metric, mode = tb.metric_of(df[df["workload"] == workload])
-        page.heading(f"{workload}: {metric} ({'higher' if mode == 'max' else 'lower'} is better)", 3)
+    for group in tb.groups(df):
+        part = board[board["group"] == group]
+        metric, mode = tb.metric_of(df[df["group"] == group])
+        page.heading(f"{group}: {metric} ({'higher' if mode == 'max' else 'lower'} is better)", 3)
         page.table(leaderboard_view(part))
         flagged = part[part["flag"] != ""] if "flag" in part else part.iloc[:0]
         if len(flagged):
@@ -303,12 +304,12 @@ def _comparisons(page: Page, df: pd.DataFrame) -> None:
     page.heading(SECTIONS["comparisons"], anchor="comparisons")
     if pairs.empty:
         page.text("Only one level per workload: nothing to compare.")
-    flags = search_flags(df) if "phase" in df else pd.DataFrame(columns=["workload", "level", "flag"])
-    for workload, part in pairs.groupby("workload", sort=False):
-        page.heading(f"{workload} ({part['metric'].iloc[0]})", 3)
+    flags = search_flags(df) if "phase" in df else pd.DataFrame(columns=["group", "level", "flag"])
+    for group, part in pairs.groupby("group", sort=False):
+        page.heading(f"{group} ({part['metric'].iloc[0]})", 3)
         page.table(comparisons_view(part))
         compared = set(part["a"]) | set(part["b"])
-        flagged = [str(r.level) for r in flags[(flags["workload"] == workload) & (flags["flag"] != "")].itertuples()
+        flagged = [str(r.level) for r in flags[(flags["group"] == group) & (flags["flag"] != "")].itertuples()
                    if r.level in compared]
         if flagged:
             page.text(f"The searches of {', '.join(flagged)} failed (see the leaderboard): a verdict involving them "

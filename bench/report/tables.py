@@ -1,9 +1,11 @@
 """Summary tables from the tidy result tables: leaderboard, pairwise comparisons, LR ranges, importance.
 
-Input is a trials table in the sweep schema (one row per trial: tags phase/compare/level/workload/tuned/
+Input is a trials table in the sweep schema (one row per trial: tags phase/compare/level/group/tuned/
 target_metric/target_mode/objective/score, the flattened TrialConfig, status, error, final metrics) and,
 where needed, the epochs table (trial_id, epoch, split, metric, value). `prepare` fills the tags that
-tables from single runs lack, so every function here can rely on them. Pure functions: nothing trains.
+tables from single runs lack, so every function here can rely on them. Levels are compared within a `group`:
+a sweep's workload, or a FAQ comparison group that may span workloads (a CNN and a GRU on the same data); the
+`workload` column is always the one the trial trained on. Pure functions: nothing trains.
 """
 from __future__ import annotations
 
@@ -36,8 +38,8 @@ def default_mode(metric: str) -> str:
 
 def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
     """A copy of the trials table with every tag the report relies on. Runs without sweep tags (e.g. from
-    `bench run`) become final-phase trials whose level is `compare`'s value, or else the run's name. A `group`
-    tag (FAQ runs) replaces the workload as the unit of comparison; the workload moves to `dataset`."""
+    `bench run`) become final-phase trials whose level is `compare`'s value, or else the run's name. Trials
+    without a `group` tag (single runs, sweeps written before sweeps tagged one) are compared per workload."""
     df = trials.copy().reset_index(drop=True)
     if compare is not None:
         if compare not in df:
@@ -47,8 +49,7 @@ def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
         df["compare"], df["level"] = "run", df["run"] if "run" in df else "all"
     df["compare"] = df["compare"] if "compare" in df else "level"
     df["level"] = df["level"].astype(str)
-    if "group" in df:  # FAQ runs compare levels within a group that may span workloads (CNN vs GRU data)
-        df["dataset"], df["workload"] = df["workload"], df["group"].astype(str)
+    df["group"] = df.get("group", df["workload"]).fillna(df["workload"]).astype(str)
     df["phase"] = df["phase"].where(df["phase"].isin(list(Phase)), FINAL) if "phase" in df else FINAL
     if "target_metric" not in df:
         df["target_metric"] = next((m for m in FALLBACK_TARGETS if m in df), "test_loss")
@@ -62,8 +63,14 @@ def prepare(trials: pd.DataFrame, compare: str | None = None) -> pd.DataFrame:
     return df
 
 
-def workloads(df: pd.DataFrame) -> list[str]:
-    return list(dict.fromkeys(df["workload"]))
+def groups(df: pd.DataFrame) -> list[str]:
+    """The groups levels are compared within, in the order of the table."""
+    return list(dict.fromkeys(df["group"]))
+
+
+def groups_span_workloads(df: pd.DataFrame) -> bool:
+    """Whether some group is not simply the workload its trials trained on (FAQ groups; never a sweep's)."""
+    return "workload" in df and not df["group"].equals(df["workload"].astype(str))
 
 
 def levels(df: pd.DataFrame) -> list[str]:
@@ -71,12 +78,12 @@ def levels(df: pd.DataFrame) -> list[str]:
 
 
 def metric_of(df: pd.DataFrame) -> tuple[str, str]:
-    """(target metric, mode) of a one-workload slice."""
+    """(target metric, mode) of a one-group slice."""
     return str(df["target_metric"].iloc[0]), str(df["target_mode"].iloc[0])
 
 
 def tuned_params(df: pd.DataFrame) -> list[str]:
-    """Hyperparameters tuned for a (workload, level) slice: the sweep's `tuned` tag, else the numeric config
+    """Hyperparameters tuned for a (group, level) slice: the sweep's `tuned` tag, else the numeric config
     columns that vary across its tuning trials."""
     if "tuned" in df and df["tuned"].notna().any():
         return [k for k in str(df["tuned"].dropna().iloc[0]).split(",") if k and k in df]
@@ -122,7 +129,7 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
     final = final_scores(df)
     if epochs is None or epochs.empty or final.empty:
         return pd.DataFrame(columns=["trial_id", "target", "seconds", "epochs"])
-    for _, part in final.groupby("workload", sort=False):
+    for _, part in final.groupby("group", sort=False):
         metric, mode = metric_of(part)
         curves = _val_curves(epochs, part["trial_id"], metric.partition("_")[2])
         if curves.empty:
@@ -158,12 +165,12 @@ def _val_curves(epochs: pd.DataFrame, trial_ids: pd.Series, metric: str) -> pd.D
 
 
 def lr_ranges(df: pd.DataFrame) -> pd.DataFrame:
-    """Per (workload, level), from the tuning trials that finished: the best LR by the tuning objective
+    """Per (group, level), from the tuning trials that finished: the best LR by the tuning objective
     (validation) and the span of sampled LRs whose objective lies within the practical margin of the best
     (stats.practical_margin), in decades. A wide span means the level forgives a mistuned LR."""
     rows = []
     tune = df[(df["phase"] == TUNE) & (df["status"] == TrialStatus.OK)]
-    for (workload, level), part in tune.groupby(["workload", "level"], sort=False):
+    for (group, level), part in tune.groupby(["group", "level"], sort=False):
         metric, mode = metric_of(part)
         values = tuning_values(part)
         ok = values.notna() & part["lr"].notna()
@@ -173,11 +180,11 @@ def lr_ranges(df: pd.DataFrame) -> pd.DataFrame:
         best = vals.max() if higher_is_better(mode) else vals.min()
         margin = st.practical_margin(metric, best)
         good = lrs[(vals >= best - margin) if higher_is_better(mode) else (vals <= best + margin)]
-        rows.append({"workload": workload, "level": level, "best_lr": float(lrs[vals.idxmax() if higher_is_better(mode)
-                                                                                else vals.idxmin()]),
+        rows.append({"group": group, "level": level, "best_lr": float(lrs[vals.idxmax() if higher_is_better(mode)
+                                                                          else vals.idxmin()]),
                      "good_lr_low": float(good.min()), "good_lr_high": float(good.max()),
                      "decades": float(np.log10(good.max() / good.min())), "trials": int(ok.sum())})
-    return pd.DataFrame(rows, columns=["workload", "level", "best_lr", "good_lr_low", "good_lr_high", "decades", "trials"])
+    return pd.DataFrame(rows, columns=["group", "level", "best_lr", "good_lr_low", "good_lr_high", "decades", "trials"])
 
 
 def tuning_values(df: pd.DataFrame) -> pd.Series:
@@ -199,13 +206,13 @@ def no_final_reason(part: pd.DataFrame) -> str:
 
 
 def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per workload, levels ranked best first by the mean final-phase score over seeds, with its 95% CI
+    """Per group, levels ranked best first by the mean final-phase score over seeds, with its 95% CI
     (stats.mean_ci), the tuned hyperparameters of the re-run configuration, failures, the good-LR span
     from tuning, and the median time to target."""
     ttt = time_to_target(df, epochs).set_index("trial_id") if epochs is not None else pd.DataFrame()
-    spans = lr_ranges(df).set_index(["workload", "level"])
+    spans = lr_ranges(df).set_index(["group", "level"])
     rows = []
-    for (workload, level), part in df.groupby(["workload", "level"], sort=False):
+    for (group, level), part in df.groupby(["group", "level"], sort=False):
         final = final_scores(part)
         scores = st.finite(final["score"])
         lo, hi = st.clip_ci(st.mean_ci(scores), st.metric_bounds(metric_of(part)[0]))
@@ -213,13 +220,13 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
         seconds = ttt["seconds"].reindex(final["trial_id"]) if "seconds" in ttt else pd.Series(dtype=float)
         flagged = group_flags(part) if "phase" in part else {"failed_tune": 0, "flag": ""}
         rows.append({
-            "workload": workload, "level": level, "metric": metric_of(part)[0], "mode": metric_of(part)[1],
+            "group": group, "level": level, "metric": metric_of(part)[0], "mode": metric_of(part)[1],
             "seeds": len(scores), "failed": int(final["status"].isin(FAILED).sum()),
             "mean": scores.mean() if len(scores) else math.nan, "ci_low": lo, "ci_high": hi,
             "std": scores.std(ddof=1) if len(scores) > 1 else math.nan,
             "best_params": describe_params(final.iloc[0], params) + chosen_on(final.iloc[0]) if len(final) and params
             else no_final_reason(part),
-            "good_lr_decades": spans["decades"].get((workload, level), math.nan),
+            "good_lr_decades": spans["decades"].get((group, level), math.nan),
             "time_to_target_s": float(seconds.median()) if seconds.notna().any() else math.nan,
             "reached_target": f"{int(seconds.notna().sum())}/{len(final)}" if len(seconds) else "-",
             "failed_tune": flagged["failed_tune"], "flag": flagged["flag"],
@@ -229,10 +236,10 @@ def leaderboard(df: pd.DataFrame, epochs: pd.DataFrame | None = None) -> pd.Data
         return board
     key = np.where(board["mode"] == "max", -1.0, 1.0) * board["mean"].astype(float)
     # A level whose search failed (report/flags.py) is shown below the ranked ones, without a rank.
-    order = board.assign(_w=board["workload"].map({w: i for i, w in enumerate(workloads(df))}), _k=key,
+    order = board.assign(_w=board["group"].map({g: i for i, g in enumerate(groups(df))}), _k=key,
                          _f=board["flag"] != "")
     order = order.sort_values(["_w", "_f", "_k"], kind="stable", na_position="last")
-    order["rank"] = (order.groupby("workload").cumcount() + 1).astype("Int64").where(~order["_f"])
+    order["rank"] = (order.groupby("group").cumcount() + 1).astype("Int64").where(~order["_f"])
     return order.drop(columns=["_w", "_k", "_f"]).reset_index(drop=True)
 
 
@@ -242,18 +249,18 @@ def level_samples(final: pd.DataFrame, level: str) -> pd.DataFrame:
     return part.set_index("seed")["score"] if "seed" in part else part["score"].reset_index(drop=True)
 
 
-PAIR_COLUMNS = ["workload", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_low", "ci_high", "ci_level", "p",
+PAIR_COLUMNS = ["group", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_low", "ci_high", "ci_level", "p",
                 "p_holm", "hedges_g", "margin", "outcome", "half_width", "verdict"]
 
 
 def pairwise(df: pd.DataFrame) -> pd.DataFrame:
-    """All pairs of levels within each workload, better mean first: a paired t-test when both levels ran the
-    same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that workload, with the
+    """All pairs of levels within each group, better mean first: a paired t-test when both levels ran the
+    same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that group, with the
     Holm-compatible interval the outcome is read from (stats.outcome, margin stats.practical_margin of B's
     mean); the verdict in the words of stats.verdict, the same rule the FAQ uses."""
     rows = []
-    for workload in workloads(df):
-        final = final_scores(df[df["workload"] == workload])
+    for group in groups(df):
+        final = final_scores(df[df["group"] == group])
         if final.empty:
             continue
         metric, mode = metric_of(final)
@@ -262,7 +269,7 @@ def pairwise(df: pd.DataFrame) -> pd.DataFrame:
         comps = [compare_levels(final, a, b, mode) for a, b in combinations(ranked, 2)]
         for c in st.with_holm(comps):
             margin = st.practical_margin(metric, c.mean_b)
-            rows.append({"workload": workload, "a": c.a, "b": c.b, "metric": metric, "n_a": c.n_a, "n_b": c.n_b,
+            rows.append({"group": group, "a": c.a, "b": c.b, "metric": metric, "n_a": c.n_a, "n_b": c.n_b,
                          "test": c.test, "gain": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level,
                          "p": c.p, "p_holm": c.p_holm, "hedges_g": c.g, "margin": margin,
                          "outcome": st.outcome(c, margin).value, "half_width": c.half_width,
@@ -281,15 +288,17 @@ def compare_levels(final: pd.DataFrame, a: str, b: str, mode: str) -> st.Compari
 
 
 def failures(df: pd.DataFrame) -> pd.DataFrame:
-    """Diverged and failed trials with the settings that tell them apart and their error message."""
+    """Diverged and failed trials with the settings that tell them apart and their error message; the group
+    column only where some group is not simply its workload (a sweep's groups are)."""
     bad = df[df["status"].isin(FAILED)]
-    cols = ["trial_id", "workload", "level", "phase", "status", "seed", "lr", "epochs_run", "error"]
+    shown = ["group"] if groups_span_workloads(df) else []
+    cols = ["trial_id", *shown, "workload", "level", "phase", "status", "seed", "lr", "epochs_run", "error"]
     out = bad[[c for c in cols if c in bad]].copy()
     if "error" in out:
         out["error"] = [failure_reason(row) for _, row in bad.iterrows()]
     if "lr" in out:
         out["lr"] = out["lr"].map(lambda v: f"{v:.3g}")
-    out["settings"] = [describe_params(row, tuned_params(df[(df["workload"] == row["workload"]) &
+    out["settings"] = [describe_params(row, tuned_params(df[(df["group"] == row["group"]) &
                                                              (df["level"] == row["level"])]))
                        for _, row in bad.iterrows()]
     return out.reset_index(drop=True)
@@ -310,21 +319,21 @@ def failure_reason(row: pd.Series) -> str:
 
 
 def param_importance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per workload, fANOVA importance (Hutter et al. 2014, Optuna's FanovaImportanceEvaluator) of the
+    """Per group, fANOVA importance (Hutter et al. 2014, Optuna's FanovaImportanceEvaluator) of the
     hyperparameters every level tuned, plus the compared level itself, for the tuning objective.
-    Workloads with fewer than IMPORTANCE_MIN_TRIALS finished tuning trials are skipped."""
+    Groups with fewer than IMPORTANCE_MIN_TRIALS finished tuning trials are skipped."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
-    for workload in workloads(df):
-        study = _importance_study(df[(df["workload"] == workload) & (df["phase"] == TUNE)])
+    for group in groups(df):
+        study = _importance_study(df[(df["group"] == group) & (df["phase"] == TUNE)])
         if study is None:
             continue
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
         for param, value in optuna.importance.get_param_importances(study, evaluator=evaluator).items():
-            rows.append({"workload": workload, "param": param, "importance": float(value)})
-    return pd.DataFrame(rows, columns=["workload", "param", "importance"])
+            rows.append({"group": group, "param": param, "importance": float(value)})
+    return pd.DataFrame(rows, columns=["group", "param", "importance"])
 
 
 def _importance_study(tune: pd.DataFrame):
