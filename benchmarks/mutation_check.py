@@ -177,7 +177,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/report/tables.py", "set(sa.index) == set(sb.index) and sa.index.is_unique",
            "len(sa) == len(sb) and sa.index.is_unique", (T_STATS,)),
     Mutant("pair-by-row-order", "paired levels are matched by row order instead of seed", "bench/report/tables.py",
-           "        sb = sb.reindex(sa.index)\n", "", (T_STATS,)),
+           "        sb = sb.reindex(sa.index)\n", "        pass\n", (T_STATS,)),
     Mutant("holm-dropped-in-faq", "the FAQ judge drops Holm's correction over its comparisons",
            "bench/faq/evidence.py", "comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])",
            "comps = [compare(df, g, a, b) for g, a, b in pairs]", (T_STATS,)),
