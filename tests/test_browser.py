@@ -82,7 +82,7 @@ def fresh_pages(tmp_path_factory) -> list[Path]:
             for s, ys in enumerate(seeds) for i, v in enumerate(ys)]
     sns.lineplot(pd.DataFrame(rows), x="step", y="norm", hue="config", units="seed", estimator=None, ax=ax)
     claims = pd.DataFrame([{"key": "k", "claim": "a claim " * 30, "source": "He et al. 2015", "criterion": "x < 1",
-                            "measured": "(0.5," + "0.25," * 60 + "0.1)", "passed": True}])  # one long word
+                            "measured": "(0.5," + "0.25," * 60 + "0.1)", "outcome": "pass"}])  # one long word
     study = write_study_page(root / "study", "Gradient study: test", ["Size tiny."], claims, {"grad_norm": fig})
     return [report, study]
 

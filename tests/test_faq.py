@@ -186,7 +186,7 @@ def test_study_claims_map_to_verdicts_by_key():
                            "claim": ["ReLU mitigates it", "RMSprop alleviates it", "RMSprop leaves backprop alone",
                                      "BN restores flow (net A)", "BN restores flow (net B)"],
                            "source": "x", "criterion": "ratio > 0.3", "measured": ["0.5", "0.01", "1.0", "0.4", "0.1"],
-                           "passed": [True, False, True, True, False]})
+                           "outcome": ["pass", "fail", "pass", "pass", "fail"]})
     assert evd.judge_study(claims, r"^faq-relu$", "vanishing").verdict == st.SUPPORTED
     rms = evd.judge_study(claims, r"^faq-rmsprop$", "vanishing", context=r"^rmsprop-")
     assert rms.verdict == st.REFUTED and len(rms.table) == 2 and "context" in rms.numbers[1]  # context shown, not counted
@@ -197,7 +197,7 @@ def test_study_claims_map_to_verdicts_by_key():
 def test_an_inconclusive_study_row_decides_nothing():
     claims = pd.DataFrame({"key": ["faq-adam", "faq-bn", "faq-relu"], "claim": "c", "source": "x", "criterion": "y",
                            "measured": "z", "seeds_met": ["3/5", "1/5", "5/5"],
-                           "outcome": ["inconclusive", "fail", "pass"], "passed": [False, False, True]})
+                           "outcome": ["inconclusive", "fail", "pass"]})
     adam = evd.judge_study(claims, r"^faq-adam$", "exploding")
     assert adam.verdict == st.INCONCLUSIVE and "3/5 seeds" in adam.numbers[0]
     assert evd.judge_study(claims, r"^faq-bn$", "exploding").verdict == st.REFUTED
@@ -232,7 +232,7 @@ def write_study(folder, rows: list[tuple[str, bool]]) -> None:
     """A study's output folder as bench.studies writes it: claims.csv (key, claim, ...) and a figure."""
     folder.mkdir(parents=True)
     pd.DataFrame([{"key": key, "claim": f"claim {key}", "source": "paper", "criterion": "pre-set", "measured": "1.0",
-                   "passed": ok} for key, ok in rows]).to_csv(folder / "claims.csv", index=False)
+                   "outcome": "pass" if ok else "fail"} for key, ok in rows]).to_csv(folder / "claims.csv", index=False)
     (folder / "gradient_variance.png").write_bytes(b"\x89PNG\r\n\x1a\n")
 
 

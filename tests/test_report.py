@@ -223,13 +223,28 @@ def test_provenance_is_tables_of_readable_values():
     assert space["tune.lr.min"] == "0.0001" and space["levels"] == "sgd, adam"
 
 
-def study_claims(outcome: bool) -> pd.DataFrame:
+def study_claims(inconclusive: bool) -> pd.DataFrame:
     rows = [{"key": "a", "claim": "ReLU keeps gradients", "source": "He 2015", "criterion": "ratio < 10",
-             "measured": "(3.1, 2.9)", "passed": True},
+             "measured": "(3.1, 2.9)", "seeds_met": "5/5", "outcome": "pass"},
             {"key": "b", "claim": "RMSprop restores them", "source": "FAQ 8.5", "criterion": "ratio < 10",
-             "measured": "(40, 52)", "passed": False}]
-    df = pd.DataFrame(rows)
-    return df.assign(outcome=["pass", "inconclusive"], seeds_met=["5/5", "3/5"]) if outcome else df
+             "measured": "(40, 52)", "seeds_met": "3/5" if inconclusive else "0/5",
+             "outcome": "inconclusive" if inconclusive else "fail"}]
+    return pd.DataFrame(rows)
+
+
+def test_the_faq_reads_a_study_claims_table_as_the_text_it_is_and_refuses_one_without_outcomes(tmp_path):
+    """claims.csv holds only text: read back, "5/5", "1.0" and "pass" stay what the study wrote (no re-typed
+    numbers or booleans); a table from before the outcome column is refused with the fix, not judged by guesswork."""
+    from bench.config import ConfigError
+    from bench.faq.main import load_study
+
+    written = study_claims(False).assign(measured=["1.0", "NA"])
+    written.to_csv(tmp_path / "claims.csv", index=False)
+    claims, _ = load_study("vanishing", tmp_path)
+    assert claims.equals(written) and claims["measured"].tolist() == ["1.0", "NA"]
+    written.drop(columns="outcome").assign(passed=[True, False]).to_csv(tmp_path / "claims.csv", index=False)
+    with pytest.raises(ConfigError, match="no outcome column.*run `bench study vanishing` again"):
+        load_study("vanishing", tmp_path)
 
 
 @pytest.mark.parametrize("outcome", [False, True])

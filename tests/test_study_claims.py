@@ -181,7 +181,7 @@ def test_first_step_runs_probe_the_shared_init_before_any_update(tmp_path):
 
 def claims_table(rows):
     return pd.DataFrame([{"key": k, "claim": f"claim {k}", "source": "s", "criterion": "c", "measured": "m",
-                          "seeds_met": "5/5" if o == "pass" else "0/5", "outcome": o, "passed": o == "pass"}
+                          "seeds_met": "5/5" if o == "pass" else "0/5", "outcome": o}
                          for k, o in rows])
 
 

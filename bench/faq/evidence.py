@@ -24,7 +24,6 @@ import pandas as pd
 
 from bench.report import stats as st
 from bench.report import tables as tb
-from bench.report.render import outcomes
 from bench.results import read_run
 from bench.search.experiment import Budget
 
@@ -453,13 +452,13 @@ def judge_study(claims: pd.DataFrame | None, pattern: str, study: str, context: 
     rows = study_rows(claims, pattern)
     if rows.empty:
         return Judgement(st.INCONCLUSIVE, [f"the {study} study reported no claim matching /{pattern}/"])
-    outcome = outcomes(rows)
+    outcome = rows["outcome"]
     verdict = (st.SUPPORTED if outcome.eq("pass").all() else st.REFUTED if outcome.eq("fail").all()
                else st.INCONCLUSIVE)  # an inconclusive reproduction (too few seeds meeting, a gate) decides nothing
     shown = pd.concat([rows, study_rows(claims, context)]) if context else rows
     numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> {word}"
                + (f" ({r['seeds_met']} seeds met it)" if "seeds_met" in r else "")
                + ("" if i < len(rows) else " (context, not part of the verdict)")
-               for i, ((_, r), word) in enumerate(zip(shown.iterrows(), outcomes(shown), strict=True))]
+               for i, ((_, r), word) in enumerate(zip(shown.iterrows(), shown["outcome"], strict=True))]
     cols = [c for c in ("claim", "source", "criterion", "measured", "seeds_met", "outcome") if c in shown]
     return Judgement(verdict, numbers, shown[cols].reset_index(drop=True))

@@ -111,7 +111,10 @@ def load_study(name: str, folder: Path) -> tuple[pd.DataFrame | None, list]:
     said = json.loads((folder / CAPTIONS_FILE).read_text()) if (folder / CAPTIONS_FILE).exists() else {}
     pngs = [(f"{name}-{p.stem}", p.read_bytes(), f"{name.capitalize()} study: "
              + said.get(p.stem, f"{p.stem.replace('_', ' ')}.")) for p in sorted(folder.glob("*.png"))]
-    return pd.read_csv(path), pngs
+    claims = pd.read_csv(path, dtype=str, keep_default_na=False)  # every column is text: nothing is re-typed
+    if "outcome" not in claims:
+        raise ConfigError(f"{path} has no outcome column (an older bench wrote it); run `bench study {name}` again")
+    return claims, pngs
 
 
 def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str, Path],

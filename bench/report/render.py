@@ -370,22 +370,13 @@ STUDY_COLUMNS = {"seeds_met": "seeds meeting it", "claim": "claim", "source": "s
                  "measured": "measured"}
 
 
-def outcomes(claims: pd.DataFrame) -> pd.Series:
-    """Each study claim's outcome word: the `outcome` column (pass, fail, inconclusive) or, in older tables,
-    `passed` (a bool, or its text when read back from claims.csv)."""
-    if "outcome" in claims:
-        return claims["outcome"].astype(str)
-    passed = claims["passed"].astype(str).str.lower().isin(("true", "1", "pass", "passed", "yes"))
-    return passed.map({True: "pass", False: "fail"})
-
-
 def claims_html(claims: pd.DataFrame) -> str:
     """The claims as an HTML table whose first column is the coloured outcome (PASS, FAIL, INCONCLUSIVE)."""
     columns = [c for c in STUDY_COLUMNS if c in claims]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["outcome", *(STUDY_COLUMNS[c] for c in columns)])
     css = {"pass": "pass", "fail": "fail", "inconclusive": "verdict-inconclusive"}
     rows = []
-    for outcome, (_, row) in zip(outcomes(claims), claims.iterrows(), strict=True):
+    for outcome, (_, row) in zip(claims["outcome"], claims.iterrows(), strict=True):
         mark = f'<span class="{css.get(outcome, "")}">{html.escape(outcome.upper())}</span>'
         cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in columns)
         rows.append(f"<tr><td>{mark}</td>{cells}</tr>")
@@ -395,16 +386,16 @@ def claims_html(claims: pd.DataFrame) -> str:
 def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
                captions: dict[str, str] | None = None, tables: dict[str, str] | None = None) -> Page:
     """A gradient study as a page (pure). claims: the study's claims table (claim, source, criterion, measured,
-    passed); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
+    outcome); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
     the figure's title); tables: file name beside the page -> what it holds ('' when unknown), linked under the
     claims. Lines of one config's seeds are drawn as their mean and range."""
     page = Page(title)
     for note in notes:
         page.text(note)
-    counts = outcomes(claims).value_counts()
+    counts = claims["outcome"].value_counts()
     page.heading("Claims", anchor="claims")
     page.text(f"Of {len(claims)} claims: " + ", ".join(f"{n} {word}" for word, n in counts.items()) + ".")
-    shown = pd.DataFrame({"outcome": outcomes(claims).str.upper(),
+    shown = pd.DataFrame({"outcome": claims["outcome"].str.upper(),
                           **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
     page.raw_html(claims_html(claims), md_table(shown))
     if tables:

@@ -48,7 +48,7 @@ TABLES = {  # the tidy tables every study writes, and what each holds
     "epochs": "per trial, epoch and split: loss and metrics",
     "gradients": "per trial, probe step and layer: gradient, back-propagated signal, activation and update statistics",
 }
-CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "seeds_met", "outcome", "passed"]
+CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "seeds_met", "outcome"]
 DPI = 120
 MIN_SEEDS = 5  # fewer seeds decide nothing: 2 of 2 agreeing happens by chance a quarter of the time
 PASS_SHARE, FAIL_SHARE = 0.8, 0.2  # 4 or 5 of 5 seeds: pass; 0 or 1 of 5: fail; 2 or 3: inconclusive
@@ -95,8 +95,7 @@ class Claim:
     criterion: str
     measured: str
     seeds_met: str  # "k/n": seeds that met the criterion
-    outcome: str  # an Outcome value
-    passed: bool  # outcome == pass (kept for readers of older tables)
+    outcome: str  # an Outcome value: the table holds only strings, so claims.csv reads back as it was written
 
 
 class Study:
@@ -165,7 +164,7 @@ class Study:
             gate = f"fewer than {MIN_SEEDS} seeds"
         measured = f"{measured}; not judged: {gate}" if gate else measured
         row = Claim(key, claim, source, f"per seed: {criterion}; {SEED_RULE}", measured,
-                    f"{sum(flags)}/{len(flags)}", outcome.value, outcome is Outcome.PASS)
+                    f"{sum(flags)}/{len(flags)}", outcome.value)
         self.claims.append(row)
         self.progress(f"{outcome.value.upper()}  {claim} ({source})\n      criterion: {row.criterion}\n"
                       f"      measured:  {measured}\n      seeds meeting it: {row.seeds_met}")
