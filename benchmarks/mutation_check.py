@@ -333,6 +333,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "claims", "bench/faq/main.py", "load_evidence(questions, budget, runs, studies, skip=failed)",
            "load_evidence(questions, budget, runs, studies)",
            ("tests/test_faq.py::test_a_study_that_fails_leaves_its_claims_inconclusive_not_judged_by_an_older_run",)),
+    Mutant("report-ignores-faq-group", "the report compares a FAQ group's levels per workload: a CNN-vs-GRU comparison "
+           "splits into two one-level groups", "bench/report/tables.py",
+           'df["group"] = df.get("group", df["workload"]).fillna(df["workload"]).astype(str)',
+           'df["group"] = df["workload"].astype(str)',
+           ("tests/test_report.py::test_prepare_renames_nothing_a_faq_group_stays_beside_its_workload",)),
+    Mutant("study-claims-retyped", "the FAQ re-types a study's claims.csv on reading (numbers, NA, booleans guessed)",
+           "bench/faq/main.py", "pd.read_csv(path, dtype=str, keep_default_na=False)", "pd.read_csv(path)",
+           ("tests/test_report.py::test_the_faq_reads_a_study_claims_table_as_the_text_it_is_and_refuses_one_without_outcomes",)),
 )
 
 
