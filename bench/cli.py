@@ -336,7 +336,8 @@ def sweep(
     info = read_provenance(folder)
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")
-    board = print_leaderboard(folder)
+    trials = sweep_trials(folder)
+    board = print_leaderboard(trials)
     console.print(f"results: {folder}")
     console.print(f"next: bench report {shlex.quote(str(folder))}  (HTML + Markdown: figures, pairwise tests)",
                   markup=False, highlight=False)
@@ -344,7 +345,7 @@ def sweep(
         console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
                       f"`{again}`")
         raise typer.Exit(130)
-    if unscored_levels(folder, board):  # a level without a single finished final seed: the comparison lacks it
+    if unscored_levels(trials, board):  # a level without a single finished final seed: the comparison lacks it
         raise typer.Exit(1)
 
 
@@ -376,19 +377,27 @@ def check_dashboard() -> None:
                           "pip install 'bench[dashboard]', or drop --dashboard")
 
 
-def print_leaderboard(folder: Path):
-    """One table per workload: mean and 95% CI of the target metric over the final-phase seeds, failures of each
-    phase, and below them the levels whose search failed, with the reason: the report's leaderboard (its numbers
-    and hyperparameter text), returned (None when nothing finished)."""
+def sweep_trials(folder: Path):
+    """A sweep folder's trials table, prepared for the report's tables (None when nothing finished)."""
     import pandas as pd
 
-    from bench.report.tables import leaderboard, prepare
+    from bench.report.tables import prepare
 
-    trials = pd.read_parquet(folder / "trials.parquet") if (folder / "trials.parquet").exists() else pd.DataFrame()
-    if trials.empty:
+    path = folder / "trials.parquet"
+    trials = pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    return None if trials.empty else prepare(trials)
+
+
+def print_leaderboard(trials):
+    """One table per group: mean and 95% CI of the target metric over the final-phase seeds, failures of each
+    phase, and below them the levels whose search failed, with the reason: the report's leaderboard (its numbers
+    and hyperparameter text) of prepared `trials`, returned (None when nothing finished)."""
+    from bench.report.tables import leaderboard
+
+    if trials is None:
         console.print("no finished trials yet")
         return None
-    board = leaderboard(prepare(trials))
+    board = leaderboard(trials)
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
     for table in leaderboard_tables(board):
         out.print(table)
@@ -397,16 +406,11 @@ def print_leaderboard(folder: Path):
     return board
 
 
-def unscored_levels(folder: Path, board) -> list[str]:
-    """The levels of a finished sweep without a single finished final seed, each printed with the first lines
-    of its errors."""
-    import pandas as pd
-
-    from bench.report.tables import prepare
-
+def unscored_levels(trials, board) -> list[str]:
+    """The levels of a finished sweep (its prepared trials and leaderboard) without a single finished final seed,
+    each printed with the first lines of its errors."""
     if board is None:
         return []
-    trials = prepare(pd.read_parquet(folder / "trials.parquet"))
     unscored = []
     for r in board[board["seeds"] == 0].itertuples():
         group = trials[(trials["group"] == r.group) & (trials["level"] == r.level)]

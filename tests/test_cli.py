@@ -210,14 +210,14 @@ def test_resuming_a_complete_sweep_says_so(finished_sweep):
 
 def test_sweep_leaderboard_is_the_reports(tmp_path, capsys):
     """The terminal's leaderboard is the report's: the same numbers and the same hyperparameter text."""
-    from bench.cli import print_leaderboard
+    from bench.cli import print_leaderboard, sweep_trials
     from bench.report import tables as tb
 
     rows = [{"trial_id": f"s{i}", "workload": "w", "level": "adam", "phase": "final", "status": "ok", "score": score,
              "lr": 0.0012345, "beta2": 0.99971, "tuned": "lr,beta2", "target_metric": "test_acc", "target_mode": "max",
              "seed": i, "error": ""} for i, score in enumerate([0.80, 0.82, 0.84])]
     pd.DataFrame(rows).to_parquet(tmp_path / "trials.parquet")
-    board = print_leaderboard(tmp_path)
+    board = print_leaderboard(sweep_trials(tmp_path))
     pd.testing.assert_frame_equal(board, tb.leaderboard(tb.prepare(pd.DataFrame(rows))))
     assert "lr=0.00123, beta2=0.9997" in capsys.readouterr().out
 
