@@ -531,7 +531,7 @@ def faq(
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
 
     Example: bench faq --quick --questions 8.1,8.5
-    Re-judge committed runs: bench faq --from-runs docs/examples/faq/runs --studies docs/examples/studies
+    Re-judge committed runs: bench faq --from-runs reports/examples/faq/runs --studies reports/examples/studies
     """
     from bench.faq.main import answer
     from bench.search.runners import RayTune

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED = sorted((ROOT / "docs" / "examples").rglob("index.html"))
+COMMITTED = sorted((ROOT / "reports" / "examples").rglob("index.html"))
 WIDTH, HEIGHT = 1280, 900
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver")

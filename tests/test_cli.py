@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.config import TrialConfig
 from bench.registry import REGISTRIES
+from bench.search.space import SPACES_DIR
 
 runner = CliRunner()
 
@@ -173,14 +174,12 @@ def finished_sweep(tmp_path, monkeypatch):
     that returns it, so that the CLI's own output is what is tested."""
     import json
     import shutil
-    from pathlib import Path
 
-    import bench
     import bench.search.tune as tune
     from tests.report_fixture import make_run
 
     folder = make_run(tmp_path / "my runs" / "optimizers-20250101-120000")
-    shutil.copy(Path(bench.__file__).parent / "search_spaces" / "optimizers.yaml", folder / "space.yaml")
+    shutil.copy(SPACES_DIR / "optimizers.yaml", folder / "space.yaml")
     info = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps({**info, "complete": True, "finished_trials": 9, "total_trials": 9}))
     calls = []

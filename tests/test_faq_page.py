@@ -1,4 +1,4 @@
-"""The FAQ page as rendered from the committed quick run's tables (docs/examples/faq/runs, no training): every
+"""The FAQ page as rendered from the committed quick run's tables (reports/examples/faq/runs, no training): every
 claim and every comparison it prints has its verdicts.csv row, every link on the page resolves from where the page
 is, the raw tables behind each claim are linked, and the full budget's verdicts sit beside the quick ones (pending
 until a full run is supplied)."""
@@ -20,7 +20,7 @@ from bench.report import faq as rf
 from bench.report import stats as st
 from bench.search.experiment import BUDGETS
 
-COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples"
+COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "examples"
 RUNS, STUDIES = COMMITTED / "faq" / "runs", COMMITTED / "studies"
 INTERVAL = re.compile(r"\d% CI")  # a sentence that reports an interval reports a comparison
 META = {"command": "bench faq --quick", "machine": "test", "budget": "quick: test", "budget_name": "quick",

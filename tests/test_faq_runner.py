@@ -137,7 +137,7 @@ def test_the_faq_describes_and_judges_but_never_trains_or_reads_data_itself():
             assert not forbidden & set(names), f"{path.name} line {node.lineno} imports {forbidden & set(names)}"
 
 
-COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "examples" / "faq" / "runs"
+COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "examples" / "faq" / "runs"
 
 
 @pytest.mark.slow

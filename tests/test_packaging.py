@@ -24,6 +24,7 @@ def test_a_wheel_installed_in_a_fresh_environment_lists_and_loads_the_spaces(tmp
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
                     str(src)], check=True, capture_output=True)
     wheel = next(dist.glob("bench-*.whl"))
+    assert (ROOT / "search_spaces" / "optimizers.yaml").is_file()  # the design card: spaces at the top of the repository
     assert "bench/search_spaces/optimizers.yaml" in zipfile.ZipFile(wheel).namelist()
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)

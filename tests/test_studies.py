@@ -14,7 +14,7 @@ from bench.studies.common import CLAIM_COLUMNS, Outcome, Study, decide, fmt_seed
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples" / "studies"
+EXAMPLES = Path(__file__).resolve().parents[1] / "reports" / "examples" / "studies"
 FIGURES = {
     "vanishing": {"grad_variance_by_depth", "activation_scale_by_depth", "grad_norm_over_steps", "grad_ratio_over_steps",
                   "update_ratio_by_depth", "sigmoid_activation_mean"},

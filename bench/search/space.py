@@ -20,7 +20,9 @@ import yaml
 from bench.config import ConfigError, TrialConfig
 from bench.search.protocol import CONFIRM_SEED_OFFSET, ProtocolBudget
 
-SPACES_DIR = Path(__file__).resolve().parents[1] / "search_spaces"  # package data: ships in the wheel
+# search_spaces/ at the top of a checkout; an installed wheel carries the same files as package data, bench/search_spaces/
+_PACKAGED = Path(__file__).resolve().parents[1] / "search_spaces"
+SPACES_DIR = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parents[2] / "search_spaces"
 
 TOP_KEYS = ("name", "description", "compare", "levels", "workloads", "fixed", "tune", "budget")
 RANGE_KEYS = ("min", "max", "scaling", "every_level")
@@ -189,7 +191,7 @@ def latin_hypercube(dists: Mapping[str, Any], n: int, seed: int) -> list[dict[st
 
 
 def load_space(source: str | Path | Mapping[str, Any]) -> SweepSpace:
-    """Load and validate a space from a dict, a YAML path, or the name of a file in bench/search_spaces/."""
+    """Load and validate a space from a dict, a YAML path, or the name of a file in search_spaces/."""
     if isinstance(source, Mapping):
         return _Validator("<dict>").space(source, default_name="sweep")
     path = resolve_path(source)
@@ -290,7 +292,7 @@ class _Validator:
 
     def space(self, data: Any, default_name: str) -> SweepSpace:
         if data is None:
-            raise self.fail("(top level)", "the file is empty; see bench/search_spaces/optimizers.yaml for an example")
+            raise self.fail("(top level)", "the file is empty; see search_spaces/optimizers.yaml for an example")
         doc = self.keys(data, "(top level)", TOP_KEYS)
         for key in ("compare", "levels", "workloads"):
             if key not in doc:
