@@ -264,6 +264,9 @@ ADDRESS = typer.Option(None, help="HOST:PORT of a running Ray cluster (e.g. from
 CPUS_PER_TRIAL = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with trials in "
                               "parallel: on small workloads that beats fewer, wider trials (two 1-thread MNIST-1D CNN "
                               "trials train at 2x the throughput of one 2-thread trial).")
+TENSORBOARD = typer.Option(True, "--tensorboard/--no-tensorboard", help="Write each trial's scalars and hparams "
+                           "under RUN/tensorboard/ (tensorboard --logdir RUN/tensorboard) after the trials ran; "
+                           "RUN/optuna.log (optuna-dashboard RUN/optuna.log) is always written.")
 GPUS_PER_TRIAL = typer.Option("auto", help="GPUs per trial: 'auto' packs trials onto each GPU by one trial's measured "
                               "memory and throughput (CPUs when there is no GPU); a fraction such as 0.25 lets 4 trials "
                               "share a GPU; 0 trains on CPUs.")
@@ -300,6 +303,7 @@ def sweep(
                                             "seeds as one stacked model (torch.func) where the config allows (no "
                                             "dropout, batch norm, norm clipping, early stopping, RNN). Default: when "
                                             "trials get a GPU."),
+    tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
     hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
@@ -329,7 +333,7 @@ def sweep(
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
-                           dashboard=dashboard, stack_seeds=stack_seeds)
+                           dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard)
     except KeyboardInterrupt:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(130) from None
@@ -526,6 +530,7 @@ def faq(
                                           "earlier `bench faq` wrote (its --runs: DIR/<experiment>/), training nothing; "
                                           "the gradient studies are read from --studies."),
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
+    tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -537,7 +542,8 @@ def faq(
     from bench.search.runners import RayTune
 
     say = lambda line: console.print(line, markup=False, highlight=False)
-    runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say)  # checks its values before Ray starts
+    # checks its values before Ray starts
+    runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
     with resumable():
         path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, runner, log=say,
@@ -563,6 +569,7 @@ def study(
     cpus_per_trial: float = CPUS_PER_TRIAL,
     gpus_per_trial: str = GPUS_PER_TRIAL,
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
+    tensorboard: bool = TENSORBOARD,
 ) -> None:
     """Reproduce the gradient literature claim by claim: each claim's pass criterion, measurement and PASS/FAIL.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -581,7 +588,7 @@ def study(
     resolve_size(quick, size)  # bad input fails here, before Ray starts
     check_seeds(seeds)
     say = lambda line: console.print(line, markup=False, highlight=False)
-    with resumable(), RayTune(address, cpus_per_trial, gpus_per_trial, log=say) as runner:
+    with resumable(), RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard) as runner:
         claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
     assert list(claims.columns) == CLAIM_COLUMNS
     console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)

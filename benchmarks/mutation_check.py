@@ -341,6 +341,18 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("study-claims-retyped", "the FAQ re-types a study's claims.csv on reading (numbers, NA, booleans guessed)",
            "bench/faq/main.py", "pd.read_csv(path, dtype=str, keep_default_na=False)", "pd.read_csv(path)",
            ("tests/test_report.py::test_the_faq_reads_a_study_claims_table_as_the_text_it_is_and_refuses_one_without_outcomes",)),
+    Mutant("journal-duplicates-on-resume", "a resumed run adds every trial to the Optuna journal again, not only the "
+           "new ones", "bench/search/journal.py", "            if rec.trial_id not in known:",
+           "            if rec.trial_id:",
+           ("tests/test_journal.py::test_a_resumed_run_appends_only_new_trials",)),
+    Mutant("journal-values-at-epoch-0", "every intermediate value of a trial in the journal is keyed by epoch 0 "
+           "(the dashboard's learning curves collapse to one point)", "bench/search/journal.py",
+           "steps = {int(row[\"epoch\"]): float(row[metric])", "steps = {0: float(row[metric])",
+           ("tests/test_journal.py::test_every_group_is_a_study_with_every_trial",)),
+    Mutant("tensorboard-hparams-without-config", "TensorBoard's HParams view gets only phase, level, group and seed, not "
+           "the hyperparameters that differ between trials", "bench/tensorboard.py",
+           "keys = [k for k in varying(records) if k not in ALWAYS]", "keys = []",
+           ("tests/test_journal.py::test_tensorboard_holds_each_trials_scalars_and_hparams",)),
 )
 
 

@@ -3,7 +3,8 @@
 A runner is a context manager (entering it starts or joins Ray) with one method, `run(plan, folder, log, cache)`:
 it runs every trial of a protocol plan (bench/search/protocol.py) still to run, as `ProtocolSearcher` hands
 them out, each writing its part into `folder` through `sweep_trial`. The FAQ's experiments and the gradient
-studies run on one, and so does a sweep (`tune.run_sweep`).
+studies run on one, and so does a sweep (`tune.run_sweep`). However a run ends (Ctrl-C included), the folder's
+Optuna journal and TensorBoard files then gain its finished trials (journal.export_run).
 
 `RayTune` joins `--address` or starts the local Ray that `bench sweep` starts, with `--cpus-per-trial` and
 `--gpus-per-trial` (`auto` packs trials onto each GPU, see resources.py); Tune reuses its actors between trials,
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.config import TrialConfig
+from bench.search.journal import export_run
 from bench.search.protocol import Plan
 
 Log = Callable[[str], None]
@@ -38,8 +40,8 @@ class InProcess:
     """The trials one after another in this process; torch's thread count is restored afterwards. No trial is
     stopped early (ASHA needs Tune). `stack_seeds`: as RayTune's."""
 
-    def __init__(self, stack_seeds: bool = False):
-        self.stack_seeds = stack_seeds
+    def __init__(self, stack_seeds: bool = False, tensorboard: bool = True):
+        self.stack_seeds, self.tensorboard = stack_seeds, tensorboard
 
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         import torch
@@ -59,6 +61,7 @@ class InProcess:
                 k += 1
         finally:
             torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
+            export_run(folder, self.tensorboard)
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "in-process"}
@@ -75,11 +78,12 @@ class RayTune:
     The values are checked (and --address reached) when it is made, before Ray starts or anything is written.
     `stack_seeds`: train a group's final seeds as one stacked model where the config allows (trial.final_stacked);
     None: when the trials get a GPU. The FAQ and the studies keep it off, since stacked seeds record no per-layer
-    gradient probes, which the studies' claims read. `example`: the config a GPU share is measured on (`auto`)."""
+    gradient probes, which the studies' claims read. `example`: the config a GPU share is measured on (`auto`).
+    `tensorboard`: write RUN/tensorboard/ after the trials (--no-tensorboard: off)."""
 
     def __init__(self, address: str | None = None, cpus: float = 1.0, gpus: float | str = "auto",
                  example: TrialConfig | None = None, log: Log = print, stack_seeds: bool | None = False,
-                 dashboard: bool = False, reuse_actors: bool = True):
+                 dashboard: bool = False, reuse_actors: bool = True, tensorboard: bool = True):
         from bench.config import ConfigError
         from bench.search.resources import parse_gpus_per_trial
         from bench.search.tune import _check_reachable
@@ -90,7 +94,7 @@ class RayTune:
         if address:
             _check_reachable(address)
         self.example, self.stack_seeds = example or TrialConfig(), stack_seeds
-        self.dashboard, self.reuse_actors = dashboard, reuse_actors
+        self.dashboard, self.reuse_actors, self.tensorboard = dashboard, reuse_actors, tensorboard
         self.stack = ExitStack()
         self.info: dict[str, Any] = {}
 
@@ -121,5 +125,8 @@ class RayTune:
     def run(self, plan: Plan, folder: Path, log: Log | None, cache: Path | None = None) -> None:
         from bench.search.tune import fit
 
-        fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, reuse_actors=self.reuse_actors,
-            stack_seeds=self.stack_seeds, cache=cache and Path(cache).resolve())
+        try:
+            fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, reuse_actors=self.reuse_actors,
+                stack_seeds=self.stack_seeds, cache=cache and Path(cache).resolve())
+        finally:
+            export_run(folder, self.tensorboard)

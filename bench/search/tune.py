@@ -485,18 +485,19 @@ def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> 
 def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
               cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
               dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
-              stack_seeds: bool | None = None) -> Path:
+              stack_seeds: bool | None = None, tensorboard: bool = True) -> Path:
     """Run (or resume) a sweep on a RayTune runner and return its run folder with trials/epochs/gradients tables,
     run.json and space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete:
     false. Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final
-    seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU."""
+    seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU.
+    `tensorboard`: also write RUN/tensorboard/ (the Optuna journal RUN/optuna.log is always written: journal.py)."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
     log = console.print if progress else None
     runner = RayTune(address, 1.0 if cpus_per_trial is None else cpus_per_trial, gpus_per_trial,
                      space.base_config(space.levels[0], space.workloads[0]), log or (lambda line: None), stack_seeds,
-                     dashboard, reuse_actors)
+                     dashboard, reuse_actors, tensorboard)
     with ExitStack() as held:
         folder = None if resume is False else _resumed_folder(space, Path(out), resume)
         if folder:
