@@ -393,6 +393,12 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
     md = write_report([folder], tmp_path / "reports", "div", None).with_name("report.md").read_text()
     assert "Searches flagged as failed (shown, not ranked" in md and "1000.0: every tuning trial failed" in md
     assert not (folder / ".stop").exists()
+    import optuna
+
+    from bench.search.journal import journal_storage  # the Ray runner exports the run, as the in-process one does
+    failed = optuna.load_study(study_name="mnist1d-mlp.1000.0", storage=journal_storage(folder)).trials
+    assert [t.state for t in failed] == [optuna.trial.TrialState.FAIL] * 3
+    assert len(list((folder / "tensorboard").iterdir())) == len(trials)
 
 
 @pytest.mark.slow
