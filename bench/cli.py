@@ -144,6 +144,8 @@ def lr_find(
 
     if not 0 < min_lr < max_lr:
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
+    if not 2 <= steps <= 10**6:
+        raise ConfigError(f"--steps must be in 2..1,000,000 (mini-batches in the LR ramp), got {steps}")
     cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, **parse_sets(set_)})
     check_names(cfg)
     check_device(cfg.device)
@@ -316,6 +318,8 @@ def sweep(
     from bench.search.space import load_space
 
     gpus = parse_gpus_per_trial(gpus_per_trial)
+    if resume is not None and not resume.strip():
+        raise ConfigError("--resume '' names no run; pass a run folder or 'last'")
     if space is None and resume in (None, "last"):
         raise ConfigError("name a sweep (e.g. `bench sweep optimizers`) or pass --resume RUN_FOLDER")
     if space is None and not (Path(resume) / "space.yaml").is_file():
@@ -544,7 +548,9 @@ def faq(
     say = lambda line: console.print(line, markup=False, highlight=False)
     # checks its values before Ray starts
     runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)
-    ids = [q.strip() for q in questions.split(",") if q.strip()] if questions else None
+    ids = [q.strip() for q in questions.split(",") if q.strip()] if questions is not None else None
+    if ids == []:
+        raise ConfigError(f"--questions {questions!r} names no question; pass numbers such as 8.1,8.5, or drop it for all")
     with resumable():
         path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, runner, log=say,
                       full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)

@@ -90,27 +90,56 @@ class TrialConfig:
                 raise ConfigError(f"{f.name} must be a finite number, got {getattr(self, f.name)}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
-        if not self.lr > 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0 <= self.dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("momentum", "beta1", "beta2", "alpha"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not self.eps > 0:
-            raise ConfigError(f"eps must be > 0, got {self.eps}")
         if self.wd_mode not in ("coupled", "decoupled"):
             raise ConfigError(f"wd_mode must be 'coupled' or 'decoupled', got {self.wd_mode!r}")
-        for name in ("width", "depth", "fc_width"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("residual_scale", "weight_decay", "clip_norm", "clip_value", "weight_clip", "label_smoothing"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name, bounds in RANGES.items():
+            bounds.check(name, getattr(self, name))
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric field may take: [low, high], either end open, with what the bounds mean."""
+    low: float
+    high: float = math.inf
+    open_low: bool = False
+    open_high: bool = False
+    note: str = ""
+
+    def check(self, name: str, value: float) -> None:
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        if above and below:
+            return
+        if self.high <= 1:  # a fraction: both ends say what it is
+            want = f"in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
+        elif not above:
+            want = f"{'>' if self.open_low else '>='} {_number(self.low)}"
+        else:
+            want = f"{'<' if self.open_high else '<='} {_number(self.high)}"
+        raise ConfigError(f"{name} must be {want}{f' ({self.note})' if self.note else ''}, got {value}")
+
+
+def _number(x: float) -> str:
+    """A bound as people read it: 4,294,967,295 rather than 4.29497e+09."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
+
+
+UNIT = Range(0, 1, open_high=True)
+# Upper bounds on counts stop values that would overflow torch's int64 step counters or spin for ever before a
+# size check could run; they lie far above anything that trains (the studies use epochs=100,000 with max_steps).
+RANGES: dict[str, Range] = {
+    "seq_len": Range(0, 10**7, note="0 = the workload's default"),
+    "n_train": Range(0, 10**9, note="0 = all training samples"),
+    "width": Range(1, 2**24), "depth": Range(1, 1000), "fc_width": Range(1, 2**24),
+    "residual_scale": Range(0), "dropout": UNIT, "rnn_radius": Range(0, 100, note="0 = leave the weights"),
+    "lr": Range(0, open_low=True), "momentum": UNIT, "beta1": UNIT, "beta2": UNIT, "alpha": UNIT,
+    "eps": Range(0, open_low=True), "weight_decay": Range(0),
+    "warmup_frac": UNIT, "lr_gamma": Range(0, 1, open_low=True), "step_frac": Range(0, 1, open_low=True),
+    "label_smoothing": UNIT, "clip_norm": Range(0), "clip_value": Range(0), "weight_clip": Range(0),
+    "early_stop": Range(0, 10**9, note="0 = off"), "epochs": Range(1, 10**9), "batch_size": Range(1, 2**31),
+    "max_steps": Range(0, 10**12, note="0 = no cap"), "seed": Range(0, 2**32 - 1, note="numpy's seed range"),
+    "probe_every": Range(0, 10**12, note="0 = off"), "threads": Range(0, 1024, note="0 = as the environment sets"),
+}
 
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}

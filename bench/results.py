@@ -336,7 +336,22 @@ def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
                                   "restore the file or run the experiment again") from None
             warn(f"{path} is unreadable ({problem}); reading the run from its parts/ instead")
             return to_tables(ResultStore(folder).finished())
+        check_schema(tables[name], path)
     return tables
+
+
+# The columns every table of a run holds (gradients: when it has any row); a table without them is not bench's.
+SCHEMA = {"trials": ("trial_id", "status"), "epochs": ("trial_id", "epoch", "split", "metric", "value"),
+          "gradients": ("trial_id",)}
+
+
+def check_schema(df: pd.DataFrame, path: Path) -> None:
+    """Refuse a table that is not one bench wrote (a foreign Parquet file under a bench name), naming it."""
+    if path.stem == "gradients" and df.columns.empty:
+        return
+    if missing := [c for c in SCHEMA[path.stem] if c not in df.columns]:
+        raise ConfigError(f"{path} is not a bench {path.stem} table (no {', '.join(missing)} column); restore it, or "
+                          "delete it to rebuild it from parts/")
 
 
 def read_provenance(folder: Path) -> dict[str, Any]:

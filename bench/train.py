@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +21,7 @@ from bench.config import ConfigError, TrialConfig, steps_per_epoch
 from bench.data.base import DataBundle, Split
 from bench.flops import matmul_peak, train_flops_per_sample, unwrap
 from bench.metrics import evaluate
-from bench.models import build_model
+from bench.models import build_model, check_model_fits
 from bench.probes import GradientProbe, grad_health
 from bench.status import TrialStatus
 from bench.workloads import get_workload, load_data
@@ -256,10 +257,19 @@ def channels_last(data: DataBundle) -> DataBundle:
                             for name, split in (("train", data.train), ("val", data.val), ("test", data.test))})
 
 
+def check_threads(threads: int) -> None:
+    """More torch threads than a few per core of the machine that trains only thrash (and 10^5 fail to start)."""
+    cores = os.cpu_count() or 1
+    if threads > 4 * cores:
+        raise ConfigError(f"threads={threads} is more than 4 per CPU core of this machine ({cores} cores); choose "
+                          f"threads <= {4 * cores}, or 0 to keep the environment's setting")
+
+
 def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle | None = None) -> TrialResult:
     """Train and evaluate one trial. A NaN/inf loss ends it with status "diverged"; it never prints."""
     t0 = time.perf_counter()
     if cfg.threads:
+        check_threads(cfg.threads)
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     workload = get_workload(cfg.workload)
@@ -267,6 +277,7 @@ def run_trial(cfg: TrialConfig, report: Reporter | None = None, data: DataBundle
     data = data.to(device) if data is not None else load_data(cfg, device)
     if cfg.augment and data.augment is None:
         raise ConfigError(f"workload {cfg.workload!r} has no data augmentation; drop augment")
+    check_model_fits(workload.model, cfg, data, workload.cell, device)
     seed_everything(cfg.seed)  # loading may consume randomness; the model init must not depend on it
     model = build_model(workload.model, cfg, data, workload.cell).to(device)
     if workload.model == "cnn" and data.train.x.dim() == 4:

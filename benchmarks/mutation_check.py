@@ -353,6 +353,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "the hyperparameters that differ between trials", "bench/tensorboard.py",
            "keys = [k for k in varying(records) if k not in ALWAYS]", "keys = []",
            ("tests/test_journal.py::test_tensorboard_holds_each_trials_scalars_and_hparams",)),
+    Mutant("config-open-bounds-closed", "a config range's open end admits its bound: lr_gamma 0 or step_frac 0 train "
+           "at LR 0", "bench/config.py", "above = value > self.low if self.open_low else value >= self.low",
+           "above = value >= self.low", ("tests/test_inputs.py::test_out_of_range_field_named",)),
+    Mutant("model-size-unchecked", "a model larger than the machine's memory is built anyway", "bench/models/__init__.py",
+           'need = float("inf") if params < 0 else params * PER_PARAM + acts * PER_ACTIVATION', "need = 0",
+           ("tests/test_inputs.py::test_model_too_large_for_the_machine_is_refused",)),
+    Mutant("foreign-table-read", "a foreign Parquet file under a bench table's name is read as the run's table",
+           "bench/results.py", "        check_schema(tables[name], path)\n", "", ("tests/test_inputs.py::test_foreign_parquet_refused",)),
 )
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from bench.config import ConfigError
 from bench.data.base import DataBundle, Split, split_off_validation
+from bench.memory import check_fits
 
 N_TRAIN, N_TEST = 11_000, 1_000
 SEED = 20_130_617  # fixed: the data must not depend on the trial seed
@@ -94,6 +95,8 @@ def load(name: str, seq_len: int = 0) -> DataBundle:
     T = seq_len or spec.default_len
     if T < spec.min_len:
         raise ConfigError(f"{name} needs seq_len >= {spec.min_len}, got {T}")
+    # Generating holds int64 symbols, their int64 one-hot form and its float copy: ~160 bytes per step and sequence.
+    check_fits(f"{name} at seq_len={T}", 160 * (N_TRAIN + N_TEST) * (T + 20), "cpu", "choose a smaller seq_len")
     x, y = spec.make(T, N_TRAIN + N_TEST, torch.Generator().manual_seed(SEED))
     train, val = split_off_validation(Split(x[:N_TRAIN], y[:N_TRAIN]), frac=(N_TRAIN - 10_000) / N_TRAIN)
     return DataBundle(train, val, Split(x[N_TRAIN:], y[N_TRAIN:]), task=spec.task, num_classes=spec.num_classes,

@@ -68,3 +68,43 @@ def build_model(family: str, cfg: TrialConfig, data: DataBundle, cell: str = "gr
     if family != "rnn":  # recurrent inits are the cell's own (identity, forget bias, radius)
         apply_init(model, cfg.init, get_activation(cfg.activation).gain)
     return model
+
+
+def footprint(family: str, cfg: TrialConfig, data: DataBundle, cell: str = "gru") -> tuple[int, int]:
+    """(parameters, activation values of one mini-batch) of the model a config builds, measured on PyTorch's meta
+    device: shapes without storage, so a model too large to allocate is sized in milliseconds. A recurrent net's
+    activations are counted from its shape (each of T steps keeps a few hidden-sized gate values per layer);
+    the others' by a forward pass of one meta batch. A size that overflows even a meta tensor returns -1, -1."""
+    import torch
+
+    batch = min(cfg.batch_size, len(data.train))
+    try:
+        with torch.device("meta"):
+            model = lookup(MODELS, "model", family).build(cfg, data, cell)
+            params = sum(p.numel() for p in model.parameters())
+            if family == "rnn":
+                steps = data.train.x.shape[1] if data.train.x.dim() > 1 else 1
+                return params, batch * steps * cfg.width * cfg.depth * 8
+            sizes: list[int] = []
+            leaves = [m for m in model.modules() if not any(m.children())]
+            hooks = [m.register_forward_hook(lambda m, i, out: sizes.append(out.numel())) for m in leaves]
+            model(torch.empty(batch, *data.input_shape, device="meta"))
+            for hook in hooks:
+                hook.remove()
+            return params, sum(sizes)
+    except RuntimeError as e:  # "Storage size calculation overflowed": beyond any machine
+        if "overflow" not in str(e):
+            raise
+        return -1, -1
+
+
+def check_model_fits(family: str, cfg: TrialConfig, data: DataBundle, cell: str, device: object) -> None:
+    """Refuse a model whose parameters, gradients, optimiser state and one batch's activations exceed the memory
+    of the device it would train on, naming the sizes to shrink."""
+    from bench.memory import PER_ACTIVATION, PER_PARAM, check_fits
+
+    params, acts = footprint(family, cfg, data, cell)
+    need = float("inf") if params < 0 else params * PER_PARAM + acts * PER_ACTIVATION
+    sizes = f"width={cfg.width}, depth={cfg.depth}, fc_width={cfg.fc_width}, batch_size={cfg.batch_size}"
+    what = f"{cfg.workload} at {sizes}" + (f" ({params:,} parameters)" if params >= 0 else "")
+    check_fits(what, need, device, "choose a smaller width, depth, fc_width, seq_len or batch_size")

@@ -88,8 +88,8 @@ class RayTune:
         from bench.search.resources import parse_gpus_per_trial
         from bench.search.tune import _check_reachable
 
-        if cpus <= 0:
-            raise ConfigError(f"--cpus-per-trial must be > 0, got {cpus}")
+        if not 0 < cpus <= 4096:  # also refuses nan, which every comparison fails
+            raise ConfigError(f"--cpus-per-trial must be a number of CPUs > 0 (e.g. 1 or 0.5), got {cpus}")
         self.address, self.cpus, self.gpus, self.log = address, float(cpus), parse_gpus_per_trial(gpus), log
         if address:
             _check_reachable(address)

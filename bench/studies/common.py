@@ -50,6 +50,7 @@ TABLES = {  # the tidy tables every study writes, and what each holds
 }
 CLAIM_COLUMNS = ["key", "claim", "source", "criterion", "measured", "seeds_met", "outcome"]
 DPI = 120
+MAX_SEEDS = 1000
 MIN_SEEDS = 5  # fewer seeds decide nothing: 2 of 2 agreeing happens by chance a quarter of the time
 PASS_SHARE, FAIL_SHARE = 0.8, 0.2  # 4 or 5 of 5 seeds: pass; 0 or 1 of 5: fail; 2 or 3: inconclusive
 SEED_RULE = (f"pass if at least {PASS_SHARE:.0%} of the seeds (>= {MIN_SEEDS}) meet it, fail if at most "
@@ -74,9 +75,12 @@ def decide(flags: Iterable[bool]) -> Outcome:
 
 
 def check_seeds(seeds: int | None) -> None:
-    """A study's --seeds: None (its default) or at least 1."""
+    """A study's --seeds: None (its default) or 1..MAX_SEEDS (each seed is a batch of trials: 10^8 of them would
+    fill the memory with their plan before the first trial starts)."""
     if seeds is not None and seeds < 1:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
+    if seeds is not None and seeds > MAX_SEEDS:
+        raise ConfigError(f"--seeds must be <= {MAX_SEEDS}, got {seeds}; a study's claims are settled by 5 to 20 seeds")
 
 
 def resolve_size(quick: bool, size: str | None) -> str:
