@@ -360,7 +360,8 @@ MUTANTS: tuple[Mutant, ...] = (
            'need = float("inf") if params < 0 else params * PER_PARAM + acts * PER_ACTIVATION', "need = 0",
            ("tests/test_inputs.py::test_model_too_large_for_the_machine_is_refused",)),
     Mutant("foreign-table-read", "a foreign Parquet file under a bench table's name is read as the run's table",
-           "bench/results.py", "        check_schema(tables[name], path)\n", "", ("tests/test_inputs.py::test_foreign_parquet_refused",)),
+           "bench/results.py", "        check_schema(tables[name], path)\n", "",
+           ("tests/test_inputs.py::test_foreign_parquet_refused",)),
 )
 
 

@@ -1,6 +1,8 @@
 """Every config field and CLI option is range-checked: a value is valid, or refused with one line and exit 2 and
 nothing written; never a traceback, never a silent reinterpretation (n_train -5 training on all but 5 samples)."""
+import tempfile
 from dataclasses import fields
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,7 +102,7 @@ CLI_FIELDS = sorted(set(FIELDS) - {"workload", "width", "depth", "fc_width", "se
 @given(key=st.sampled_from(CLI_FIELDS), data=st.data())
 def test_bench_run_is_valid_or_one_line(tmp_path, key, data):
     value = data.draw(VALUES[FIELDS[key]], label=key)
-    out = tmp_path / f"out-{data.draw(st.integers(0, 10**9))}"
+    out = Path(tempfile.mkdtemp(dir=tmp_path)) / "out"  # one per example: tmp_path is shared by all of them
     res = runner.invoke(app, ["run", *TINY, "--out", str(out), "--set", f"{key}={value}"])
     assert "Traceback" not in res.output, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
