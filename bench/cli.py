@@ -329,7 +329,7 @@ def sweep(
         check_dashboard()
     again = resume_command(space, quick, out, resume)
     previous = resumed_info(chosen.name, out, resume)
-    from bench.search.tune import run_sweep  # imports Ray: only once the space is known to be valid
+    from bench.search.sweep import run_sweep  # imports Ray: only once the space is known to be valid
 
     if not previous.get("complete"):  # Ray takes its while to start; say so instead of staying silent
         console.print(f"setting up: data, then joining the Ray cluster at {address} ..." if address else

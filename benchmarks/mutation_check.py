@@ -61,7 +61,7 @@ T_STACK_SWEEP = "tests/test_stacked_sweep.py"
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
     Mutant("objective-is-test-metric", "the search tunes on the test metric instead of its validation counterpart",
-           "bench/search/protocol.py", 'return f"val_{metric}"', 'return f"test_{metric}"', (T_PROTO,)),
+           "bench/scores.py", 'return f"val_{metric}"', 'return f"test_{metric}"', (T_PROTO,)),
     Mutant("trial-objective-is-test-score", "a sweep trial hands the search its test score as the objective",
            "bench/search/trial.py",
            'value = objective(result.status, result.epochs, task["metric"], task["mode"], tested_epoch(',
@@ -90,7 +90,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "row = epochs[-1]", (T_PROTO,)),
     Mutant("confirm-seed-is-a-final-seed", "the confirm step re-runs on the first final seed", "bench/search/protocol.py",
            "CONFIRM_SEED_OFFSET = 1_001", "CONFIRM_SEED_OFFSET = 1", (T_PROTO,)),
-    Mutant("resume-picks-oldest", "--resume last continues the oldest run", "bench/search/tune.py",
+    Mutant("resume-picks-oldest", "--resume last continues the oldest run", "bench/search/sweep.py",
            "folder = runs[-1]", "folder = runs[0]", (f"{T_PROTO}::test_resume_last_continues_the_newest_of_several_runs",
                                                      f"{T_PROTO}::test_resume_last_with_a_same_second_suffix_picks_the_later")),
     Mutant("final-seeds-reuse-tuning-seed", "the final phase re-runs with the tuning seed among its seeds",
@@ -362,6 +362,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("foreign-table-read", "a foreign Parquet file under a bench table's name is read as the run's table",
            "bench/results.py", "        check_schema(tables[name], path)\n", "",
            ("tests/test_inputs.py::test_foreign_parquet_refused",)),
+    Mutant("report-imports-search", "the report takes a metric name from the search engine instead of bench.scores",
+           "bench/report/tables.py", "from bench.scores import tuning_metric",
+           "from bench.search.protocol import tuning_metric", ("tests/test_architecture.py",)),
+    Mutant("runner-sweep-cycle", "the Ray Tune machinery imports the runners that call it (an import cycle)",
+           "bench/search/tune.py", "from bench.search.trial import ",
+           "from bench.search.runners import RayTune  # noqa: F401\nfrom bench.search.trial import ",
+           ("tests/test_architecture.py",)),
 )
 
 

@@ -37,7 +37,8 @@ from bench.config import TrialConfig
 from bench.metrics import EVAL_BATCH
 from bench.models import build_model
 from bench.results import ResultStore, read_run
-from bench.search.tune import quiet_tune_logs, ray_session, run_sweep
+from bench.search.sweep import run_sweep
+from bench.search.tune import quiet_tune_logs, ray_session
 from bench.train import run_trial, seed_everything
 from bench.workloads import load_data
 

@@ -175,7 +175,7 @@ def finished_sweep(tmp_path, monkeypatch):
     import json
     import shutil
 
-    import bench.search.tune as tune
+    import bench.search.sweep as sweep
     from tests.report_fixture import make_run
 
     folder = make_run(tmp_path / "my runs" / "optimizers-20250101-120000")
@@ -183,7 +183,7 @@ def finished_sweep(tmp_path, monkeypatch):
     info = json.loads((folder / "run.json").read_text())
     (folder / "run.json").write_text(json.dumps({**info, "complete": True, "finished_trials": 9, "total_trials": 9}))
     calls = []
-    monkeypatch.setattr(tune, "run_sweep", lambda *a, **kw: calls.append(kw) or folder)
+    monkeypatch.setattr(sweep, "run_sweep", lambda *a, **kw: calls.append(kw) or folder)
     return folder, calls
 
 

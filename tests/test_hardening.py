@@ -131,16 +131,16 @@ def test_sweep_with_missing_data_stops_before_any_trial(tmp_path):
 def test_datasets_are_loaded_once_per_distinct_data(monkeypatch):
     from dataclasses import replace
 
-    from bench.search import tune
+    from bench.search import sweep
     from bench.workloads import WORKLOADS
 
     calls = []
     for name in ("mnist1d-cnn", "mnist1d-mlp"):
         monkeypatch.setitem(WORKLOADS, name, replace(WORKLOADS[name], load=calls.append))
-    tune.load_datasets(load_space(tiny_space(workloads=["mnist1d-cnn", "mnist1d-mlp"])))
+    sweep.load_datasets(load_space(tiny_space(workloads=["mnist1d-cnn", "mnist1d-mlp"])))
     assert [cfg.workload for cfg in calls] == ["mnist1d-cnn", "mnist1d-mlp"]  # once each, not once per level
     calls.clear()
-    tune.load_datasets(load_space(tiny_space(compare="seq_len", levels=[0, 20])))
+    sweep.load_datasets(load_space(tiny_space(compare="seq_len", levels=[0, 20])))
     assert [cfg.seq_len for cfg in calls] == [0, 20]  # a level that changes the data loads its own
 
 
@@ -230,7 +230,7 @@ def test_bad_space_file_is_one_line_before_anything_runs(tmp_path, monkeypatch, 
 
     from bench.cli import app
 
-    monkeypatch.setattr("bench.search.tune.run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
+    monkeypatch.setattr("bench.search.sweep.run_sweep", lambda *a, **k: pytest.fail("the sweep started"))
     path = tmp_path / "bad.yaml"
     path.write_bytes(raw)
     res = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "runs")])
@@ -470,7 +470,8 @@ def test_resume_reruns_the_trial_of_an_unreadable_part(tmp_path):
     """A damaged part is set aside and its trial runs again, with the configuration it had (exact resume)."""
     import json
 
-    from bench.search.tune import ray_session, run_sweep
+    from bench.search.sweep import run_sweep
+    from bench.search.tune import ray_session
 
     space = tiny_space(levels=["adam"], budget={"trials_per_level": 2, "epochs": 1, "seeds": 1})
     with ray_session(None, dashboard=False):

@@ -230,28 +230,28 @@ def make_run(root, name, age_s):
 def test_resume_last_continues_the_newest_of_several_runs(tmp_path, monkeypatch):
     """Three earlier runs of the sweep, made by new_run_folder's naming at different times (plus a run of another
     sweep): `--resume last` must pick the newest one of this sweep."""
-    from bench.search import tune
+    from bench.search import sweep
 
     space = load_space(space_dict(name="opt"))
     make_run(tmp_path, "opt-20250101-090000", 300)
     newest = make_run(tmp_path, "opt-20250102-080000", 100)
     make_run(tmp_path, "opt-20250101-230000", 200)
     make_run(tmp_path, "opt2-20250103-000000", 0)
-    monkeypatch.setattr(tune, "load_space", lambda path: space)  # the stored space is the same space
-    assert tune._resumed_folder(space, tmp_path, True) == newest
+    monkeypatch.setattr(sweep, "load_space", lambda path: space)  # the stored space is the same space
+    assert sweep._resumed_folder(space, tmp_path, True) == newest
 
 
 def test_resume_last_with_a_same_second_suffix_picks_the_later(tmp_path, monkeypatch):
     from bench.results import new_run_folder
-    from bench.search import tune
+    from bench.search import sweep
 
     space = load_space(space_dict(name="opt"))
     first = new_run_folder(tmp_path, "opt")
     (first / "space.yaml").write_text("x: 1\n")
     second = new_run_folder(tmp_path, "opt")
     (second / "space.yaml").write_text("x: 1\n")
-    monkeypatch.setattr(tune, "load_space", lambda path: space)
-    assert tune._resumed_folder(space, tmp_path, True) == second
+    monkeypatch.setattr(sweep, "load_space", lambda path: space)
+    assert sweep._resumed_folder(space, tmp_path, True) == second
 
 
 def board_rows(statuses: dict[str, list[str]]):

@@ -85,7 +85,7 @@ def test_seeds_are_stacked_only_when_asked_and_the_config_allows(tmp_path, fixed
 def test_sweep_command_passes_the_stacking_choice_on(flag, want, monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import bench.search.tune
+    import bench.search.sweep
     from bench.cli import app
 
     seen = {}
@@ -94,6 +94,6 @@ def test_sweep_command_passes_the_stacking_choice_on(flag, want, monkeypatch, tm
         seen.update(kw)
         raise KeyboardInterrupt  # the command's clean stop: nothing else runs
 
-    monkeypatch.setattr(bench.search.tune, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(bench.search.sweep, "run_sweep", fake_run_sweep)
     res = CliRunner().invoke(app, ["sweep", "optimizers", "--quick", "--out", str(tmp_path), *flag])
     assert res.exit_code == 130 and seen["stack_seeds"] is want, res.output

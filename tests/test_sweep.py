@@ -405,7 +405,7 @@ def test_sweep_end_to_end_with_a_diverging_level(tmp_path, rays, monkeypatch):
 def test_gru_trials_on_many_slots_all_finish(tmp_path, rays):
     """GRU trials with the gradient probe on every other step, 8 at once on this machine's CPUs (a quarter CPU
     each): none may error. On a GPU the probe's hook on the GRU's unused output got None and every GRU trial failed."""
-    from bench.search.tune import run_sweep
+    from bench.search.sweep import run_sweep
 
     space = tiny_space(name="manygru", workloads=["mnist1d-gru"], levels=["adam", "sgd", "momentum", "rmsprop"],
                        budget={"trials_per_level": 2, "epochs": 1, "seeds": 1, "asha": False, "confirm": 0})
@@ -422,7 +422,7 @@ def test_resumed_sweep_reruns_interrupted_trials_exactly(tmp_path, rays):
     resumed sweep re-runs them with the parameters and seed written down before they started, and its trials equal
     the uninterrupted sweep's, config and result; nothing else runs again."""
     from bench.search.protocol import SUGGESTED_DIR
-    from bench.search.tune import run_sweep
+    from bench.search.sweep import run_sweep
 
     space = load_space(tiny_space(name="exact", levels=["adam", "momentum"], tune={
         "lr": {"min": 1.0e-3, "max": 1.0e-1, "scaling": "log"}, "momentum": {"min": 0.5, "max": 0.99, "scaling": "log1m"}},
@@ -554,7 +554,7 @@ def first_epoch_timers(folder, trial_ids) -> pd.Series:
 def test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task(tmp_path, rays, capsys):
     """stack_seeds=True (the default on a GPU) forced on CPUs: the final seeds of each level train as one stacked
     model in one Ray task; each seed's record is where and as a separate trial's would be."""
-    from bench.search.tune import run_sweep
+    from bench.search.sweep import run_sweep
 
     space = tiny_space(name="stacked", budget={"trials_per_level": 2, "epochs": 2, "seeds": 3, "confirm": 1,
                                                "asha": False})

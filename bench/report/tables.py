@@ -17,6 +17,7 @@ import pandas as pd
 
 from bench.report import stats as st
 from bench.report.flags import FAILED, group_flags
+from bench.scores import tuning_metric
 from bench.status import Phase, TrialStatus
 
 TUNE, CONFIRM, FINAL = Phase.TUNE, Phase.CONFIRM, Phase.FINAL
@@ -111,8 +112,6 @@ def chosen_on(row: pd.Series) -> str:
     value, seeds = row.get("chosen_objective", math.nan), row.get("chosen_seeds", 0)
     if not (isinstance(value, float) and math.isfinite(value)) or not seeds:
         return ""
-    from bench.search.protocol import tuning_metric
-
     metric = tuning_metric(str(row.get("target_metric")))
     return f" (chosen on {metric} {value:.3g}" + (f", mean of {int(seeds)} seeds)" if seeds > 1 else ")")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
+from bench.scores import tuning_metric
 from bench.status import Phase, TrialStatus
 
 if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
@@ -99,14 +100,6 @@ def chance_level(cfg: TrialConfig, target: str) -> float:
         y = data.test.y.flatten()
         return float(y.bincount().max()) / len(y)
     return math.nan
-
-
-def tuning_metric(target: str) -> str:
-    """Search on the validation counterpart of the test metric, so the test set never steers the choice."""
-    split, _, metric = target.partition("_")
-    if split != "test" or not metric:
-        raise ConfigError(f"workload target {target!r} must be a test metric such as test_acc")
-    return f"val_{metric}"
 
 
 def worst(mode: str) -> float:

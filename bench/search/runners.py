@@ -3,7 +3,7 @@
 A runner is a context manager (entering it starts or joins Ray) with one method, `run(plan, folder, log, cache)`:
 it runs every trial of a protocol plan (bench/search/protocol.py) still to run, as `ProtocolSearcher` hands
 them out, each writing its part into `folder` through `sweep_trial`. The FAQ's experiments and the gradient
-studies run on one, and so does a sweep (`tune.run_sweep`). However a run ends (Ctrl-C included), the folder's
+studies run on one, and so does a sweep (`sweep.run_sweep`). However a run ends (Ctrl-C included), the folder's
 Optuna journal and TensorBoard files then gain its finished trials (journal.export_run).
 
 `RayTune` joins `--address` or starts the local Ray that `bench sweep` starts, with `--cpus-per-trial` and

@@ -14,8 +14,8 @@
   atomically to the run folder (the results and what --resume reads), and returns the outcome. With stacked
   seeds (on a GPU by default), a group's final seeds run as one task that trains them as one stacked model
   (`final_stacked`) and writes each seed's part under its own trial id.
-- `run_sweep` runs all of it in one Tune run on a `RayTune` runner (runners.py, which starts or joins Ray, as it
-  does for the FAQ and the studies) and consolidates the tidy tables.
+- `fit` runs all of it as one Tune run on the open Ray session; a runner (runners.py) calls it, for a sweep
+  (sweep.py), the FAQ and the studies alike.
 """
 from __future__ import annotations
 
@@ -28,27 +28,20 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import ray
-import yaml
 from ray import tune
 from ray.tune import Callback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
-from rich.console import Console
 
 from bench.config import ConfigError, TrialConfig
 from bench.results import (
     ResultStore,
     atomic_write,
-    ensure_writable,
-    new_run_folder,
-    provenance,
-    read_provenance,
-    run_lock,
 )
 from bench.search.protocol import (
     CONFIRM,
@@ -58,21 +51,15 @@ from bench.search.protocol import (
     Outcome,
     Plan,
     rank,
-    read_suggestions,
     worst,
     write_suggestion,
 )
 from bench.search.resources import measure_on_cluster, resolve_gpus_per_trial
-from bench.search.runners import RayTune
-from bench.search.space import SweepSpace, latin_hypercube, load_space
-from bench.search.trial import STOP_DIR, error_text, members, stop_flag, sweep_trial, write_part
+from bench.search.space import SweepSpace, latin_hypercube
+from bench.search.trial import error_text, members, stop_flag, sweep_trial, write_part
 from bench.stacked import why_not_stacked
 from bench.status import TrialStatus
 from bench.train import TrialResult
-
-__all__ = ["run_sweep"]
-
-console = Console(highlight=False, soft_wrap=True)
 
 
 def asha_rungs(epochs: int, grace: int, reduction_factor: int) -> list[int]:
@@ -460,95 +447,6 @@ def trial_resources(request: float | str, example: TrialConfig, cpus: float,
     what that choice was based on, and how many trials run at once."""
     gpus, info = resolve_gpus_per_trial(request, ray.cluster_resources(), example, cpus, measure_on_cluster, log)
     return gpus, info, _slots(cpus, gpus)
-
-
-def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> Path:
-    """The run folder to continue (resume=True: the newest run of this sweep under out), checked to hold the
-    same resolved space, so that a resumed sweep is the sweep that was started."""
-    if resume is True:
-        runs = sorted(p for p in out.glob(f"{space.name}-*") if (p / "space.yaml").exists())  # names sort by time
-        if not runs:
-            raise ConfigError(f"no earlier run of sweep {space.name!r} under {out} to resume; drop --resume")
-        folder = runs[-1]
-    else:
-        folder = Path(resume)
-    if not (folder / "space.yaml").is_file():
-        raise ConfigError(f"{folder} is not a sweep run folder (no space.yaml); pass the folder printed by `bench sweep`")
-    before, now = load_space(folder / "space.yaml").to_dict(), space.to_dict()
-    for key in now:
-        if before.get(key) != now[key]:
-            raise ConfigError(f"{folder}: the search space's {key} differs from the one this run started with "
-                              f"({before.get(key)!r} then, {now[key]!r} now); resume with the same space and --quick")
-    return folder
-
-
-def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
-              cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
-              dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
-              stack_seeds: bool | None = None, tensorboard: bool = True) -> Path:
-    """Run (or resume) a sweep on a RayTune runner and return its run folder with trials/epochs/gradients tables,
-    run.json and space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete:
-    false. Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final
-    seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU.
-    `tensorboard`: also write RUN/tensorboard/ (the Optuna journal RUN/optuna.log is always written: journal.py)."""
-    space = space if isinstance(space, SweepSpace) else load_space(space)
-    space = space.quick_version() if quick else space
-    out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
-    log = console.print if progress else None
-    runner = RayTune(address, 1.0 if cpus_per_trial is None else cpus_per_trial, gpus_per_trial,
-                     space.base_config(space.levels[0], space.workloads[0]), log or (lambda line: None), stack_seeds,
-                     dashboard, reuse_actors, tensorboard)
-    with ExitStack() as held:
-        folder = None if resume is False else _resumed_folder(space, Path(out), resume)
-        if folder:
-            held.enter_context(run_lock(folder))  # before reading its parts: two resumes never run the same trials
-        plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
-        info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(),
-                "resumed_with": plan.finished_count()}
-        if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
-            info["previous"] = read_provenance(folder)
-        if not plan.finished():
-            load_datasets(space)
-            if folder is None:
-                ensure_writable(out)
-            held.enter_context(runner)
-        if folder is None:
-            folder = new_run_folder(Path(out), space.name)
-            held.enter_context(run_lock(folder))
-        _run(plan, folder, {**info, **runner.describe()}, runner, log)
-    return folder
-
-
-def load_datasets(space: SweepSpace) -> None:
-    """Load every dataset the sweep's trials will use, once, in the driver and before Ray starts: missing data
-    stop the sweep here with one line (no run folder, no trial that fails for it), and a download happens once
-    instead of in every trial. The bundles are dropped again; trials load their own from the files."""
-    from bench.workloads import get_workload
-
-    seen = set()
-    for level in space.levels:
-        for workload in space.workloads:
-            cfg = space.base_config(level, workload)
-            if (key := (cfg.workload, cfg.seq_len, cfg.data_dir)) not in seen:
-                seen.add(key)
-                get_workload(cfg.workload).load(cfg)
-
-
-def _run(plan: Plan, folder: Path, info: dict[str, Any], runner: RayTune, log: Callable[[str], None] | None) -> None:
-    """Run what is missing; whatever happens (Ctrl-C included), consolidate the finished trials' tables."""
-    store = ResultStore(folder)
-    atomic_write(folder / "space.yaml", yaml.safe_dump(plan.space.to_dict(), sort_keys=False).encode())
-    store.write_provenance(provenance({**info, "complete": False}))
-    t0 = time.perf_counter()
-    try:
-        if not plan.finished():
-            runner.run(plan, folder, log)
-    finally:
-        store.consolidate()
-        shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
-        final = Plan(plan.space, store.finished())
-        store.write_provenance(provenance({**info, "complete": final.finished(), "finished_trials": final.finished_count(),
-                                           "total_trials": final.total(), "wall_time": time.perf_counter() - t0}))
 
 
 def _tune_name(trial) -> str:
