@@ -18,6 +18,7 @@ from bench.faq.main import RULES, judge_existing
 from bench.faq.questions import QUESTIONS
 from bench.report import faq as rf
 from bench.report import stats as st
+from bench.report.render import TONES
 from bench.search.experiment import BUDGETS
 
 COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "examples"
@@ -49,7 +50,7 @@ def test_every_question_is_judged_from_the_committed_tables(quick):
 
 def test_every_claim_and_every_comparison_on_the_page_has_its_verdicts_csv_row(quick, page):
     table = pd.read_csv(page / rf.VERDICTS_CSV, dtype={"claim": str})
-    shown = re.findall(r'<h3 id="c([\d.]+[a-z])">', (page / "index.html").read_text())
+    shown = re.findall(r'<h3 id="c([\d.]+[a-z])" class="claim">', (page / "index.html").read_text())
     assert shown and set(shown) == set(table["claim"])
     for claim in (c for q in quick for c in q.claims):
         printed = [n for n in claim.numbers if INTERVAL.search(n) and "context, not part of the verdict" not in n]
@@ -82,19 +83,35 @@ def test_each_claim_links_the_raw_tables_it_was_judged_on(quick, page):
     html = (page / "index.html").read_text()
     for claim in (c for q in quick for c in q.claims):
         assert claim.sources, claim.id
-        section = html.split(f'<h3 id="c{claim.id}">', 1)[1].split("<h3 ", 1)[0]
+        section = html.split(f'<h3 id="c{claim.id}" class="claim">', 1)[1].split("<h3 ", 1)[0]
         for source in claim.sources:
             kind = "claims.csv" if "studies" in source else "trials.parquet"
             assert f'{Path(source).name}/{kind}"' in section, (claim.id, source)
     assert [Path(s).name for s in next(c for q in quick for c in q.claims if c.id == "8.10f").sources] == ["overfitting"]
 
 
-def test_the_full_budget_is_pending_until_a_full_run_is_supplied(page):
+def test_the_full_budget_is_pending_in_the_table_and_absent_from_the_page_until_a_full_run_is_supplied(page):
     table = pd.read_csv(page / rf.VERDICTS_CSV)
     assert (table["verdict_full"] == rf.PENDING).all()
-    md = (page / "faq.md").read_text()
-    assert "| verdict (quick) | verdict (full budget) |" in md
-    assert md.count(f"At the full budget: {rf.PENDING}") == sum(len(q.claims) for q in QUESTIONS)
+    for name in ("faq.md", "index.html"):
+        text = (page / name).read_text()
+        assert "verdict (full budget)" not in text and "At the full budget" not in text and "pending" not in text
+        assert "Full budget: the full budget (" in text  # said once, under About this run
+
+
+def test_the_page_answers_first_every_claim_a_badge_linking_to_its_section(quick, page):
+    html = (page / "index.html").read_text()
+    answers = html[html.index('id="answers"'):html.index('id="q8.1"')]
+    claims = [c for q in quick for c in q.claims]
+    for c in claims:
+        word = st.VERDICT_WORDS[c.verdict]
+        assert f'<a class="badge {TONES.get(word.split()[0], "none")} verdict-{word.replace(" ", "-")}" href="#c{c.id}">' \
+            in answers, c.id
+    assert answers.count('<li class="claim">') == len(claims)
+    toc = html[html.index('<nav class="toc"'):html.index("</nav>")]
+    assert all(f'href="#q{q.id}"' in toc for q in quick)
+    assert "`" not in re.sub(r"<[^>]+>", "", html.split("<body>", 1)[1])  # code spans are <code>, not backticks
+    assert "<code>bench faq</code>" in html
 
 
 def test_the_full_budgets_verdicts_sit_beside_the_quick_ones(quick, tmp_path):
@@ -107,6 +124,8 @@ def test_the_full_budgets_verdicts_sit_beside_the_quick_ones(quick, tmp_path):
     assert table.drop(["8.2a", "8.2b"]).eq(rf.PENDING).all()
     section = (tmp_path / "faq.md").read_text().split("### 8.2a ", 1)[1].split("### ", 1)[0]
     assert "At the full budget: REFUTED" in section
+    answers = (tmp_path / "index.html").read_text().split('id="answers"', 1)[1].split('id="q8.1"', 1)[0]
+    assert "FULL: REFUTED" in answers and answers.count("FULL: ") == 2  # beside the quick badge, where it exists
 
 
 def test_a_full_budget_page_has_no_second_column(quick, tmp_path):

@@ -84,15 +84,19 @@ def test_learning_curve_line_is_the_mean_over_seeds(run, figs):
     assert line.get_label() == f"adam ({len(SEEDS)} seeds)"
 
 
-def test_lr_sensitivity_is_log_scaled_and_marks_diverged_trials(figs):
+def test_lr_sensitivity_is_log_scaled_points_and_marks_diverged_trials(run, figs):
     fig = figs["lr_sensitivity"]
+    tune = run["trials"][(run["trials"]["phase"] == tb.TUNE) & (run["trials"]["status"] == "ok")]
     for ax in visible_axes(fig):
         assert ax.get_xscale() == "log"
+        assert not [ln for ln in ax.get_lines() if len(ln.get_xdata())]  # no line joins trials of differing configs
         markers = [c for c in ax.collections if isinstance(c, PathCollection)]
         hollow = [c for c in markers if len(c.get_facecolors()) == 0]
-        assert sum(len(c.get_offsets()) for c in markers if c not in hollow) == 3  # lr = 1 of adam, rmsprop; sgd's error
+        points = [c for c in markers if c not in hollow and not c.get_label().startswith("_")]
+        assert sum(len(c.get_offsets()) for c in markers if c not in hollow + points) == 3  # lr = 1 of adam, rmsprop; sgd's error
         assert sum(len(c.get_offsets()) for c in hollow) == 1  # the trial ASHA stopped
-    assert all("decades" in t.get_text() for t in legend_texts(fig))
+        assert sum(len(c.get_offsets()) for c in points) == (tune["group"] == ax.get_title()).sum()  # one dot a trial
+    assert len(legends(fig)) == 1 and sorted(t.get_text() for t in legend_texts(fig)) == sorted(LEVELS)  # one legend
 
 
 def test_importance_finds_the_parameter_that_matters():
@@ -216,19 +220,6 @@ def test_seeds_of_one_config_are_drawn_as_one_line_and_a_band():
     assert fg.tidy(fig, merge_seeds=True) == notes and len(ax.get_lines()) == len(lines) + 2  # once only
 
 
-def test_seeds_at_one_learning_rate_are_one_point_and_a_band(run):
-    df = run["trials"]
-    tune = df[df["phase"] == tb.TUNE]
-    again = tune.assign(trial_id=tune["trial_id"] + "-s1", value=None)
-    again["objective"] = tune["objective"] - 0.02  # a second seed at every LR, a little worse
-    fig = fg.lr_sensitivity(pd.concat([df, again], ignore_index=True))
-    cnn = next(ax for ax in visible_axes(fig) if ax.get_title().startswith("mnist1d-cnn"))
-    adam = next(ln for ln in cnn.get_lines() if ln.get_label().startswith("adam"))
-    xs = list(adam.get_xdata())
-    assert xs == sorted(set(xs))  # one point per LR: no line back and forth between seeds
-    assert len(cnn.collections) > 3  # the bands (besides the markers for failed and stopped trials)
-
-
 def test_overlap_notes_keep_the_details_that_tell_entries_apart():
     fig, ax = lines_figure({"tanh RNN (Adam)": [[0.5, 0.2, 0.0]], "IRNN (Adam)": [[0.5, 0.2, 0.0]],
                             "tanh RNN (SGD)": [[0.0, 0.0, 0.0]]})
@@ -240,3 +231,32 @@ def test_overlap_notes_stay_readable_for_names_with_commas_and_when_everything_o
     fig, _ = lines_figure({"a": [[0.0, 0.0]], "b": [[0.0, 0.0]], "c": [[0.0, 0.0]]})
     assert fg.tidy(fig) == ["all 3 lines overlap"]
     assert fg.short("adam (5 seeds)") == "adam" and fg.short("IRNN (Adam + clip 1)") == "IRNN (Adam + clip 1)"
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_every_figure_is_drawn_at_the_width_a_page_shows_it(figs, name):
+    """A page shows a figure at most about 1150 px wide at 1280 px: one drawn wider is shrunk, its text with it.
+    Each PNG states its smallest text in pixels, which the browser test checks against the shown width."""
+    import io
+
+    from PIL import Image
+
+    data = fg.png(figs[name])
+    width = Image.open(io.BytesIO(data)).size[0]
+    assert width <= fg.MAX_WIDTH * fg.DPI + 1
+    assert fg.png_font_px(data) >= fg.MIN_FONT * fg.DPI / 72 - 0.05
+
+
+def test_a_row_of_panels_too_wide_for_the_page_is_laid_out_in_rows():
+    """The studies draw their panels side by side (3 x 4.8 in): the figure is reflowed, not shrunk."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(14.4, 4.1), dpi=fg.DPI, layout="constrained")
+    axes = fig.subplots(1, 3, squeeze=False).ravel()
+    for k, ax in enumerate(axes):
+        ax.plot([1, 2, 3], [k, k + 1, k], label=f"config {k}")
+        ax.legend()
+    fg.tidy(fig)
+    assert fig.get_figwidth() <= fg.MAX_WIDTH + 1e-6
+    rows = {ax.get_subplotspec().rowspan.start for ax in axes}
+    assert rows == {0, 1} and min(ax.get_position().width for ax in axes) * fig.get_figwidth() > 3.0  # inches a panel

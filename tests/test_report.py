@@ -138,7 +138,8 @@ def test_report_html_has_every_section_and_figure(written):
     for anchor in render.SECTIONS:
         assert f'id="{anchor}"' in html
     for name in render.FIGURES:
-        assert re.search(rf'<figure id="fig-{name}"><img alt="[^"]*" src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', html)
+        assert re.search(rf'<figure id="fig-{name}"><img alt="[^"]*" data-font-px="1[5-9]\.\d" '
+                         rf'src="data:image/png;base64,[A-Za-z0-9+/=]{{1000,}}"', html)
     assert "Not shown" not in html
     assert "sgd better than" not in html  # sgd is worse everywhere; a verdict must name the better level first
     assert "adam better than sgd by" in html and "inconclusive with 5 seeds" in html
@@ -264,8 +265,10 @@ def test_study_page_has_the_claims_and_captioned_tidy_figures(tmp_path, outcome)
     text = path.read_text()
     assert path == tmp_path / "index.html" and render.CSS in text
     assert re.findall(r'href="([^"#]+)"', text) == ["trials.parquet"]  # every link resolves beside the page
-    assert '<span class="pass">PASS</span>' in text and "RMSprop restores them" in text
-    assert ("INCONCLUSIVE" if outcome else '<span class="fail">FAIL</span>') in text
+    assert '<span class="badge good verdict-pass">PASS</span>' in text and "RMSprop restores them" in text
+    assert ('<span class="badge mixed verdict-inconclusive">INCONCLUSIVE</span>' if outcome
+            else '<span class="badge bad verdict-fail">FAIL</span>') in text
+    assert text.count('<tr id="claim-') == 2 and '<nav class="toc"' in text
     assert "Residual nets explode. Notes: lecun+residual went NaN (not drawn); line: mean over seeds; band: their range." in text
     assert matplotlib.image.imread(tmp_path / "grad_norm_over_steps.png").shape[1] > 500
     assert len([ln for ln in ax.get_lines() if len(ln.get_xdata())]) == 1  # two seeds drawn as one line

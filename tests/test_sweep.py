@@ -3,6 +3,7 @@ end with a diverging level, resume after SIGKILL with exact counts, and a sweep 
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -572,3 +573,32 @@ def test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task(t
         assert first_epoch_timers(folder, seeds["trial_id"]).nunique() == 1, level  # one stacked run, one timer
         assert set(seeds["trial_id"]) == {f"mnist1d-cnn.{level}.seed-{s}" for s in (1, 2, 3)}
 
+
+
+def test_no_pair_of_flagged_levels_gets_a_verdict_and_derived_figures_show_only_when_sane():
+    """Two searches that failed at chance score alike ("0 [0, 0]"): the report must not call them equivalent,
+    nor give either a good-LR span; a pair of searches that held keeps its verdict."""
+    from bench.report import tables as tb
+    from bench.report.render import Page, _comparisons, comparisons_view, leaderboard_view
+
+    rows = (flag_rows("good", ["ok", "ok"], [0.90, 0.92, 0.91], 0.01) + flag_rows("fine", ["ok", "ok"], [0.91, 0.90, 0.92], 0.02)
+            + flag_rows("momentum", ["ok", "ok"], [0.10, 0.10, 0.10], 0.003)
+            + flag_rows("nesterov", ["ok", "ok"], [0.10, 0.10, 0.10], 0.004))
+    rows = [{**r, "objective": 0.1 if r["level"] in ("momentum", "nesterov") else 0.9} for r in rows]
+    df = tb.prepare(pd.DataFrame(rows))
+    page = Page("t")
+    _comparisons(page, df)
+    html = "".join(page.html)
+    cells = {tuple(re.findall(r"<td>(.*?)</td>", row)[:2]): row for row in re.findall(r'<tr id="pair-[^"]+"[^>]*>.*?</tr>', html)}
+    assert len(cells) == 6
+    judged = ("equivalent", "better", "worse")
+    flagged_pair = cells[("momentum", "nesterov")] if ("momentum", "nesterov") in cells else cells[("nesterov", "momentum")]
+    assert not any(w in flagged_pair.lower() for w in judged) and "NOT JUDGED" in flagged_pair
+    assert all("NOT JUDGED" in row for pair, row in cells.items() if {"momentum", "nesterov"} & set(pair))
+    held = cells[("fine", "good")] if ("fine", "good") in cells else cells[("good", "fine")]
+    assert "NOT JUDGED" not in held
+    board = leaderboard_view(tb.leaderboard(df)).set_index("level")
+    assert (board.loc[["momentum", "nesterov"], "good LR span (decades)"] == "n/a").all()
+    pairs = tb.pairwise(df)
+    view = comparisons_view(pairs.assign(hedges_g=[460.0, -2.5, math.nan, 0.3, 1.0, 9.0]))
+    assert view["Hedges' g"].tolist() == ["n/a", "-2.5", "n/a", "0.3", "1", "9"]  # 4.6e+02: seeds that barely vary

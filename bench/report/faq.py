@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from bench.report.render import Page
+from bench.report.render import Page, badge, inline, shown
 from bench.report.stats import INCONCLUSIVE, NOT_EXERCISED, REFUTED, SUPPORTED, UNTESTABLE, VERDICT_WORDS
 
 VERDICTS = (SUPPORTED, REFUTED, INCONCLUSIVE, UNTESTABLE, NOT_EXERCISED)
@@ -88,10 +88,6 @@ def raw_links(sources: list[str], folder: Path | None) -> list[tuple[str, list[t
     return out
 
 
-def badge(verdict: str) -> str:
-    return f'<span class="verdict-{verdict.replace(" ", "-")}">{VERDICT_WORDS[verdict].upper()}</span>'
-
-
 def mark_shared(results: list[QuestionResult]) -> None:
     """Note in each claim which of its comparisons other claims rest on too (same trials, same metric)."""
     users: dict[str, list[str]] = {}
@@ -119,16 +115,6 @@ def verdict_table(results: list[QuestionResult], full: list[QuestionResult] | No
     return pd.DataFrame(rows).reindex(columns=CSV_COLUMNS)
 
 
-def summary_table(results: list[QuestionResult], full: list[QuestionResult] | None = None,
-                  budget: str = "") -> pd.DataFrame:
-    """One row per claim: its verdict at this page's budget and, on a page of a smaller budget, at the full one."""
-    other = by_claim(full)
-    return pd.DataFrame([{"claim": c.id, "statement": c.text, f"verdict ({budget or 'this budget'})": VERDICT_WORDS[c.verdict],
-                          **({} if budget == FULL else {"verdict (full budget)": full_verdict(c.id, other)}),
-                          "shares a comparison with": ", ".join(sorted({o for others in c.shared.values() for o in others}))}
-                         for q in results for c in q.claims])
-
-
 def tally(results: list[QuestionResult]) -> str:
     """Claims by verdict, and the distinct comparisons behind them by verdict, each comparison counted once."""
     claims = pd.Series([c.verdict for q in results for c in q.claims], dtype=object).value_counts()
@@ -142,51 +128,90 @@ def tally(results: list[QuestionResult]) -> str:
             f"however many claims use it: {words(comps)} of {len(distinct)}.")
 
 
+def answer_line(q: QuestionResult) -> str:
+    """The question's answer at this budget in one line: its claims by verdict."""
+    counts = pd.Series([VERDICT_WORDS[c.verdict] for c in q.claims], dtype=object).value_counts()
+    return ", ".join(f"{n} {word}" for word, n in counts.items()) + f" (of {len(q.claims)} claims)"
+
+
 def build_faq(results: list[QuestionResult], meta: dict[str, Any], folder: Path | None = None,
               full: list[QuestionResult] | None = None) -> Page:
     """meta: budget (words), budget_name, command, machine, created, wall_time, rules (list of sentences), and
     `reduced`: a warning shown first when the budget is smaller than the full one. folder: where the page will be
     written (links to the raw tables are relative to it; default the working directory). full: the same claims
-    judged at the full budget, shown beside this page's verdicts (pending where missing)."""
+    judged at the full budget, shown beside this page's verdicts (only where given).
+
+    Answer first: every question with its claims' verdicts as badges linking to their sections; each claim then
+    shows its comparisons in one line each, with the rule, the numbers, the gates and the raw tables folded away."""
     budget = budget_name(meta)
+    other = by_claim(full) if full and budget != FULL else None
     page = Page("The seed tutorial's FAQ, measured")
     page.text("The tutorial this project grew from ends with an FAQ of advice that practitioners repeat without "
               "evidence. Each claim below was turned into an experiment with a decision rule fixed in code before the "
               "data came in, checked against sanity gates, and judged supported, refuted or inconclusive, or "
               "untestable at this budget / not exercised when a gate failed.")
+    if meta.get("reduced"):
+        page.text(meta["reduced"], "note")
+    page.toc([("answers", "Answers"), *((f"q{q.id}", f"{q.id} {q.title}") for q in results),
+              ("rules", "How claims are judged"), ("about", "About this run")])
+    _answers(page, results, other)
+    for q in results:
+        _question(page, q, folder, other)
+    page.heading("How claims are judged", anchor="rules")
+    page.bullets(meta["rules"])
+    _about(page, meta, budget, full)
+    return page
+
+
+def _answers(page: Page, results: list[QuestionResult], full: dict[str, ClaimResult] | None) -> None:
+    page.heading("Answers", anchor="answers")
+    page.text(tally(results))
+    parts, md = [], []
+    for q in results:
+        parts.append(f'<p class="question"><a href="#q{q.id}">{inline(f"{q.id} {q.title}")}</a>: '
+                     f"{inline(answer_line(q))}</p><ul>")
+        md.append(f"**[{q.id} {q.title}](#q{q.id})**: {answer_line(q)}\n")
+        for c in q.claims:
+            word = VERDICT_WORDS[c.verdict]
+            extra = f" {_full_badge(full[c.id])}" if full and c.id in full else ""
+            parts.append(f'<li class="claim">{badge(word, f"#c{c.id}")}{extra} <a href="#c{c.id}">{inline(c.id)}</a> '
+                         f"{inline(c.text)}</li>")
+            md.append(f"- **{word.upper()}** [{c.id}](#c{c.id}) {c.text}")
+        parts.append("</ul>")
+        md.append("")
+    page.raw_html('<div class="answers">' + "".join(parts) + "</div>", "\n".join(md) + "\n")
+
+
+def _full_badge(claim: ClaimResult) -> str:
+    return badge(f"full: {VERDICT_WORDS[claim.verdict]}")
+
+
+def _about(page: Page, meta: dict[str, Any], budget: str, full: list[QuestionResult] | None) -> None:
+    page.heading("About this run", anchor="about")
     facts = [f"Command: {meta['command']}", f"Machine: {meta['machine']}", f"Budget: {meta['budget']}",
              f"Generated: {meta['created']} in {meta['wall_time']}"]
-    if meta.get("reduced"):
-        facts.insert(0, meta["reduced"])
     if budget != FULL and not full:
-        facts.append(f"Full budget: pending: {HOW_FULL}.")
+        facts.append(f"Full budget: {HOW_FULL}.")
     page.bullets(facts)
     page.raw_html(f'<p>Every comparison with its numbers and gates: <a href="{VERDICTS_CSV}">{VERDICTS_CSV}</a> beside '
                   "this page; the raw tables behind each claim are linked under it.</p>",
                   f"Every comparison with its numbers and gates: [{VERDICTS_CSV}]({VERDICTS_CSV}) beside this page; the "
                   "raw tables behind each claim are linked under it.\n")
-    page.heading("Verdicts", anchor="verdicts")
-    page.text(tally(results))
-    page.table(summary_table(results, full, budget))
-    page.heading("How claims are judged", anchor="rules")
-    page.bullets(meta["rules"])
-    for q in results:
-        _question(page, q, folder, None if budget == FULL else by_claim(full))
-    return page
 
 
 def _question(page: Page, q: QuestionResult, folder: Path | None, full: dict[str, ClaimResult] | None) -> None:
     page.heading(f"{q.id} {q.title}", anchor=f"q{q.id}")
     page.raw_html(f"<blockquote lang=\"zh\">{html.escape(q.quote)}</blockquote>"
-                  f"<p><em>{html.escape(q.translation)}</em> ({html.escape(q.source)} {html.escape(q.id)})</p>",
+                  f"<p><em>{inline(q.translation)}</em> ({inline(q.source)} {html.escape(q.id)})</p>",
                   f"> {q.quote}\n\n*{q.translation}* ({q.source} {q.id})\n")
-    page.text(f"Experiment: {q.experiment}")
+    for c in q.claims:
+        _claim(page, c, folder, full)
+    page.heading("The experiment", 4)
+    page.text(q.experiment)
     for name, fig, caption in q.figures:
         page.figure(name, fig, caption)
     for reason in q.missing:
         page.text(f"Figure not shown: {reason}.", "note")
-    for c in q.claims:
-        _claim(page, c, folder, full)
     if q.findings:
         page.heading("Findings", 4)
         page.bullets(q.findings)
@@ -197,21 +222,45 @@ def _question(page: Page, q: QuestionResult, folder: Path | None, full: dict[str
         page.text("Result tables: " + ", ".join(q.runs) + " (`bench report FOLDER` renders any of them in full).", "note")
 
 
+def comparisons_view(rows: list[dict]) -> pd.DataFrame:
+    """A claim's comparisons, one line each: the gain and its interval (the CI level in the header when every row
+    shares it), the margin, the seeds, the gates that failed and the comparison's verdict."""
+    levels = {round(r["ci_level"], 4) for r in rows if pd.notna(r.get("ci_level"))}
+    ci = f"{shown(100 * levels.pop())}% CI" if len(levels) == 1 else "CI"
+    return pd.DataFrame({
+        "comparison": [r["comparison"] for r in rows],
+        f"gain [{ci}]": [f"{shown(r['estimate'])} [{shown(r['ci_low'])}, {shown(r['ci_high'])}]" for r in rows],
+        "margin": [shown(r.get("margin")) for r in rows],
+        "seeds": [f"{shown(r.get('seeds_a'))} vs {shown(r.get('seeds_b'))}" for r in rows],
+        "gates": [", ".join(k[5:] + " failed" for k, v in r.items() if k.startswith("gate_") and v == "fail") or "passed"
+                  for r in rows],
+        "verdict": [VERDICT_WORDS.get(r["comparison_verdict"], str(r["comparison_verdict"])) for r in rows]})
+
+
 def _claim(page: Page, c: ClaimResult, folder: Path | None, full: dict[str, ClaimResult] | None) -> None:
-    page.raw_html(f'<h3 id="c{c.id}">{html.escape(c.id)} {badge(c.verdict)} {html.escape(c.text)}</h3>',
-                  f"\n### {c.id} {VERDICT_WORDS[c.verdict].upper()}: {c.text}\n")
-    page.text(f"Decision rule: {c.rule}.", "note")
-    page.bullets(c.numbers + [f"{comp}: the same comparison is used by {', '.join(others)}"
-                              for comp, others in c.shared.items()])
-    if c.table is not None and len(c.table):
-        page.table(c.table)
-    if full is not None:
-        other = full.get(c.id)
-        page.raw_html(f"<p>At the full budget: {badge(other.verdict) if other else html.escape(PENDING)}</p>",
-                      f"At the full budget: {VERDICT_WORDS[other.verdict].upper() if other else PENDING}\n")
+    word = VERDICT_WORDS[c.verdict]
+    other = full.get(c.id) if full else None
+    extra = f" {_full_badge(other)}" if other else ""
+    page.raw_html(f'<h3 id="c{c.id}" class="claim">{html.escape(c.id)} {badge(word)}{extra} {inline(c.text)}</h3>',
+                  f'\n<a id="c{c.id}"></a>\n\n### {c.id} {word.upper()}: {c.text}\n')
+    compared = [r for r in c.rows if pd.notna(r.get("ci_low"))]
+    if compared:
+        view = comparisons_view(compared)
+        page.table(view, {"verdict": badge})
+        if len({round(r["ci_level"], 4) for r in compared}) > 1:
+            page.text("Each interval is at the Holm-compatible level its comparison's decision used (see the numbers).",
+                      "note")
+    with page.details("Decision rule, numbers, gates and raw tables"):
+        page.text(f"Decision rule: {c.rule}.", "note")
+        page.bullets(c.numbers + [f"{comp}: the same comparison is used by {', '.join(others)}"
+                                  for comp, others in c.shared.items()])
+        if c.table is not None and len(c.table):
+            page.table(c.table)
         if other:
+            page.raw_html(f"<p>At the full budget: {badge(VERDICT_WORDS[other.verdict])}</p>",
+                          f"At the full budget: {VERDICT_WORDS[other.verdict].upper()}\n")
             page.bullets(other.numbers)
-    _raw_tables(page, c.sources, folder)
+        _raw_tables(page, c.sources, folder)
 
 
 def _raw_tables(page: Page, sources: list[str], folder: Path | None) -> None:

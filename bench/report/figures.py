@@ -10,6 +10,7 @@ import io
 import math
 import re
 import textwrap
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,6 +20,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from bench.report import stats as st
 from bench.report import tables as tb
@@ -26,7 +28,7 @@ from bench.status import TrialStatus
 
 DPI = 120
 PANEL = (4.6, 3.4)  # inches per panel
-LEGEND_WIDTH = 3.0  # at most this many inches added per panel column for a legend placed beside the data
+MAX_WIDTH = 9.4  # inches: 1128 px at DPI, about the width a page shows a figure at on a 1280 px screen (no shrinking)
 MAX_COLS = 3
 MAX_LAYER_LABELS = 16
 MIN_FONT = 9  # points: the smallest text a figure keeps (at 120 dpi, 7 pt shrank to ~6 pt in a browser)
@@ -55,9 +57,11 @@ def palette(levels: list[str]) -> dict[str, tuple]:
 
 
 def panels(n: int, title: str, panel: tuple[float, float] = PANEL) -> tuple[Figure, list]:
-    cols = 2 if n == 4 else min(n, MAX_COLS)
+    """A figure of n panels, as many per row as fit in MAX_WIDTH (a wider figure is shown shrunk, its text with it)."""
+    cols = max(1, min(n, MAX_COLS, int(MAX_WIDTH // panel[0])))
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(max(panel[0] * cols, 6.0), panel[1] * rows + 0.6), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(min(max(panel[0] * cols, 6.0), MAX_WIDTH), panel[1] * rows + 0.6), dpi=DPI,
+                 layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -65,10 +69,52 @@ def panels(n: int, title: str, panel: tuple[float, float] = PANEL) -> tuple[Figu
     return fig, list(axes[:n])
 
 
+FONT_KEY = "bench-min-font-px"  # PNG text chunk: the smallest text of the image, in pixels at its natural size
+
+
 def png(fig: Figure) -> bytes:
+    """The figure as PNG, at most MAX_WIDTH wide, stating its smallest text size (FONT_KEY) for the page."""
+    fit_width(fig)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={FONT_KEY: f"{min_font_pt(fig) * DPI / 72:.1f}"})
     return buf.getvalue()
+
+
+def png_font_px(data: bytes) -> float | None:
+    """The smallest text of a PNG that png() wrote, in pixels at its natural size (None for other PNGs)."""
+    from PIL import Image
+
+    value = Image.open(io.BytesIO(data)).text.get(FONT_KEY)
+    return float(value) if value else None
+
+
+def texts(fig: Figure) -> list:
+    """Every visible, non-empty text of the figure (titles, labels, ticks, legends, annotations)."""
+    return [t for t in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text"))
+            if t.get_text() and t.get_visible()]
+
+
+def min_font_pt(fig: Figure) -> float:
+    return min((t.get_fontsize() for t in texts(fig)), default=float(MIN_FONT))
+
+
+def fit_width(fig: Figure) -> None:
+    """A figure wider than MAX_WIDTH (panels side by side, drawn elsewhere) gets its panels in rows instead, so
+    that it is shown at its natural size rather than shrunk with its text."""
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_subplotspec() is not None]
+    width, height = fig.get_size_inches()
+    if width <= MAX_WIDTH + 1e-6 or not axes:
+        return
+    rows, cols = axes[0].get_subplotspec().get_gridspec().get_geometry()
+    panel_w, panel_h = width / cols, (height - 0.6) / rows
+    fit = max(1, int(MAX_WIDTH / panel_w + 0.25))  # panels may narrow by a fifth rather than stack one a row
+    if fit < len(axes) and rows == 1:
+        grid = fig.add_gridspec(math.ceil(len(axes) / fit), fit)
+        for k, ax in enumerate(axes):
+            ax.set_subplotspec(grid[k // fit, k % fit])
+        fig.set_size_inches(min(panel_w * fit, MAX_WIDTH), panel_h * math.ceil(len(axes) / fit) + height - panel_h * rows)
+    else:
+        fig.set_figwidth(MAX_WIDTH)
 
 
 def score_distribution(df: pd.DataFrame) -> Figure:
@@ -137,6 +183,7 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
                   st.metric_bounds(metric), band_alpha(val["level"].nunique()))
             drawn += 1
         ax.set(title=group, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     if not drawn:
         raise NoData("the epochs table has no validation metric matching the target")
@@ -145,26 +192,22 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
 
 
 def lr_sensitivity(df: pd.DataFrame) -> Figure:
-    """Tuning objective (validation) against learning rate, log x, per level; diverged or failed tuning
-    trials are marked x at the bottom, trials ASHA stopped early are hollow circles at the value they had then.
-    The legend gives each level's good-LR span (tables.lr_ranges)."""
+    """Tuning objective (validation) against learning rate, log x, one point per tuning trial and level (no line:
+    trials at neighbouring LRs differ in their other hyperparameters too); diverged or failed tuning trials are
+    marked x at the bottom, trials ASHA stopped early are hollow circles at the value they had then."""
     tune = df[df["phase"] == tb.TUNE]
     if tune.empty or "lr" not in tune or tune["lr"].nunique() < 2:
         raise NoData("no tuning phase over the learning rate")
     colours = palette(tb.levels(df))
-    spans = tb.lr_ranges(df).set_index(["group", "level"])["decades"]
     names = tb.groups(tune)
-    fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase")
+    fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase (dot: one trial; x: diverged or "
+                                   "failed; hollow: stopped early)")
     for ax, group in zip(axes, names, strict=True):
         part = tune[tune["group"] == group].assign(value=lambda d: tb.tuning_values(d))
         for level, trials in part.groupby("level", sort=False):
-            # several seeds at one LR are one point (their mean) with a band over their range, not a zigzag
-            ok = trials[trials["status"] == TrialStatus.OK].groupby("lr")["value"].agg(["mean", "min", "max"])
-            span = spans.get((group, level), math.nan)
-            label = f"{level} (good LRs span {span:.1f} decades)" if math.isfinite(span) else level
-            ax.plot(ok.index, ok["mean"], marker="o", color=colours[level], label=label)
-            if (ok["max"] > ok["min"]).any():
-                ax.fill_between(ok.index, ok["min"], ok["max"], color=colours[level], alpha=0.2, linewidth=0)
+            ok = trials[trials["status"] == TrialStatus.OK]
+            ax.scatter(ok["lr"], ok["value"], s=30, color=colours[level], label=str(level), alpha=0.85,
+                       edgecolors="white", linewidths=0.5)
             bad = trials[trials["status"].isin(tb.FAILED)]
             if len(bad):
                 ax.scatter(bad["lr"], np.full(len(bad), 0.0), marker="x", s=60, color=colours[level],
@@ -252,6 +295,7 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
             _band(ax, curves, colours[level], level, alpha=band_alpha(part["level"].nunique()))
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
         ax.set(title=group, xlabel="epoch", ylabel="validation loss - training loss")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     tidy(fig)
     return fig
@@ -265,8 +309,11 @@ def time_to_target(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
         raise NoData("no final-phase trial reached its target (or no per-epoch times were recorded)")
     data = ttt.merge(df[["trial_id", "group", "level"]], on="trial_id")
     colours = palette(tb.levels(df))
-    names = tb.groups(data)
-    fig, axes = panels(len(names), "Time to the validation target per seed")
+    reached = set(data.loc[data["seconds"].notna(), "group"])
+    names = [g for g in tb.groups(data) if g in reached]  # a group no seed reached would be an empty panel
+    missed = [g for g in tb.groups(data) if g not in reached]
+    title = "Time to the validation target per seed" + (f" (no seed of {words(missed)} reached it)" if missed else "")
+    fig, axes = panels(len(names), title)
     for ax, group in zip(axes, names, strict=True):
         part = data[data["group"] == group]
         order = tb.levels(part)
@@ -316,18 +363,31 @@ def estimate_bars(est: pd.DataFrame, title: str, xlabel: str, ylabel: str) -> Fi
 
 
 def estimate_lines(est: pd.DataFrame, title: str, ylabel: str) -> Figure:
-    """Means with 95% CI bands over an ordered categorical x. Columns: panel, x (labels in order), hue, mean,
-    lo, hi; one panel per `panel`."""
+    """Means with 95% CIs over x. Columns: panel, x (labels in order), hue, mean, lo, hi; one panel per `panel`.
+    Where every x of a panel is a number (dropout 0, 0.1, 0.3, 0.5) the axis is numeric (log when the values span
+    more than 20x) and the means are joined with a band; otherwise the x are categories (off, patience 3) and each
+    mean is a point with an error bar, nothing joining them."""
     fig, axes, names, colours = _estimate_panels(est, title)
     for ax, name in zip(axes, names, strict=True):
         part = est[est["panel"] == name]
         xs = list(dict.fromkeys(part["x"]))
-        for hue, colour in colours.items():
+        numbers = pd.to_numeric(pd.Series(xs, dtype=object), errors="coerce")
+        numeric = bool(numbers.notna().all())
+        pos = numbers.to_numpy(float) if numeric else np.arange(len(xs))
+        for k, (hue, colour) in enumerate(colours.items()):
             rows = part[part["hue"] == hue].set_index("x").reindex(xs)
-            pos = np.arange(len(xs))
-            ax.plot(pos, rows["mean"], marker="o", color=colour, label=hue or None)
-            ax.fill_between(pos, rows["lo"].fillna(rows["mean"]), rows["hi"].fillna(rows["mean"]), color=colour, alpha=0.2)
-        ax.set_xticks(range(len(xs)), xs)
+            lo, hi = rows["lo"].fillna(rows["mean"]), rows["hi"].fillna(rows["mean"])
+            if numeric:
+                ax.plot(pos, rows["mean"], marker="o", color=colour, label=hue or None)
+                ax.fill_between(pos, lo, hi, color=colour, alpha=0.2)
+            else:  # side by side, so that the hues' error bars do not hide each other
+                shift = (k - (len(colours) - 1) / 2) * 0.12
+                err = np.array([rows["mean"] - lo, hi - rows["mean"]]).clip(min=0)
+                ax.errorbar(pos + shift, rows["mean"], yerr=err, fmt="o", capsize=3, color=colour, label=hue or None)
+        if numeric and numbers.min() > 0 and numbers.max() / numbers.min() > 20:
+            ax.set_xscale("log")
+        ax.set_xticks(pos, xs)
+        ax.minorticks_off()
         ax.set(title=name, xlabel=name, ylabel=ylabel)
         ax.legend()
     tidy(fig)
@@ -342,48 +402,89 @@ def tidy(fig: Figure, merge_seeds: bool = False) -> list[str]:
     Per panel with a legend: an entry whose lines hold no finite value (a run that went NaN) leaves the legend
     and is named in the panel's title instead; with merge_seeds, the several lines of one entry (the seeds of one
     config) become their mean and a band over their range; entries whose lines coincide are named together
-    ("a, b and c overlap"); the legend moves beside the data. Text smaller than MIN_FONT grows to it. Idempotent:
+    ("a, b and c overlap"); the legend moves below the data. A figure wider than MAX_WIDTH gets its panels in rows;
+    text smaller than MIN_FONT grows to it. Idempotent:
     a second call changes nothing and returns the same notes."""
     if hasattr(fig, "bench_notes"):
         return fig.bench_notes
+    fit_width(fig)
+    for text in texts(fig):
+        if text.get_fontsize() < MIN_FONT:
+            text.set_fontsize(MIN_FONT)
     notes: list[str] = []
     legends = {}
     for ax in [a for a in fig.axes if a.get_visible()]:
         panel_notes, legends[ax] = _tidy_axes(ax, merge_seeds)
         notes += panel_notes
     _place_legends(fig, {ax: entries for ax, entries in legends.items() if entries[0]})
-    for text in fig.findobj(lambda a: hasattr(a, "get_fontsize") and hasattr(a, "get_text")):
-        if text.get_text() and text.get_fontsize() < MIN_FONT:
-            text.set_fontsize(MIN_FONT)
     fig.bench_notes = list(dict.fromkeys(notes))
     return fig.bench_notes
 
 
 def _place_legends(fig: Figure, legends: dict) -> None:
-    """Beside the data: one legend right of the figure when every panel lists the same entries, else one right
-    of each panel; the figure grows by the legends' width so that the panels keep theirs."""
+    """Outside the data, below it, so that no panel loses width to a legend: one legend under the figure when the
+    panels' entries agree (a name has one colour everywhere), else one under each panel; the figure grows by the
+    legends' height so that the panels keep theirs."""
     if not legends:
         return
-    first = next(iter(legends.values()))
-    shared = len(legends) > 1 and all([lb for _, lb in e[0]] == [lb for _, lb in first[0]] for e in legends.values())
     style = {"frameon": False, "fontsize": MIN_FONT, "title_fontsize": MIN_FONT}
-    if shared:
-        handles, labels = zip(*first[0], strict=True)
-        placed = [fig.legend(handles, labels, title=first[1] or None, loc="outside right upper", **style)]
-        columns = 1
+    shared = _shared_entries(legends)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)  # lays the panels out: tick labels and x labels get their final extents
+    if shared is not None:
+        title = next(iter(legends.values()))[1]
+        handles, labels = zip(*shared, strict=True)
+        placed = [fig.legend(handles, labels, title=title or None, loc="outside lower center",
+                             ncols=_columns(labels, fig.get_figwidth() * fig.dpi, renderer), **style)]
     else:
-        placed = [ax.legend(*zip(*entries, strict=True), title=title or None, loc="upper left",
-                            bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **style)
-                  for ax, (entries, title) in legends.items()]
-        columns = max(_column_count(ax) for ax in legends)
-    renderer = FigureCanvasAgg(fig).get_renderer()  # measured, so that the figure grows by no more than it needs
-    width = max(legend.get_window_extent(renderer).width for legend in placed) / fig.dpi + 0.15
-    fig.set_figwidth(fig.get_figwidth() + min(width, LEGEND_WIDTH) * columns)
+        placed = []
+        for ax, (entries, title) in legends.items():
+            below = ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0  # tick labels and x label
+            handles, labels = zip(*entries, strict=True)
+            placed.append(ax.legend(handles, labels, title=title or None, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                                    borderaxespad=below / (MIN_FONT * fig.dpi / 72) + 0.4,
+                                    ncols=_columns(labels, ax.get_window_extent(renderer).width, renderer), **style))
+    rows: dict[int, float] = {}
+    for legend, ax in zip(placed, legends if shared is None else [None], strict=True):
+        row = ax.get_subplotspec().rowspan.start if ax is not None and ax.get_subplotspec() is not None else -1
+        rows[row] = max(rows.get(row, 0.0), legend.get_window_extent(renderer).height / fig.dpi)
+    fig.set_figheight(fig.get_figheight() + sum(rows.values()) + 0.1)
 
 
-def _column_count(ax) -> int:
-    spec = ax.get_subplotspec()
-    return spec.get_gridspec().ncols if spec is not None else 1
+def _shared_entries(legends: dict) -> list | None:
+    """The union of the panels' legend entries (by label, in order of appearance) when every label has one colour
+    in every panel and no colour stands for two labels; else None."""
+    colours: dict[str, tuple] = {}
+    entries = []
+    for handles, _ in legends.values():
+        for handle, label in handles:
+            colour = _colour(handle)
+            if label in colours:
+                if colours[label] != colour:
+                    return None
+                continue
+            colours[label] = colour
+            entries.append((handle, label))
+    if len(set(colours.values())) < len(colours) or len({title for _, title in legends.values()}) > 1:
+        return None
+    return entries
+
+
+def _colour(handle) -> tuple:
+    if isinstance(handle, Line2D):
+        return to_rgba(handle.get_color())
+    face = handle.get_facecolor()
+    return tuple(np.round(np.asarray(face, dtype=float).reshape(-1, 4)[0], 3)) if np.size(face) else (0, 0, 0, 0)
+
+
+def _columns(labels: Iterable[str], width_px: float, renderer) -> int:
+    """How many legend entries fit side by side in width_px (a marker and the text of the longest label each)."""
+    from matplotlib.font_manager import FontProperties
+
+    labels, font = list(labels), FontProperties(size=MIN_FONT)
+    widest = max(renderer.get_text_width_height_descent(lb, font, ismath=False)[0] for lb in labels)
+    entry = widest + 4 * MIN_FONT * renderer.points_to_pixels(1.0)
+    return max(1, min(len(labels), int(width_px // entry)))
 
 
 def _tidy_axes(ax, merge_seeds: bool) -> tuple[list[str], tuple[list, str]]:
@@ -407,7 +508,7 @@ def _tidy_axes(ax, merge_seeds: bool) -> tuple[list[str], tuple[list, str]]:
         if not lines:
             notes.append(f"{names[label]} went NaN (not drawn)")
             continue
-        if merge_seeds and len(lines) > 1 and _same_x(lines):
+        if merge_seeds and len(lines) > 1:
             lines, merged = [_merge_seeds(ax, lines)], True
         kept.append((handle, label))
         curves[names[label]] = lines
@@ -433,22 +534,22 @@ def _same_style(line: Line2D, handle: Line2D) -> bool:
     return to_rgba(line.get_color()) == to_rgba(handle.get_color()) and line.get_linestyle() == handle.get_linestyle()
 
 
-def _same_x(lines: list[Line2D]) -> bool:
-    first = np.asarray(lines[0].get_xdata(), dtype=float)
-    return all(np.array_equal(np.asarray(ln.get_xdata(), dtype=float), first) for ln in lines[1:])
-
-
 def _merge_seeds(ax, lines: list[Line2D]) -> Line2D:
-    """Replace the lines of one config's seeds by their mean (geometric on a log axis) and a min-max band."""
-    x = np.asarray(lines[0].get_xdata(), dtype=float)
-    ys = np.vstack([_ys(ln) for ln in lines])
+    """Replace the lines of one config's seeds by their mean (geometric on a log axis) and a min-max band, over the
+    steps any seed reached (a seed that stopped early, or diverged, counts until it stopped)."""
+    table = pd.concat([pd.Series(_ys(ln), index=np.asarray(ln.get_xdata(), dtype=float)).groupby(level=0).mean()
+                       for ln in lines], axis=1).sort_index()
+    ys = table.to_numpy().T
     ys[~np.isfinite(ys)] = np.nan
-    with np.errstate(all="ignore"):
+    x = table.index.to_numpy()
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step no seed has a finite value at stays empty
         centre = 10 ** np.nanmean(np.log10(ys), axis=0) if ax.get_yscale() == "log" else np.nanmean(ys, axis=0)
+        low, high = np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
     colour, style, width = lines[0].get_color(), lines[0].get_linestyle(), lines[0].get_linewidth()
     for ln in lines:
         ln.remove()
-    ax.fill_between(x, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=colour, alpha=0.2, linewidth=0)
+    ax.fill_between(x, low, high, color=colour, alpha=0.2, linewidth=0)
     (mean,) = ax.plot(x, centre, color=colour, linestyle=style, linewidth=width)
     return mean
 

@@ -10,17 +10,21 @@ import base64
 import html
 import json
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 
 from bench.config import ConfigError
 from bench.report import figures as fg
+from bench.report import fonts
 from bench.report import stats as st
 from bench.report import tables as tb
 from bench.report.flags import FLAG_RULE, search_flags
@@ -31,16 +35,50 @@ from bench.status import TrialStatus
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "Pairwise comparisons",
             "figures": "Figures", "failures": "Diverged and failed trials", "method": "Method",
             "provenance": "Provenance"}
-CSS = """body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.88em;display:block;
-max-width:100%;overflow-x:auto}
+CSS = """body{font-family:system-ui,-apple-system,"Segoe UI","bench-cjk",""" + fonts.SYSTEM_CJK + """,sans-serif;max-width:1200px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}table{border-collapse:collapse;margin:.5em 0 1.5em;
+font-size:.88em;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}th{background:#f2f2f2}
-figure{margin:1em 0 2em}figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
-nav a{margin-right:1em}code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
-.verdict-supported{color:#1a7f37;font-weight:600}.verdict-refuted{color:#b42318;font-weight:600}
-.verdict-inconclusive{color:#9a6700;font-weight:600}.verdict-untestable,.verdict-not-exercised{color:#57606a;font-weight:600}
-.note{color:#555;font-size:.92em}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#b42318;font-weight:600}"""
+figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{font-size:.9em;color:#444}
+code,pre{background:#f6f6f6;padding:.1em .3em;font-size:.92em}pre{padding:.6em;overflow-x:auto}
+nav.toc{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.5em 1em;margin:1em 0 1.5em}
+nav.toc ul{margin:.3em 0;padding-left:1.2em;columns:2 22em}nav.toc li{margin:.1em 0}
+.badge{display:inline-block;padding:.05em .5em;border-radius:1em;font-size:.78em;font-weight:700;letter-spacing:.02em;
+color:#fff;background:#6e7781;text-decoration:none;white-space:nowrap;vertical-align:.1em}
+.good{background:#1a7f37}.bad{background:#b42318}.mixed{background:#9a6700}.same{background:#0969da}.none{background:#6e7781}
+.answers ul{list-style:none;padding-left:.5em;margin:.2em 0 1em}.answers li{margin:.25em 0}
+.answers .question{margin:1em 0 .2em;font-weight:600}
+details{margin:.4em 0 1em;border-left:3px solid #d0d7de;padding-left:.8em}summary{cursor:pointer;color:#0969da}
+blockquote{margin:.5em 0;padding-left:1em;border-left:3px solid #ccc;color:#444}
+.note{color:#555;font-size:.92em}"""
+
+
+# verdict word -> badge colour: what the reader should take from it at a glance
+TONES = {"supported": "good", "pass": "good", "better": "good", "refuted": "bad", "fail": "bad", "worse": "bad",
+         "inconclusive": "mixed", "equivalent": "same"}
+CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def inline(text: Any) -> str:
+    """Text for HTML: escaped, its Markdown code spans (`bench faq`) as <code>, numbers as shown()."""
+    return CODE_SPAN.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(shown(text)))
+
+
+def shown(value: Any) -> str:
+    """One format for every value on a page or a terminal: floats to 3 significant digits, missing as n/a."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return "n/a"
+    if isinstance(value, float | np.floating):
+        return st.fmt(value, 3)
+    return str(value)
+
+
+def badge(word: str, href: str | None = None) -> str:
+    """A verdict as a coloured badge (a link when href is given); its tone comes from the verdict's first word."""
+    tone = TONES.get(word.split(" ")[0].lower(), "none")
+    css = f"badge {tone} verdict-{word.replace(' ', '-')}"
+    label = html.escape(word.upper())
+    return f'<a class="{css}" href="{html.escape(href)}">{label}</a>' if href else f'<span class="{css}">{label}</span>'
 
 
 @dataclass
@@ -54,32 +92,54 @@ class Page:
 
     def heading(self, text: str, level: int = 2, anchor: str | None = None) -> None:
         ident = f' id="{anchor}"' if anchor else ""
-        self.html.append(f"<h{level}{ident}>{html.escape(text)}</h{level}>")
-        self.md.append(f"\n{'#' * level} {text}\n")
+        self.html.append(f"<h{level}{ident}>{inline(text)}</h{level}>")
+        target = f'<a id="{anchor}"></a>\n' if anchor else ""
+        self.md.append(f"\n{target}{'#' * level} {text}\n")
 
     def text(self, text: str, css: str = "") -> None:
         cls = f' class="{css}"' if css else ""
-        self.html.append(f"<p{cls}>{html.escape(text)}</p>")
+        self.html.append(f"<p{cls}>{inline(text)}</p>")
         self.md.append(f"{text}\n")
 
     def bullets(self, items: list[str]) -> None:
-        self.html.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+        self.html.append("<ul>" + "".join(f"<li>{inline(i)}</li>" for i in items) + "</ul>")
         self.md.append("\n".join(f"- {i}" for i in items) + "\n")
 
-    def table(self, df: pd.DataFrame) -> None:
-        self.html.append(df.to_html(index=False, escape=True, na_rep="n/a", border=0))
+    def table(self, df: pd.DataFrame, cells: dict[str, Callable[[Any], str]] | None = None,
+              row_ids: list[str] | None = None) -> None:
+        """df as a table; cells: column -> the HTML of its values (a badge, say), else the value as text;
+        row_ids: an anchor per row (the row is then a claim that a table of contents may link to)."""
+        self.html.append(html_table(df, cells, row_ids))
         self.md.append(md_table(df))
+
+    def toc(self, entries: list[tuple[str, str]]) -> None:
+        """A table of contents: (anchor, label) per entry."""
+        items = "".join(f'<li><a href="#{html.escape(a)}">{inline(label)}</a></li>' for a, label in entries)
+        self.html.append(f'<nav class="toc" aria-label="Contents"><strong>Contents</strong><ul>{items}</ul></nav>')
+        self.md.append("Contents: " + " · ".join(f"[{label}](#{a})" for a, label in entries) + "\n")
+
+    @contextmanager
+    def details(self, summary: str) -> Iterator[None]:
+        """What is written inside the block is folded under summary until the reader opens it."""
+        self.html.append(f"<details><summary>{inline(summary)}</summary>")
+        self.md.append(f"<details><summary>{html.escape(summary)}</summary>\n")
+        yield
+        self.html.append("</details>")
+        self.md.append("</details>\n")
 
     def figure(self, name: str, fig_or_png: Any, caption: str) -> None:
         """A figure with its caption; a matplotlib Figure is tidied first and its notes (overlapping lines, runs
-        that went NaN) end the caption."""
+        that went NaN) end the caption. The image states its smallest text in pixels at its natural size
+        (data-font-px), so that a browser can check what a reader sees."""
         if not isinstance(fig_or_png, bytes):
             caption = with_notes(caption, fg.tidy(fig_or_png))
         data = fig_or_png if isinstance(fig_or_png, bytes) else fg.png(fig_or_png)
         self.figures[name], self.captions[name] = data, caption
         b64 = base64.b64encode(data).decode()
-        self.html.append(f'<figure id="fig-{name}"><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+        font = fg.png_font_px(data)
+        size = f' data-font-px="{font:.1f}"' if font else ""
+        self.html.append(f'<figure id="fig-{name}"><img alt="{html.escape(caption)}"{size} '
+                         f'src="data:image/png;base64,{b64}"><figcaption>{inline(caption)}</figcaption></figure>')
         self.md.append(f"![{caption}](figures/{name}.png)\n\n*{caption}*\n")
 
     def raw_html(self, fragment: str, markdown: str) -> None:
@@ -88,9 +148,10 @@ class Page:
 
     def to_html(self) -> str:
         body = "\n".join(self.html)
+        face = fonts.font_face(self.title + body)
         return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(self.title)}</title>"
-                f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{CSS}</style></head>"
-                f"<body>\n<h1>{html.escape(self.title)}</h1>\n{body}\n</body></html>\n")
+                f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><style>{face}{CSS}</style></head>"
+                f"<body>\n<h1>{inline(self.title)}</h1>\n{body}\n</body></html>\n")
 
     def to_markdown(self) -> str:
         return f"# {self.title}\n\n" + "\n".join(self.md)
@@ -104,6 +165,18 @@ class Page:
         return folder / "index.html"
 
 
+def html_table(df: pd.DataFrame, cells: dict[str, Callable[[Any], str]] | None = None,
+               row_ids: list[str] | None = None) -> str:
+    cells = cells or {}
+    head = "".join(f"<th>{inline(c)}</th>" for c in df.columns)
+    rows = []
+    for k, row in enumerate(df.itertuples(index=False)):
+        attrs = f' id="{html.escape(row_ids[k])}" class="claim"' if row_ids else ""
+        tds = "".join(f"<td>{cells[c](v) if c in cells else inline(v)}</td>" for c, v in zip(df.columns, row, strict=True))
+        rows.append(f"<tr{attrs}>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
 def with_notes(caption: str, notes: list[str]) -> str:
     """'Caption.' + ['a and b overlap', 'c went NaN'] -> 'Caption. Notes: a and b overlap; c went NaN.' (names keep
     their case: a level called 'lecun' stays lower-case)."""
@@ -112,8 +185,7 @@ def with_notes(caption: str, notes: list[str]) -> str:
 
 def md_table(df: pd.DataFrame) -> str:
     def cell(v: Any) -> str:
-        text = "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-        return text.replace("|", "\\|").replace("\n", " ")
+        return shown(v).replace("|", "\\|").replace("\n", " ")
     head = "| " + " | ".join(map(cell, df.columns)) + " |"
     rule = "|" + "---|" * len(df.columns)
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
@@ -122,34 +194,59 @@ def md_table(df: pd.DataFrame) -> str:
 
 def ci_text(mean: float, lo: float, hi: float) -> str:
     if math.isnan(lo):
-        return st.fmt(mean, 4)
-    return f"{st.fmt(mean, 4)} [{st.fmt(lo, 4)}, {st.fmt(hi, 4)}]"
+        return shown(mean)
+    return f"{shown(mean)} [{shown(lo)}, {shown(hi)}]"
+
+
+G_SANE = 10.0  # |Hedges' g| beyond this says the seeds barely vary, not how large the difference is
+NOT_JUDGED = "not judged"
 
 
 def leaderboard_view(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard as shown: one formatted column per fact."""
+    """The leaderboard as shown: one formatted column per fact. A flagged search gets no good-LR span (at chance
+    every LR is as good as the best)."""
+    flags = board["flag"] if "flag" in board else pd.Series("", index=board.index)
     return pd.DataFrame({
         "rank": board["rank"].map(lambda r: "-" if pd.isna(r) else int(r)), "level": board["level"],
         "mean [95% CI]": [ci_text(m, lo, hi) for m, lo, hi in zip(board["mean"], board["ci_low"], board["ci_high"],
                                                                   strict=True)],
         "seeds": board["seeds"], "failed final seeds": board["failed"],
         "failed tuning trials": board["failed_tune"] if "failed_tune" in board else 0,
-        "search flagged (not ranked)": board["flag"] if "flag" in board else "",
+        "search flagged (not ranked)": flags,
         "best hyperparameters": board["best_params"],
-        "good LR span (decades)": board["good_lr_decades"].map(lambda v: st.fmt(v, 2)),
-        "time to target (median s)": board["time_to_target_s"].map(lambda v: st.fmt(v, 3)),
+        "good LR span (decades)": [shown(v) if not f else "n/a" for v, f in zip(board["good_lr_decades"], flags, strict=True)],
+        "time to target (median s)": board["time_to_target_s"].map(shown),
         "reached target": board["reached_target"]})
 
 
-def comparisons_view(pairs: pd.DataFrame) -> pd.DataFrame:
+def comparisons_view(pairs: pd.DataFrame, flagged: dict[str, str] | None = None) -> pd.DataFrame:
+    """The pairwise table as shown. A pair with a flagged level (a failed search: at chance, unstable, ...) gets no
+    outcome and no verdict: it would compare a failed search, not the level. Hedges' g only where it is defined and
+    below G_SANE. One CI level per table: in the header when every row shares it (see ci_note otherwise)."""
+    flagged = flagged or {}
+    failed = [", ".join(lv for lv in (a, b) if lv in flagged) for a, b in zip(pairs["a"], pairs["b"], strict=True)]
+    levels = set(pairs["ci_level"].round(4))
+    header = f"gain of A [{shown(100 * levels.pop())}% CI]" if len(levels) == 1 else "gain of A [Holm-compatible CI]"
     return pd.DataFrame({
         "A": pairs["a"], "B": pairs["b"], "test": pairs["test"],
-        "gain of A [CI]": [ci_text(g, lo, hi) for g, lo, hi in zip(pairs["gain"], pairs["ci_low"], pairs["ci_high"],
-                                                                  strict=True)],
-        "CI level (Holm-compatible)": pairs["ci_level"].map(lambda v: f"{v * 100:.3g}%"),
+        header: [ci_text(g, lo, hi) for g, lo, hi in zip(pairs["gain"], pairs["ci_low"], pairs["ci_high"], strict=True)],
         "p": pairs["p"].map(st.fmt_p), "Holm p": pairs["p_holm"].map(st.fmt_p),
-        "Hedges' g": pairs["hedges_g"].map(lambda v: st.fmt(v, 2)), "outcome": pairs["outcome"],
-        "verdict": pairs["verdict"]})
+        "Hedges' g": pairs["hedges_g"].map(lambda v: shown(v) if math.isfinite(v) and abs(v) <= G_SANE else "n/a"),
+        "outcome": [NOT_JUDGED if f else o for o, f in zip(pairs["outcome"], failed, strict=True)],
+        "verdict": [f"{NOT_JUDGED}: the search of {f} failed" if f else v
+                    for v, f in zip(pairs["verdict"], failed, strict=True)]})
+
+
+def ci_note(pairs: pd.DataFrame) -> str:
+    """What the intervals of one pairwise table are, said once under it."""
+    levels = pairs["ci_level"]
+    if levels.round(4).nunique() == 1:
+        return (f"Intervals: {shown(100 * levels.iloc[0])}% CIs of the gain, the ones the outcomes were read from. "
+                f"Hedges' g is n/a where undefined or beyond {G_SANE:g} (seeds that barely vary).")
+    return (f"Intervals: Holm-compatible CIs of the gain, each at the level its step of the Holm correction used "
+            f"({shown(100 * levels.min())}% to {shown(100 * levels.max())}%), so that an interval excludes 0 exactly "
+            f"when the corrected test rejects; the outcomes were read from them. Hedges' g is n/a where undefined or "
+            f"beyond {G_SANE:g} (seeds that barely vary).")
 
 
 # name -> (title, caption, figure builder on (trials, epochs, gradients))
@@ -262,7 +359,7 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     """The report as a Page (pure: tables in, document out)."""
     df, epochs, grads = tables["trials"], tables.get("epochs"), tables.get("gradients")
     page = Page(title)
-    page.raw_html("<nav>" + "".join(f'<a href="#{k}">{v}</a>' for k, v in SECTIONS.items()) + "</nav>", "")
+    page.toc(list(SECTIONS.items()))
     page.heading(SECTIONS["summary"], anchor="summary")
     page.bullets(summary(df, list(infos)) + unfinished(infos))
     board = tb.leaderboard(df, epochs)
@@ -305,15 +402,16 @@ def _comparisons(page: Page, df: pd.DataFrame) -> None:
     if pairs.empty:
         page.text("Only one level per workload: nothing to compare.")
     flags = search_flags(df) if "phase" in df else pd.DataFrame(columns=["group", "level", "flag"])
-    for group, part in pairs.groupby("group", sort=False):
-        page.heading(f"{group} ({part['metric'].iloc[0]})", 3)
-        page.table(comparisons_view(part))
-        compared = set(part["a"]) | set(part["b"])
-        flagged = [str(r.level) for r in flags[(flags["group"] == group) & (flags["flag"] != "")].itertuples()
-                   if r.level in compared]
+    for k, (group, part) in enumerate(pairs.groupby("group", sort=False)):
+        page.heading(f"{group} ({part['metric'].iloc[0]})", 3, anchor=f"comparisons-{k + 1}")
+        flagged = {str(r.level): r.flag for r in flags[(flags["group"] == group) & (flags["flag"] != "")].itertuples()
+                   if r.level in set(part["a"]) | set(part["b"])}
+        view = comparisons_view(part, flagged)
+        page.table(view, {"outcome": badge}, [f"pair-{k + 1}-{i + 1}" for i in range(len(view))])
+        page.text(ci_note(part), "note")
         if flagged:
-            page.text(f"The searches of {', '.join(flagged)} failed (see the leaderboard): a verdict involving them "
-                      "compares a failed search, not the optimizer.", "note")
+            page.text(f"The searches of {', '.join(flagged)} failed (see the leaderboard): the pairs with them are not "
+                      "judged, since they would compare a failed search, not the level.", "note")
 
 
 def _figures(page: Page, df: pd.DataFrame, epochs: pd.DataFrame | None, grads: pd.DataFrame | None) -> None:
@@ -370,19 +468,6 @@ STUDY_COLUMNS = {"seeds_met": "seeds meeting it", "claim": "claim", "source": "s
                  "measured": "measured"}
 
 
-def claims_html(claims: pd.DataFrame) -> str:
-    """The claims as an HTML table whose first column is the coloured outcome (PASS, FAIL, INCONCLUSIVE)."""
-    columns = [c for c in STUDY_COLUMNS if c in claims]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["outcome", *(STUDY_COLUMNS[c] for c in columns)])
-    css = {"pass": "pass", "fail": "fail", "inconclusive": "verdict-inconclusive"}
-    rows = []
-    for outcome, (_, row) in zip(claims["outcome"], claims.iterrows(), strict=True):
-        mark = f'<span class="{css.get(outcome, "")}">{html.escape(outcome.upper())}</span>'
-        cells = "".join(f"<td>{html.escape(str(row[c]))}</td>" for c in columns)
-        rows.append(f"<tr><td>{mark}</td>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
 def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
                captions: dict[str, str] | None = None, tables: dict[str, str] | None = None) -> Page:
     """A gradient study as a page (pure). claims: the study's claims table (claim, source, criterion, measured,
@@ -390,16 +475,21 @@ def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict
     the figure's title); tables: file name beside the page -> what it holds ('' when unknown), linked under the
     claims. Lines of one config's seeds are drawn as their mean and range."""
     page = Page(title)
+    entries = [("claims", "Claims"), *([("tables", "Raw tables")] if tables else []), ("figures", "Figures"),
+               *((f"fig-{name}", name.replace("_", " ")) for name in figures)]
+    page.toc(entries)
     for note in notes:
         page.text(note)
     counts = claims["outcome"].value_counts()
     page.heading("Claims", anchor="claims")
     page.text(f"Of {len(claims)} claims: " + ", ".join(f"{n} {word}" for word, n in counts.items()) + ".")
-    shown = pd.DataFrame({"outcome": claims["outcome"].str.upper(),
-                          **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
-    page.raw_html(claims_html(claims), md_table(shown))
+    shown_claims = pd.DataFrame({"outcome": claims["outcome"],
+                                 **{name: claims[c] for c, name in STUDY_COLUMNS.items() if c in claims}})
+    ids = [f"claim-{k + 1}" for k in range(len(claims))]
+    page.table(shown_claims, {"outcome": badge}, ids)
     if tables:
-        page.text("Raw tables beside this page, behind every number on it (pandas.read_parquet reads them; "
+        page.heading("Raw tables", 3, anchor="tables")
+        page.text("Beside this page, behind every number on it (pandas.read_parquet reads them; "
                   "`bench report FOLDER` renders the trials as a report):", "note")
         page.raw_html(*file_links(tables))
     page.heading("Figures", anchor="figures")
