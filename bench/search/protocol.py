@@ -297,6 +297,14 @@ class Group:
     def finished(self) -> bool:
         return self.dropped() or (self.confirm_finished() and all(t in self.done for t in self.final_ids()))
 
+    def total(self) -> int:
+        """Trials this group will run: with none of its tuning trials succeeded, no confirm or final runs; with
+        fewer successful tuning trials than confirm slots, only those confirmed."""
+        if self.dropped():
+            return len(self.tuning_ids())
+        confirms = len(self.confirm_ids()) if self.tuning_finished() else len(self.confirm_slots())
+        return len(self.tuning_ids()) + confirms + len(self.seeds)
+
     def config(self, params: dict[str, Any], seed: int, threads: int) -> TrialConfig:
         return self.base.replace(**params, seed=seed, threads=threads)
 
@@ -357,14 +365,8 @@ class Plan:
         return groups
 
     def total(self) -> int:
-        """Trials the sweep will run: a level none of whose tuning trials succeeded has no confirm or final runs;
-        one with fewer successful tuning trials than confirm slots confirms only those."""
-        def count(g: Group) -> int:
-            if g.dropped():
-                return len(g.tuning_ids())
-            confirms = len(g.confirm_ids()) if g.tuning_finished() else len(g.confirm_slots())
-            return len(g.tuning_ids()) + confirms + len(g.seeds)
-        return sum(count(g) for g in self.groups)
+        """Trials the sweep will run (Group.total)."""
+        return sum(g.total() for g in self.groups)
 
     def finished_count(self) -> int:
         return sum(len(g.done) for g in self.groups)

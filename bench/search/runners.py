@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from bench.config import TrialConfig
 from bench.search.journal import export_run
+from bench.search.progress import Progress, live
 from bench.search.protocol import Plan
 
 Log = Callable[[str], None]
@@ -50,15 +51,18 @@ class InProcess:
         from bench.search.tune import ProtocolSearcher, trial_line
 
         searcher = ProtocolSearcher(plan, Path(folder), 1, self.stack_seeds, cache=cache, asha=False)
-        threads, t0 = torch.get_num_threads(), time.perf_counter()
+        threads, t0, progress = torch.get_num_threads(), time.perf_counter(), Progress(plan)
         try:
             k = 0
-            while isinstance(task := searcher.suggest(f"t{k}"), dict):
-                result = sweep_trial(task)
-                searcher.on_trial_complete(f"t{k}", result)
-                if log:
-                    log(trial_line(plan, task, result, 0, time.perf_counter() - t0))
-                k += 1
+            with live(progress, log):
+                while isinstance(task := searcher.suggest(f"t{k}"), dict):
+                    progress.started(task)
+                    result = sweep_trial(task)
+                    searcher.on_trial_complete(f"t{k}", result)
+                    progress.finished(task, result)
+                    if log:
+                        log(trial_line(plan, task, result, 0, time.perf_counter() - t0, progress.eta()))
+                    k += 1
         finally:
             torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
             export_run(folder, self.tensorboard)

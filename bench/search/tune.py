@@ -43,6 +43,7 @@ from bench.results import (
     ResultStore,
     atomic_write,
 )
+from bench.search.progress import Progress, live
 from bench.search.protocol import (
     CONFIRM,
     FINAL,
@@ -276,15 +277,20 @@ class ProtocolScheduler(FIFOScheduler):
 
 
 class TrialLog(Callback):
-    """One line per finished trial with the counts and the best so far; records dead workers as errors."""
+    """One line per finished trial with the counts, the best so far and the ETA (`progress`, which it keeps up to
+    date); records dead workers as errors."""
 
-    def __init__(self, plan: Plan, out: Path, log: Callable[[str], None] | None):
+    def __init__(self, plan: Plan, out: Path, log: Callable[[str], None] | None, progress: Progress | None = None):
         self.plan, self.store, self.log = plan, ResultStore(out), log
+        self.progress = progress or Progress(plan)
         self.t0 = time.perf_counter()
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks with the run's state; a log bound to a terminal (locks) is not state
         return {**self.__dict__, "log": None}
+
+    def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
+        self.progress.started(trial.config)
 
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._line(trials, trial, trial.last_result)
@@ -299,13 +305,17 @@ class TrialLog(Callback):
         self._line(trials, trial, {"status": TrialStatus.ERROR})
 
     def _line(self, trials: list, trial, result: dict) -> None:
+        self.progress.finished(trial.config, result)
         if self.log and "status" in result:
             running = sum(t.status == "RUNNING" for t in trials)
-            self.log(trial_line(self.plan, trial.config, result, running, time.perf_counter() - self.t0))
+            self.log(trial_line(self.plan, trial.config, result, running, time.perf_counter() - self.t0,
+                                self.progress.eta()))
 
 
-def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running: int, seconds: float) -> str:
-    """What the terminal says of a finished trial: its place in the plan, its config, its value, the counts."""
+def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running: int, seconds: float,
+               eta: str = "") -> str:
+    """What the terminal says of a finished trial: its place in the plan, its config, its value, the counts, and
+    the estimated time left (progress.py)."""
     g = plan.groups[task["group"]]
     done = plan.finished_count()
     failed = {phase: sum(TrialStatus(o.status).is_failure() for grp in plan.groups
@@ -326,7 +336,7 @@ def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running
     where = f"{g.experiment} {g.group}" if g.experiment not in ("", g.group) else g.group
     return (f"[{done:>4}/{plan.total()}] {task['phase']:<7} {where} {g.level}  {params}  {value}  {result['status']}"
             f"{'  (cached)' if result.get('cached') else ''}  | running {running}, failed {failed[TUNE]} tuning "
-            f"{failed[FINAL]} final, {seconds:.0f}s")
+            f"{failed[FINAL]} final, {seconds:.0f}s{', ' + eta if eta else ''}")
 
 
 def _check_reachable(address: str) -> None:
@@ -492,6 +502,7 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
     # With a custom searcher Tune keeps one trial pending, so actors start one after another, each taking
     # seconds; let every slot's first trial be pending at once (a user's own setting wins).
     own_pending = "TUNE_MAX_PENDING_TRIALS_PG" not in os.environ
+    progress = Progress(plan, slots)
     if own_pending:
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, slots))
     try:
@@ -501,9 +512,10 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
                                         scheduler=ProtocolScheduler(plan), num_samples=-1, reuse_actors=reuse_actors,
                                         trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
             run_config=tune.RunConfig(name=plan.name.replace("/", "_"), storage_path=storage, verbose=0,
-                                      callbacks=[TrialLog(plan, folder, log)],
+                                      callbacks=[TrialLog(plan, folder, log, progress)],
                                       checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
-        tuner.fit()
+        with live(progress, log):
+            tuner.fit()
     finally:
         shutil.rmtree(storage, ignore_errors=True)
         if own_pending:
