@@ -266,6 +266,8 @@ ADDRESS = typer.Option(None, help="HOST:PORT of a running Ray cluster (e.g. from
 CPUS_PER_TRIAL = typer.Option(1.0, help="CPUs per trial; a trial uses that many torch threads. Default 1 with trials in "
                               "parallel: on small workloads that beats fewer, wider trials (two 1-thread MNIST-1D CNN "
                               "trials train at 2x the throughput of one 2-thread trial).")
+DRY_RUN = typer.Option(False, "--dry-run", help="Print the plan (groups, trials per phase, epochs, slots) and an "
+                       "estimated wall time from a short calibration on this machine; run and write nothing.")
 TENSORBOARD = typer.Option(True, "--tensorboard/--no-tensorboard", help="Write each trial's scalars and hparams "
                            "under RUN/tensorboard/ (tensorboard --logdir RUN/tensorboard) after the trials ran; "
                            "RUN/optuna.log (optuna-dashboard RUN/optuna.log) is always written.")
@@ -306,6 +308,7 @@ def sweep(
                                             "dropout, batch norm, norm clipping, early stopping, RNN). Default: when "
                                             "trials get a GPU."),
     tensorboard: bool = TENSORBOARD,
+    dry_run: bool = DRY_RUN,
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
     hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
@@ -325,6 +328,8 @@ def sweep(
     if space is None and not (Path(resume) / "space.yaml").is_file():
         raise ConfigError(f"{resume} is not a sweep run folder (no space.yaml); pass the folder `bench sweep` printed")
     chosen = load_space(space if space is not None else Path(resume) / "space.yaml")
+    if dry_run:
+        return dry_run_sweep(chosen.quick_version() if quick else chosen, resume, cpus_per_trial)
     if dashboard and not address:
         check_dashboard()
     again = resume_command(space, quick, out, resume)
@@ -355,6 +360,19 @@ def sweep(
         raise typer.Exit(130)
     if unscored_levels(trials, board):  # a level without a single finished final seed: the comparison lacks it
         raise typer.Exit(1)
+
+
+def dry_run_sweep(space, resume: str | None, cpus_per_trial: float) -> None:
+    """The sweep's plan and estimated wall time (bench.search.estimate); nothing runs or is written."""
+    from bench.search.estimate import print_estimate, sweep_estimate
+
+    if resume:
+        raise ConfigError("--dry-run plans a new sweep; drop --resume (its run folder says what is left)")
+    print_estimate(sweep_estimate(space, cpus_per_trial), say)
+
+
+def say(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
 
 
 def resumed_info(name: str, out: Path, resume: str | None) -> dict:
@@ -535,6 +553,8 @@ def faq(
                                           "the gradient studies are read from --studies."),
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
     tensorboard: bool = TENSORBOARD,
+    dry_run: bool = DRY_RUN,
+    yes: bool = typer.Option(False, "--yes", help="Start a full-budget run even when its estimate exceeds an hour."),
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -545,17 +565,56 @@ def faq(
     from bench.faq.main import answer
     from bench.search.runners import RayTune
 
-    say = lambda line: console.print(line, markup=False, highlight=False)
     # checks its values before Ray starts
     runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions is not None else None
     if ids == []:
         raise ConfigError(f"--questions {questions!r} names no question; pass numbers such as 8.1,8.5, or drop it for all")
+    budget = size or ("quick" if quick else "full")
+    if dry_run or (budget == "full" and from_runs is None and not yes):
+        faq_plan(ids, budget, cpus_per_trial, studies, dry_run)
+        if dry_run:
+            return
     with resumable():
-        path = answer(ids, size or ("quick" if quick else "full"), out, runs, studies, resume, runner, log=say,
+        path = answer(ids, budget, out, runs, studies, resume, runner, log=say,
                       full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")
+
+
+def faq_plan(ids: list[str] | None, budget: str, cpus_per_trial: float, studies: Path, dry_run: bool) -> None:
+    """Print the FAQ's plan and estimate; a full run estimated above an hour stops here unless --yes (exit 2)."""
+    from bench.faq.main import select
+    from bench.search.estimate import HOUR, faq_estimate, print_estimate
+    from bench.search.experiment import BUDGETS
+    from bench.search.progress import duration
+
+    est = faq_estimate(select(ids), BUDGETS[budget], cpus_per_trial, studies)
+    if dry_run:
+        return print_estimate(est, say)
+    if est.wall > HOUR:
+        print_estimate(est, say)
+        raise ConfigError(f"the full-budget FAQ is estimated at {duration(est.wall)}; add --yes to start it, or run "
+                          "`bench faq --quick` (under half an hour)")
+
+
+def dry_run_study(name: str, size: str, out: Path, seeds: int | None) -> None:
+    """A study's scale and its wall time as measured by its last run of this size (it builds its trials as it goes:
+    nothing to calibrate ahead)."""
+    import importlib
+    from dataclasses import asdict
+
+    from bench.search.estimate import study_estimate
+    from bench.search.progress import duration
+
+    scale = asdict(importlib.import_module(f"bench.studies.{name}").SCALES[size])
+    say(f"study {name} ({size}): " + ", ".join(f"{k} {v}" for k, v in scale.items())
+        + (f"; seeds {seeds}" if seeds is not None else ""))
+    seconds, notes = study_estimate([name], size, out)
+    for note in notes:
+        say(note)
+    if seconds:
+        say(f"estimated wall time: {duration(seconds)} (measured; nothing is run or written)")
 
 
 # --- bench study: the vanishing/exploding-gradient studies (bench/studies) ---
@@ -576,6 +635,7 @@ def study(
     gpus_per_trial: str = GPUS_PER_TRIAL,
     size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
     tensorboard: bool = TENSORBOARD,
+    dry_run: bool = DRY_RUN,
 ) -> None:
     """Reproduce the gradient literature claim by claim: each claim's pass criterion, measurement and PASS/FAIL.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -593,7 +653,8 @@ def study(
     module = importlib.import_module(f"bench.studies.{name}")
     resolve_size(quick, size)  # bad input fails here, before Ray starts
     check_seeds(seeds)
-    say = lambda line: console.print(line, markup=False, highlight=False)
+    if dry_run:
+        return dry_run_study(name, resolve_size(quick, size), out, seeds)
     with resumable(), RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard) as runner:
         claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
     assert list(claims.columns) == CLAIM_COLUMNS

@@ -132,13 +132,15 @@ def data_baselines(experiments: list[Experiment]) -> dict[str, dict[str, float]]
 
 
 # -- the plan -----------------------------------------------------------------------------------------------------
-def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log) -> Plan:
-    """One protocol group per cell, in the cells' order; a cell whose LR is another level's links to that group."""
+def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log,
+                    finder: Callable[..., float] | None = None) -> Plan:
+    """One protocol group per cell, in the cells' order; a cell whose LR is another level's links to that group.
+    `finder`: what stands in for the LR range test (finder_lr), e.g. a fixed LR when a dry run only counts."""
     from bench.workloads import get_workload
 
     groups: dict[tuple[str, str], Group] = {}
     for cell in exp.cells:
-        lr = finder_lr(budget, cell, cache, log) if cell.lr == "finder" else cell.lr
+        lr = (finder or finder_lr)(budget, cell, cache, log) if cell.lr == "finder" else cell.lr
         fixed = isinstance(lr, (int, float))
         usable = not fixed or (math.isfinite(lr) and lr > 0)  # the range test may find no usable LR
         base = trial_config(budget, cell, float(lr) if fixed and usable else 1e-3, 0)
