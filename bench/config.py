@@ -125,17 +125,20 @@ def _number(x: float) -> str:
 
 
 UNIT = Range(0, 1, open_high=True)
+# Real-valued settings reach float32 tensors (an LR of 3e37 overflows torch's conversion); 1e9 is beyond any use.
+SCALE = Range(0, 1e9)
 # Upper bounds on counts stop values that would overflow torch's int64 step counters or spin for ever before a
 # size check could run; they lie far above anything that trains (the studies use epochs=100,000 with max_steps).
 RANGES: dict[str, Range] = {
     "seq_len": Range(0, 10**7, note="0 = the workload's default"),
     "n_train": Range(0, 10**9, note="0 = all training samples"),
     "width": Range(1, 2**24), "depth": Range(1, 1000), "fc_width": Range(1, 2**24),
-    "residual_scale": Range(0), "dropout": UNIT, "rnn_radius": Range(0, 100, note="0 = leave the weights"),
-    "lr": Range(0, open_low=True), "momentum": UNIT, "beta1": UNIT, "beta2": UNIT, "alpha": UNIT,
-    "eps": Range(0, open_low=True), "weight_decay": Range(0),
+    "residual_scale": SCALE, "forget_bias": Range(-1e9, 1e9), "dropout": UNIT,
+    "rnn_radius": Range(0, 100, note="0 = leave the weights"),
+    "lr": Range(0, 1e9, open_low=True), "momentum": UNIT, "beta1": UNIT, "beta2": UNIT, "alpha": UNIT,
+    "eps": Range(0, 1e9, open_low=True), "weight_decay": SCALE,
     "warmup_frac": UNIT, "lr_gamma": Range(0, 1, open_low=True), "step_frac": Range(0, 1, open_low=True),
-    "label_smoothing": UNIT, "clip_norm": Range(0), "clip_value": Range(0), "weight_clip": Range(0),
+    "label_smoothing": UNIT, "clip_norm": SCALE, "clip_value": SCALE, "weight_clip": SCALE,
     "early_stop": Range(0, 10**9, note="0 = off"), "epochs": Range(1, 10**9), "batch_size": Range(1, 2**31),
     "max_steps": Range(0, 10**12, note="0 = no cap"), "seed": Range(0, 2**32 - 1, note="numpy's seed range"),
     "probe_every": Range(0, 10**12, note="0 = off"), "threads": Range(0, 1024, note="0 = as the environment sets"),
