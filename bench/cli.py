@@ -18,7 +18,21 @@ from bench.registry import REGISTRIES, check_names
 from bench.status import TrialStatus
 
 DEFAULT = TrialConfig()  # the CLI's defaults are the config's: one value per field
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False)
+# Every environment variable bench reads or sets, shown in `bench --help` (tests/test_scripting.py checks the list
+# against the code).
+ENVIRONMENT = {
+    "BENCH_CACHE": "folder of the prepared-dataset cache (default ~/.cache/bench)",
+    "RAY_USE_TLS": "set to 1 when --address is a TLS Ray head (the reachability probe then skips its gRPC check)",
+    "RAY_AUTH_MODE": "token, to join a Ray head started with token authentication",
+    "TUNE_MAX_PENDING_TRIALS_PG": "trials Tune starts at once; default: one per slot",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "default 0 (the local Ray stays on this host)",
+    "RAY_USAGE_STATS_ENABLED": "default 0 (no usage reports)",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "default 1 (no Tune log files per trial; bench writes its own)",
+    "RAY_AIR_NEW_OUTPUT": "default 0 (Tune stays quiet; bench prints its own lines)",
+}
+EPILOG = ("Environment (a value you set wins over bench's default):\n\n"
+          + "\n\n".join(f"{k}: {v}" for k, v in ENVIRONMENT.items()))
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, epilog=EPILOG)
 console = Console(soft_wrap=True)  # long lines stay whole when piped to a file
 
 
@@ -309,6 +323,9 @@ def sweep(
                                             "trials get a GPU."),
     tensorboard: bool = TENSORBOARD,
     dry_run: bool = DRY_RUN,
+    json_: bool = typer.Option(False, "--json", help="Also print one JSON object (run folder, counts, exit code, "
+                               "leaderboard rows, flagged levels) as the last line of stdout."),
+    json_file: Path | None = typer.Option(None, "--json-file", help="Write that JSON object to this file instead."),
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
     hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
@@ -354,12 +371,35 @@ def sweep(
     console.print(f"results: {folder}")
     console.print(f"next: bench report {shlex.quote(str(folder))}  (HTML + Markdown: figures, pairwise tests)",
                   markup=False, highlight=False)
+    code = 0
     if not info["complete"]:
         console.print(f"incomplete: {info['finished_trials']} of {info['total_trials']} trials finished; continue with "
                       f"`{again}`")
-        raise typer.Exit(130)
-    if unscored_levels(trials, board):  # a level without a single finished final seed: the comparison lacks it
-        raise typer.Exit(1)
+        code = 130
+    elif unscored_levels(trials, board):  # a level without a single finished final seed: the comparison lacks it
+        code = 1
+    if json_ or json_file:
+        sweep_json(json_file, folder, info, board, code)
+    if code:
+        raise typer.Exit(code)
+
+
+def sweep_json(where: Path | None, folder: Path, info: dict, board, code: int) -> None:
+    """The sweep's outcome as one JSON object: the last line of stdout (where None) or the file `where`."""
+    import json
+
+    from bench.report.export import records
+    from bench.results import atomic_write
+
+    flagged = board[board["flag"] != ""] if board is not None else None
+    text = json.dumps({"run": str(folder), "sweep": info.get("sweep"), "quick": info.get("quick"),
+                       "complete": info["complete"], "finished_trials": info["finished_trials"],
+                       "total_trials": info["total_trials"], "exit_code": code, "leaderboard": records(board),
+                       "flagged": records(flagged[["group", "level", "flag"]]) if flagged is not None else []})
+    if where is None:
+        print(text, flush=True)
+    else:
+        atomic_write(Path(where), (text + "\n").encode())
 
 
 def dry_run_sweep(space, resume: str | None, cpus_per_trial: float) -> None:
@@ -497,15 +537,27 @@ def report(
     compare: str | None = typer.Option(None, help="Config field that tells the runs' trials apart (e.g. optimizer), for "
                                        "runs without sweep tags such as several `bench run` results; default: the "
                                        "sweep's own levels, else one level per run."),
+    format_: str = typer.Option("html", "--format", help="html or md: the report (index.html with figures, and "
+                                "report.md); csv: leaderboard.csv and pairwise.csv; json: tables.json with both."),
 ) -> None:
     """Write reports/<name>/index.html (self-contained) and report.md from finished runs; trains nothing.
 
     Example: bench report runs/optimizers-20250101-120000 --name optimizers
+    Tables for scripts: bench report runs/optimizers-20250101-120000 --format csv
     """
-    from bench.report.render import write_report
+    from bench.report.export import FORMATS, write_tables
+    from bench.report.render import default_name, load, write_report
     from bench.results import plain_name
 
-    path = write_report(with_results(runs), out, name and plain_name(name), compare)
+    if format_ not in FORMATS:
+        raise ConfigError(f"unknown --format {format_!r}; choose one of: {', '.join(FORMATS)}")
+    runs = with_results(runs)
+    if format_ in ("csv", "json"):
+        tables, _ = load(runs, compare)
+        for path in write_tables(tables, out / plain_name(name or default_name(runs)), format_):
+            console.print(f"{path.stem}: {path}", markup=False, highlight=False)
+        return
+    path = write_report(runs, out, name and plain_name(name), compare)
     console.print(f"report: {path}")
     console.print(f"markdown: {path.with_name('report.md')}")
 
