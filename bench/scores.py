@@ -1,6 +1,9 @@
-"""What a score means, for the engine and the report alike (both import this, it imports neither): the validation
-metric a search steers by instead of the test metric it reports."""
+"""What a score means, for the engine, the FAQ and the report alike (all import this, it imports none of them): the
+validation metric a search steers by instead of the test metric it reports, which metrics are rates, and when a
+score sits at its workload's chance score."""
 from __future__ import annotations
+
+import math
 
 from bench.config import ConfigError
 
@@ -11,3 +14,26 @@ def tuning_metric(target: str) -> str:
     if split != "test" or not metric:
         raise ConfigError(f"workload target {target!r} must be a test metric such as test_acc")
     return f"val_{metric}"
+
+
+RATE_METRICS = ("acc", "f1", "precision", "recall")  # bounded in [0, 1], higher is better
+# "At chance", for the sweep's flags and the FAQ's chance gate alike: a rate within 5 points of the workload's chance
+# score, any other metric within 10% of it. On the workloads here (1,000-4,000 test examples, chance 0.1-0.5) one
+# seed's accuracy has a binomial standard error of 0.5-1.6 points, so 5 points is 3-10 errors above chance: a run
+# that close has learnt nothing usable, while a 2-point band (the flags' former one) let 0.13 on a 10-class task,
+# which is no better than guessing in practice, count as learnt. The same band everywhere keeps a sweep's "at chance"
+# flag and the FAQ's "untestable" gate from disagreeing about one run.
+CHANCE_POINTS, CHANCE_SHARE = 0.05, 0.1
+
+
+def is_rate(metric: str) -> bool:
+    return metric.split("_")[-1] in RATE_METRICS
+
+
+def at_chance(score: float, chance: float, metric: str, mode: str) -> bool:
+    """Whether `score` on `metric` sits at (or beyond) the chance score, within the band above; False when either
+    is unknown."""
+    if not (math.isfinite(score) and math.isfinite(chance)):
+        return False
+    tol = CHANCE_POINTS if is_rate(metric) else CHANCE_SHARE * abs(chance)
+    return score <= chance + tol if mode == "max" else score >= chance - tol

@@ -1,5 +1,6 @@
-"""The states a trial ends in and the phases of a comparison: enums, compared and stored as their plain values
-("ok", "tune"), so that result tables, JSON parts and Parquet files hold ordinary strings."""
+"""The states a trial ends in, the phases of a comparison and the outcome of a study's claim: enums, compared and
+stored as their plain values ("ok", "tune"), so that result tables, JSON parts and Parquet files hold ordinary
+strings."""
 from __future__ import annotations
 
 from enum import StrEnum
@@ -32,3 +33,10 @@ class Phase(StrEnum):
     @classmethod
     def tuning(cls) -> tuple[Phase, ...]:
         return tuple(p for p in cls if p.is_tuning())
+
+
+class ClaimOutcome(StrEnum):
+    """What a gradient study's claim came to over its seeds (bench.studies.common.decide); the FAQ reads it back."""
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"

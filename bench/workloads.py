@@ -59,6 +59,14 @@ class WorkloadSpec:
     chance: float = math.nan  # what a predictor that ignores the input scores on `target`
     goal_basis: str = ""  # where the goal comes from
 
+    def chance_score(self, cfg: TrialConfig) -> float:
+        """The chance score of `cfg`'s trials, the one definition of it: the data's own baseline of `target` where
+        they name one (a sequence task's memoryless predictor at this T), else the declared `chance`."""
+        try:
+            return float(load_data(cfg).baseline.get(self.target, self.chance))
+        except (ConfigError, OSError):  # data that cannot be read here: the declared score
+            return self.chance
+
 
 # A goal is this share of the way from chance to the converged score: close enough to converged that a run reaching
 # it has learnt the task, far enough below it that a budget short of full convergence can get there.

@@ -218,10 +218,10 @@ MUTANTS: tuple[Mutant, ...] = (
            'lecun, he = depth_ratios(deep_init, "act_std", init="lecun"), depth_ratios(deep_init, "act_std", '
            'init="kaiming")', (T_STUDY,)),
     Mutant("cell-gate-ignored", "'the tanh RNN fails' is judged although the LSTM reference failed too",
-           "bench/studies/exploding.py", 'gate = "" if reference is Outcome.PASS else',
-           'gate = "" if reference is not Outcome.INCONCLUSIVE else', (T_STUDY,)),
+           "bench/studies/exploding.py", 'gate = "" if reference is ClaimOutcome.PASS else',
+           'gate = "" if reference is not ClaimOutcome.INCONCLUSIVE else', (T_STUDY,)),
     Mutant("slow-cell-failure-judged", "an IRNN given fewer steps than it needs is judged a failure (Le et al. refuted)",
-           "bench/studies/exploding.py", "if decide(flags) is Outcome.PASS or budget.cell_steps >= need:",
+           "bench/studies/exploding.py", "if decide(flags) is ClaimOutcome.PASS or budget.cell_steps >= need:",
            "if True:", (T_STUDY,)),
     Mutant("spike-over-run-median", "a gradient-norm spike is measured against the whole run's median, so a slow "
            "drift counts as a spike", "bench/studies/exploding.py",
@@ -229,7 +229,7 @@ MUTANTS: tuple[Mutant, ...] = (
            "return math.inf if not np.all(np.isfinite(norms)) else float(np.max(norms) / np.median(norms))",
            (T_STUDY,)),
     Mutant("diverged-run-keeps-its-mse", "a diverged run's last test MSE counts as a result", "bench/studies/exploding.py",
-           'return float(result.final.get("test_mse", math.inf)) if result.status == "ok" else math.inf',
+           'return float(result.final.get("test_mse", math.inf)) if result.status == TrialStatus.OK else math.inf',
            'return float(result.final.get("test_mse", math.inf))', (T_STUDY,)),
     Mutant("decay-needs-every-schedule", "the FAQ's 'decay helps' claim needs every schedule to help, not any",
            "bench/faq/questions.py", '(CNN, "cosine", "constant")], combine_any)', '(CNN, "cosine", "constant")], combine_all)',

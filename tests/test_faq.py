@@ -25,6 +25,7 @@ from bench.faq.questions import QUESTIONS
 from bench.report import stats as st
 from bench.report.faq import CSV_COLUMNS, PENDING, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
 from bench.results import read_run
+from bench.scores import CHANCE_POINTS
 from bench.search.experiment import BUDGETS, Cell, Experiment, plan_experiment, trial_config
 from bench.search.protocol import objective
 from bench.search.runners import InProcess
@@ -98,8 +99,8 @@ def test_target_gate_on_both_sides_of_the_goal(ref, want):
     assert "gates: target" in j.numbers[0] and j.rows[0]["target"] == GOAL
 
 
-@pytest.mark.parametrize(("low", "want"), [(0.1 + evd.CHANCE_TOLERANCE + 0.001, st.REFUTED),
-                                           (0.1 + evd.CHANCE_TOLERANCE - 0.001, st.UNTESTABLE)])
+@pytest.mark.parametrize(("low", "want"), [(0.1 + CHANCE_POINTS + 0.001, st.REFUTED),
+                                           (0.1 + CHANCE_POINTS - 0.001, st.UNTESTABLE)])
 def test_chance_gate_on_both_sides_of_the_tolerance(low, want):
     # "low is as good as ref", ref above its target: far worse refutes it, unless low sits at chance
     df = arms({"ref": {"scores": [0.9, 0.91, 0.9]}, "low": {"scores": [low - 0.001, low, low + 0.001]}})
@@ -350,8 +351,8 @@ def test_batch_scaling_recovers_the_slope_of_best_lr_on_batch_size(exponent, ver
     assert j.rows[0]["estimate"] == pytest.approx(exponent, abs=1e-6) and j.rows[0]["gate_chance"] == "pass"
 
 
-@pytest.mark.parametrize(("top", "verdict"), [(0.1 + evd.CHANCE_TOLERANCE + 0.01, st.SUPPORTED),
-                                              (0.1 + evd.CHANCE_TOLERANCE - 0.01, st.UNTESTABLE)])
+@pytest.mark.parametrize(("top", "verdict"), [(0.1 + CHANCE_POINTS + 0.01, st.SUPPORTED),
+                                              (0.1 + CHANCE_POINTS - 0.01, st.UNTESTABLE)])
 def test_a_batch_size_slope_among_runs_at_chance_is_untestable(top, verdict):
     df = tuning_table({f"batch {n}": 2e-3 * (n / 32) for n in fq.BATCH_SIZES}, top=top)
     assert fq.batch_scaling(SimpleNamespace(trials=lambda name: df)).verdict == verdict

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bench.results import TrialRecord
-from bench.search.protocol import FINAL, TUNE, Outcome, Plan, tuning_metric
+from bench.search.protocol import FINAL, TUNE, Plan, TrialSummary, tuning_metric
 from bench.search.space import load_space
 
 TINY = {"width": 4, "fc_width": 8, "depth": 1, "n_train": 256, "probe_every": 0}
@@ -28,7 +28,7 @@ def planted_group(workload: str, values: list[float], statuses=None, confirm=0):
     g = Plan(load_space(space_dict(workloads=(workload,), trials=len(values), confirm=confirm))).groups[0]
     statuses = statuses or ["ok"] * len(values)
     for k, (tid, v, s) in enumerate(zip(g.tuning_ids(), values, statuses, strict=True)):
-        g.done[tid] = Outcome(tid, {"lr": 10.0 ** -(k + 1)}, s, v)
+        g.done[tid] = TrialSummary(tid, {"lr": 10.0 ** -(k + 1)}, s, v)
     return g
 
 
@@ -56,7 +56,7 @@ def test_ties_go_to_the_earlier_trial():
 
 def confirm_planted(g, confirm_values: list[tuple[str, float]]):
     for (cid, tuned), (status, value) in zip(g.confirm_ids().items(), confirm_values, strict=True):
-        g.done[cid] = Outcome(cid, tuned.params, status, value)
+        g.done[cid] = TrialSummary(cid, tuned.params, status, value)
 
 
 def test_confirm_reruns_the_top_configs_on_a_second_seed_before_any_final_seed():
@@ -210,11 +210,11 @@ def test_final_phase_seeds_differ_from_the_tuning_seed():
         g = plan.groups[0]
         assert g.base.seed == seed and g.seeds == tuple(range(seed + 1, seed + 5))
         for tid in g.tuning_ids():
-            g.done[tid] = Outcome(tid, {"lr": 0.01}, "ok", 0.5)
+            g.done[tid] = TrialSummary(tid, {"lr": 0.01}, "ok", 0.5)
         seen = []
         while (nxt := g.next_final()) is not None:
             seen.append(g.config(g.best().params, nxt[1], 1).seed)
-            g.done[nxt[0]] = Outcome(nxt[0], {}, "ok", 0.5)
+            g.done[nxt[0]] = TrialSummary(nxt[0], {}, "ok", 0.5)
         assert seen == list(range(seed + 1, seed + 5)) and seed not in seen
 
 

@@ -133,16 +133,16 @@ E = 1e-6  # either side of a threshold
 
 
 @pytest.mark.parametrize(("ci", "want"), [
-    ((-0.02 + E, 0.02 - E), st.Outcome.EQUIVALENT),  # inside the margin on both sides
-    ((-0.02 - E, 0.02 - E), st.Outcome.INCONCLUSIVE),  # the lower end just outside
-    ((-0.02 + E, 0.02 + E), st.Outcome.INCONCLUSIVE),  # the upper end just outside
-    ((E, 0.02 + E), st.Outcome.BETTER), ((-E, 0.02 + E), st.Outcome.INCONCLUSIVE),
-    ((-0.02 - E, -E), st.Outcome.WORSE), ((-0.02 - E, E), st.Outcome.INCONCLUSIVE),
-    ((0.001, 0.01), st.Outcome.EQUIVALENT),  # significant but negligible: shown equivalent, not "better"
-    ((-0.5, 0.5), st.Outcome.INCONCLUSIVE), ((math.nan, math.nan), st.Outcome.INCONCLUSIVE),
+    ((-0.02 + E, 0.02 - E), st.Decision.EQUIVALENT),  # inside the margin on both sides
+    ((-0.02 - E, 0.02 - E), st.Decision.INCONCLUSIVE),  # the lower end just outside
+    ((-0.02 + E, 0.02 + E), st.Decision.INCONCLUSIVE),  # the upper end just outside
+    ((E, 0.02 + E), st.Decision.BETTER), ((-E, 0.02 + E), st.Decision.INCONCLUSIVE),
+    ((-0.02 - E, -E), st.Decision.WORSE), ((-0.02 - E, E), st.Decision.INCONCLUSIVE),
+    ((0.001, 0.01), st.Decision.EQUIVALENT),  # significant but negligible: shown equivalent, not "better"
+    ((-0.5, 0.5), st.Decision.INCONCLUSIVE), ((math.nan, math.nan), st.Decision.INCONCLUSIVE),
 ])
 def test_outcome_on_both_sides_of_every_threshold(ci, want):
-    assert st.outcome(make(0.0, ci), 0.02) is want
+    assert st.decision(make(0.0, ci), 0.02) is want
 
 
 @pytest.mark.parametrize(("comp", "want"), [

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 from bench.studies import exploding, vanishing
-from bench.studies.common import CLAIM_COLUMNS, Outcome, Study, decide, fmt_seeds, resolve_size
+from bench.studies.common import CLAIM_COLUMNS, ClaimOutcome, Study, decide, fmt_seeds, resolve_size
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ FAQ_KEYS = {  # the rows the FAQ (8.5, 8.6) looks up by key
 def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     assert list(claims.columns) == CLAIM_COLUMNS
     assert FAQ_KEYS[name] <= set(claims["key"]) and claims["key"].is_unique
-    assert set(claims["outcome"]) <= {o.value for o in Outcome}
+    assert set(claims["outcome"]) <= {o.value for o in ClaimOutcome}
     assert (claims["criterion"].str.len() > 20).all() and (claims["measured"].str.len() > 5).all()
     on_disk = pd.read_csv(folder / "claims.csv")
     assert list(on_disk["key"]) == list(claims["key"])
@@ -110,9 +110,9 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 def test_claim_helpers(tmp_path):
     assert resolve_size(True, None) == "quick" and resolve_size(False, None) == "full"
-    assert decide([True] * 4 + [False]) is Outcome.PASS and decide([True] + [False] * 4) is Outcome.FAIL
-    assert decide([True] * 3 + [False] * 2) is Outcome.INCONCLUSIVE and decide([True] * 4) is Outcome.INCONCLUSIVE
-    assert decide([True] * 8 + [False] * 2) is Outcome.PASS and decide([True] * 7 + [False] * 3) is Outcome.INCONCLUSIVE
+    assert decide([True] * 4 + [False]) is ClaimOutcome.PASS and decide([True] + [False] * 4) is ClaimOutcome.FAIL
+    assert decide([True] * 3 + [False] * 2) is ClaimOutcome.INCONCLUSIVE and decide([True] * 4) is ClaimOutcome.INCONCLUSIVE
+    assert decide([True] * 8 + [False] * 2) is ClaimOutcome.PASS and decide([True] * 7 + [False] * 3) is ClaimOutcome.INCONCLUSIVE
     assert fmt_seeds([0.5, float("inf"), 1e-5]) == "(0.5, inf, 1.00e-05)"
     study = Study("demo", tmp_path, "tiny", 5, lambda line: None, "notes")
     study.claim("k", "a claim", "a source", "x > 1", "x = 2", [True] * 5)

@@ -7,7 +7,7 @@ import pytest
 from bench.faq import evidence as evd
 from bench.report import stats as st
 from bench.studies import vanishing as van
-from bench.studies.common import MIN_SEEDS, Outcome, Study, decide
+from bench.studies.common import MIN_SEEDS, ClaimOutcome, Study, decide
 from bench.train import TrialResult
 
 
@@ -38,19 +38,19 @@ def outcome(study: Study, key: str) -> str:
 
 
 def passed(study: Study, key: str) -> bool:
-    return outcome(study, key) == Outcome.PASS
+    return outcome(study, key) == ClaimOutcome.PASS
 
 
 def failed(study: Study, key: str) -> bool:
-    return outcome(study, key) == Outcome.FAIL
+    return outcome(study, key) == ClaimOutcome.FAIL
 
 
 @pytest.mark.parametrize("flags, want", [
-    ([True] * 5, Outcome.PASS), ([True] * 4 + [False], Outcome.PASS),
-    ([True] * 3 + [False] * 2, Outcome.INCONCLUSIVE), ([True] * 2 + [False] * 3, Outcome.INCONCLUSIVE),
-    ([True] + [False] * 4, Outcome.FAIL), ([False] * 5, Outcome.FAIL),
-    ([True] * 4, Outcome.INCONCLUSIVE),  # too few seeds to decide anything
-    ([True] * 8 + [False] * 2, Outcome.PASS), ([True] * 7 + [False] * 3, Outcome.INCONCLUSIVE),
+    ([True] * 5, ClaimOutcome.PASS), ([True] * 4 + [False], ClaimOutcome.PASS),
+    ([True] * 3 + [False] * 2, ClaimOutcome.INCONCLUSIVE), ([True] * 2 + [False] * 3, ClaimOutcome.INCONCLUSIVE),
+    ([True] + [False] * 4, ClaimOutcome.FAIL), ([False] * 5, ClaimOutcome.FAIL),
+    ([True] * 4, ClaimOutcome.INCONCLUSIVE),  # too few seeds to decide anything
+    ([True] * 8 + [False] * 2, ClaimOutcome.PASS), ([True] * 7 + [False] * 3, ClaimOutcome.INCONCLUSIVE),
 ])
 def test_per_seed_rule(flags, want):
     assert decide(flags) == want
@@ -238,7 +238,7 @@ def test_the_tanh_rnn_failure_is_not_judged_when_the_lstm_reference_fails(study,
     exp.cell_claims(study, cells({"tanh RNN": UNSOLVED, "LSTM": SOLVED if status == "diverged" else UNSOLVED,
                                   "GRU": SOLVED, "IRNN": SOLVED}, status=status), exp.SCALES["quick"])
     assert failed(study, "lstm-adding")  # a diverged LSTM did not solve anything, whatever its last MSE
-    assert outcome(study, "rnn-adding-fails") == Outcome.INCONCLUSIVE
+    assert outcome(study, "rnn-adding-fails") == ClaimOutcome.INCONCLUSIVE
 
 
 def test_an_unsolved_irnn_is_untestable_at_a_budget_shorter_than_it_was_measured_to_need(study):
@@ -248,7 +248,7 @@ def test_an_unsolved_irnn_is_untestable_at_a_budget_shorter_than_it_was_measured
 
     mse = {"tanh RNN": UNSOLVED, "LSTM": SOLVED, "GRU": SOLVED, "IRNN": UNSOLVED}
     exp.cell_claims(study, cells(mse), exp.SCALES["quick"])
-    assert outcome(study, "irnn-adding") == Outcome.INCONCLUSIVE
+    assert outcome(study, "irnn-adding") == ClaimOutcome.INCONCLUSIVE
     assert "untestable at the quick budget" in {c.key: c.measured for c in study.claims}["irnn-adding"]
     assert passed(study, "gru-adding") and passed(study, "lstm-adding")
     assert exp.SCALES["quick"].cell_steps < exp.CELL_MIN_STEPS["IRNN"] <= exp.SCALES["full"].cell_steps

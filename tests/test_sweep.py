@@ -180,16 +180,18 @@ def test_confirm_trials_count_with_tuning_and_are_never_compared():
     assert report.loc["a", "best_params"] == "lr=0.01 (chosen on val_acc 0.905, mean of 2 seeds)"
 
 
-def test_chance_is_the_majority_class_or_the_data_baseline():
+def test_chance_is_the_workloads_declared_score_or_its_data_baseline():
     from bench.config import TrialConfig
-    from bench.search.protocol import chance_level
-    from bench.workloads import load_data
+    from bench.workloads import get_workload, load_data
 
-    y = load_data(TrialConfig(workload="mnist1d-gru")).test.y
-    assert chance_level(TrialConfig(workload="mnist1d-gru"), "test_acc") == pytest.approx(
-        float((y == y.mode().values).float().mean()))
-    assert chance_level(TrialConfig(workload="adding"), "test_mse") == pytest.approx(1 / 6, rel=0.1)
-    assert math.isnan(chance_level(TrialConfig(workload="mnist1d-gru"), "test_loss"))
+    gru, cfg = get_workload("mnist1d-gru"), TrialConfig(workload="mnist1d-gru")
+    y = load_data(cfg).test.y
+    assert gru.chance_score(cfg) == gru.chance == 0.1
+    assert abs(gru.chance - float((y == y.mode().values).float().mean())) < 0.02  # the declared score is the data's
+    adding = get_workload("adding")
+    assert adding.chance_score(TrialConfig(workload="adding")) == pytest.approx(adding.chance, rel=0.1)
+    longer = adding.chance_score(TrialConfig(workload="adding", seq_len=200))  # the memoryless baseline at its own T
+    assert longer == load_data(TrialConfig(workload="adding", seq_len=200)).baseline["test_mse"]
 
 
 def test_group_search_starts_with_the_design_then_asks_tpe():

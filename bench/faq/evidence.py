@@ -25,7 +25,9 @@ import pandas as pd
 from bench.report import stats as st
 from bench.report import tables as tb
 from bench.results import read_run
+from bench.scores import at_chance
 from bench.search.experiment import Budget
+from bench.status import ClaimOutcome
 
 
 @dataclass
@@ -51,7 +53,6 @@ class Gate:
 
 
 GATES = ("target", "acted", "chance")
-CHANCE_TOLERANCE = 0.05  # a rate within 5 points of chance (losses: within 10% of it) has learnt nothing usable
 OVERFIT_MIN = 0.04  # a reference with a train-validation gap below 4 points has no overfitting to reduce
 
 
@@ -215,11 +216,6 @@ def target_gate(df: pd.DataFrame, group: str, level: str) -> Gate:
                 f"target {spec.goal:g}", st.UNTESTABLE)
 
 
-def at_chance(mean: float, chance: float, metric: str, mode: str) -> bool:
-    tol = CHANCE_TOLERANCE if metric.split("_")[-1] in st.RATE_METRICS else 0.1 * abs(chance)
-    return mean <= chance + tol if tb.higher_is_better(mode) else mean >= chance - tol
-
-
 def chance_gate(df: pd.DataFrame, group: str, levels: list[str]) -> Gate:
     """No compared arm's mean score sits at (or below) its workload's chance score."""
     stuck, known = [], False
@@ -334,7 +330,7 @@ def comparison_row(group: str, c: st.Comparison, metric: str, margin: float, ver
     """One line of verdicts.csv (the claim id and claim-level verdict are added by the caller); `key` identifies
     the comparison (fingerprint) so that claims sharing it can say so."""
     row = {"comparison": f"{group}: {c.a} vs {c.b}", "metric": metric, "rule": kind,
-           "comparison_verdict": verdict, "outcome": st.outcome(c, margin).value, "margin": margin,
+           "comparison_verdict": verdict, "outcome": st.decision(c, margin).value, "margin": margin,
            "estimate": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level, "half_width": c.half_width,
            "seeds_for_margin": seeds_for(c, margin), "test": c.test, "p": c.p, "p_holm": c.p_holm,
            "seeds_a": c.n_a, "seeds_b": c.n_b, "reference_score": reference, "target": goal,
@@ -394,7 +390,7 @@ def judge_one(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison, no
     verdict = gated((st.decide_not_worse if not_worse else st.decide_better)(c, margin), checks)
     if not_worse:
         number = (f"{group}: {a} vs {b} (the best other level on validation): gain of {a} {st.fmt(c.gain)} {metric} "
-                  f"({c.ci_label()} {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}; outcome {st.outcome(c, margin).value}; "
+                  f"({c.ci_label()} {st.fmt(c.ci[0])} to {st.fmt(c.ci[1])}; outcome {st.decision(c, margin).value}; "
                   f"{c.n_a} vs {c.n_b} seeds) -> {st.VERDICT_WORDS[verdict]} (non-inferiority margin ")
     else:
         number = f"{group}: {st.verdict(c, metric, hib, margin)} -> {st.VERDICT_WORDS[verdict]} (margin "
@@ -453,7 +449,7 @@ def judge_study(claims: pd.DataFrame | None, pattern: str, study: str, context: 
     if rows.empty:
         return Judgement(st.INCONCLUSIVE, [f"the {study} study reported no claim matching /{pattern}/"])
     outcome = rows["outcome"]
-    verdict = (st.SUPPORTED if outcome.eq("pass").all() else st.REFUTED if outcome.eq("fail").all()
+    verdict = (st.SUPPORTED if outcome.eq(ClaimOutcome.PASS).all() else st.REFUTED if outcome.eq(ClaimOutcome.FAIL).all()
                else st.INCONCLUSIVE)  # an inconclusive reproduction (too few seeds meeting, a gate) decides nothing
     shown = pd.concat([rows, study_rows(claims, context)]) if context else rows
     numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> {word}"

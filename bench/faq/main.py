@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.config import ConfigError
-from bench.faq.evidence import CHANCE_TOLERANCE, OVERFIT_MIN, Evidence, Judgement
+from bench.faq.evidence import OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.registry import lookup
 from bench.report import figures as fg
@@ -24,6 +24,7 @@ from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable, read_provenance
+from bench.scores import CHANCE_POINTS, CHANCE_SHARE
 from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, data_baselines, run_experiment
 from bench.search.runners import InProcess, Runner
 
@@ -39,7 +40,7 @@ RULES = [
     "target (`bench list workloads`: goal), else \"untestable at this budget\"; the intervention that tells A from B "
     "took effect in the result tables (early stopping stopped before the last epoch in most seeds, norm clipping "
     "changed some gradients, the regularizer or schedule is on), else \"not exercised\"; no compared arm sits within "
-    f"{CHANCE_TOLERANCE * 100:.0f} points of its workload's chance score (losses: 10% of it), else \"untestable\". "
+    f"{CHANCE_POINTS * 100:.0f} points of its workload's chance score (losses: {CHANCE_SHARE:.0%} of it), else \"untestable\". "
     f"Claims on overfitting use a reference that overfits (train-validation gap of at least {OVERFIT_MIN * 100:.0f} "
     "points) instead of the target.",
     st.OUTCOME_RULE + " The t-test is paired by seed when both arms ran the same seeds, else Welch.",

@@ -38,6 +38,7 @@ from bench.faq.evidence import (
 from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report import tables as tb
+from bench.scores import at_chance
 from bench.search.experiment import Budget, Cell, Experiment, workload_spec
 
 MLP, CNN, RNN = "mnist1d-mlp", "mnist1d-cnn", "mnist1d-rnn"
@@ -302,7 +303,7 @@ def batch_scaling(ev: Evidence) -> Judgement:
     verdict = evd.gated(verdict, checks)
     return Judgement(verdict, [
         f"best LR ~ batch size^{slope:.2f} (95% CI {lo:.2f} to {hi:.2f}; {len(table)} batch sizes, OLS on log-log; "
-        f"outcome {st.outcome(c, SLOPE_MARGIN).value}; {st.precision_words(c, SLOPE_MARGIN)}) -> {verdict}; "
+        f"outcome {st.decision(c, SLOPE_MARGIN).value}; {st.precision_words(c, SLOPE_MARGIN)}) -> {verdict}; "
         f"{evd.gate_words(checks)}",
         "consistent with " + (" and ".join(rules) if rules else "neither linear nor square-root scaling")],
         table.assign(**{"best LR (interpolated)": table["best LR (interpolated)"].map(lambda v: f"{v:.3g}"),
@@ -318,7 +319,7 @@ def learnt_gate(best: pd.Series, df: pd.DataFrame) -> evd.Gate:
     mode = str(df["tune_mode"].iloc[0]) if "tune_mode" in df and len(df) else spec.mode
     if mode != spec.mode or not math.isfinite(spec.chance):  # a validation loss has no chance score to compare with
         return evd.Gate("chance", None, "no chance score known for the tuning objective", st.UNTESTABLE)
-    stuck = [f"{v:.3f}" for v in best if evd.at_chance(float(v), spec.chance, spec.target, mode)]
+    stuck = [f"{v:.3f}" for v in best if at_chance(float(v), spec.chance, spec.target, mode)]
     return evd.Gate("chance", not stuck, f"best validation objective at chance at {len(stuck)} of {len(best)} batch "
                     "sizes" if stuck else "every batch size's best LR learns", st.UNTESTABLE)
 
@@ -386,7 +387,7 @@ def cnn_spatial(ev: Evidence) -> Judgement:
     second = evd.gated(st.decide_better(contrast, LOCALITY_MARGIN), checks)
     number = (f"the CNN's advantage over the MLP shrinks by {st.fmt(est)} test_acc when locality is removed "
               f"({contrast.ci_label()} {st.fmt(contrast.ci[0])} to {st.fmt(contrast.ci[1])}; outcome "
-              f"{st.outcome(contrast, LOCALITY_MARGIN).value}; Welch contrast, Holm p {st.fmt_p(contrast.p_holm)}) -> "
+              f"{st.decision(contrast, LOCALITY_MARGIN).value}; Welch contrast, Holm p {st.fmt_p(contrast.p_holm)}) -> "
               f"{st.VERDICT_WORDS[second]} (margin {LOCALITY_MARGIN * 100:g} points; "
               f"{st.precision_words(contrast, LOCALITY_MARGIN)}); {evd.gate_words(checks)}")
     row = evd.comparison_row("cnn-over-mlp advantage", contrast,

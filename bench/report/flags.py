@@ -12,13 +12,13 @@ import math
 
 import pandas as pd
 
+from bench.scores import CHANCE_POINTS, CHANCE_SHARE, at_chance
 from bench.status import Phase, TrialStatus
 
 FAILED = TrialStatus.failures()
-CHANCE_MARGIN = 0.02  # a mean score within this much of chance (2 points of accuracy) counts as at chance
 EDGE_FRACTION = 0.1  # best lr within this share of the range's width (on its log scale) from a bound: at the edge
-FLAG_RULE = (f"flagged: every tuning trial failed; no final seed finished; mean score within {CHANCE_MARGIN:g} of "
-               f"chance (lower-is-better metrics: within {CHANCE_MARGIN:.0%} of the chance value), or some final seeds "
+FLAG_RULE = (f"flagged: every tuning trial failed; no final seed finished; mean score within {CHANCE_POINTS:g} of "
+               f"chance (other metrics than rates: within {CHANCE_SHARE:.0%} of the chance value), or some final seeds "
                f"at chance while others learned (unstable); or the chosen lr within "
                f"{EDGE_FRACTION:.0%} of the searched log-range from one of its bounds")
 
@@ -36,12 +36,6 @@ def _finite(row: pd.Series, key: str) -> float:
     except (TypeError, ValueError):
         return math.nan
     return value if math.isfinite(value) else math.nan
-
-
-def at_chance(mean: float, chance: float, mode: str) -> bool:
-    if not (math.isfinite(mean) and math.isfinite(chance)):
-        return False
-    return mean <= chance + CHANCE_MARGIN if mode == "max" else mean >= chance * (1 - CHANCE_MARGIN)
 
 
 def at_edge(lr: float, low: float, high: float) -> str:
@@ -66,13 +60,13 @@ def group_flags(part: pd.DataFrame) -> dict[str, object]:
     if (len(tune) or len(final)) and ok.empty:
         reasons.append("no final seed finished" + (f" ({final_failed} of {len(final)} failed)" if len(final) else ""))
     row = part.iloc[0]
-    mode = str(row.get("target_mode", "max"))
+    mode, metric = str(row.get("target_mode", "max")), str(row.get("target_metric", ""))
     mean = float(ok["score"].mean()) if len(ok) and "score" in ok else math.nan
     chance = _finite(row, "chance")
-    if at_chance(mean, chance, mode):
+    if at_chance(mean, chance, metric, mode):
         reasons.append(f"at chance ({mean:.4f}; chance {chance:.4f})")
     elif len(ok) > 1 and "seed" in ok:
-        stuck = [f"seed {int(r.seed)}: {r.score:.4f}" for r in ok.itertuples() if at_chance(r.score, chance, mode)]
+        stuck = [f"seed {int(r.seed)}: {r.score:.4f}" for r in ok.itertuples() if at_chance(r.score, chance, metric, mode)]
         if stuck:  # the chosen config trains on some seeds and not on others: it sits at the edge of stability
             reasons.append(f"unstable: {', '.join(stuck)} at chance while the others learned")
     chosen = final.iloc[0] if len(final) else None

@@ -23,12 +23,13 @@ from enum import StrEnum
 import numpy as np
 from scipy import stats as sps
 
+from bench.scores import RATE_METRICS
+
 ALPHA = 0.05
 LEVEL = 0.95
 BOOTSTRAP_MIN_N = 10
 N_BOOT = 10_000
 
-RATE_METRICS = ("acc", "f1", "precision", "recall")  # bounded in [0, 1], higher is better
 
 ArrayLike = Sequence[float] | np.ndarray
 Stat = Callable[..., np.ndarray]  # stat(samples, axis=1) -> one value per bootstrap row
@@ -288,14 +289,14 @@ def p_phrase(p: float, label: str = "p") -> str:
 
 
 OUTCOME_RULE = (
-    "Outcome of a comparison, read from one interval of A's gain: \"equivalent\" when the whole interval lies within "
+    "Decision of a comparison, read from one interval of A's gain: \"equivalent\" when the whole interval lies within "
     "plus or minus the practical margin (two one-sided tests), else \"better\" when it lies above 0, \"worse\" when "
     "below 0, otherwise \"inconclusive\". Over several tests the interval is Holm-compatible: its level is "
     f"1 - {ALPHA} x p / (Holm p), so it excludes 0 exactly when the Holm-corrected test rejects; the interval printed "
     "is that one, with its level.")
 
 
-class Outcome(StrEnum):
+class Decision(StrEnum):
     """What a comparison of A against B shows, given a practical margin (module docstring)."""
     BETTER = "better"
     EQUIVALENT = "equivalent"
@@ -303,17 +304,17 @@ class Outcome(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
-def outcome(c: Comparison, margin: float) -> Outcome:
+def decision(c: Comparison, margin: float) -> Decision:
     """Equivalent when the whole interval of A's gain lies within (-margin, margin) (two one-sided tests at
     (1 - level) / 2 each); else better when it lies above 0, worse when below 0; else inconclusive."""
     lo, hi = c.ci
     if math.isnan(lo) or math.isnan(hi):
-        return Outcome.INCONCLUSIVE
+        return Decision.INCONCLUSIVE
     if math.isfinite(margin) and -margin < lo and hi < margin:
-        return Outcome.EQUIVALENT
+        return Decision.EQUIVALENT
     if lo > 0:
-        return Outcome.BETTER
-    return Outcome.WORSE if hi < 0 else Outcome.INCONCLUSIVE
+        return Decision.BETTER
+    return Decision.WORSE if hi < 0 else Decision.INCONCLUSIVE
 
 
 def seed_variance(c: Comparison) -> float:
@@ -364,15 +365,15 @@ def verdict(c: Comparison, metric: str = "score", higher_is_better: bool = True,
     if min(c.n_a, c.n_b) < 2 or math.isnan(c.p_used):
         return f"not testable: {c.n_a} vs {c.n_b} finished seeds (need at least 2 each)"
     test = f"{c.test}, {p_phrase(c.p_used, corrected)}"
-    kind = outcome(c, margin)
-    if kind in (Outcome.BETTER, Outcome.WORSE):
-        win, lose, gain, ci = (c.a, c.b, c.gain, c.ci) if kind is Outcome.BETTER else \
+    kind = decision(c, margin)
+    if kind in (Decision.BETTER, Decision.WORSE):
+        win, lose, gain, ci = (c.a, c.b, c.gain, c.ci) if kind is Decision.BETTER else \
             (c.b, c.a, -c.gain, (-c.ci[1], -c.ci[0]))
         return (f"{win} better than {lose} by {fmt(gain)} {word} {metric} ({c.ci_label()} {fmt(ci[0])} to "
                 f"{fmt(ci[1])}; {test}; Hedges' g = {fmt(abs(c.g), 2)})")
     seeds = f"{c.n_a} seeds" if c.n_a == c.n_b else f"{c.n_a} vs {c.n_b} seeds"
     interval = f"{c.ci_label()} {fmt(c.ci[0])} to {fmt(c.ci[1])}"
-    if kind is Outcome.EQUIVALENT:
+    if kind is Decision.EQUIVALENT:
         return (f"{c.a} equivalent to {c.b} within +-{fmt(margin)} {metric} (gain of {c.a} {fmt(c.gain)}, {word} is "
                 f"better; {interval}, inside the margin; {test})")
     reach = f" and reaches beyond +-{fmt(margin)}" if math.isfinite(margin) else ""
@@ -392,10 +393,10 @@ VERDICT_WORDS = {SUPPORTED: "supported", REFUTED: "refuted", INCONCLUSIVE: "inco
 def decide_better(c: Comparison, margin: float) -> str:
     """Claim "A is better than B" (A helps): supported when A is better (`outcome`), refuted only when A is
     worse or shown equivalent within the margin, never because the interval was wide; else inconclusive."""
-    kind = outcome(c, margin)
-    if kind is Outcome.BETTER:
+    kind = decision(c, margin)
+    if kind is Decision.BETTER:
         return SUPPORTED
-    return REFUTED if kind in (Outcome.WORSE, Outcome.EQUIVALENT) else INCONCLUSIVE
+    return REFUTED if kind in (Decision.WORSE, Decision.EQUIVALENT) else INCONCLUSIVE
 
 
 def decide_not_worse(c: Comparison, margin: float) -> str:

@@ -255,7 +255,7 @@ PAIR_COLUMNS = ["group", "a", "b", "metric", "n_a", "n_b", "test", "gain", "ci_l
 def pairwise(df: pd.DataFrame) -> pd.DataFrame:
     """All pairs of levels within each group, better mean first: a paired t-test when both levels ran the
     same seeds, else Welch's; Hedges' g; Holm correction over the pairs of that group, with the
-    Holm-compatible interval the outcome is read from (stats.outcome, margin stats.practical_margin of B's
+    Holm-compatible interval the outcome is read from (stats.decision, margin stats.practical_margin of B's
     mean); the verdict in the words of stats.verdict, the same rule the FAQ uses."""
     rows = []
     for group in groups(df):
@@ -271,7 +271,7 @@ def pairwise(df: pd.DataFrame) -> pd.DataFrame:
             rows.append({"group": group, "a": c.a, "b": c.b, "metric": metric, "n_a": c.n_a, "n_b": c.n_b,
                          "test": c.test, "gain": c.gain, "ci_low": c.ci[0], "ci_high": c.ci[1], "ci_level": c.level,
                          "p": c.p, "p_holm": c.p_holm, "hedges_g": c.g, "margin": margin,
-                         "outcome": st.outcome(c, margin).value, "half_width": c.half_width,
+                         "outcome": st.decision(c, margin).value, "half_width": c.half_width,
                          "verdict": st.verdict(c, metric, higher_is_better(mode), margin)})
     return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 

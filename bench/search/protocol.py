@@ -85,23 +85,6 @@ def _suggestion(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def chance_level(cfg: TrialConfig, target: str) -> float:
-    """The target score of a predictor that ignores its input: the data's own baseline where it names one, else
-    for accuracy the test share of the most frequent class; NaN when unknown (or the data cannot be read here)."""
-    from bench.workloads import load_data
-
-    try:
-        data = load_data(cfg)
-    except (ConfigError, OSError):
-        return math.nan
-    if target in data.baseline:
-        return float(data.baseline[target])
-    if target == "test_acc" and data.task == "classification":
-        y = data.test.y.flatten()
-        return float(y.bincount().max()) / len(y)
-    return math.nan
-
-
 def worst(mode: str) -> float:
     return -math.inf if mode == "max" else math.inf
 
@@ -155,7 +138,7 @@ class TrialTags:
 
 
 @dataclass
-class Outcome:
+class TrialSummary:
     """What the protocol needs to know about a finished trial."""
     trial_id: str
     params: dict[str, Any]  # values of the group's tuned parameters
@@ -163,13 +146,13 @@ class Outcome:
     objective: float
 
 
-def rank(outcomes: list[Outcome], mode: str) -> list[Outcome]:
+def rank(outcomes: list[TrialSummary], mode: str) -> list[TrialSummary]:
     """The outcomes of trials that trained to the end, best objective first (stable: ties keep the given order)."""
     ok = [o for o in outcomes if o.status == TrialStatus.OK]
     return sorted(ok, key=lambda o: -o.objective if mode == "max" else o.objective)
 
 
-def choose_confirmed(confirmed: list[tuple[Outcome, float]], mode: str) -> Outcome:
+def choose_confirmed(confirmed: list[tuple[TrialSummary, float]], mode: str) -> TrialSummary:
     """The choice of a confirm step: (tuning outcome, its config's objective on the confirm seed) in rank order ->
     the config of best mean objective over both seeds, with that mean (ties: the earlier, better on the tuning
     seed). A run that diverged or failed scored the worst value (`objective`: -inf or +inf), and so does its mean:
@@ -179,7 +162,7 @@ def choose_confirmed(confirmed: list[tuple[Outcome, float]], mode: str) -> Outco
     for v, o in means[1:]:
         if better(v, value, mode):
             value, chosen = v, o
-    return Outcome(chosen.trial_id, chosen.params, TrialStatus.OK, value)
+    return TrialSummary(chosen.trial_id, chosen.params, TrialStatus.OK, value)
 
 
 @dataclass
@@ -202,7 +185,7 @@ class Group:
     lr_from: Group | None = None  # nothing tuned: the final seeds use the lr that group chose
     experiment: str = ""  # a plan without a space (the FAQ's): its experiment's name ...
     compare: str = ""  # ... and what its levels vary
-    done: dict[str, Outcome] = field(default_factory=dict)
+    done: dict[str, TrialSummary] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
 
@@ -242,16 +225,16 @@ class Group:
     def tuning_finished(self) -> bool:
         return all(t in self.done for t in self.tuning_ids())
 
-    def ranked(self) -> list[Outcome]:
+    def ranked(self) -> list[TrialSummary]:
         """The finished tuning trials that trained to the end, best first (ties: the earlier trial)."""
         return rank([self.done[t] for t in self.tuning_ids() if t in self.done], self.mode)
 
-    def search_best(self) -> Outcome | None:
+    def search_best(self) -> TrialSummary | None:
         """The best tuning trial on the tuning seed alone (what the search found so far)."""
         ranked = self.ranked()
         return ranked[0] if ranked else None
 
-    def confirm_ids(self) -> dict[str, Outcome]:
+    def confirm_ids(self) -> dict[str, TrialSummary]:
         """Once tuning is finished: confirm trial id -> the tuning trial whose config it re-runs."""
         return dict(zip(self.confirm_slots(), self.ranked(), strict=False)) if self.tuning_finished() else {}
 
@@ -262,7 +245,7 @@ class Group:
         return next(((t, o.params) for t, o in self.confirm_ids().items()
                      if t not in self.done and t not in self.running), None)
 
-    def best(self) -> Outcome | None:
+    def best(self) -> TrialSummary | None:
         """The configuration the final seeds re-run, with the objective it was chosen on: the confirmed config of
         best mean objective over both seeds (ties: the better on the tuning seed), once every confirm trial has
         finished; without confirm trials, the best tuning trial; with nothing to tune, the base configuration."""
@@ -270,7 +253,7 @@ class Group:
             chosen = self.lr_from.best() if self.lr_from else None
             if self.lr_from and chosen is None:
                 return None
-            return Outcome("base", {"lr": chosen.params["lr"]} if chosen else {}, TrialStatus.OK, math.nan)
+            return TrialSummary("base", {"lr": chosen.params["lr"]} if chosen else {}, TrialStatus.OK, math.nan)
         if not self.confirm_slots():
             return self.search_best()
         if not self.confirm_finished() or not self.confirm_ids():
@@ -336,7 +319,7 @@ class Plan:
                 raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {self.name!r} as "
                                   "resolved now; resume with the same search space and --quick setting")
             g = owners[rec.trial_id]
-            g.done[rec.trial_id] = Outcome(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
+            g.done[rec.trial_id] = TrialSummary(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
                                            objective(rec.status, rec.epochs, g.metric, g.mode,
                                                      tested_epoch(rec.config, rec.final)))
         for tid, entry in (suggested or {}).items():
@@ -361,7 +344,9 @@ class Plan:
                                     confirm=space.budget.confirm, confirm_seed=space.budget.confirm_seed))
         chance: dict[str, float] = {}  # per workload: its data are read once
         for g in groups:
-            g.chance = chance.setdefault(g.workload, chance_level(g.base, g.target))
+            if g.workload not in chance:
+                chance[g.workload] = get_workload(g.workload).chance_score(g.base)
+            g.chance = chance[g.workload]
         return groups
 
     def total(self) -> int:

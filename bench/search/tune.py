@@ -49,8 +49,8 @@ from bench.search.protocol import (
     FINAL,
     TUNE,
     Group,
-    Outcome,
     Plan,
+    TrialSummary,
     rank,
     worst,
     write_suggestion,
@@ -194,7 +194,7 @@ class ProtocolSearcher(Searcher):
             given = g.suggested.get(tid)
             params = self.searches[g.index].ask(trial_id, tid, given["params"] if given else None)
             if params is None:  # nothing left to propose: the slot counts as a failed trial, never run
-                g.done[tid] = Outcome(tid, {}, TrialStatus.ERROR, worst(g.mode))
+                g.done[tid] = TrialSummary(tid, {}, TrialStatus.ERROR, worst(g.mode))
                 return self.suggest(trial_id)
             return self._start(trial_id, g, TUNE, tid, params, given["seed"] if given else g.base.seed)
         return Searcher.FINISHED if self.plan.finished() else None
@@ -229,9 +229,9 @@ class ProtocolSearcher(Searcher):
             g.running.discard(tid)
             outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
             if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
-                outcome = Outcome(tid, params, TrialStatus.ERROR, worst(g.mode))
+                outcome = TrialSummary(tid, params, TrialStatus.ERROR, worst(g.mode))
             elif results.get(tid, {}).get("final"):
-                outcome = Outcome(tid, params, results[tid]["status"], results[tid]["objective"])
+                outcome = TrialSummary(tid, params, results[tid]["status"], results[tid]["objective"])
             if outcome:
                 g.done[tid] = outcome
         if phase == TUNE:

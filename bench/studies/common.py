@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,7 @@ from bench.search.experiment import CACHE_DIR, workload_spec
 from bench.search.protocol import SUGGESTED_DIR, Group, Plan
 from bench.search.runners import InProcess, Runner
 from bench.search.trial import result_of
+from bench.status import ClaimOutcome, TrialStatus
 from bench.train import TrialResult
 
 Progress = Callable[[str], None]
@@ -57,21 +57,15 @@ SEED_RULE = (f"pass if at least {PASS_SHARE:.0%} of the seeds (>= {MIN_SEEDS}) m
              f"{FAIL_SHARE:.0%} do, inconclusive otherwise")
 
 
-class Outcome(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    INCONCLUSIVE = "inconclusive"
-
-
-def decide(flags: Iterable[bool]) -> Outcome:
+def decide(flags: Iterable[bool]) -> ClaimOutcome:
     """The outcome of a per-seed criterion (see SEED_RULE)."""
     flags = [bool(f) for f in flags]
     n, met = len(flags), sum(flags)
     if n < MIN_SEEDS:
-        return Outcome.INCONCLUSIVE
+        return ClaimOutcome.INCONCLUSIVE
     if met >= math.ceil(PASS_SHARE * n - 1e-9):
-        return Outcome.PASS
-    return Outcome.FAIL if met <= math.floor(FAIL_SHARE * n + 1e-9) else Outcome.INCONCLUSIVE
+        return ClaimOutcome.PASS
+    return ClaimOutcome.FAIL if met <= math.floor(FAIL_SHARE * n + 1e-9) else ClaimOutcome.INCONCLUSIVE
 
 
 def check_seeds(seeds: int | None) -> None:
@@ -99,7 +93,7 @@ class Claim:
     criterion: str
     measured: str
     seeds_met: str  # "k/n": seeds that met the criterion
-    outcome: str  # an Outcome value: the table holds only strings, so claims.csv reads back as it was written
+    outcome: str  # an ClaimOutcome value: the table holds only strings, so claims.csv reads back as it was written
 
 
 class Study:
@@ -163,7 +157,7 @@ class Study:
               gate: str = "") -> None:
         """Decide a claim from its per-seed flags; a non-empty `gate` (why it cannot be judged) makes it inconclusive."""
         flags = [bool(f) for f in flags]
-        outcome = Outcome.INCONCLUSIVE if gate else decide(flags)
+        outcome = ClaimOutcome.INCONCLUSIVE if gate else decide(flags)
         if len(flags) < MIN_SEEDS and not gate:
             gate = f"fewer than {MIN_SEEDS} seeds"
         measured = f"{measured}; not judged: {gate}" if gate else measured
@@ -204,7 +198,7 @@ class Study:
 def tally(claims: pd.DataFrame) -> str:
     """'10 pass, 1 fail, 2 inconclusive': every outcome, also those no claim had."""
     counts = claims["outcome"].value_counts()
-    return ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in Outcome)
+    return ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in ClaimOutcome)
 
 
 def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str],
@@ -213,7 +207,8 @@ def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterab
              "| outcome | seeds meeting the criterion | claim | source | criterion | measured |",
              "|---|---|---|---|---|---|"]
     cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-    shown = {Outcome.PASS.value: "PASS", Outcome.FAIL.value: "**FAIL**", Outcome.INCONCLUSIVE.value: "*inconclusive*"}
+    shown = {ClaimOutcome.PASS.value: "PASS", ClaimOutcome.FAIL.value: "**FAIL**",
+             ClaimOutcome.INCONCLUSIVE.value: "*inconclusive*"}
     for row in claims.itertuples():
         lines.append(f"| {shown[row.outcome]} | {row.seeds_met} | {cell(row.claim)} | {cell(row.source)} | "
                      f"{cell(row.criterion)} | {cell(row.measured)} |")
@@ -228,7 +223,7 @@ def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterab
 
 def final_train_loss(result: TrialResult) -> float:
     """Full-train-set loss after the last epoch; +inf for a diverged trial (worse than any finite loss)."""
-    if result.status == "diverged" or not result.epochs:
+    if result.status == TrialStatus.DIVERGED or not result.epochs:
         return math.inf
     return float(result.epochs[-1]["train_loss"])
 
@@ -252,7 +247,7 @@ def after_warmup(result: TrialResult, column: str, warmup: int) -> np.ndarray:
 def loss_spike(result: TrialResult, warmup: int = 0) -> float:
     """Largest jump of the mini-batch loss over its trailing median (probes.spike_ratio) after the warm-up steps;
     inf if it diverged."""
-    return math.inf if result.status == "diverged" else spike_ratio(after_warmup(result, "loss", warmup))
+    return math.inf if result.status == TrialStatus.DIVERGED else spike_ratio(after_warmup(result, "loss", warmup))
 
 
 def layer_series(result: TrialResult, column: str, layers: list[str]) -> pd.DataFrame:

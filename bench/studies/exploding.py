@@ -26,9 +26,10 @@ from bench.config import TrialConfig
 from bench.models import build_model
 from bench.probes import SPIKE_LIMIT, SPIKE_WINDOW, spike_ratio
 from bench.search.runners import Runner
+from bench.status import TrialStatus
 from bench.studies.common import (
     MIN_SEEDS,
-    Outcome,
+    ClaimOutcome,
     Progress,
     Study,
     after_warmup,
@@ -189,7 +190,7 @@ def pascanu_runs(study: Study, budget: Scale) -> dict[str, list[TrialResult]]:
 
 
 def mse_of(result: TrialResult) -> float:
-    return float(result.final.get("test_mse", math.inf)) if result.status == "ok" else math.inf
+    return float(result.final.get("test_mse", math.inf)) if result.status == TrialStatus.OK else math.inf
 
 
 def baseline_mse(T: int) -> float:
@@ -201,7 +202,7 @@ def grad_spike(result: TrialResult, wu: int) -> float:
     inf for a run that diverged (it may not outlive the warm-up). The median of the earlier probes, not of the whole
     run: the norm drifts up as the net learns (4x from the first to the last quarter at lr 0.03), and a slow drift is
     not a spike."""
-    if result.status == "diverged":
+    if result.status == TrialStatus.DIVERGED:
         return math.inf
     norms = after_warmup(result, "total_grad_norm", wu)
     return math.inf if not np.all(np.isfinite(norms)) else spike_ratio(norms)
@@ -220,12 +221,12 @@ def pascanu_claims(study: Study, runs: dict[str, list[TrialResult]], budget: Sca
                 [a >= SPIKE_LIMIT and b >= SPIKE_LIMIT for a, b in zip(spikes[lo], spikes[hi], strict=True)])
     free = [loss_spike(r, wu[hi]) for r in runs[hi]]
     clipped = [loss_spike(r, wu[hi]) for r in runs[f"{hi}, clip 1"]]
-    nan_free = sum(r.status == "diverged" for r in runs[hi])
+    nan_free = sum(r.status == TrialStatus.DIVERGED for r in runs[hi])
     study.claim("pascanu-loss", "Without clipping the gradient explosions show as loss spikes or NaN",
                 "Pascanu et al. 2013, Sec. 3", CRIT["loss"],
                 f"largest loss jump / trailing median {fmt_seeds(free)}; NaN in {nan_free}/{len(free)} seeds",
                 [s >= LOSS_SPIKE for s in free])
-    nan_clip = sum(r.status == "diverged" for r in runs[f"{hi}, clip 1"])
+    nan_clip = sum(r.status == TrialStatus.DIVERGED for r in runs[f"{hi}, clip 1"])
     study.claim("pascanu-clip-stable", "Clipping the gradient norm at 1 removes the loss spikes and NaN",
                 "Pascanu et al. 2013, Sec. 3.2", CRIT["clip-stable"],
                 f"with clipping: largest loss jump / trailing median {fmt_seeds(clipped)}; NaN in {nan_clip}/"
@@ -280,7 +281,7 @@ def cell_claims(study: Study, cells: dict[tuple[str, int], list[TrialResult]], b
                     f"test MSE {fmt_seeds(mse[label])} (solved below {fmt(limit)})", flags,
                     too_short(label, budget, flags))
     reference = decide([m < limit for m in mse["LSTM"]])
-    gate = "" if reference is Outcome.PASS else (f"untestable at the {scale_name(budget)} budget: the LSTM reference "
+    gate = "" if reference is ClaimOutcome.PASS else (f"untestable at the {scale_name(budget)} budget: the LSTM reference "
                                                   f"did not solve T = {T} in at least 80% of the seeds")
     study.claim("rnn-adding-fails", f"A tanh RNN fails the adding problem at T = {T}", "Hochreiter & Schmidhuber 1997",
                 CRIT["fails"], f"test MSE {fmt_seeds(mse['tanh RNN'])} (solved below {fmt(limit)})",
@@ -291,7 +292,7 @@ def too_short(label: str, budget: Scale, flags: list[bool]) -> str:
     """Why an unsolved cell cannot be judged at this budget ("" when it can): success is evidence at any budget, a
     failure only at one that gives the cell the steps it was measured to need."""
     need = CELL_MIN_STEPS.get(label, 0)
-    if decide(flags) is Outcome.PASS or budget.cell_steps >= need:
+    if decide(flags) is ClaimOutcome.PASS or budget.cell_steps >= need:
         return ""
     return (f"untestable at the {scale_name(budget)} budget: the {label} needs about {need} steps here (measured) "
             f"and this budget gives {budget.cell_steps}")
@@ -360,7 +361,8 @@ def clip_claim(study: Study, pascanu: dict[str, list[TrialResult]], budget: Scal
     """Gradient-norm clipping on the exploding RNN at the unstable LR (the Pascanu runs)."""
     wu = warmup(pascanu_settings(budget, UNSTABLE_LR, False))
     free, clipped = pascanu[f"lr {UNSTABLE_LR:g}"], pascanu[f"lr {UNSTABLE_LR:g}, clip 1"]
-    ok = [c.status == "ok" and loss_spike(c, wu) < LOSS_SPIKE and (n.status == "diverged" or loss_spike(n, wu) >= LOSS_SPIKE)
+    ok = [c.status == TrialStatus.OK and loss_spike(c, wu) < LOSS_SPIKE
+          and (n.status == TrialStatus.DIVERGED or loss_spike(n, wu) >= LOSS_SPIKE)
           for c, n in zip(clipped, free, strict=True)]
     study.claim("grad-norm-clip", "Gradient-norm clipping (threshold 1) mitigates exploding gradients (the reference the "
                 "FAQ's remedies are set against)", "Pascanu et al. 2013", CRIT["clip-mitigates"],
@@ -372,15 +374,15 @@ def mitigation_claim(study: Study, key: str, label: str, tuned: dict[str, tuple[
                      testbed: str, trivial: float, wu: int) -> None:
     def summary(name: str) -> str:
         point, rs = tuned[name]
-        return (f"{name} ({setting_name(point)}): NaN {sum(r.status == 'diverged' for r in rs)}/{len(rs)}, loss jump "
+        return (f"{name} ({setting_name(point)}): NaN {sum(r.status == TrialStatus.DIVERGED for r in rs)}/{len(rs)}, loss jump "
                 f"{fmt_seeds(loss_spike(r, wu) for r in rs)}, final train loss {fmt_seeds(final_train_loss(r) for r in rs)}")
 
     runs, reference = tuned[label][1], tuned["gradient clipping"][1]
     learned = [final_train_loss(r) < LEARNED * trivial for r in reference]
-    gate = "" if decide(learned) is Outcome.PASS or len(learned) < MIN_SEEDS else (
+    gate = "" if decide(learned) is ClaimOutcome.PASS or len(learned) < MIN_SEEDS else (
         f"the gradient-clipping reference did not learn (final train loss below {LEARNED:g} x the trivial "
         f"{fmt(trivial)} in {sum(learned)}/{len(learned)} seeds): untestable at this budget")
-    ok = [r.status == "ok" and loss_spike(r, wu) < LOSS_SPIKE and final_train_loss(r) <= 1.5 * final_train_loss(c)
+    ok = [r.status == TrialStatus.OK and loss_spike(r, wu) < LOSS_SPIKE and final_train_loss(r) <= 1.5 * final_train_loss(c)
           for r, c in zip(runs, reference, strict=True)]
     study.claim(key, f"{label[0].upper() + label[1:]} mitigates exploding gradients", "seed FAQ 8.6", CRIT["mitigates"],
                 f"{testbed} - " + "; ".join(summary(n) for n in tuned), ok, gate)

@@ -33,6 +33,7 @@ from bench.data.base import DataBundle
 from bench.models import build_model
 from bench.probes import DEPTH_LIMIT, measure
 from bench.search.runners import Runner
+from bench.status import TrialStatus
 from bench.studies.common import (
     Progress,
     Study,
@@ -365,7 +366,7 @@ def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[T
     for label, (key, claim, source) in texts.items():
         ratio = [finite_median(hidden_ratio(r, "out_grad_rms")) for r in deep[label]]
         loss = [final_train_loss(r) for r in deep[label]]
-        diverged = sum(r.status == "diverged" for r in deep[label])
+        diverged = sum(r.status == TrialStatus.DIVERGED for r in deep[label])
         at_init = [math.sqrt(r) for r in depth_ratios(deep_init, "grad_var", init=label)]
         study.claim(key, claim, source, CRIT["restore"],
                     f"back-propagated ratio first / last {fmt_seeds(ratio)} (plain net {fmt_seeds(base_ratio)}; at init "
