@@ -35,12 +35,12 @@ def task(g: Group, seed: int) -> dict:
 
 
 def finish(p: Progress, g: Group, seed: int, seconds: float, clock: Clock, status: str = "ok") -> None:
-    from bench.search.protocol import Outcome
+    from bench.search.protocol import TrialSummary
 
     t = task(g, seed)
     p.started(t)
     clock.now += seconds
-    g.done[t["trial_id"]] = Outcome(t["trial_id"], {}, status, 0.5)
+    g.done[t["trial_id"]] = TrialSummary(t["trial_id"], {}, status, 0.5)
     p.finished(t, {"status": status, "epoch": 2})
 
 
