@@ -153,8 +153,9 @@ def lr_find(
 
     Example: bench lr-find --workload mnist1d-cnn --optimizer sgd
     """
-    from bench.lr_finder import lr_range_test
-    from bench.results import atomic_write, ensure_writable, fresh_run_folder
+    from bench.lr_finder import lr_range_test, unreliable
+    from bench.report.figures import lr_range, png
+    from bench.results import atomic_write, ensure_writable, fresh_run_folder, warn
 
     if not 0 < min_lr < max_lr:
         raise ConfigError(f"need 0 < --min-lr < --max-lr, got {min_lr} and {max_lr}")
@@ -165,11 +166,19 @@ def lr_find(
     check_device(cfg.device)
     ensure_writable(out)
     curve, suggestion = lr_range_test(cfg, min_lr, max_lr, steps)
+    problem = unreliable(curve)
     with fresh_run_folder(out, "lrfind") as folder:
         atomic_write(folder / "lr_range.csv", curve.to_csv(index=False).encode())
+        if not curve.empty:
+            atomic_write(folder / "lr_range.png", png(lr_range(curve, suggestion, problem and "unreliable: the loss "
+                                                                "never fell meaningfully")))
     console.print(f"suggested lr: {suggestion:.3g}  ({len(curve)} steps, loss {curve['smoothed_loss'].iloc[0]:.3f}"
                   f" -> min {curve['smoothed_loss'].min():.3f})")
+    if problem:
+        warn(problem)
     console.print(f"curve: {folder / 'lr_range.csv'}")
+    if not curve.empty:
+        console.print(f"plot: {folder / 'lr_range.png'}  (the suggestion marked)")
 
 
 def describe(spec: object) -> dict[str, str]:

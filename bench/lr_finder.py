@@ -1,7 +1,9 @@
 """The LR range test (Smith 2017): raise the LR exponentially for a few hundred steps, watch the loss.
 
 The suggestion is the LR at the steepest descent of the smoothed loss, a common reading of Smith's
-"largest LR where the loss still falls fast"; the curve itself is returned so the report can show it.
+"largest LR where the loss still falls fast"; the curve itself is returned so the report can show it. Where the
+smoothed loss never fell by MEANINGFUL_FALL of its starting value, the steepest descent is noise and
+`unreliable` says so (e.g. SGD on MNIST-1D falling from 2.311 to 2.275 at most).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ from bench.config import TrialConfig
 from bench.models import build_model
 from bench.train import Trainer, pick_device, seed_everything
 from bench.workloads import get_workload, load_data
+
+MEANINGFUL_FALL = 0.10  # the smoothed loss must fall by a tenth of its start for the suggestion to mean something
 
 
 def lr_range_test(cfg: TrialConfig, min_lr: float = 1e-6, max_lr: float = 10.0, steps: int = 200,
@@ -52,3 +56,15 @@ def suggest_lr(curve: pd.DataFrame) -> float:
     part = curve.iloc[:max(upto, 5)]
     slope = np.gradient(part["smoothed_loss"].to_numpy(), np.log(part["lr"].to_numpy()))
     return float(part["lr"].iloc[int(np.argmin(slope))])
+
+
+def unreliable(curve: pd.DataFrame) -> str:
+    """Why the curve's suggestion cannot be trusted (the loss never fell meaningfully); '' when it can."""
+    if curve.empty:
+        return "the loss was never finite"
+    start, low = float(curve["smoothed_loss"].iloc[0]), float(curve["smoothed_loss"].min())
+    fall = (start - low) / abs(start) if start else 0.0
+    if fall < MEANINGFUL_FALL:
+        return (f"the smoothed loss fell only {fall:.1%} ({start:.3f} -> {low:.3f}; under {MEANINGFUL_FALL:.0%}): the "
+                "suggestion is unreliable; try more --steps, a wider --min-lr/--max-lr range or another optimizer")
+    return ""

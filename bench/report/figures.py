@@ -586,3 +586,20 @@ def words(items: Iterable[str]) -> str:
     items = list(items)
     sep = "; " if any("," in i for i in items) else ", "
     return items[0] if len(items) == 1 else f"{sep.join(items[:-1])} and {items[-1]}"
+
+
+def lr_range(curve: pd.DataFrame, suggestion: float, warning: str = "") -> Figure:
+    """The LR range test (bench lr-find): loss and smoothed loss against LR (log scale), the suggested LR marked;
+    `warning`: why the suggestion is unreliable, shown under the title."""
+    if curve.empty:
+        raise NoData("the range test recorded no finite loss")
+    fig, (ax,) = panels(1, "LR range test" + (f"\n{warning}" if warning else ""), (6.0, 3.8))
+    ax.plot(curve["lr"], curve["loss"], color="0.75", lw=1, label="loss per step")
+    ax.plot(curve["lr"], curve["smoothed_loss"], color="C0", lw=2, label="smoothed loss")
+    if math.isfinite(suggestion):
+        ax.axvline(suggestion, color="C3", ls="--", lw=1.5, label=f"suggested lr {suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel(UNITS["loss"])
+    ax.legend(fontsize=MIN_FONT)
+    return fig
