@@ -369,6 +369,22 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/search/tune.py", "from bench.search.trial import ",
            "from bench.search.runners import RayTune  # noqa: F401\nfrom bench.search.trial import ",
            ("tests/test_architecture.py",)),
+    Mutant("eta-ignores-slots", "the ETA adds up the work left as if one trial ran at a time, whatever the slots",
+           "bench/search/progress.py", "        return work / self.slots", "        return work",
+           ("tests/test_progress.py::test_eta_prices_each_workload_by_its_own_finished_trials_and_splits_the_work_among_slots",)),
+    Mutant("dry-run-asha-keeps-all", "the dry run prices ASHA's tuning trials as if every one went on past each rung",
+           "bench/search/estimate.py", "        share /= reduction_factor", "        share /= 1",
+           ("tests/test_estimate.py::test_asha_prices_a_tuning_trial_at_the_epochs_it_runs_on_average",)),
+    Mutant("dry-run-calibrates-every-level", "the dry run calibrates each optimizer level apart (7 calibrations for "
+           "the optimizers sweep's 1 per workload)", "bench/search/estimate.py",
+           '"max_steps", "optimizer", "schedule",', '"max_steps", "schedule",',
+           ("tests/test_estimate.py::test_levels_that_differ_only_in_the_optimizer_share_one_calibration",)),
+    Mutant("json-drops-the-leaderboard", "bench sweep --json and bench report --format json give no leaderboard rows",
+           "bench/report/export.py", "    if df is None or df.empty:", "    if True:",
+           ("tests/test_scripting.py::test_sweep_json_is_the_last_stdout_line_with_the_leaderboard",)),
+    Mutant("lr-find-never-warns", "bench lr-find trusts a suggestion from a loss that barely fell",
+           "bench/lr_finder.py", "    if fall < MEANINGFUL_FALL:", "    if fall < 0:",
+           ("tests/test_lr_find.py::test_a_loss_that_barely_fell_makes_the_suggestion_unreliable",)),
 )
 
 
