@@ -22,7 +22,7 @@ from typing import Any
 from bench.config import TrialConfig
 from bench.search.protocol import Group, Plan
 
-CALIBRATION_STEPS = 20
+CALIBRATION_STEPS = 60  # about one epoch of the MNIST-1D workloads at batch 64: the first 20 steps ran faster than later ones
 RAY_START_S = 15.0  # a private local Ray up to the first trial (measured 12-20 s on 2 idle cores)
 TRIAL_OVERHEAD_S = 0.5  # Tune's scheduling, the part written, the driver's bookkeeping, per trial
 HOUR = 3600.0
