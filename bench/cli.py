@@ -716,7 +716,10 @@ def study(
     check_seeds(seeds)
     if dry_run:
         return dry_run_study(name, resolve_size(quick, size), out, seeds)
-    with resumable(), RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard) as runner:
+    from bench.results import ensure_writable, run_lock
+
+    runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)
+    with resumable(), run_lock(ensure_writable(out / name)), runner:  # a second study here stops before Ray starts
         claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
     assert list(claims.columns) == CLAIM_COLUMNS
     console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)

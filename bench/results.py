@@ -10,7 +10,6 @@ Layout of a run folder:
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import platform
@@ -99,24 +98,33 @@ def atomic_parquet(df: pd.DataFrame, path: Path) -> None:
 
 
 def ensure_writable(folder: Path) -> Path:
-    """Create the folder and prove we can write there before any work starts."""
+    """Create the folder and prove we can write there before any work starts. The probe file has a name of its own
+    (mkstemp): a fixed name let one of two concurrent probes delete the other's before it was read back."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-test-")
+        os.close(fd)
+        os.unlink(probe)
     except OSError as e:
         raise ConfigError(f"cannot write to output folder {folder} ({e.strerror}); pass a writable --out") from None
     return folder
 
 
 def new_run_folder(root: Path, prefix: str) -> Path:
+    """A run folder named by the time, made by this process alone: mkdir either creates it or fails because another
+    process did, never both (checking that a name is free and then creating it let two processes share one)."""
+    ensure_writable(root)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder, n = root / f"{prefix}-{stamp}", 1
-    while folder.exists():
-        n += 1
-        folder = root / f"{prefix}-{stamp}-{n}"
-    return ensure_writable(folder)
+    for n in range(1, 10_000):
+        folder = root / (f"{prefix}-{stamp}" if n == 1 else f"{prefix}-{stamp}-{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise _output_error(folder, e) from None
+        return ensure_writable(folder)
+    raise OutputError(f"{root} already holds 9,999 runs named {prefix}-{stamp}*; pass another --out")
 
 
 @contextmanager
@@ -132,27 +140,42 @@ def fresh_run_folder(root: Path, prefix: str) -> Iterator[Path]:
 
 @contextmanager
 def run_lock(folder: Path) -> Iterator[None]:
-    """Hold <folder>/.lock while a command writes to the run folder: a second sweep resuming the same folder
-    would run the same trials, so it stops with one line instead. The lock dies with its process."""
+    """Hold <folder>/.lock while a command writes to a run folder (a sweep, a FAQ run, a study, a report): a second
+    writer stops with one line instead of running the same trials or deleting the first one's parts. The lock is
+    the kernel's (filelock over flock), so it dies with its process; the file names its holder. The same thread may
+    take it again (a study the FAQ runs locks its own folder inside the FAQ's); another thread or process may not."""
+    from filelock import FileLock, Timeout
+
+    path = (Path(folder) / LOCK).resolve()
+    lock = FileLock(path, timeout=0, is_singleton=True, fallback_to_soft=False, on_acquired=_name_holder)
     try:
-        f = open(folder / LOCK, "a+")  # noqa: SIM115 - held open for the whole block
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except Timeout:
+        raise ConfigError(f"{folder} is in use by {_holder(path)}; wait for it to end (or stop it), or pass another "
+                          "folder") from None
     except OSError as e:
-        raise _output_error(folder / LOCK, e) from None
-    with f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "another process"
-            raise ConfigError(f"{folder} is in use by {holder}; wait for it to end (or stop it) before resuming "
-                              "this run") from None
-        except OSError as e:  # a file system without locks (some network mounts): go on unguarded, say so
-            warn(f"cannot lock {folder / LOCK} ({e.strerror or e}); do not resume this run twice at once")
-        f.seek(0)
-        f.truncate()
-        f.write(f"bench (pid {os.getpid()} on {platform.node()})")
-        f.flush()
+        if e.errno not in (errno.ENOLCK, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise _output_error(path, e) from None
+        warn(f"cannot lock {path} ({e.strerror or e}); do not write to this folder from two commands at once")
         yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _name_holder(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.write(fd, f"bench (pid {os.getpid()} on {platform.node()})".encode())
+
+
+def _holder(path: Path) -> str:
+    try:
+        return path.read_text().strip() or "another process"
+    except OSError:
+        return "another process"
 
 
 def plain_name(name: str, option: str = "--name") -> str:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterable
 from contextlib import AbstractContextManager as ContextManager
+from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
-from bench.results import ensure_writable, read_provenance
+from bench.results import ensure_writable, read_provenance, run_lock
 from bench.scores import CHANCE_POINTS, CHANCE_SHARE
 from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, data_baselines, run_experiment
 from bench.search.runners import InProcess, Runner
@@ -247,23 +248,26 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
     for folder in (full_runs, full_studies):
         if folder is not None and not Path(folder).is_dir():
             raise ConfigError(f"{folder} is not a folder; pass the --runs or --studies folder of a full `bench faq` run")
-    t0 = time.perf_counter()
-    if from_runs is not None:  # nothing trains: check the runs first, so a bad folder leaves no empty --out behind
-        ev, folders, pngs, failed = gather_from(questions, Path(from_runs), Path(studies), log)
-        budget = ev.budget
-        ensure_writable(Path(out))
-    else:
-        ensure_writable(Path(out))  # before any training, not after it
-        ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, runner or InProcess(),
-                                           log)
-    results = [judge(q, ev, pngs, folders, failed) for q in questions]
-    full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \
-        if full_runs is not None else None
-    meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(), "budget_name": budget.name,
-            "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
-            "created": time.strftime("%Y-%m-%d %H:%M %Z"), "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes",
-            "rules": RULES}
-    if from_runs is not None:  # the minutes are the judging's; the training's are in each run's run.json
-        meta["wall_time"] += f", judged from the tables in {from_runs} (no trial trained; each run's run.json " \
-                             "says when and how long it trained)"
-    return write_faq(results, meta, Path(out), full)
+    held = ExitStack()  # the folders this run writes, each locked until the page is written
+    with held:
+        t0 = time.perf_counter()
+        if from_runs is not None:  # nothing trains: check the runs first, so a bad folder leaves no empty --out behind
+            ev, folders, pngs, failed = gather_from(questions, Path(from_runs), Path(studies), log)
+            budget = ev.budget
+            held.enter_context(run_lock(ensure_writable(Path(out))))
+        else:
+            held.enter_context(run_lock(ensure_writable(Path(out))))  # before any training, not after it
+            held.enter_context(run_lock(ensure_writable(Path(runs))))  # a second run stops before deleting the cache
+            ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, runner or InProcess(),
+                                               log)
+        results = [judge(q, ev, pngs, folders, failed) for q in questions]
+        full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \
+            if full_runs is not None else None
+        meta = {"command": "bench " + " ".join(sys.argv[1:]), "machine": machine(), "budget_name": budget.name,
+                "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
+                "created": time.strftime("%Y-%m-%d %H:%M %Z"),
+                "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes", "rules": RULES}
+        if from_runs is not None:  # the minutes are the judging's; the training's are in each run's run.json
+            meta["wall_time"] += f", judged from the tables in {from_runs} (no trial trained; each run's run.json " \
+                                 "says when and how long it trained)"
+        return write_faq(results, meta, Path(out), full)

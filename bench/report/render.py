@@ -29,7 +29,7 @@ from bench.report import stats as st
 from bench.report import tables as tb
 from bench.report.flags import FLAG_RULE, search_flags
 from bench.report.units import duration
-from bench.results import atomic_write, ensure_writable, merge_runs, plain_name, read_run
+from bench.results import atomic_write, ensure_writable, merge_runs, plain_name, read_run, run_lock
 from bench.status import TrialStatus
 
 SECTIONS = {"summary": "Summary", "leaderboard": "Leaderboard", "comparisons": "Pairwise comparisons",
@@ -458,7 +458,9 @@ def write_report(runs: list[Path], out: Path, name: str | None = None, compare: 
     """Write <out>/<name>/index.html, report.md and figures/*.png; returns the HTML path."""
     name = plain_name(name or default_name(runs))
     tables, infos = load(runs, compare)
-    return build(tables, infos, f"bench report: {name}").write(Path(out) / name, "report.md")
+    page = build(tables, infos, f"bench report: {name}")
+    with run_lock(ensure_writable(Path(out) / name)):  # two reports into one folder would mix their figures
+        return page.write(Path(out) / name, "report.md")
 
 
 # --- the gradient studies' page: the claims table and the figures, in the FAQ page's look ---

@@ -18,7 +18,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
 from bench.report.render import file_links, write_study_page
 from bench.report.units import duration
-from bench.results import ResultStore, atomic_write, ensure_writable, provenance, to_tables
+from bench.results import ResultStore, atomic_write, ensure_writable, provenance, run_lock, to_tables
 from bench.search.experiment import CACHE_DIR, workload_spec
 from bench.search.protocol import SUGGESTED_DIR, Group, Plan
 from bench.search.runners import InProcess, Runner
@@ -104,6 +104,8 @@ class Study:
         check_seeds(seeds)
         self.name, self.size, self.progress, self.notes = name, size, progress, notes
         self.folder = ensure_writable(Path(out) / name)
+        self.lock = ExitStack()  # held until finish: a second study into this folder stops before deleting anything
+        self.lock.enter_context(run_lock(self.folder))
         for old in ("parts", SUGGESTED_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
             shutil.rmtree(self.folder / old, ignore_errors=True)
         self.runner = runner or InProcess()
@@ -192,6 +194,7 @@ class Study:
             "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
                       f"{duration(time.perf_counter() - self.t0)}")
+        self.lock.close()
         return claims
 
 
