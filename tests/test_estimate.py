@@ -15,6 +15,7 @@ from bench.search.estimate import (
     Estimate,
     Price,
     asha_epochs,
+    calibrate_plans,
     calibration_key,
     price_plan,
 )
@@ -42,15 +43,24 @@ def test_a_price_is_setup_plus_steps_plus_one_evaluation_per_epoch():
 
 def test_levels_that_differ_only_in_the_optimizer_share_one_calibration():
     plan = Plan(load_space(SPACE))
-    seen = []
+    seen, prices = [], {}
     price = Price(1.0, 0.01, 0.1, 4)
-    rows, seconds, trials = price_plan(plan, {}, "tiny", calibrate_fn=lambda cfg: seen.append(cfg.workload) or price)
+    calibrate_plans([plan, plan], prices, lambda cfgs: [seen.append(c.workload) or price for c in cfgs])
+    calibrate_plans([plan], prices, lambda cfgs: [seen.append(c.workload) or price for c in cfgs])  # priced already
+    rows, seconds, trials = price_plan(plan, prices, "tiny")
     assert sorted(seen) == ["mnist1d-cnn", "mnist1d-mlp"]  # adam and sgd: one calibration per workload
     assert trials == plan.total() == 4 * (3 + 1 + 2)
     assert [(r["tune"], r["confirm"], r["final"], r["epochs"]) for r in rows] == [(3, 1, 2, 4)] * 4
     assert seconds == pytest.approx(trials * price.trial(4))
     a, b = (g.base for g in plan.groups[:2])
     assert calibration_key(a) == calibration_key(b) and calibration_key(a) != calibration_key(a.replace(width=8))
+
+
+def test_the_calibration_runs_at_the_niceness_of_rays_workers(monkeypatch):
+    from bench.search.estimate import like_workers
+
+    monkeypatch.setenv("RAY_worker_niceness", "7")
+    assert like_workers(os.nice, [0]) == [min(19, os.nice(0) + 7)]  # os.nice(0): the process's niceness
 
 
 def test_the_wall_time_divides_the_trials_among_the_slots():
@@ -64,6 +74,7 @@ def files_under(folder) -> list[str]:
 
 @pytest.mark.slow
 def test_sweep_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # the test's own share of a busy machine, not a nice-15 one
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(SPACE))
     monkeypatch.chdir(tmp_path)
@@ -79,6 +90,7 @@ def test_sweep_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_pa
 
 @pytest.mark.slow
 def test_faq_and_study_dry_runs_write_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_worker_niceness", "0")
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["faq", "--dry-run", "--size", "tiny", "--questions", "8.1", "--out", "o", "--runs", "r"])
     assert res.exit_code == 0, res.output

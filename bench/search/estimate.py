@@ -3,9 +3,10 @@
 The plan is the engine's own (protocol.Plan: the groups, their tuning, confirm and final trials); nothing is
 written. The time comes from a short calibration in this process: for each distinct trial configuration (learning
 rate and seed aside) `CALIBRATION_STEPS` optimiser steps are trained and one evaluation is run, which prices a
-trial as its setup + its steps x seconds per step + its epochs x seconds per evaluation. Tuning trials that ASHA may
-stop are priced at the epochs ASHA lets a trial run on average (1/reduction_factor of them go on at each rung). The
-wall time is the trials' total divided among the slots, plus Ray's start and a measured overhead per trial.
+trial as its setup + its steps x seconds per step + its epochs x seconds per evaluation. It runs in a process at
+the niceness Ray gives its workers (15), so that on a busy machine it gets the CPU share the trials will. Tuning
+trials that ASHA may stop are priced at the epochs ASHA lets a trial run on average (1/reduction_factor of them go
+on at each rung). The wall time is the trials' total divided among the slots, plus Ray's start and a measured overhead per trial.
 The gradient studies build their trials as they go, so a study is priced from the wall time its last run of the
 same size recorded (its run.json), not calibrated.
 """
@@ -109,13 +110,41 @@ def group_epochs(g: Group, asha: tuple[list[int], int] | None) -> float:
     return float(g.base.epochs)
 
 
-def price_plan(plan: Plan, prices: dict[str, Price], name: str, asha: dict[int, tuple[list[int], int]] | None = None,
-               calibrate_fn: Callable[[TrialConfig], Price] = calibrate) -> tuple[list[dict[str, Any]], float, int]:
-    """The plan's rows and the summed seconds of its trials; `prices` caches calibrations across plans."""
+def worker_niceness() -> int:
+    """The niceness Ray starts its trial workers at (RAY_worker_niceness, Ray's default 15)."""
+    value = os.environ.get("RAY_worker_niceness", "15")
+    return int(value) if value.lstrip("-").isdigit() else 15
+
+
+def like_workers(fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
+    """fn over items in a fresh process at the niceness of Ray's workers: on an idle machine that changes nothing;
+    on a busy one the trials get the CPU share of such a process (under load, a third of a nice-0 process's)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=os.nice,
+                             initargs=(worker_niceness(),)) as pool:
+        return list(pool.map(fn, items))
+
+
+def calibrate_like_workers(configs: list[TrialConfig]) -> list[Price]:
+    return like_workers(calibrate, configs) if configs else []
+
+
+def calibrate_plans(plans: list[Plan], prices: dict[str, Price],
+                    calibrate_many: Callable[[list[TrialConfig]], list[Price]] = calibrate_like_workers) -> None:
+    """Add to `prices` a calibration of every configuration of the plans' groups not priced yet (one per key)."""
+    todo = {calibration_key(g.base): g.base for plan in plans for g in plan.groups}
+    todo = {k: cfg for k, cfg in todo.items() if k not in prices}
+    prices.update(zip(todo, calibrate_many(list(todo.values())), strict=True))
+
+
+def price_plan(plan: Plan, prices: dict[str, Price], name: str,
+               asha: dict[int, tuple[list[int], int]] | None = None) -> tuple[list[dict[str, Any]], float, int]:
+    """The plan's rows and the summed seconds of its trials, from the calibrations in `prices` (calibrate_plans)."""
     rows, seconds, trials = [], 0.0, 0
     for g in plan.groups:
-        key = calibration_key(g.base)
-        price = prices.get(key) or prices.setdefault(key, calibrate_fn(g.base))
+        price = prices[calibration_key(g.base)]
         tune, confirm, final = len(g.tuning_ids()), len(g.confirm_slots()), len(g.seeds)
         tune_epochs = group_epochs(g, (asha or {}).get(g.index))
         cost = tune * price.trial(tune_epochs, g.base.max_steps) + (confirm + final) * price.trial(
@@ -142,7 +171,9 @@ def sweep_estimate(space, cpus_per_trial: float) -> Estimate:
                       b.reduction_factor) for g in plan.groups if b.asha}
     for g in plan.groups:  # the trials' own thread count (the runner sets it per trial)
         g.base = g.base.replace(threads=max(1, int(cpus_per_trial)))
-    rows, seconds, trials = price_plan(plan, {}, space.name, asha)
+    prices: dict[str, Price] = {}
+    calibrate_plans([plan], prices)
+    rows, seconds, trials = price_plan(plan, prices, space.name, asha)
     return Estimate(rows, seconds, trials, local_slots(cpus_per_trial))
 
 
@@ -184,8 +215,10 @@ def faq_estimate(questions: list, budget, cpus_per_trial: float, studies: Path) 
     from bench.search.experiment import plan_experiment, trial_config
 
     rows, seconds, trials, prices = [], 0.0, 0, {}
-    for exp in experiments_for(questions, budget):
-        plan = plan_experiment(exp, budget, Path(os.devnull), lambda line: None, finder=lambda *a: 1e-3)
+    plans = [(exp, plan_experiment(exp, budget, Path(os.devnull), lambda line: None, finder=lambda *a: 1e-3))
+             for exp in experiments_for(questions, budget)]
+    calibrate_plans([plan for _, plan in plans], prices)
+    for exp, plan in plans:
         r, s, n = price_plan(plan, prices, exp.name)
         finders = [c for c in exp.cells if c.lr == "finder"]
         for cell in finders:
