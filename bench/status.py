@@ -40,3 +40,4 @@ class ClaimOutcome(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     INCONCLUSIVE = "inconclusive"
+    UNTESTABLE = "untestable"  # a gate failed: the measurement cannot decide the claim here (the reason is in the row)

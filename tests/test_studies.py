@@ -35,7 +35,7 @@ def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     on_disk = pd.read_csv(folder / "claims.csv")
     assert list(on_disk["key"]) == list(claims["key"])
     markdown = (folder / "claims.md").read_text()
-    assert sum(markdown.count(f"| {o} |") for o in ("PASS", "**FAIL**", "*inconclusive*")) == len(claims)
+    assert sum(markdown.count(f"| {o} |") for o in ("PASS", "**FAIL**", "*inconclusive*", "*untestable*")) == len(claims)
     assert {p.stem for p in folder.glob("*.png")} == FIGURES[name]
     assert all(p.stat().st_size > 5000 for p in folder.glob("*.png"))
     trials = pd.read_parquet(folder / "trials.parquet")
@@ -58,8 +58,10 @@ def test_exploding_study_end_to_end(tmp_path):
     claims = exploding.run(size="tiny", out=tmp_path, progress=lines.append)
     assert dict(matplotlib.rcParams) == before  # drawing its figures left the process's settings alone
     check_outputs(tmp_path / "exploding", "exploding", claims)
-    assert sum(line.startswith(("PASS", "FAIL", "INCONCLUSIVE")) for line in lines) == len(claims)
-    assert (claims["outcome"] == "inconclusive").all()  # one seed decides nothing
+    assert sum(line.startswith(("PASS", "FAIL", "INCONCLUSIVE", "UNTESTABLE")) for line in lines) == len(claims)
+    assert claims["outcome"].isin(["inconclusive", "untestable"]).all()  # one seed decides nothing
+    gated = claims.set_index("key").loc[["irnn-adding", "rnn-adding-fails"], "outcome"]
+    assert (gated == "untestable").all()  # 8 steps give no cell the steps it needs: a gate, not a weak result
     assert not any(re.search(r"\[[a-zA-Z/#@]", line) for line in lines)  # Rich would take it for a markup tag
     by_length = pd.read_parquet(tmp_path / "exploding" / "adding_by_length.parquet")
     assert set(by_length["T"]) == set(exploding.SCALES["tiny"].lengths) | set(exploding.SCALES["tiny"].cell_lengths)
@@ -74,7 +76,8 @@ def test_vanishing_study_from_the_cli(tmp_path):
     assert "claims:" in result.output and result.output.count("criterion:") == len(claims)
     assert f"page: {folder / 'index.html'}" in result.output
     summary = result.output[result.output.index("study vanishing: "):]  # the lines after the last claim
-    assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive of \d+ claims, in \d+(\.\d)? s\n", summary)
+    assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive, \d+ untestable of \d+ claims, "
+                    r"in \d+(\.\d)? s\n", summary)
     assert f"bench report {folder}" in summary and not re.search(r"\d\.\d{4,}", summary)  # the next step; no raw floats
     assert "Gradient study: vanishing" in (folder / "index.html").read_text()
     ran = json.loads((folder / "run.json").read_text())["runner"]  # its trials ran on the engine's Ray Tune runner
@@ -119,7 +122,7 @@ def test_claim_helpers(tmp_path):
     study.claim("g", "a gated claim", "a source", "x > 1", "x = 2", [True] * 5, gate="the reference did not learn")
     study.claim("f", "a failed claim", "a source", "x > 1", "x = 0", [False] * 4 + [True])
     claims = study.finish({})
-    assert list(claims["outcome"]) == ["pass", "inconclusive", "fail"] and list(claims["seeds_met"]) == ["5/5", "5/5", "1/5"]
+    assert list(claims["outcome"]) == ["pass", "untestable", "fail"] and list(claims["seeds_met"]) == ["5/5", "5/5", "1/5"]
     assert "not judged: the reference did not learn" in claims.loc[1, "measured"]
     assert (tmp_path / "demo" / "claims.md").read_text().count("| PASS | 5/5 |") == 1
 

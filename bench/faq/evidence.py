@@ -443,14 +443,16 @@ def study_rows(claims: pd.DataFrame | None, pattern: str) -> pd.DataFrame:
 
 def judge_study(claims: pd.DataFrame | None, pattern: str, study: str, context: str | None = None) -> Judgement:
     """A FAQ claim checked by a gradient study: supported if every matching reproduction passed its own
-    criterion, refuted if none did, inconclusive if they disagree or none matches. Rows matching `context`
-    (e.g. the mechanism behind the claim) are shown beside it without deciding it."""
+    criterion, refuted if none did, untestable if a reproduction's gate failed (its reason is in its row),
+    inconclusive if they disagree or none matches. Rows matching `context` (e.g. the mechanism behind the claim)
+    are shown beside it without deciding it."""
     rows = study_rows(claims, pattern)
     if rows.empty:
         return Judgement(st.INCONCLUSIVE, [f"the {study} study reported no claim matching /{pattern}/"])
     outcome = rows["outcome"]
     verdict = (st.SUPPORTED if outcome.eq(ClaimOutcome.PASS).all() else st.REFUTED if outcome.eq(ClaimOutcome.FAIL).all()
-               else st.INCONCLUSIVE)  # an inconclusive reproduction (too few seeds meeting, a gate) decides nothing
+               else st.UNTESTABLE if outcome.eq(ClaimOutcome.UNTESTABLE).any()  # a gate failed: the measurement cannot decide
+               else st.INCONCLUSIVE)  # too few seeds meeting, or reproductions that disagree, decide nothing
     shown = pd.concat([rows, study_rows(claims, context)]) if context else rows
     numbers = [f"{r['claim']}: measured {r['measured']}; criterion {r['criterion']} -> {word}"
                + (f" ({r['seeds_met']} seeds met it)" if "seeds_met" in r else "")

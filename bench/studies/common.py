@@ -53,6 +53,7 @@ DPI = 120
 MAX_SEEDS = 1000
 MIN_SEEDS = 5  # fewer seeds decide nothing: 2 of 2 agreeing happens by chance a quarter of the time
 PASS_SHARE, FAIL_SHARE = 0.8, 0.2  # 4 or 5 of 5 seeds: pass; 0 or 1 of 5: fail; 2 or 3: inconclusive
+TUNE_SEED = 1000  # studies pick grid points (LR, threshold) on this seed; their claims are judged on seeds 0, 1, ...
 SEED_RULE = (f"pass if at least {PASS_SHARE:.0%} of the seeds (>= {MIN_SEEDS}) meet it, fail if at most "
              f"{FAIL_SHARE:.0%} do, inconclusive otherwise")
 
@@ -157,9 +158,9 @@ class Study:
 
     def claim(self, key: str, claim: str, source: str, criterion: str, measured: str, flags: Iterable[bool],
               gate: str = "") -> None:
-        """Decide a claim from its per-seed flags; a non-empty `gate` (why it cannot be judged) makes it inconclusive."""
+        """Decide a claim from its per-seed flags; a non-empty `gate` (why it cannot be judged) makes it untestable."""
         flags = [bool(f) for f in flags]
-        outcome = ClaimOutcome.INCONCLUSIVE if gate else decide(flags)
+        outcome = ClaimOutcome.UNTESTABLE if gate else decide(flags)
         if len(flags) < MIN_SEEDS and not gate:
             gate = f"fewer than {MIN_SEEDS} seeds"
         measured = f"{measured}; not judged: {gate}" if gate else measured
@@ -211,7 +212,7 @@ def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterab
              "|---|---|---|---|---|---|"]
     cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     shown = {ClaimOutcome.PASS.value: "PASS", ClaimOutcome.FAIL.value: "**FAIL**",
-             ClaimOutcome.INCONCLUSIVE.value: "*inconclusive*"}
+             ClaimOutcome.INCONCLUSIVE.value: "*inconclusive*", ClaimOutcome.UNTESTABLE.value: "*untestable*"}
     for row in claims.itertuples():
         lines.append(f"| {shown[row.outcome]} | {row.seeds_met} | {cell(row.claim)} | {cell(row.source)} | "
                      f"{cell(row.criterion)} | {cell(row.measured)} |")
@@ -229,6 +230,15 @@ def final_train_loss(result: TrialResult) -> float:
     if result.status == TrialStatus.DIVERGED or not result.epochs:
         return math.inf
     return float(result.epochs[-1]["train_loss"])
+
+
+def final_val_loss(result: TrialResult) -> float:
+    """Validation loss after the last epoch; +inf for a diverged trial (worse than any): what a study picks a grid
+    point by, on a tuning seed it does not judge."""
+    if result.status == TrialStatus.DIVERGED or not result.epochs:
+        return math.inf
+    value = float(result.epochs[-1].get("val_loss", math.inf))
+    return value if math.isfinite(value) else math.inf
 
 
 def step_series(result: TrialResult, column: str) -> np.ndarray:

@@ -35,11 +35,13 @@ from bench.probes import DEPTH_LIMIT, measure
 from bench.search.runners import Runner
 from bench.status import TrialStatus
 from bench.studies.common import (
+    TUNE_SEED,
     Progress,
     Study,
     fig_by_depth,
     fig_grad_norm_over_steps,
     final_train_loss,
+    final_val_loss,
     fmt,
     fmt_seeds,
     geomean,
@@ -102,7 +104,8 @@ OWN_INIT_NAMES = {"relu": "He", "tanh": "Xavier gain 5/3", "sigmoid": "Xavier ga
 # The FAQ's earlier comparison: one init scale for all three activations (Glorot & Bengio's two, both designed around
 # tanh). Its third init, kaiming, gives each activation its own gain, which is what OWN_INIT now compares.
 SHARED_INITS = ("standard", "normalized")
-# Each optimizer gets the same two-point LR grid, a decade apart around its usual LR; the better mean loss counts.
+# Each optimizer gets the same two-point LR grid, a decade apart around its usual LR, tried on TUNE_SEED; the point
+# with the lower final validation loss there is the one judged on the study's seeds.
 LR_GRID = {"momentum": (0.01, 0.1), "rmsprop": (1e-4, 1e-3)}
 # Same weights and same mini-batch give the same back-propagated gradient whatever the optimizer: at step 1 the two
 # arms may differ only by floating-point noise.
@@ -124,7 +127,8 @@ CRIT = {
     "he-train": "final train loss with He init below that with std sqrt(1/n)",
     "restore": f"median over probe steps of back-propagated RMS ratio first / last hidden layer within "
                f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] and final train loss below the plain net's (same seed)",
-    "rms-train": "best-LR RMSprop ends with a lower train loss than best-LR SGD-momentum",
+    "rms-train": "RMSprop ends with a lower train loss than SGD-momentum, each at its LR picked from its grid by final "
+                 "validation loss on a separate tuning seed",
     "rms-updates": "median over probe steps of update/weight ratio first / last hidden layer within [0.1, 10] with "
                    "RMSprop and below 0.01 with SGD-momentum",
     "rms-backprop": f"back-propagated RMS ratio first / last hidden layer at step 1 (the shared init, probed before "
@@ -154,10 +158,15 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     sat = sigmoid_runs(study, budget)
     deep_init = deep_init_profiles(study, data, budget)
     scale = deep_init_profiles(study, data, budget, ("lecun", "kaiming"), budget.scale_width)
-    deep = study.batch({label: deep_settings(budget, overrides) for label, overrides in deep_variants().items()})
+    grid = lr_grid()
+    tuned = study.batch({f"tune/{label}": deep_settings(budget, overrides) for label, overrides in grid.items()},
+                        [TUNE_SEED])
+    chosen = {best_lr(tuned, opt) for opt in LR_GRID} - set(DEEP_VARIANTS)
+    deep = study.batch({label: deep_settings(budget, overrides)
+                        for label, overrides in {**DEEP_VARIANTS, **{c: grid[c] for c in chosen}}.items()})
     he_claims(study, scale, deep_init, deep)
     restore_claims(study, deep_init, deep)
-    rmsprop_claims(study, deep, lambda label: first_step(study, budget, label))
+    rmsprop_claims(study, deep, tuned, lambda label: first_step(study, budget, label))
     study.add_table("init_layers", pd.concat([gb.assign(net="5-layer"), deep_init.assign(net="30-layer"),
                                               scale.assign(net="30-layer, scale claim")]),
                     "per net, activation, init, seed and hidden layer at init: back-propagated gradient variance and "
@@ -298,11 +307,15 @@ def deep_settings(budget: Scale, overrides: dict) -> dict:
             "probe_every": budget.probe_every, **overrides}
 
 
+def lr_grid() -> dict[str, dict]:
+    """The optimizer LR grid on the stalling (std sqrt(1/n)) init; SGD-momentum at the recipe's LR is "lecun"."""
+    name = lambda opt, lr: "lecun" if (opt, lr) == ("momentum", DEEP_RECIPE["lr"]) else f"lecun/{opt} lr={lr:g}"
+    return {name(opt, lr): dict(init="lecun", optimizer=opt, lr=lr) for opt, lrs in LR_GRID.items() for lr in lrs}
+
+
 def deep_variants() -> dict[str, dict]:
     """The architecture variants plus the optimizer LR grid, all on the stalling (std sqrt(1/n)) init."""
-    grid = {f"lecun/{opt} lr={lr:g}": dict(init="lecun", optimizer=opt, lr=lr)
-            for opt, lrs in LR_GRID.items() for lr in lrs if (opt, lr) != ("momentum", DEEP_RECIPE["lr"])}
-    return {**DEEP_VARIANTS, **grid}
+    return {**DEEP_VARIANTS, **lr_grid()}
 
 
 def sigmoid_runs(study: Study, budget: Scale) -> list[TrialResult]:
@@ -375,12 +388,13 @@ def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[T
                     [DEPTH_LIMIT <= r <= 1 / DEPTH_LIMIT and a < b for r, a, b in zip(ratio, loss, base, strict=True)])
 
 
-def best_lr(deep: dict[str, list[TrialResult]], optimizer: str) -> tuple[str, list[TrialResult]]:
-    labels = [label for label in deep if (label == "lecun" and optimizer == "momentum")
-              or label.startswith(f"lecun/{optimizer} ")]
-    mean_loss = lambda label: float(np.mean([final_train_loss(r) for r in deep[label]]))
-    label = min(labels, key=mean_loss)
-    return label, deep[label]
+def best_lr(tuned: dict[str, list[TrialResult]], optimizer: str) -> str:
+    """The optimizer's grid label (lr_grid) with the lowest mean final validation loss over its tuning runs
+    (`tuned`: "tune/<label>" -> runs on TUNE_SEED, never the seeds the claims are judged on); a diverged run loses."""
+    labels = [label.removeprefix("tune/") for label in tuned]
+    labels = [lb for lb in labels if lb in lr_grid() and lr_grid()[lb]["optimizer"] == optimizer]
+    val_loss = lambda label: float(np.mean([final_val_loss(r) for r in tuned[f"tune/{label}"]]))
+    return min(labels, key=val_loss)
 
 
 def first_step(study: Study, budget: Scale, label: str) -> list[TrialResult]:
@@ -391,13 +405,14 @@ def first_step(study: Study, budget: Scale, label: str) -> list[TrialResult]:
     return study.trials(f"{label}/step 1", settings)
 
 
-def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]],
+def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict[str, list[TrialResult]],
                    first: Callable[[str], list[TrialResult]]) -> None:
-    """The RMSprop claims on the stalling net, each optimizer at its best LR; `first(label)` gives that arm's
-    one-step runs (see first_step)."""
-    sgd_label, sgd = best_lr(deep, "momentum")
-    rms_label, rms = best_lr(deep, "rmsprop")
-    names = f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (best of {LR_GRID} by mean final train loss)"
+    """The RMSprop claims on the stalling net, each optimizer at the LR picked on the tuning seed (`tuned`, see
+    best_lr), judged on the study's seeds (`deep`); `first(label)` gives that arm's one-step runs (see first_step)."""
+    sgd_label, rms_label = best_lr(tuned, "momentum"), best_lr(tuned, "rmsprop")
+    sgd, rms = deep[sgd_label], deep[rms_label]
+    names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {LR_GRID}, by final validation loss on tuning "
+             f"seed {TUNE_SEED})")
     sgd_loss, rms_loss = [final_train_loss(r) for r in sgd], [final_train_loss(r) for r in rms]
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
                 "SGD", "seed FAQ 8.1 / 8.5", CRIT["rms-train"],
