@@ -57,7 +57,9 @@ class TrialConfig:
     clip_norm: float = doc(0.0, "clip the gradient's total norm to this value; 0 = off")
     clip_value: float = doc(0.0, "clip every gradient element to [-c, c]; 0 = off")
     weight_clip: float = doc(0.0, "clamp every weight to [-c, c] after each step; 0 = off")
-    early_stop: int = doc(0, "stop after this many epochs without a better validation loss; 0 = off")
+    early_stop: int = doc(0, "stop after this many epochs without a better validation score (early_stop_on); 0 = off")
+    early_stop_on: str = doc("target", "what early stopping watches on the validation set: target = the workload's "
+                             "target metric (what its claims are scored on), loss = the validation loss")
     augment: bool = doc(False, "data augmentation (CIFAR-10: random crop and flip)")
     epochs: int = doc(10, "passes over the training data; >= 1")
     batch_size: int = doc(128, "samples per mini-batch; >= 1")
@@ -90,6 +92,8 @@ class TrialConfig:
                 raise ConfigError(f"{f.name} must be a finite number, got {getattr(self, f.name)}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise ConfigError(f"device {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if self.early_stop_on not in ("target", "loss"):
+            raise ConfigError(f"early_stop_on must be 'target' or 'loss', got {self.early_stop_on!r}")
         if self.wd_mode not in ("coupled", "decoupled"):
             raise ConfigError(f"wd_mode must be 'coupled' or 'decoupled', got {self.wd_mode!r}")
         for name, bounds in RANGES.items():

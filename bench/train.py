@@ -218,8 +218,8 @@ class Trainer:
                 self.report(row)
             if self.per_epoch_sched:
                 self.sched.step(row["val_loss"])
-            if row["val_loss"] < best_val:
-                best_val, bad_epochs, best_epoch = row["val_loss"], 0, epoch
+            if self.monitored(row) < best_val:
+                best_val, bad_epochs, best_epoch = self.monitored(row), 0, epoch
                 self.keep_best()
             else:
                 bad_epochs += 1
@@ -228,8 +228,19 @@ class Trainer:
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)  # early stopping returns the best epoch's weights
         test = evaluate(self.model, self.data.test, self.loss, self.data, self.forward, "test")
+        best_val = min(row["val_loss"] for row in self.epochs)
         return TrialStatus.OK, {**test, "best_val_loss": best_val, "best_epoch": best_epoch, "epochs_run": len(self.epochs),
                       "steps": self.step, **self.clip_stats()}
+
+    def monitored(self, row: dict[str, Any]) -> float:
+        """What early stopping and the restored best epoch watch, lower is better: the workload's target metric on
+        the validation set (early_stop_on="target": the claims are scored on it; a lower loss can come with a lower
+        accuracy), or the validation loss ("loss", and for a target the validation rows do not carry)."""
+        spec = get_workload(self.cfg.workload)
+        key = "val_" + spec.target.split("_", 1)[-1]
+        if self.cfg.early_stop_on == "loss" or key not in row:
+            return row["val_loss"]
+        return -row[key] if spec.mode == "max" else row[key]
 
     def keep_best(self) -> None:
         """With early stopping on, a copy of the weights (and BN statistics) at the best validation loss so far."""

@@ -126,12 +126,17 @@ def three_groups() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_faq_judge_corrects_for_several_comparisons_with_holm():
+def test_faq_judge_corrects_with_holm_only_where_any_one_comparison_may_carry_the_claim():
+    """A claim supported by any one of three tests (combine_any) must survive Holm over the three; a claim that
+    needs all three (combine_all, an intersection-union test) is at its level without correction."""
     df = three_groups()
     p_alone = sps.ttest_rel(np.add(0.80, GAINS), np.full(4, 0.80)).pvalue
     assert 0.02 < p_alone < 0.05
     assert evd.judge_better(df, [("g1", "a", "b")]).verdict == st.SUPPORTED  # one comparison: no correction
-    judged = evd.judge_better(df, [("g1", "a", "b"), ("g2", "a", "b"), ("g3", "a", "b")])
+    pairs = [("g1", "a", "b"), ("g2", "a", "b"), ("g3", "a", "b")]
+    judged = evd.judge_better(df, pairs, evd.combine_any)
     assert judged.verdict == st.INCONCLUSIVE
     assert all("Holm p = 0.0" in line for line in judged.numbers)
     assert all(f"Holm p = {min(1.0, 3 * p_alone):.3f}" in line for line in judged.numbers)
+    every = evd.judge_better(df, pairs, evd.combine_all)
+    assert every.verdict == st.SUPPORTED and not any("Holm" in line for line in every.numbers)

@@ -334,3 +334,86 @@ def test_a_slow_drift_of_the_gradient_norm_is_not_a_spike_but_a_jump_is():
     assert exp.grad_spike(norms_run(jump), 20) == pytest.approx(50)
     assert exp.grad_spike(norms_run(jump), 400) != exp.grad_spike(norms_run(jump), 20)  # inside the warm-up: unseen
     assert exp.grad_spike(norms_run([1.0] * 50 + [float("inf")]), 20) == float("inf") > SPIKE_LIMIT
+
+
+# --- the FAQ's remedies for exploding gradients: judged only where the problem exists ---
+
+def losses_run(losses: list[float], status: str = "ok", train: float = 0.05, val: float | None = None) -> TrialResult:
+    """A run whose mini-batch loss at probe step i is the planted losses[i]; final train (and validation) loss."""
+    rows = [{"step": i, "layer": "rnn", "loss": v, "total_grad_norm": 1.0} for i, v in enumerate(losses)]
+    last = {"epoch": 1, "train_loss": train, "val_loss": train if val is None else val}
+    return TrialResult({}, status, {}, [last], rows)
+
+
+CALM = [0.2] * 40
+JUMPY = [0.2] * 20 + [50.0] + [0.2] * 19  # a loss jump 250x its trailing median after the warm-up
+BLOWN = TrialResult({}, "diverged", {}, [], [])
+
+
+def remedy_arms(none: list[TrialResult], remedy: list[TrialResult], clipped: list[TrialResult] | None = None) -> dict:
+    clipped = clipped or [losses_run(CALM)] * MIN_SEEDS
+    return {"none": ({"lr": 0.3}, none), "gradient clipping": ({"lr": 0.3}, clipped), "Adam": ({"lr": 0.003}, remedy)}
+
+
+@pytest.mark.parametrize("none", [[BLOWN] * MIN_SEEDS, [losses_run(JUMPY)] * MIN_SEEDS])
+def test_a_remedy_passes_where_the_net_without_it_blows_up_and_it_does_not(study, none):
+    from bench.studies import exploding as exp
+
+    exp.mitigation_claim(study, "faq-adam", "Adam", remedy_arms(none, [losses_run(CALM)] * MIN_SEEDS), "net", 2)
+    assert passed(study, "faq-adam")
+
+
+def test_a_remedy_fails_where_it_blows_up_too_or_stops_training(study):
+    from bench.studies import exploding as exp
+
+    exp.mitigation_claim(study, "faq-adam", "Adam", remedy_arms([BLOWN] * MIN_SEEDS, [losses_run(JUMPY)] * MIN_SEEDS),
+                         "net", 2)
+    assert failed(study, "faq-adam")
+    study.claims.clear()  # stable, but trains far worse than gradient clipping: a frozen net is no remedy
+    exp.mitigation_claim(study, "faq-adam", "Adam", remedy_arms([BLOWN] * MIN_SEEDS, [losses_run(CALM, train=0.2)] *
+                                                                MIN_SEEDS), "net", 2)
+    assert failed(study, "faq-adam")
+
+
+def test_a_remedy_is_untestable_where_the_net_without_it_shows_no_explosion(study):
+    """The negative control: where the no-remedy arm trains calmly (the old study's tuned LR 0.01), every remedy
+    'passes' the same criterion and nothing is tested."""
+    from bench.studies import exploding as exp
+
+    exp.mitigation_claim(study, "faq-adam", "Adam", remedy_arms([losses_run(CALM)] * MIN_SEEDS,
+                                                                [losses_run(CALM)] * MIN_SEEDS), "net", 2)
+    assert outcome(study, "faq-adam") == Outcome.UNTESTABLE
+    assert "showed no explosion" in {c.key: c.measured for c in study.claims}["faq-adam"]
+
+
+def test_the_problem_lr_is_the_smallest_at_which_the_net_without_a_remedy_blows_up():
+    from bench.studies import exploding as exp
+
+    bed = exp.Testbed("t", {}, (0.01, 0.03, 0.1, 0.3), {}, 1.0, "net")
+    control = {0.01: losses_run(CALM), 0.03: losses_run(CALM), 0.1: losses_run(JUMPY), 0.3: BLOWN}
+    assert exp.problem_lr(bed, control, 2) == 0.1
+    assert exp.problem_lr(bed, {lr: losses_run(CALM) for lr in bed.lrs}, 2) == 0.3  # none: the largest, then gated
+
+
+def test_a_grid_point_is_picked_by_validation_loss_on_the_tuning_seed():
+    from bench.studies import exploding as exp
+
+    grid = [{"weight_clip": 0.2}, {"weight_clip": 0.1}, {"weight_clip": 0.05}]
+    runs = [losses_run(CALM, train=0.01, val=0.9), losses_run(CALM, train=0.1, val=0.2), BLOWN]
+    assert exp.pick(grid, runs) == {"weight_clip": 0.1}
+
+
+def test_gradient_clipping_must_hold_on_both_exploding_nets(study):
+    from bench.studies import exploding as exp
+
+    calm, blown = [losses_run(CALM)] * MIN_SEEDS, [BLOWN] * MIN_SEEDS
+    runs = {"tanh RNN": {"none": blown, "gradient clipping": calm}, "residual MLP": {"none": blown, "gradient clipping": calm}}
+    settings = {"tanh RNN": (0.3, 2), "residual MLP": (0.01, 2)}
+    exp.clip_claim(study, settings, runs)
+    assert passed(study, "grad-norm-clip")
+    study.claims.clear()
+    exp.clip_claim(study, settings, {**runs, "residual MLP": {"none": blown, "gradient clipping": blown}})
+    assert failed(study, "grad-norm-clip")
+    study.claims.clear()
+    exp.clip_claim(study, settings, {**runs, "residual MLP": {"none": calm, "gradient clipping": calm}})
+    assert outcome(study, "grad-norm-clip") == Outcome.UNTESTABLE

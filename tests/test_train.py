@@ -65,7 +65,8 @@ def test_probe_interval_and_layers():
 def test_early_stopping_stops_on_val_loss():
     # An LR of 1e-30 moves no float32 weight: the validation loss repeats exactly, so epoch 1 stays the best and
     # patience 2 stops the run after epoch 3.
-    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=30, early_stop=2, lr=1e-30, optimizer="sgd"),
+    result = run_trial(fast_cfg(workload="mnist1d-mlp", epochs=30, early_stop=2, lr=1e-30, optimizer="sgd",
+                                early_stop_on="loss"),
                        data=tiny_bundle(256))
     assert result.status == "ok" and result.final["epochs_run"] == 3
     assert len({row["val_loss"] for row in result.epochs}) == 1
@@ -117,7 +118,8 @@ def test_mnist1d_cnn_real_workload_learns():
 
 def test_early_stopping_restores_the_best_epochs_weights_and_tests_them():
     # Adam at a high LR on 150 samples overfits within a few epochs: validation loss turns up, patience runs out.
-    cfg, data = fast_cfg(workload="mnist1d-mlp", epochs=40, early_stop=3, lr=0.05, width=64), tiny_bundle(256)
+    cfg = fast_cfg(workload="mnist1d-mlp", epochs=40, early_stop=3, lr=0.05, width=64, early_stop_on="loss")
+    data = tiny_bundle(256)
     train.seed_everything(cfg.seed)
     model = build_model("mlp", cfg, data)
     snapshots = {}

@@ -12,15 +12,19 @@ from bench.train import run_trial
 from tests.helpers import fast_cfg, tiny_bundle
 
 
-def spy_evaluate(monkeypatch, planted_val_loss=None):
-    """Record (prefix, split) of every evaluation; optionally replace the validation loss by planted values."""
+def spy_evaluate(monkeypatch, planted_val_loss=None, planted_val_acc=None):
+    """Record (prefix, split) of every evaluation; optionally replace the validation loss (and accuracy) by planted
+    values."""
     calls, real = [], bench.train.evaluate
 
     def spy(model, split, loss_fn, data, forward, prefix):
         calls.append((prefix, split))
         out = real(model, split, loss_fn, data, forward, prefix)
+        epoch = sum(p == "val" for p, _ in calls) - 1
         if prefix == "val" and planted_val_loss is not None:
-            out["val_loss"] = planted_val_loss[sum(p == "val" for p, _ in calls) - 1]
+            out["val_loss"] = planted_val_loss[epoch]
+        if prefix == "val" and planted_val_acc is not None:
+            out["val_acc"] = planted_val_acc[epoch]
         return out
 
     monkeypatch.setattr(bench.train, "evaluate", spy)
@@ -127,7 +131,7 @@ def test_batches_are_shuffled_by_the_trial_seed(monkeypatch):
 ])
 def test_early_stopping_patience_counts_epochs_without_progress(monkeypatch, patience, planted, epochs_run):
     spy_evaluate(monkeypatch, planted)
-    result = run_trial(fast_cfg(epochs=8, early_stop=patience), data=tiny_bundle())
+    result = run_trial(fast_cfg(epochs=8, early_stop=patience, early_stop_on="loss"), data=tiny_bundle())
     assert result.status == "ok" and len(result.epochs) == epochs_run == result.final["epochs_run"]
     assert result.final["best_val_loss"] == min(planted[:epochs_run])
 
@@ -144,3 +148,19 @@ def test_plateau_schedule_steps_on_the_validation_loss(monkeypatch):
     assert seen == planted
     # patience 2: epochs 2, 3, 4 bring no progress over 0.5, so the LR drops once before epoch 5 starts
     assert [round(r["lr"], 6) for r in result.epochs] == [0.01, 0.01, 0.01, 0.01, 0.001, 0.001]
+
+
+def test_early_stopping_watches_the_target_metric_by_default_and_the_loss_on_request(monkeypatch):
+    """The validation loss keeps falling while the validation accuracy peaks at epoch 2 (a model growing more
+    confident on what it gets right): watching the target metric stops after epoch 4 and restores epoch 2; watching
+    the loss trains on."""
+    loss = [1.0, 0.9, 0.8, 0.7, 0.6, 0.5]
+    acc = [0.50, 0.60, 0.55, 0.54, 0.53, 0.52]
+    spy_evaluate(monkeypatch, loss, acc)
+    target = run_trial(fast_cfg(epochs=6, early_stop=2), data=tiny_bundle())
+    assert target.final["epochs_run"] == 4 and target.final["best_epoch"] == 2
+    assert target.final["best_val_loss"] == 0.7  # still the lowest validation loss seen, whatever was watched
+    monkeypatch.undo()
+    spy_evaluate(monkeypatch, loss, acc)
+    watched_loss = run_trial(fast_cfg(epochs=6, early_stop=2, early_stop_on="loss"), data=tiny_bundle())
+    assert watched_loss.final["epochs_run"] == 6 and watched_loss.final["best_epoch"] == 6

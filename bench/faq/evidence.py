@@ -352,19 +352,29 @@ def both_arms(first: Gate, second: Gate) -> Gate:
     return Gate(first.name, all(known) if known else None, f"{first.detail}; {second.detail}", first.fails_as)
 
 
-def margin_for(df: pd.DataFrame, group: str, b: str, metric: str) -> float:
-    """The practical margin for comparing against reference b: stats.practical_margin with b's mean score and
-    the number of test samples that score is a rate over."""
-    part = arm(df, group, b)
+def margin_for(df: pd.DataFrame, group: str, a: str, b: str, metric: str) -> float:
+    """The practical margin for comparing arms a and b: stats.pair_margin (at the midpoint of their mean scores,
+    whichever is the reference) with the number of test samples the score is a rate over."""
+    return st.pair_margin(metric, mean_score(df, group, a), mean_score(df, group, b), test_size(df, group, b))
+
+
+def test_size(df: pd.DataFrame, group: str, level: str) -> int | None:
+    """How many test samples an arm's score is a rate over (None when unknown)."""
+    part = arm(df, group, level)
     n = part["n_test"].iloc[0] if "n_test" in part and len(part) else math.nan
-    return st.practical_margin(metric, float(part["score"].mean()), int(n) if math.isfinite(n) else None)
+    return int(n) if math.isfinite(n) else None
 
 
-def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=combine_all) -> Judgement:
-    """Claims "a beats b" on (group, a, b) pairs: Holm over the pairs (with Holm-compatible intervals),
-    sanity gates, then stats.decide_better with the practical margin, then combined."""
-    comps = st.with_holm([compare(df, g, a, b) for g, a, b in pairs])
-    return joined([judge_one(df, group, a, b, c) for (group, a, b), c in zip(pairs, comps, strict=True)], combine)
+def judge_better(df: pd.DataFrame, pairs: list[tuple[str, str, str]], combine=combine_all,
+                 references: dict[str, Gate] | None = None) -> Judgement:
+    """Claims "a beats b" on (group, a, b) pairs: sanity gates (`references`: group -> the reference gate measured
+    for that setting, instead of the workload's target), then stats.decide_better with the practical margin, then
+    combined. Holm over the pairs (with Holm-compatible intervals) only where any one of them may carry the claim
+    (combine_any): a claim that needs every pair (combine_all, an intersection-union test) is at its level without it."""
+    comps = [compare(df, g, a, b) for g, a, b in pairs]
+    comps = st.with_holm(comps) if combine is combine_any and len(comps) > 1 else comps
+    return joined([judge_one(df, group, a, b, c, reference=(references or {}).get(group))
+                   for (group, a, b), c in zip(pairs, comps, strict=True)], combine)
 
 
 def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judgement:
@@ -381,12 +391,14 @@ def joined(judged: list[Judgement], combine) -> Judgement:
                      rows=[r for j in judged for r in j.rows])
 
 
-def judge_one(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison, not_worse: bool = False) -> Judgement:
-    """One comparison c of a against b (its interval already at the level the decision uses): gates, the decision
-    (a beats b, or with not_worse a is as good as b within the margin), its sentence and its verdicts.csv row."""
+def judge_one(df: pd.DataFrame, group: str, a: str, b: str, c: st.Comparison, not_worse: bool = False,
+              reference: Gate | None = None) -> Judgement:
+    """One comparison c of a against b (its interval already at the level the decision uses): gates (`reference`:
+    the reference gate, default the workload's target), the decision (a beats b, or with not_worse a is as good as
+    b within the margin), its sentence and its verdicts.csv row."""
     metric, hib = metric_name(df, group)
-    margin = margin_for(df, group, b, metric)
-    checks = gates(df, group, a, b)
+    margin = margin_for(df, group, a, b, metric)
+    checks = gates(df, group, a, b, reference)
     verdict = gated((st.decide_not_worse if not_worse else st.decide_better)(c, margin), checks)
     if not_worse:
         number = (f"{group}: {a} vs {b} (the best other level on validation): gain of {a} {st.fmt(c.gain)} {metric} "

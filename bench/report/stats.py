@@ -431,3 +431,10 @@ def practical_margin(metric: str, reference: float, n_test: int | None = None) -
         se = binomial_se(reference, n_test) if n_test else math.nan
         return max(FIXED_MARGIN, BINOMIAL_K * se) if math.isfinite(se) else FIXED_MARGIN
     return 0.1 * abs(reference) if math.isfinite(reference) else math.nan
+
+
+def pair_margin(metric: str, mean_a: float, mean_b: float, n_test: int | None = None) -> float:
+    """The practical margin of comparing two arms, read at the midpoint of their mean scores: it does not depend on
+    which arm is the reference, so A against B and B against A (e.g. in two claims) are judged with one margin."""
+    means = [m for m in (mean_a, mean_b) if math.isfinite(m)]
+    return practical_margin(metric, float(np.mean(means)) if means else math.nan, n_test)
