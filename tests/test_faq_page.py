@@ -61,7 +61,8 @@ def test_every_claim_and_every_comparison_on_the_page_has_its_verdicts_csv_row(q
             assert all("half-width" in n for n in printed), claim.id
     contrast = table[table["claim"] == "8.7a"]
     assert len(contrast) == 2 and (contrast["rule"] == "superiority (contrast)").sum() == 1
-    assert table.loc[table["claim"] == "8.2b", "comparison"].tolist() == ["adding: MSE-trained GRU vs constant predictor"]
+    regression = table.loc[table["claim"] == "8.2b", "comparison"].tolist()  # against the best other regression loss
+    assert len(regression) == 1 and regression[0] in ("adding: mse vs mae", "adding: mse vs huber")
 
 
 def links(page: Path) -> list[str]:

@@ -75,6 +75,23 @@ def linear_mse(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: 
     return F.mse_loss(out.float().squeeze(-1), target)
 
 
+def mae(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """Absolute error of a regression output (the median, not the mean, minimizes it)."""
+    import torch.nn.functional as F
+
+    return F.l1_loss(out.float().squeeze(-1), y)
+
+
+HUBER_DELTA = 0.1  # below the adding problem's typical error (targets in [0, 2]): at PyTorch's 1.0 it would be MSE / 2
+
+
+def huber(out: torch.Tensor, y: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+    """Huber loss of a regression output: squared error below HUBER_DELTA, absolute error beyond (Huber 1964)."""
+    import torch.nn.functional as F
+
+    return F.huber_loss(out.float().squeeze(-1), y, delta=HUBER_DELTA)
+
+
 LOSSES: dict[str, LossSpec] = {
     "ce": LossSpec("ce", cross_entropy, ("classification",), "softmax cross-entropy"),
     "mse": LossSpec("mse", mse, ("classification", "regression", "binary"),
@@ -83,6 +100,9 @@ LOSSES: dict[str, LossSpec] = {
     "tanh_mse": LossSpec("tanh_mse", tanh_mse, ("binary",), "tanh output unit + squared error against -1/+1 targets"),
     "linear_mse": LossSpec("linear_mse", linear_mse, ("binary",),
                            "linear output unit + squared error against -1/+1 targets"),
+    "mae": LossSpec("mae", mae, ("regression",), "absolute error (L1) of a regression output"),
+    "huber": LossSpec("huber", huber, ("regression",), f"Huber loss, delta {HUBER_DELTA:g}: squared error below it, "
+                      "absolute beyond"),
 }
 
 DEFAULT_LOSS = {"classification": "ce", "binary": "bce", "regression": "mse"}
