@@ -381,7 +381,8 @@ def judge_not_worse(df: pd.DataFrame, cases: list[tuple[str, str, str]]) -> Judg
     """Claims "a is as good as b" (non-inferiority within the practical margin) on (group, a, b) cases, b being
     chosen on validation data (best_level); sanity gates first."""
     return joined([judge_one(df, group, a, b, compare(df, group, a, b), not_worse=True) if b is not None else
-                   Judgement(st.INCONCLUSIVE, [f"{group}: no other level has a validation score to be chosen by"])
+                   Judgement(st.UNTESTABLE, [f"{group}: untestable: no other level has a validation score to be "
+                                             "chosen by"])
                    for group, a, b in cases], combine_all)
 
 

@@ -277,7 +277,8 @@ def batch_scaling(ev: Evidence) -> Judgement:
             rows.append({"batch size": n, "best LR (interpolated)": 10 ** x, "validation objective": value})
     table = pd.DataFrame(rows)
     if len(table) < 3:
-        return Judgement(st.INCONCLUSIVE, [f"only {len(table)} batch sizes have a best LR"], table)
+        return Judgement(st.UNTESTABLE, [f"untestable: only {len(table)} batch sizes have a best LR (a slope needs 3)"],
+                         table)
     slope, se = ols_slope(np.log10(table["batch size"].to_numpy(float)),
                           np.log10(table["best LR (interpolated)"].to_numpy(float)))
     dof = len(table) - 2
