@@ -655,7 +655,11 @@ QUESTIONS: tuple[Question, ...] = (
         figures=(FigureSpec("optimizers-scores", "Test accuracy of the re-run seeds per optimizer and workload.",
                             scores("optimizers")),
                  FigureSpec("optimizers-lr", "Validation accuracy against the learning rate in the tuning phase.",
-                            lr_curves("optimizers")))),
+                            lr_curves("optimizers"))),
+        notes=("The flagship sweep `bench sweep optimizers` (its quick leaderboard: reports/examples/optimizers-quick/) "
+               "ranks optimizers on mnist1d-cnn and mnist1d-gru under its own recipe (5% warm-up then cosine decay, "
+               "batch 64, TPE over each optimizer's own hyperparameters); this experiment's constant LR and batch 128 "
+               "give lower scores on the same workload, so compare rankings, not numbers, until both run one recipe.",)),
     Question(
         "8.2", "How to choose a loss function (如何选择合适的损失函数？)",
         "均方误差适用于回归任务，交叉熵损失适用于分类任务。",
