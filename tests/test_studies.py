@@ -77,7 +77,7 @@ def test_vanishing_study_from_the_cli(tmp_path):
     assert f"page: {folder / 'index.html'}" in result.output
     summary = result.output[result.output.index("study vanishing: "):]  # the lines after the last claim
     assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive, \d+ untestable of \d+ claims, "
-                    r"in \d+(\.\d)? s\n", summary)
+                    r"in (\d+(\.\d)? s|\d+ min \d+ s|\d+ h \d+ min)\n", summary)  # seconds, or longer on a busy machine
     assert f"bench report {folder}" in summary and not re.search(r"\d\.\d{4,}", summary)  # the next step; no raw floats
     assert "Gradient study: vanishing" in (folder / "index.html").read_text()
     ran = json.loads((folder / "run.json").read_text())["runner"]  # its trials ran on the engine's Ray Tune runner
