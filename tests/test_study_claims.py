@@ -382,7 +382,7 @@ def test_a_remedy_is_untestable_where_the_net_without_it_shows_no_explosion(stud
 
     exp.mitigation_claim(study, "faq-adam", "Adam", remedy_arms([losses_run(CALM)] * MIN_SEEDS,
                                                                 [losses_run(CALM)] * MIN_SEEDS), "net", 2)
-    assert outcome(study, "faq-adam") == Outcome.UNTESTABLE
+    assert outcome(study, "faq-adam") == ClaimOutcome.UNTESTABLE
     assert "showed no explosion" in {c.key: c.measured for c in study.claims}["faq-adam"]
 
 
@@ -416,4 +416,4 @@ def test_gradient_clipping_must_hold_on_both_exploding_nets(study):
     assert failed(study, "grad-norm-clip")
     study.claims.clear()
     exp.clip_claim(study, settings, {**runs, "residual MLP": {"none": calm, "gradient clipping": calm}})
-    assert outcome(study, "grad-norm-clip") == Outcome.UNTESTABLE
+    assert outcome(study, "grad-norm-clip") == ClaimOutcome.UNTESTABLE
