@@ -467,7 +467,7 @@ def print_leaderboard(trials):
     """One table per group: mean and 95% CI of the target metric over the final-phase seeds, failures of each
     phase, and below them the levels whose search failed, with the reason: the report's leaderboard (its numbers
     and hyperparameter text) of prepared `trials`, returned (None when nothing finished)."""
-    from bench.report.tables import leaderboard
+    from bench.report.tables import leaderboard, protocol
 
     if trials is None:
         console.print("no finished trials yet")
@@ -476,6 +476,7 @@ def print_leaderboard(trials):
     out = console if console.is_terminal else Console(width=132)  # piped output is 80 wide: keep rows on one line
     for table in leaderboard_tables(board):
         out.print(table)
+    out.print(protocol(trials), markup=False, highlight=False)
     for r in board[board["flag"] != ""].itertuples():
         out.print(f"flagged, not ranked: {r.group} {r.level}: {r.flag}", markup=False, highlight=False)
     return board

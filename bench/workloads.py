@@ -1,19 +1,26 @@
-"""WORKLOADS registry: name -> data loader, model family, default RNN cell, target metric, target value and chance.
+"""WORKLOADS registry: name -> data loader, model family, default RNN cell, recipe, target metric, goal and chance.
+
+A workload owns its recipe (AlgoPerf's Workload owns its model, loss and targets): the TrialConfig fields of the
+model it trains (family and architecture) and of its training (optimizer and settings, schedule, batch size,
+clipping), with its epochs per budget (`quick`, `full`, and `converged`, the run its goal is measured on). A
+sweep, a FAQ experiment or a study that trains a workload starts from its recipe (`recipe_config`) and changes only
+what it compares.
 
 Targets (AlgoPerf-style): every workload states the absolute score a run must reach on its target metric
 (`goal`) and the score of a predictor that ignores the input (`chance`). A goal lies TARGET_SHARE of the way from
-chance to the score the workload's model reaches when trained to convergence (`target_value`), measured by
-benchmarks/mnist1d_baselines.py and benchmarks/workload_targets.py (mean over seeds, one CPU thread);
-`goal_basis` says which run. Measuring the way from chance makes one rule fit rates and errors alike (for the
-adding problem's MSE: 90% of the variance the constant predictor leaves is explained). Workloads whose data
-need a download were not measured here and state no goal. The FAQ's sanity gates (and time to target) use them.
+chance to the score the workload's recipe reaches when trained to convergence (`target_value`), measured by
+benchmarks/workload_targets.py, which runs exactly the recipe (mean over seeds, one CPU thread); `goal_basis`
+records that run: the score, the seeds, the command and the settings it trained, which a test holds equal to the
+recipe. Measuring the way from chance makes one rule fit rates and errors alike (for the adding problem's MSE: 90%
+of the variance the constant predictor leaves is explained). Workloads whose data need a download were not
+measured here and state no goal. The FAQ's sanity gates (and time to target) use them.
 """
 from __future__ import annotations
 
 import importlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +51,41 @@ cifar10, digits, imdb, mnist1d, sequences, textsynth = (
     Deferred(f"bench.data.{m}") for m in ("cifar10", "digits", "imdb", "mnist1d", "sequences", "textsynth"))
 
 
+BUDGETS = ("quick", "full", "converged")  # the epochs a recipe states: small and full budgets, and its goal's run
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a workload is trained: TrialConfig overrides for its model and its training, and epochs per budget."""
+    settings: dict[str, Any] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=lambda: {"quick": 4, "full": 20, "converged": 40})
+
+    def run(self, budget: str) -> dict[str, Any]:
+        """The TrialConfig overrides of one run of the recipe at `budget` (one of BUDGETS)."""
+        if budget not in self.epochs:
+            raise ConfigError(f"unknown budget {budget!r}; choose one of: {', '.join(self.epochs)}")
+        return {**self.settings, "epochs": self.epochs[budget]}
+
+    def __str__(self) -> str:
+        settings = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.settings.items())
+        return f"{settings or 'config defaults'}; epochs " + "/".join(f"{self.epochs[b]}" for b in BUDGETS) + \
+            " (" + "/".join(BUDGETS) + ")"
+
+
+@dataclass(frozen=True)
+class GoalBasis:
+    """Where a goal comes from: the converged score (mean over `seeds`) of the run `settings` describes, and the
+    command that measured it. `settings` must be the workload's recipe at its converged budget (a test checks)."""
+    score: float
+    seeds: int
+    settings: dict[str, Any]
+    command: str
+    note: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.score:g} (mean of {self.seeds} seeds, `{self.command}`){'; ' + self.note if self.note else ''}"
+
+
 @dataclass(frozen=True)
 class WorkloadSpec:
     name: str
@@ -55,9 +97,14 @@ class WorkloadSpec:
     needs_download: bool = False
     cell: str = ""  # default recurrent cell of rnn workloads (cfg.rnn_cell overrides); empty for the others
     description: str = ""
-    goal: float = math.nan  # the target value of `target` a well-trained run reaches (see the module docstring)
+    recipe: Recipe = field(default_factory=Recipe)
     chance: float = math.nan  # what a predictor that ignores the input scores on `target`
-    goal_basis: str = ""  # where the goal comes from
+    goal_basis: GoalBasis | str = ""  # the converged run the goal comes from, or why there is none
+    goal: float = field(init=False, default=math.nan)  # the target value a well-trained run reaches (from goal_basis)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.goal_basis, GoalBasis):
+            object.__setattr__(self, "goal", target_value(self.goal_basis.score, self.chance))
 
     def chance_score(self, cfg: TrialConfig) -> float:
         """The chance score of `cfg`'s trials, the one definition of it: the data's own baseline of `target` where
@@ -92,79 +139,145 @@ def one_vs_rest(data: DataBundle, positive: int) -> DataBundle:
 
 SHUFFLED = "mnist1d generator, one fixed permutation of the 40 steps (offline)"
 GENERATED = "generated from a fixed seed (offline)"
+TARGETS = "python benchmarks/workload_targets.py --only"
+
+# The flagship sweep's models (bench sweep optimizers). The CNN: Greydanus 2020's two conv blocks (32 and 64
+# channels) and head, under the sweep's schedule (5% linear warm-up, cosine decay: at a constant LR the last
+# epoch's weights of a tuned momentum run swung by several points from seed to seed); batch 64 gives ~680 steps in
+# the quick budget's 12 epochs. The GRU: one layer (a second doubled the step's cost on a CPU core: the cell's
+# per-step operations, not its arithmetic, take the time) of 64 units, gradient-norm clipping at 1 (without it the
+# LR searches of Adam and momentum sat at chance), batch 100. At 12 epochs (430 steps) Adam reached test accuracy
+# 0.955 at width 64 and 0.842 at width 32 (lr 3e-2, one seed each; 0.923 at width 32 needed lr 0.1).
+CNN = Recipe({"width": 32, "depth": 2, "fc_width": 128, "optimizer": "adam", "lr": 1e-2, "schedule": "warmup_cosine",
+              "batch_size": 64}, {"quick": 12, "full": 20, "converged": 30})
+GRU = Recipe({"width": 64, "depth": 1, "fc_width": 128, "optimizer": "adam", "lr": 3e-2, "schedule": "warmup_cosine",
+              "batch_size": 100, "clip_norm": 1.0}, {"quick": 12, "full": 20, "converged": 40})
+# Greydanus 2020's MNIST-1D MLP: 3 hidden layers of 256 units, dropout 0.5, Adam at a constant LR.
+MLP = Recipe({"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", "lr": 3e-3},
+             {"quick": 15, "full": 40, "converged": 60})
+GREYDANUS_MLP = {"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", "lr": 3e-3, "epochs": 60}
+LSTM = Recipe({"width": 32, "depth": 2, "optimizer": "adam", "lr": 1e-2}, {"quick": 10, "full": 30, "converged": 50})
+TANH_RNN = Recipe({"width": 64, "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0},
+                  {"quick": 20, "full": 40, "converged": 80})
+SEQUENCE = {"width": 32, "optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0, "batch_size": 64}
+
+
+# The settings each goal was measured with (benchmarks/workload_targets.py), written out rather than taken from the
+# recipes, so that a recipe changed without measuring its goal again no longer matches its goal's basis (a test).
+OLD_CNN = {"optimizer": "adam", "lr": 1e-2, "epochs": 30, "width": 32}
+OLD_GRU = {"optimizer": "adam", "lr": 1e-2, "epochs": 50, "width": 32}
+SEQ_RUN = {"optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0, "batch_size": 64}
+MEASURED_ON: dict[str, dict[str, Any]] = {
+    "mnist1d-cnn": OLD_CNN,
+    "mnist1d-gru": OLD_GRU,
+    "mnist1d-lstm": {"width": 32, "depth": 2, "optimizer": "adam", "lr": 1e-2, "epochs": 50},
+    "mnist1d-rnn": {"width": 64, "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0, "epochs": 80},
+    "mnist1d-mlp": GREYDANUS_MLP,
+    "mnist1d-shuffled-cnn": OLD_CNN,
+    "mnist1d-shuffled-mlp": GREYDANUS_MLP,
+    "mnist1d-shuffled-gru": OLD_GRU,
+    "mnist1d-imbalanced-cnn": OLD_CNN,
+    "digits-cnn": {"optimizer": "adam", "lr": 3e-3, "epochs": 40},
+    "text-synthetic-rnn": {**SEQ_RUN, "epochs": 30},
+    "adding": {"seq_len": 20, "n_train": 2000, "width": 32, **SEQ_RUN, "epochs": 60},
+    "temporal-order": {"width": 32, **SEQ_RUN, "epochs": 40},
+    "copy-memory": {"width": 64, **SEQ_RUN, "epochs": 40},
+}
+
+
+def measured(workload: str, score: float, seeds: int, note: str = "") -> GoalBasis:
+    """The basis of a goal the targets script measured on the settings MEASURED_ON states for the workload."""
+    return GoalBasis(score, seeds, MEASURED_ON[workload], f"{TARGETS} {workload} --seeds {seeds}", note)
+
+
+NOT_MEASURED = "not measured here: the data need a download"
 
 WORKLOADS: dict[str, WorkloadSpec] = {
     "mnist1d-cnn": WorkloadSpec("mnist1d-cnn", lambda cfg: mnist1d.load("channels"), "cnn", "test_acc", "max",
-                                "mnist1d generator (offline)", description="MNIST-1D, 1-D CNN",
-        goal=target_value(0.942, 0.1), chance=0.1, goal_basis="test accuracy 0.942 (3 seeds, benchmarks/mnist1d_baselines.py)"),
+                                "mnist1d generator (offline)", description="MNIST-1D, 1-D CNN", recipe=CNN, chance=0.1,
+                                goal_basis=measured("mnist1d-cnn", 0.942, 3)),
     "mnist1d-gru": WorkloadSpec("mnist1d-gru", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                 "mnist1d generator (offline)", cell="gru", description="MNIST-1D, GRU over 40 steps",
-        goal=target_value(0.971, 0.1), chance=0.1, goal_basis="test accuracy 0.971 (3 seeds, benchmarks/mnist1d_baselines.py)"),
+                                recipe=GRU, chance=0.1, goal_basis=measured("mnist1d-gru", 0.971, 3)),
     "mnist1d-lstm": WorkloadSpec("mnist1d-lstm", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                  "mnist1d generator (offline)", cell="lstm", description="MNIST-1D, LSTM over 40 steps",
-        goal=target_value(0.935, 0.1), chance=0.1,
-        goal_basis="test accuracy 0.935 (benchmarks/workload_targets.py: the one of 2 seeds that trained; the other "
-                   "stayed at chance at lr 1e-2)"),
+                                 recipe=LSTM, chance=0.1,
+                                 goal_basis=measured("mnist1d-lstm", 0.935, 1,
+                                                      "the one of 2 seeds that trained; "
+                                                     "the other stayed at chance")),
     "mnist1d-rnn": WorkloadSpec("mnist1d-rnn", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                 "mnist1d generator (offline)", cell="rnn", description="MNIST-1D, tanh RNN over 40 steps",
-        goal=target_value(0.421, 0.1), chance=0.1,
-        goal_basis="test accuracy 0.421 (2 seeds of the slow recipe, benchmarks/workload_targets.py; at lr "
-                   "3e-3 one of 2 seeds stayed at chance)"),
+                                recipe=TANH_RNN, chance=0.1,
+                                goal_basis=measured("mnist1d-rnn", 0.421, 2, "at lr 3e-3 one of 2 seeds "
+                                                    "stayed at chance")),
     "mnist1d-mlp": WorkloadSpec("mnist1d-mlp", lambda cfg: mnist1d.load("channels"), "mlp", "test_acc", "max",
-                                "mnist1d generator (offline)", description="MNIST-1D, MLP",
-        goal=target_value(0.689, 0.1), chance=0.1, goal_basis="test accuracy 0.689 (3 seeds, benchmarks/mnist1d_baselines.py)"),
+                                "mnist1d generator (offline)", description="MNIST-1D, MLP (Greydanus 2020's 3x256)",
+                                recipe=MLP, chance=0.1, goal_basis=measured("mnist1d-mlp", 0.689, 3)),
     "mnist1d-shuffled-cnn": WorkloadSpec("mnist1d-shuffled-cnn", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "cnn", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, 1-D CNN",
-        goal=target_value(0.638, 0.1), chance=0.1, goal_basis="test accuracy 0.638 (2 seeds, benchmarks/workload_targets.py)"),
+                                         recipe=CNN, chance=0.1,
+                                         goal_basis=measured("mnist1d-shuffled-cnn", 0.638, 2)),
     "mnist1d-shuffled-mlp": WorkloadSpec("mnist1d-shuffled-mlp", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "mlp", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, MLP",
-        goal=target_value(0.676, 0.1), chance=0.1, goal_basis="test accuracy 0.676 (2 seeds, benchmarks/workload_targets.py)"),
+                                         recipe=MLP, chance=0.1,
+                                         goal_basis=measured("mnist1d-shuffled-mlp", 0.676, 2)),
     "mnist1d-shuffled-gru": WorkloadSpec("mnist1d-shuffled-gru", lambda cfg: mnist1d.load("sequence", shuffle_seq=True),
                                          "rnn", "test_acc", "max", SHUFFLED, cell="gru",
-                                         description="MNIST-1D without locality, GRU over 40 steps",
-        goal=target_value(0.526, 0.1), chance=0.1, goal_basis="test accuracy 0.526 (2 seeds, benchmarks/workload_targets.py)"),
+                                         description="MNIST-1D without locality, GRU over 40 steps", recipe=GRU,
+                                         chance=0.1, goal_basis=measured("mnist1d-shuffled-gru", 0.526, 2)),
     "mnist1d-imbalanced-cnn": WorkloadSpec("mnist1d-imbalanced-cnn", lambda cfg: one_vs_rest(mnist1d.load("channels"), 0),
                                            "cnn", "test_f1", "max", "mnist1d generator (offline)",
                                            description="MNIST-1D digit 0 vs rest (10% positives), binary; "
                                                        "predicting 'rest' always scores 90% accuracy and F1 0",
-        goal=target_value(0.993, 0.0), chance=0.0,
-        goal_basis="test F1 0.993 (2 seeds, benchmarks/workload_targets.py); chance: the all-'rest' predictor's F1"),
+                                           recipe=CNN, chance=0.0,
+                                           goal_basis=measured("mnist1d-imbalanced-cnn", 0.993, 2,
+                                                               "chance: the all-'rest' predictor's F1")),
     "digits-cnn": WorkloadSpec("digits-cnn", lambda cfg: digits.load(), "cnn", "test_acc", "max",
                                "scikit-learn load_digits (bundled)", description="8x8 handwritten digits, 2-D CNN",
-        goal=target_value(0.981, 0.1), chance=0.1,
-        goal_basis="test accuracy 0.981 (2 seeds, benchmarks/workload_targets.py)"),
+                               recipe=(DIGITS := Recipe({"optimizer": "adam", "lr": 3e-3},
+                                                        {"quick": 10, "full": 20, "converged": 40})),
+                               chance=0.1, goal_basis=measured("digits-cnn", 0.981, 2)),
     "cifar10-cnn": WorkloadSpec("cifar10-cnn", lambda cfg: cifar10.load(cfg.data_dir), "cnn", "test_acc", "max",
                                 "CIFAR-10 python batches in --data-dir, torchvision download", needs_download=True,
                                 description="the seed tutorial's CNN on 32x32 colour images; augment=true: crop+flip",
-        chance=0.1, goal_basis="not measured here: the data need a download"),
+                                chance=0.1, goal_basis=NOT_MEASURED),
     "imdb-rnn": WorkloadSpec("imdb-rnn", lambda cfg: imdb.load(cfg.data_dir, max_len=cfg.seq_len), "rnn", "test_acc", "max",
                              "aclImdb in --data-dir, download from ai.stanford.edu", needs_download=True, cell="rnn",
                              description="IMDB sentiment, binary; the seed's tanh RNN on tokens, last seq_len kept "
-                                         "(default 256)",
-        chance=0.5, goal_basis="not measured here: the data need a download"),
+                                         "(default 256)", chance=0.5, goal_basis=NOT_MEASURED),
     "text-synthetic-rnn": WorkloadSpec("text-synthetic-rnn", lambda cfg: textsynth.load(max_len=cfg.seq_len), "rnn",
                                        "test_acc", "max", GENERATED, cell="rnn",
                                        description="generated reviews with negation, binary; IMDB's text pipeline offline",
-        goal=target_value(0.866, 0.5), chance=0.5,
-        goal_basis="test accuracy 0.866 of the tanh RNN (2 seeds, benchmarks/workload_targets.py)"),
+                                       recipe=(TEXT := Recipe({"optimizer": "adam", "lr": 3e-3, "batch_size": 64,
+                                                               "clip_norm": 1.0}, {"quick": 5, "full": 15, "converged": 30})),
+                                       chance=0.5, goal_basis=measured("text-synthetic-rnn", 0.866, 2)),
     "adding": WorkloadSpec("adding", lambda cfg: sequences.load("adding", cfg.seq_len), "rnn", "test_mse", "min",
-                           GENERATED, cell="gru", description="adding problem, regression; T = seq_len (default 50); "
-                                                              "constant predictor MSE 1/6",
-        goal=target_value(0.00025, 1 / 6), chance=1 / 6,
-        goal_basis="test MSE 2.5e-4 at T=20 (2 seeds, benchmarks/workload_targets.py); chance: the constant predictor"),
+                           GENERATED, cell="gru", description="adding problem, regression; T = seq_len (the recipe's "
+                                                              "20); constant predictor MSE 1/6",
+                           recipe=(ADDING := Recipe({"seq_len": 20, "n_train": 2000, **SEQUENCE},
+                                                    {"quick": 10, "full": 30, "converged": 60})),
+                           chance=1 / 6, goal_basis=measured("adding", 0.00025, 2,
+                                                             "chance: the constant predictor")),
     "temporal-order": WorkloadSpec("temporal-order", lambda cfg: sequences.load("temporal-order", cfg.seq_len), "rnn",
                                    "test_acc", "max", GENERATED, cell="gru",
                                    description="order of two early symbols, 4 classes; T = seq_len (default 50); chance 0.25",
-        goal=target_value(1.0, 0.25), chance=0.25,
-        goal_basis="test accuracy 1.000 at T=50 (1 seed, benchmarks/workload_targets.py)"),
+                                   recipe=(ORDER := Recipe(SEQUENCE, {"quick": 10, "full": 20, "converged": 40})),
+                                   chance=0.25, goal_basis=measured("temporal-order", 1.0, 1, "at T=50")),
     "copy-memory": WorkloadSpec("copy-memory", lambda cfg: sequences.load("copy-memory", cfg.seq_len), "rnn", "test_loss",
                                 "min", GENERATED, cell="gru",
                                 description="recall 10 symbols after T blanks, classified per step; T = seq_len "
                                             "(default 20); memoryless loss 10 log(8)/(T+20)",
-        goal=target_value(0.287, 10 * math.log(8) / 40), chance=10 * math.log(8) / 40,
-        goal_basis="test loss 0.287 at T=20 after 40 epochs (1 seed, benchmarks/workload_targets.py; the task is not "
-                   "solved there); chance: the memoryless loss at the default T=20"),
+                                recipe=(COPY := Recipe({**SEQUENCE, "width": 64},
+                                                       {"quick": 10, "full": 20, "converged": 40})),
+                                chance=10 * math.log(8) / 40,
+                                goal_basis=measured("copy-memory", 0.287, 1, "the task is not solved there; "
+                                                    "chance: the memoryless loss at the default T=20")),
 }
+
+
+def recipe_config(workload: str, budget: str = "full", **changes: Any) -> TrialConfig:
+    """The TrialConfig of one run of the workload's recipe at `budget`, with `changes` (what an experiment varies)."""
+    return TrialConfig.from_dict({**get_workload(workload).recipe.run(budget), "workload": workload, **changes})
 
 
 def get_workload(name: str) -> WorkloadSpec:

@@ -1,11 +1,9 @@
 """Reproduce the MNIST-1D baselines (Greydanus 2020) with bench's workloads, mean test accuracy over 3 seeds.
 
 Bars: CNN >= 92%, GRU >= 88%, MLP >= 60% (published: CNN 94%, GRU 91%, MLP 68%, logistic 32%).
-Recipes (Adam, constant LR, batch 128, no weight decay or augmentation; other fields are TrialConfig defaults;
-3,600 training sequences after the 400 held out for validation):
-  mnist1d-cnn  lr 1e-2, 30 epochs; conv blocks of 32 and 64 channels, head 128
-  mnist1d-gru  lr 1e-2, 50 epochs; 2 GRU layers of 32 units, head 128
-  mnist1d-mlp  lr 3e-3, 60 epochs; 3 hidden layers of 256 units, dropout 0.5
+Each model trains its workload's own recipe (bench/workloads.py, at its `converged` epochs; `bench list workloads`
+prints them), so that these baselines and the workloads' goals rest on the model the workloads train; 3,600
+training sequences after the 400 held out for validation.
 
     python benchmarks/mnist1d_baselines.py                 # 3 seeds x 3 models on one thread
     python benchmarks/mnist1d_baselines.py --models cnn    # one of them
@@ -18,15 +16,10 @@ import argparse
 import statistics
 import sys
 
-from bench.config import TrialConfig
 from bench.train import run_trial
+from bench.workloads import recipe_config
 
-RECIPES = {
-    "cnn": {"workload": "mnist1d-cnn", "optimizer": "adam", "lr": 1e-2, "epochs": 30, "width": 32},
-    "gru": {"workload": "mnist1d-gru", "optimizer": "adam", "lr": 1e-2, "epochs": 50, "width": 32},
-    "mlp": {"workload": "mnist1d-mlp", "optimizer": "adam", "lr": 3e-3, "epochs": 60, "width": 256, "depth": 3,
-            "dropout": 0.5},
-}
+WORKLOADS = {"cnn": "mnist1d-cnn", "gru": "mnist1d-gru", "mlp": "mnist1d-mlp"}
 BARS = {"cnn": 0.92, "gru": 0.88, "mlp": 0.60}
 PUBLISHED = {"cnn": 0.94, "gru": 0.91, "mlp": 0.68}
 
@@ -36,7 +29,7 @@ def measure(model: str, seeds: list[int], threads: int, quick: bool) -> list[flo
     accs = []
     for seed in seeds:
         overrides = {"epochs": 1} if quick else {}
-        cfg = TrialConfig.from_dict({**RECIPES[model], "seed": seed, "threads": threads, "probe_every": 0, **overrides})
+        cfg = recipe_config(WORKLOADS[model], "converged", seed=seed, threads=threads, probe_every=0, **overrides)
         result = run_trial(cfg)
         acc = result.final.get("test_acc", float("nan"))  # a diverged run has no test accuracy
         accs.append(acc)
@@ -47,14 +40,14 @@ def measure(model: str, seeds: list[int], threads: int, quick: bool) -> list[flo
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", default="cnn,gru,mlp", help=f"comma-separated, from: {', '.join(RECIPES)}")
+    parser.add_argument("--models", default="cnn,gru,mlp", help=f"comma-separated, from: {', '.join(WORKLOADS)}")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="one seed, one epoch per model")
     args = parser.parse_args(argv)
     models = args.models.split(",")
-    if unknown := set(models) - set(RECIPES):
-        parser.error(f"unknown model(s) {', '.join(sorted(unknown))}; choose from {', '.join(RECIPES)}")
+    if unknown := set(models) - set(WORKLOADS):
+        parser.error(f"unknown model(s) {', '.join(sorted(unknown))}; choose from {', '.join(WORKLOADS)}")
     seeds = list(range(1 if args.quick else args.seeds))
     results = {m: measure(m, seeds, args.threads, args.quick) for m in models}
     print(f"\n{'model':<6} {'mean':>7} {'sd':>7} {'min':>7} {'max':>7}  published  bar")

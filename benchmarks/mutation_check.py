@@ -422,6 +422,20 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("early-stop-watches-loss", "early stopping watches the validation loss whatever early_stop_on says",
            "bench/train.py", 'if self.cfg.early_stop_on == "loss" or key not in row:', "if True:",
            ("tests/test_train_meaning.py::test_early_stopping_watches_the_target_metric_by_default_and_the_loss_on_request",)),
+    Mutant("quick-tunes-everything", "the quick budget tunes every hyperparameter of a level, not the LR alone",
+           "bench/search/space.py",
+           "return tuple(k for k in self.tunable(level) if not self.budget.tuned or k in self.budget.tuned)",
+           "return self.tunable(level)",
+           ("tests/test_space.py::test_quick_budget_tunes_the_lr_alone_at_the_optimizers_published_defaults",)),
+    Mutant("adamw-default-dropped", "a level's optimizer's published defaults are not held (AdamW at decay 0 is Adam)",
+           "bench/search/space.py", "settings = {**settings, **{k: v for k, v in defaults.items() if k not in self.fixed}}",
+           "settings = dict(settings)",
+           ("tests/test_space.py::test_quick_budget_tunes_the_lr_alone_at_the_optimizers_published_defaults",)),
+    Mutant("sweep-ignores-recipe", "a sweep trains the config defaults instead of the workload's recipe (2-layer GRU, "
+           "no clipping)", "bench/search/space.py",
+           "settings = {**get_workload(workload).recipe.settings, **self.fixed, **self.level_settings(level)}",
+           "settings = {**self.fixed, **self.level_settings(level)}",
+           ("tests/test_data_workloads.py::test_the_mnist1d_mlp_is_greydanus_2020s_and_sweeps_train_the_recipe",)),
 )
 
 

@@ -1,62 +1,62 @@
-"""Converged scores of the workloads whose targets bench/workloads.py states but mnist1d_baselines.py does not
-measure: the tanh RNN, the shuffled MNIST-1D variants, the imbalanced digit-0-vs-rest CNN and the adding problem
-at T=20. Each runs a long recipe (Adam, constant LR) and prints the test score; a workload's target (`goal`) is
-workloads.TARGET_SHARE of the mean (for losses and MSE: the converged value divided by it), rounded.
-"mnist1d-rnn-slow" is a second recipe for the tanh RNN (smaller LR, longer), which is hard to train.
+"""Converged scores of the workloads, measured on exactly the recipe each workload trains (bench/workloads.py:
+its model, its training settings and its `converged` epochs); this script has no recipes of its own. For each
+workload it prints every seed's test score, the mean, the goal that mean gives (workloads.target_value) and the
+goal the workload records now, with the recorded basis's settings checked against the recipe: a changed recipe
+whose goal was not measured again says so.
 
-    python benchmarks/workload_targets.py                 # every recipe, 2 seeds, one thread
-    python benchmarks/workload_targets.py --only mnist1d-rnn --seeds 1
+    python benchmarks/workload_targets.py                           # every workload with a goal, 2 seeds, one thread
+    python benchmarks/workload_targets.py --only mnist1d-gru --seeds 3
+    python benchmarks/workload_targets.py --only mnist1d-cnn --epochs 1   # a smoke test: one epoch
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 
-from mnist1d_baselines import RECIPES as MNIST1D
-
-from bench.config import TrialConfig
 from bench.train import run_trial
-from bench.workloads import TARGET_SHARE, get_workload
-
-RECIPES = {
-    "mnist1d-rnn": {"workload": "mnist1d-rnn", "optimizer": "adam", "lr": 3e-3, "epochs": 60, "width": 64,
-                    "clip_norm": 1.0},
-    "mnist1d-shuffled-cnn": {**MNIST1D["cnn"], "workload": "mnist1d-shuffled-cnn"},
-    "mnist1d-shuffled-mlp": {**MNIST1D["mlp"], "workload": "mnist1d-shuffled-mlp"},
-    "mnist1d-shuffled-gru": {**MNIST1D["gru"], "workload": "mnist1d-shuffled-gru"},
-    "mnist1d-imbalanced-cnn": {**MNIST1D["cnn"], "workload": "mnist1d-imbalanced-cnn"},
-    "mnist1d-rnn-slow": {"workload": "mnist1d-rnn", "optimizer": "adam", "lr": 1e-3, "epochs": 80, "width": 64,
-                         "clip_norm": 1.0},
-    "mnist1d-lstm": {**MNIST1D["gru"], "workload": "mnist1d-lstm"},
-    "digits-cnn": {"workload": "digits-cnn", "optimizer": "adam", "lr": 3e-3, "epochs": 40},
-    "text-synthetic-rnn": {"workload": "text-synthetic-rnn", "optimizer": "adam", "lr": 3e-3, "epochs": 30,
-                           "batch_size": 64, "clip_norm": 1.0},
-    "temporal-order": {"workload": "temporal-order", "width": 32, "optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0,
-                       "batch_size": 64, "epochs": 40},
-    "copy-memory": {"workload": "copy-memory", "width": 64, "optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0,
-                    "batch_size": 64, "epochs": 40},
-    "adding": {"workload": "adding", "seq_len": 20, "n_train": 2000, "width": 32, "optimizer": "adam", "lr": 3e-3,
-               "clip_norm": 1.0, "batch_size": 64, "epochs": 60},
-}
+from bench.workloads import WORKLOADS, GoalBasis, get_workload, recipe_config, target_value
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    measured = [name for name, spec in WORKLOADS.items() if isinstance(spec.goal_basis, GoalBasis)]
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--only", default=",".join(RECIPES))
+    parser.add_argument("--only", default=",".join(measured), help="comma-separated workload names")
     parser.add_argument("--seeds", type=int, default=2)
-    args = parser.parse_args()
-    for name in args.only.split(","):
-        spec = get_workload(RECIPES[name]["workload"])
-        scores = []
-        for seed in range(args.seeds):
-            cfg = TrialConfig.from_dict({**RECIPES[name], "seed": seed, "threads": 1, "probe_every": 0})
-            result = run_trial(cfg)
-            scores.append(float(result.final.get(spec.target, float("nan"))))
-            print(f"{name:<24} seed {seed} {result.status:<8} {spec.target} {scores[-1]:.4f} "
-                  f"{result.final['wall_time']:.0f}s", flush=True)
-        mean = statistics.mean(scores)
-        target = mean * TARGET_SHARE if spec.mode == "max" else mean / TARGET_SHARE
-        print(f"{name:<24} converged {spec.target} {mean:.4f} -> target {target:.4g}", flush=True)
+    parser.add_argument("--epochs", type=int, default=0, help="override the converged epochs (smoke tests only)")
+    return parser.parse_args(argv)
+
+
+def measure(workload: str, seeds: int, epochs: int = 0) -> list[float]:
+    """The test score of each seed's run of the workload's recipe at its converged budget."""
+    spec = get_workload(workload)
+    scores = []
+    for seed in range(seeds):
+        cfg = recipe_config(workload, "converged", seed=seed, threads=1, probe_every=0, **({"epochs": epochs} if epochs
+                                                                                          else {}))
+        result = run_trial(cfg)
+        scores.append(float(result.final.get(spec.target, math.nan)))  # a diverged run has no test score
+        print(f"{workload:<24} seed {seed} {result.status:<8} {spec.target} {scores[-1]:.4f} "
+              f"{result.final['wall_time']:.0f}s", flush=True)
+    return scores
+
+
+def summary(workload: str, scores: list[float]) -> str:
+    """The mean, the goal it gives, and whether the workload's recorded goal rests on this recipe."""
+    spec = get_workload(workload)
+    mean = statistics.mean(scores)
+    basis = spec.goal_basis
+    stale = isinstance(basis, GoalBasis) and basis.settings != spec.recipe.run("converged")
+    return (f"{workload:<24} converged {spec.target} {mean:.4f} -> goal {target_value(mean, spec.chance):.4g} "
+            f"(recorded: {spec.goal:.4g} from {basis}{'; STALE: measured on other settings' if stale else ''})")
+
+
+def main(argv: list[str] | None = None) -> dict[str, list[float]]:
+    args = parse_args(argv)
+    results = {name: measure(name, args.seeds, args.epochs) for name in args.only.split(",")}
+    for name, scores in results.items():
+        print(summary(name, scores), flush=True)
+    return results
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Every workload loads and trains a step; variants for the FAQ; the seed tutorial's model bugs stay fixed."""
 import math
 import urllib.error
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -9,13 +10,14 @@ from typer.testing import CliRunner
 
 from bench import cli
 from bench.components.losses import resolve_loss
-from bench.config import TrialConfig
+from bench.config import ConfigError, TrialConfig
 from bench.data import cifar10, imdb, mnist1d
 from bench.metrics import score
 from bench.models import build_model
 from bench.models.rnn import CELLS
 from bench.train import run_trial
-from bench.workloads import WORKLOADS, load_data
+from bench.search.space import load_space
+from bench.workloads import WORKLOADS, load_data, recipe_config, target_value
 
 FIXTURE = {"cifar10-cnn": "cifar_dir", "imdb-rnn": "imdb_dir"}  # download workloads run on the tiny on-disk copies
 
@@ -130,3 +132,36 @@ def test_padding_does_not_decide_the_prediction(imdb_data, cell):
     assert not torch.equal(garbage, split.x)
     assert torch.allclose(model(garbage, split.lengths), reference, atol=1e-6)
     assert not torch.allclose(model(garbage), model(split.x))  # without lengths, padding would leak in
+
+
+def basis_config(name: str) -> TrialConfig:
+    """The configuration the workload's goal was measured on, as its recorded basis names it."""
+    return TrialConfig.from_dict({**WORKLOADS[name].goal_basis.settings, "workload": name})
+
+
+MEASURED = [name for name, spec in WORKLOADS.items() if math.isfinite(spec.goal)]
+
+
+@pytest.mark.parametrize("name", MEASURED)
+def test_every_goal_rests_on_the_model_and_recipe_the_workload_trains(name):
+    # A recipe changed without measuring its goal again (or a goal measured on another model) fails here.
+    spec = WORKLOADS[name]
+    assert basis_config(name) == recipe_config(name, "converged")
+    assert spec.goal == target_value(spec.goal_basis.score, spec.chance)
+    assert f"--only {name} " in spec.goal_basis.command  # the targets script reruns exactly this workload's recipe
+
+
+def test_a_goal_measured_on_another_model_is_caught(monkeypatch):
+    spec = WORKLOADS["mnist1d-mlp"]
+    other = replace(spec.goal_basis, settings={**spec.goal_basis.settings, "width": 32, "depth": 2})  # the 2x32 MLP
+    monkeypatch.setitem(WORKLOADS, "mnist1d-mlp", replace(spec, goal_basis=other))
+    assert basis_config("mnist1d-mlp") != recipe_config("mnist1d-mlp", "converged")
+
+
+def test_the_mnist1d_mlp_is_greydanus_2020s_and_sweeps_train_the_recipe():
+    cfg = recipe_config("mnist1d-mlp", "quick")
+    assert (cfg.width, cfg.depth, cfg.dropout, cfg.epochs) == (256, 3, 0.5, WORKLOADS["mnist1d-mlp"].recipe.epochs["quick"])
+    gru = load_space("optimizers").quick_version().base_config("adam", "mnist1d-gru")
+    assert (gru.depth, gru.clip_norm, gru.batch_size, gru.epochs) == (1, 1.0, 100, 12)
+    with pytest.raises(ConfigError, match="unknown budget 'tiny'; choose one of: quick, full, converged"):
+        recipe_config("mnist1d-mlp", "tiny")

@@ -293,3 +293,11 @@ def test_best_hyperparameters_keep_decay_rates_apart_from_one():
     row = pd.Series({"lr": 0.018534, "beta2": 0.9997, "alpha": 0.976, "momentum": 0.9, "width": 64})
     assert describe_params(row, ["lr", "beta2", "alpha", "momentum", "width"]) == \
         "lr=0.0185, beta2=0.9997, alpha=0.976, momentum=0.9, width=64"
+
+
+def test_the_leaderboard_states_the_protocol_its_searches_followed():
+    lr_only = pd.DataFrame({"tuned": ["lr", "lr", ""], "level": ["adam", "sgd", "fixed"]})
+    assert "learning rate only" in tb.protocol(lr_only) and "Schmidt" in tb.protocol(lr_only)
+    wide = lr_only.assign(tuned=["lr,beta1,beta2", "lr", ""])
+    assert "beta1, beta2" in tb.protocol(wide) and "Choi" in tb.protocol(wide)
+    assert tb.protocol(lr_only.assign(tuned="")) == "" and tb.protocol(pd.DataFrame({"level": ["a"]})) == ""

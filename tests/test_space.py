@@ -236,3 +236,22 @@ def test_missing_file_and_resume_folder_are_user_errors(tmp_path):
 def test_yaml_numbers_without_a_dot_get_a_hint():
     with pytest.raises(ConfigError, match=r"fixed: .*lr.*YAML reads 1e-3 as text"):
         load_space({**GOOD, "compare": "activation", "levels": ["relu"], "fixed": {"lr": "1e-3"}})
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw", "rmsprop"])
+def test_quick_budget_tunes_the_lr_alone_at_the_optimizers_published_defaults(optimizer):
+    # Schmidt et al. 2021's small-budget protocol at --quick; the full budget keeps the wide search (Choi et al. 2019).
+    space = load_space("optimizers")
+    quick = space.quick_version()
+    assert quick.tuned(optimizer) == ("lr",) and set(quick.distributions(optimizer)) == {"lr"}
+    assert set(space.tuned(optimizer)) == {"lr", "weight_decay", *OPTIMIZERS[optimizer].hyperparams}
+    cfg = quick.base_config(optimizer, "mnist1d-gru")
+    assert (cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.alpha) == (0.9, 0.9, 0.999, 1e-8, 0.99)
+    assert cfg.weight_decay == (1e-2 if optimizer == "adamw" else 0.0)  # AdamW's default decay: else it is Adam
+
+
+def test_a_budgets_tuned_parameters_must_have_ranges():
+    with pytest.raises(ConfigError, match=r"budget.quick.tuned: 'momentumm' has no range under tune; choose from lr"):
+        load_space({**GOOD, "budget": {**GOOD["budget"], "quick": {"tuned": ["momentumm"]}}})
+    with pytest.raises(ConfigError, match=r"budget.tuned: expected a list of tuned parameter names such as \[lr\]"):
+        load_space({**GOOD, "budget": {**GOOD["budget"], "tuned": "lr"}})

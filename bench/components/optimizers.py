@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bench.config import TrialConfig
@@ -21,6 +21,10 @@ class OptimizerSpec:
     hyperparams: tuple[str, ...]  # nuisance parameters a fair sweep must tune
     decoupled: bool = False  # weight decay is always decoupled (AdamW)
     description: str = ""
+    # Published defaults that differ from TrialConfig's, held where a search does not tune them (a small budget
+    # tunes the LR alone): AdamW's decoupled weight decay of 1e-2 (torch.optim.AdamW's default), without which
+    # AdamW is Adam.
+    defaults: dict[str, float] = field(default_factory=dict)
 
 
 def _sgd(momentum: bool, nesterov: bool = False):
@@ -61,7 +65,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
     "adam": OptimizerSpec("adam", _adam("Adam"), ("lr", "beta1", "beta2", "eps"),
                           description="Adam (Kingma & Ba 2015)"),
     "adamw": OptimizerSpec("adamw", _adam("AdamW"), ("lr", "beta1", "beta2", "eps", "weight_decay"), decoupled=True,
-                           description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)"),
+                           description="Adam with decoupled weight decay (Loshchilov & Hutter 2019)",
+                           defaults={"weight_decay": 1e-2}),
     "nadam": OptimizerSpec("nadam", _adam("NAdam"), ("lr", "beta1", "beta2", "eps"),
                            description="Adam with Nesterov momentum (Dozat 2016)"),
     "rmsprop": OptimizerSpec("rmsprop", _rmsprop, ("lr", "alpha", "eps"), description="RMSprop (Tieleman & Hinton 2012)"),

@@ -364,7 +364,8 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     page.bullets(summary(df, list(infos)) + unfinished(infos))
     board = tb.leaderboard(df, epochs)
     page.heading(SECTIONS["leaderboard"], anchor="leaderboard")
-    page.text("Mean test score over the final seeds, best first. " + tb.TARGET_RULE + ".", "note")
+    page.text(" ".join(filter(None, ("Mean test score over the final seeds, best first.", tb.protocol(df),
+                                     tb.TARGET_RULE + "."))), "note")
     for group in tb.groups(df):
         part = board[board["group"] == group]
         metric, mode = tb.metric_of(df[df["group"] == group])

@@ -83,6 +83,24 @@ def metric_of(df: pd.DataFrame) -> tuple[str, str]:
     return str(df["target_metric"].iloc[0]), str(df["target_mode"].iloc[0])
 
 
+SMALL_BUDGET = ("each level tuned its learning rate only, every other hyperparameter at its optimizer's published "
+                "default: the small-budget protocol of Schmidt, Schneider & Hennig (2021)")
+WIDE_SEARCH = ("each level tuned its learning rate and its own hyperparameters ({params}), with the same number of "
+               "trials: the wider search of Choi et al. (2019), which a larger budget affords")
+
+
+def protocol(df: pd.DataFrame) -> str:
+    """What each level's search tuned, as one sentence for the leaderboard: the learning rate alone (a small
+    budget), or the learning rate and the levels' own hyperparameters; empty without tuned levels."""
+    if "tuned" not in df:
+        return ""
+    tuned = {str(t) for t in df["tuned"].dropna() if str(t)}
+    params = sorted({p for t in tuned for p in t.split(",")} - {"lr"})
+    if not tuned:
+        return ""
+    return f"Protocol: {SMALL_BUDGET}." if not params else f"Protocol: {WIDE_SEARCH.format(params=', '.join(params))}."
+
+
 def tuned_params(df: pd.DataFrame) -> list[str]:
     """Hyperparameters tuned for a (group, level) slice: the sweep's `tuned` tag, else the numeric config
     columns that vary across its tuning trials."""

@@ -87,15 +87,21 @@ class Budget(ProtocolBudget):
     """How much work each level of a sweep gets: the protocol's seeds and confirm step (ProtocolBudget) and its
     TPE search. None means: derived from the other fields (see the properties)."""
     trials_per_level: int = 12  # tuning trials of every (level, workload) search
-    epochs: int | dict[str, int] = 20  # or per workload: {workload: epochs} (an RNN epoch may cost 5 CNN epochs)
+    epochs: int | dict[str, int] | None = None  # or per workload: {workload: epochs}; None: each workload's recipe's
+    tuned: tuple[str, ...] = ()  # the nuisance parameters this budget tunes (of those a level has); (): all of them
     concurrency: int = 4  # most trials of one level's search running at once (TPE learns from finished ones)
     asha: bool = True  # early-stop bad tuning trials (never final-phase ones)
     grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
     reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
     startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
     quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
+    preset: str = "full"  # the workload recipes' budget whose epochs apply where `epochs` is None (quick_version)
 
     def epochs_for(self, workload: str) -> int:
+        if self.epochs is None:
+            from bench.workloads import get_workload
+
+            return get_workload(workload).recipe.epochs[self.preset]
         return self.epochs[workload] if isinstance(self.epochs, Mapping) else self.epochs
 
     def grace_for(self, workload: str) -> int:
@@ -108,10 +114,12 @@ class Budget(ProtocolBudget):
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as given (derived ones left out, so that quick overrides still derive them)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "quick"}
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("quick", "preset")}
         out["epochs"] = dict(self.epochs) if isinstance(self.epochs, Mapping) else self.epochs
+        out["tuned"] = list(self.tuned) or None
         out = {k: v for k, v in out.items() if v is not None}
-        return out | ({"quick": dict(self.quick)} if self.quick else {})
+        quick = {k: list(v) if k == "tuned" else v for k, v in self.quick.items()}
+        return out | ({"quick": quick} if quick else {})
 
 
 @dataclass(frozen=True)
@@ -133,18 +141,31 @@ class SweepSpace:
         return {self.compare: level}
 
     def base_config(self, level: Any, workload: str) -> TrialConfig:
-        return TrialConfig.from_dict({**self.fixed, **self.level_settings(level), "workload": workload,
-                                      "epochs": self.budget.epochs_for(workload), "seed": self.budget.seed})
+        """A level's configuration on a workload: the workload's recipe, under the published defaults of the
+        level's optimizer where the level compares optimizers, under the space's fixed settings and the level's."""
+        from bench.workloads import get_workload
 
-    def tuned(self, level: Any) -> tuple[str, ...]:
-        """Nuisance parameters tuned for this level: lr, plus the hyperparameters of the optimizer, schedule
-        and regularizer its trials use, wherever the space gives them a range."""
+        settings = {**get_workload(workload).recipe.settings, **self.fixed, **self.level_settings(level)}
+        defaults = _registries()["optimizer"][settings.get("optimizer", TrialConfig.optimizer)].defaults
+        settings = {**settings, **{k: v for k, v in defaults.items() if k not in self.fixed}}
+        return TrialConfig.from_dict({**settings, "workload": workload, "epochs": self.budget.epochs_for(workload),
+                                      "seed": self.budget.seed})
+
+    def tunable(self, level: Any) -> tuple[str, ...]:
+        """Nuisance parameters this level has: lr, plus the hyperparameters of the optimizer, schedule and
+        regularizer its trials use, wherever the space gives them a range."""
         cfg = self.base_config(level, self.workloads[0])
         regs = _registries()
         owned = {"lr", *regs["optimizer"][cfg.optimizer].hyperparams, *regs["schedule"][cfg.schedule].hyperparams}
         if self.compare == "regularizer":
             owned |= set(regs["regularizer"][level].settings)
         return tuple(k for k in self.tune if (k in owned or self.tune[k].every_level) and k != self.compare)
+
+    def tuned(self, level: Any) -> tuple[str, ...]:
+        """The level's tunable parameters that its budget tunes: all of them, or where the budget names the
+        parameters it tunes (`tuned`, e.g. lr alone at a small budget), only those; the others keep the base
+        configuration's values (the recipe's, the optimizer's published defaults)."""
+        return tuple(k for k in self.tunable(level) if not self.budget.tuned or k in self.budget.tuned)
 
     def distributions(self, level: Any) -> dict[str, Any]:
         """Optuna distributions of this level's tuned parameters (of what is sampled: see Range)."""
@@ -160,14 +181,17 @@ class SweepSpace:
 
     def quick_version(self) -> SweepSpace:
         """The space with the budget's `quick` overrides applied (what --quick runs)."""
-        budget = dataclasses.replace(self.budget, **self.budget.quick, quick={})
+        budget = dataclasses.replace(self.budget, **self.budget.quick, quick={}, preset="quick")
         return dataclasses.replace(self, budget=budget)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved space, loadable again by load_space (written next to the results)."""
+        budget = self.budget.to_dict()
+        if self.budget.epochs is None:  # the recipes' epochs of this budget, so that the file loads back the same
+            budget["epochs"] = {w: self.budget.epochs_for(w) for w in self.workloads}
         return {"name": self.name, "description": self.description, "compare": self.compare,
                 "levels": list(self.levels), "workloads": list(self.workloads), "fixed": dict(self.fixed),
-                "tune": {k: r.to_dict() for k, r in self.tune.items()}, "budget": self.budget.to_dict()}
+                "tune": {k: r.to_dict() for k, r in self.tune.items()}, "budget": budget}
 
 
 def latin_hypercube(dists: Mapping[str, Any], n: int, seed: int) -> list[dict[str, Any]]:
@@ -429,13 +453,14 @@ class _Validator:
         return Range(lo, hi, scaling, kind == "int", every)
 
     def budget(self, data: Any, workloads: tuple[str, ...]) -> Budget:
-        names = tuple(f.name for f in fields(Budget))
+        names = tuple(f.name for f in fields(Budget) if f.name != "preset")
         budget = self.keys(data, "budget", names)
         quick = self.keys(budget.get("quick") or {}, "budget.quick", tuple(n for n in names if n != "quick"))
         self.budget_values("budget", budget, workloads)
         self.budget_values("budget.quick", quick, workloads)
+        budget, quick = ({**b, "tuned": tuple(b["tuned"])} if "tuned" in b else b for b in (budget, quick))
         result = Budget(**{**budget, "quick": quick})
-        quick_budget = dataclasses.replace(result, **quick)
+        quick_budget = dataclasses.replace(result, **quick, preset="quick")
         for key, b in (("budget", result), ("budget.quick", quick_budget)):
             for w in workloads if b.asha else ():
                 if b.grace_for(w) > b.epochs_for(w):
@@ -463,6 +488,8 @@ class _Validator:
             elif k == "asha":
                 if not isinstance(v, bool):
                     raise self.fail(f"{key}.asha", f"expected true or false, got {_short(v)}")
+            elif k == "tuned" and (not isinstance(v, list) or not all(isinstance(n, str) for n in v)):
+                raise self.fail(f"{key}.tuned", f"expected a list of tuned parameter names such as [lr], got {_short(v)}")
             elif k in BUDGET_LIMITS:
                 self.bounded(f"{key}.{k}", k, v)
 
@@ -482,7 +509,11 @@ class _Validator:
                     space.base_config(level, workload)
                 except ConfigError as e:
                     raise self.fail(f"levels[{i}]", f"with workload {workload}: {e}") from None
-            used.update(space.tuned(level))
+            used.update(space.tunable(level))
+        for key, b in (("budget", space.budget), ("budget.quick", space.quick_version().budget)):
+            if unknown := [k for k in b.tuned if k not in space.tune]:
+                raise self.fail(f"{key}.tuned", f"{unknown[0]!r} has no range under tune; choose from "
+                                                f"{', '.join(space.tune)}")
         for k in space.tune:
             if k not in used:
                 raise self.fail(f"tune.{k}", "no level uses it (a level tunes lr, the ranges marked every_level and "
