@@ -15,8 +15,8 @@ from bench.data import cifar10, imdb, mnist1d
 from bench.metrics import score
 from bench.models import build_model
 from bench.models.rnn import CELLS
-from bench.train import run_trial
 from bench.search.space import load_space
+from bench.train import run_trial
 from bench.workloads import WORKLOADS, load_data, recipe_config, target_value
 
 FIXTURE = {"cifar10-cnn": "cifar_dir", "imdb-rnn": "imdb_dir"}  # download workloads run on the tiny on-disk copies
