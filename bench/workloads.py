@@ -159,21 +159,29 @@ GREYDANUS_MLP = {"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", 
 LSTM = Recipe({"width": 32, "depth": 2, "optimizer": "adam", "lr": 1e-2}, {"quick": 10, "full": 30, "converged": 50})
 TANH_RNN = Recipe({"width": 64, "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0},
                   {"quick": 20, "full": 40, "converged": 80})
+# Recipes of the variants whose goals were measured before the flagship recipes changed (Adam at a constant LR,
+# batch 128; the GRU's 2 layers of 32): they train what their goals rest on until measured again.
+CNN_BEFORE = Recipe({"width": 32, "optimizer": "adam", "lr": 1e-2}, {"quick": 12, "full": 20, "converged": 30})
+GRU_BEFORE = Recipe({"width": 32, "optimizer": "adam", "lr": 1e-2}, {"quick": 12, "full": 20, "converged": 50})
 SEQUENCE = {"width": 32, "optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0, "batch_size": 64}
 
 
 # The settings each goal was measured with (benchmarks/workload_targets.py), written out rather than taken from the
 # recipes, so that a recipe changed without measuring its goal again no longer matches its goal's basis (a test).
 OLD_CNN = {"optimizer": "adam", "lr": 1e-2, "epochs": 30, "width": 32}
+GRU_RUN = {"width": 64, "depth": 1, "fc_width": 128, "optimizer": "adam", "lr": 3e-2, "schedule": "warmup_cosine",
+           "batch_size": 100, "clip_norm": 1.0, "epochs": 40}
+CNN_RUN = {"width": 32, "depth": 2, "fc_width": 128, "optimizer": "adam", "lr": 1e-2, "schedule": "warmup_cosine",
+           "batch_size": 64, "epochs": 30}
 OLD_GRU = {"optimizer": "adam", "lr": 1e-2, "epochs": 50, "width": 32}
 SEQ_RUN = {"optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0, "batch_size": 64}
 MEASURED_ON: dict[str, dict[str, Any]] = {
-    "mnist1d-cnn": OLD_CNN,
-    "mnist1d-gru": OLD_GRU,
+    "mnist1d-cnn": CNN_RUN,
+    "mnist1d-gru": GRU_RUN,
     "mnist1d-lstm": {"width": 32, "depth": 2, "optimizer": "adam", "lr": 1e-2, "epochs": 50},
     "mnist1d-rnn": {"width": 64, "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0, "epochs": 80},
     "mnist1d-mlp": GREYDANUS_MLP,
-    "mnist1d-shuffled-cnn": OLD_CNN,
+    "mnist1d-shuffled-cnn": CNN_RUN,
     "mnist1d-shuffled-mlp": GREYDANUS_MLP,
     "mnist1d-shuffled-gru": OLD_GRU,
     "mnist1d-imbalanced-cnn": OLD_CNN,
@@ -195,10 +203,10 @@ NOT_MEASURED = "not measured here: the data need a download"
 WORKLOADS: dict[str, WorkloadSpec] = {
     "mnist1d-cnn": WorkloadSpec("mnist1d-cnn", lambda cfg: mnist1d.load("channels"), "cnn", "test_acc", "max",
                                 "mnist1d generator (offline)", description="MNIST-1D, 1-D CNN", recipe=CNN, chance=0.1,
-                                goal_basis=measured("mnist1d-cnn", 0.942, 3)),
+                                goal_basis=measured("mnist1d-cnn", 0.958, 3)),
     "mnist1d-gru": WorkloadSpec("mnist1d-gru", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                 "mnist1d generator (offline)", cell="gru", description="MNIST-1D, GRU over 40 steps",
-                                recipe=GRU, chance=0.1, goal_basis=measured("mnist1d-gru", 0.971, 3)),
+                                recipe=GRU, chance=0.1, goal_basis=measured("mnist1d-gru", 0.976, 2)),
     "mnist1d-lstm": WorkloadSpec("mnist1d-lstm", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                  "mnist1d generator (offline)", cell="lstm", description="MNIST-1D, LSTM over 40 steps",
                                  recipe=LSTM, chance=0.1,
@@ -216,20 +224,20 @@ WORKLOADS: dict[str, WorkloadSpec] = {
     "mnist1d-shuffled-cnn": WorkloadSpec("mnist1d-shuffled-cnn", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "cnn", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, 1-D CNN",
                                          recipe=CNN, chance=0.1,
-                                         goal_basis=measured("mnist1d-shuffled-cnn", 0.638, 2)),
+                                         goal_basis=measured("mnist1d-shuffled-cnn", 0.704, 1)),
     "mnist1d-shuffled-mlp": WorkloadSpec("mnist1d-shuffled-mlp", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "mlp", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, MLP",
                                          recipe=MLP, chance=0.1,
                                          goal_basis=measured("mnist1d-shuffled-mlp", 0.676, 2)),
     "mnist1d-shuffled-gru": WorkloadSpec("mnist1d-shuffled-gru", lambda cfg: mnist1d.load("sequence", shuffle_seq=True),
                                          "rnn", "test_acc", "max", SHUFFLED, cell="gru",
-                                         description="MNIST-1D without locality, GRU over 40 steps", recipe=GRU,
+                                         description="MNIST-1D without locality, GRU over 40 steps", recipe=GRU_BEFORE,
                                          chance=0.1, goal_basis=measured("mnist1d-shuffled-gru", 0.526, 2)),
     "mnist1d-imbalanced-cnn": WorkloadSpec("mnist1d-imbalanced-cnn", lambda cfg: one_vs_rest(mnist1d.load("channels"), 0),
                                            "cnn", "test_f1", "max", "mnist1d generator (offline)",
                                            description="MNIST-1D digit 0 vs rest (10% positives), binary; "
                                                        "predicting 'rest' always scores 90% accuracy and F1 0",
-                                           recipe=CNN, chance=0.0,
+                                           recipe=CNN_BEFORE, chance=0.0,
                                            goal_basis=measured("mnist1d-imbalanced-cnn", 0.993, 2,
                                                                "chance: the all-'rest' predictor's F1")),
     "digits-cnn": WorkloadSpec("digits-cnn", lambda cfg: digits.load(), "cnn", "test_acc", "max",
