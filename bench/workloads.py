@@ -224,7 +224,7 @@ WORKLOADS: dict[str, WorkloadSpec] = {
     "mnist1d-shuffled-cnn": WorkloadSpec("mnist1d-shuffled-cnn", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "cnn", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, 1-D CNN",
                                          recipe=CNN, chance=0.1,
-                                         goal_basis=measured("mnist1d-shuffled-cnn", 0.704, 1)),
+                                         goal_basis=measured("mnist1d-shuffled-cnn", 0.686, 2)),
     "mnist1d-shuffled-mlp": WorkloadSpec("mnist1d-shuffled-mlp", lambda cfg: mnist1d.load("channels", shuffle_seq=True),
                                          "mlp", "test_acc", "max", SHUFFLED, description="MNIST-1D without locality, MLP",
                                          recipe=MLP, chance=0.1,

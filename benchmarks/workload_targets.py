@@ -23,15 +23,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--only", default=",".join(measured), help="comma-separated workload names")
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run: first-seed .. first-seed + seeds - 1 "
+                                                                   "(split one measurement over processes)")
     parser.add_argument("--epochs", type=int, default=0, help="override the converged epochs (smoke tests only)")
     return parser.parse_args(argv)
 
 
-def measure(workload: str, seeds: int, epochs: int = 0) -> list[float]:
+def measure(workload: str, seeds: range, epochs: int = 0) -> list[float]:
     """The test score of each seed's run of the workload's recipe at its converged budget."""
     spec = get_workload(workload)
     scores = []
-    for seed in range(seeds):
+    for seed in seeds:
         cfg = recipe_config(workload, "converged", seed=seed, threads=1, probe_every=0, **({"epochs": epochs} if epochs
                                                                                           else {}))
         result = run_trial(cfg)
@@ -53,7 +55,8 @@ def summary(workload: str, scores: list[float]) -> str:
 
 def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     args = parse_args(argv)
-    results = {name: measure(name, args.seeds, args.epochs) for name in args.only.split(",")}
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    results = {name: measure(name, seeds, args.epochs) for name in args.only.split(",")}
     for name, scores in results.items():
         print(summary(name, scores), flush=True)
     return results
