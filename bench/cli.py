@@ -613,7 +613,8 @@ def faq(
     from_runs: Path | None = typer.Option(None, "--from-runs", help="Judge and render from the run folders an "
                                           "earlier `bench faq` wrote (its --runs: DIR/<experiment>/), training nothing; "
                                           "the gradient studies are read from --studies."),
-    size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
+    budget: str | None = typer.Option(None, help="A named budget instead of --quick: tiny (the test suite's: "
+                                      "seconds, verdicts meaningless), quick or full."),
     tensorboard: bool = TENSORBOARD,
     dry_run: bool = DRY_RUN,
     yes: bool = typer.Option(False, "--yes", help="Start a full-budget run even when its estimate exceeds an hour."),
@@ -625,6 +626,7 @@ def faq(
     Re-judge committed runs: bench faq --from-runs reports/examples/faq/runs --studies reports/examples/studies
     """
     from bench.faq.main import answer
+    from bench.search.protocol import budget_name
     from bench.search.runners import RayTune
 
     # checks its values before Ray starts
@@ -632,7 +634,7 @@ def faq(
     ids = [q.strip() for q in questions.split(",") if q.strip()] if questions is not None else None
     if ids == []:
         raise ConfigError(f"--questions {questions!r} names no question; pass numbers such as 8.1,8.5, or drop it for all")
-    budget = size or ("quick" if quick else "full")
+    budget = budget_name(quick, budget)
     if dry_run or (budget == "full" and from_runs is None and not yes):
         faq_plan(ids, budget, cpus_per_trial, studies, dry_run)
         if dry_run:
@@ -695,7 +697,8 @@ def study(
     address: str | None = ADDRESS,
     cpus_per_trial: float = CPUS_PER_TRIAL,
     gpus_per_trial: str = GPUS_PER_TRIAL,
-    size: str | None = typer.Option(None, hidden=True, help="Budget name (tiny, quick, full); tiny is for tests."),
+    budget: str | None = typer.Option(None, help="A named budget instead of --quick: tiny (the test suite's: "
+                                      "seconds, verdicts meaningless), quick or full."),
     tensorboard: bool = TENSORBOARD,
     dry_run: bool = DRY_RUN,
 ) -> None:
@@ -706,17 +709,18 @@ def study(
     """
     import importlib
 
+    from bench.search.protocol import budget_name
     from bench.search.runners import RayTune
     from bench.studies import STUDIES
-    from bench.studies.common import CLAIM_COLUMNS, check_seeds, resolve_size
+    from bench.studies.common import CLAIM_COLUMNS, check_seeds
 
     if name not in STUDIES:
         raise ConfigError(f"unknown study {name!r}; choose one of: {', '.join(STUDIES)}")
     module = importlib.import_module(f"bench.studies.{name}")
-    resolve_size(quick, size)  # bad input fails here, before Ray starts
+    size = budget_name(quick, budget)  # bad input fails here, before Ray starts
     check_seeds(seeds)
     if dry_run:
-        return dry_run_study(name, resolve_size(quick, size), out, seeds)
+        return dry_run_study(name, size, out, seeds)
     from bench.results import ensure_writable, run_lock
 
     runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)

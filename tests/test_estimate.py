@@ -92,7 +92,7 @@ def test_sweep_dry_run_prints_the_plan_and_an_estimate_and_writes_nothing(tmp_pa
 def test_faq_and_study_dry_runs_write_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("RAY_worker_niceness", "0")
     monkeypatch.chdir(tmp_path)
-    res = runner.invoke(app, ["faq", "--dry-run", "--size", "tiny", "--questions", "8.1", "--out", "o", "--runs", "r"])
+    res = runner.invoke(app, ["faq", "--dry-run", "--budget", "tiny", "--questions", "8.1", "--out", "o", "--runs", "r"])
     assert res.exit_code == 0, res.output
     assert "trials: " in res.output and "estimated wall time: " in res.output and files_under(tmp_path) == []
     res = runner.invoke(app, ["study", "vanishing", "--quick", "--dry-run", "--out", "s"])

@@ -136,7 +136,7 @@ def test_a_full_budget_page_has_no_second_column(quick, tmp_path):
 
 
 def test_a_missing_full_runs_folder_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(app, ["faq", "--size", "tiny", "--questions", "8.2", "--out", str(tmp_path / "o"),
+    result = CliRunner().invoke(app, ["faq", "--budget", "tiny", "--questions", "8.2", "--out", str(tmp_path / "o"),
                                       "--runs", str(tmp_path / "r"), "--full-runs", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "nowhere is not a folder" in result.stderr

@@ -22,7 +22,7 @@ def test_faq_runs_its_trials_on_a_separately_started_head(tmp_path):
                "--out", str(tmp_path / "faq"), "--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")]
         res = subprocess.run(cmd, env={**os.environ, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True,
                              timeout=600)
-        study = subprocess.run([sys.executable, "-m", "bench", "study", "exploding", "--size", "tiny", "--address",
+        study = subprocess.run([sys.executable, "-m", "bench", "study", "exploding", "--budget", "tiny", "--address",
                                 address, "--out", str(tmp_path / "studies")], env={**os.environ, "RAY_AUTH_MODE": "token"},
                                capture_output=True, text=True, timeout=600)
         # The head's session logs hold the workers that ran the trials: they were the head's, not a local Ray's.

@@ -96,7 +96,7 @@ def test_two_studies_into_one_out_one_is_refused_the_other_exact(tmp_path):
     first = run_study(tmp_path / "shared", flag)
     assert first.stdout.readline().strip() == "locked", first.stderr.read()
     before = tree(tmp_path / "shared" / "vanishing")
-    second = bench("study", "vanishing", "--size", "tiny", "--out", str(tmp_path / "shared"))
+    second = bench("study", "vanishing", "--budget", "tiny", "--out", str(tmp_path / "shared"))
     one_line_error(second, "vanishing is in use by bench (pid")
     assert tree(tmp_path / "shared" / "vanishing") == before
     flag.touch()
@@ -126,7 +126,7 @@ def test_a_faq_run_into_a_folder_another_run_writes_is_refused_and_deletes_nothi
     try:
         assert holder.stdout.readline().strip() == "locked"
         before = tree(runs)
-        res = bench("faq", "--size", "tiny", "--questions", "8.2", "--runs", str(runs), "--out", str(tmp_path / "page"))
+        res = bench("faq", "--budget", "tiny", "--questions", "8.2", "--runs", str(runs), "--out", str(tmp_path / "page"))
         one_line_error(res, f"{runs} is in use by bench (pid {holder.pid}")
         assert tree(runs) == before and (runs / "cache" / "trial.json").exists()
     finally:

@@ -9,8 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.search.experiment import BUDGETS
+from bench.search.protocol import BudgetName, budget_name
 from bench.studies import exploding, vanishing
-from bench.studies.common import CLAIM_COLUMNS, ClaimOutcome, Study, decide, fmt_seeds, resolve_size
+from bench.studies.common import CLAIM_COLUMNS, ClaimOutcome, Study, decide, fmt_seeds
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +70,7 @@ def test_exploding_study_end_to_end(tmp_path):
 
 
 def test_vanishing_study_from_the_cli(tmp_path):
-    result = CliRunner().invoke(app, ["study", "vanishing", "--size", "tiny", "--out", str(tmp_path)])
+    result = CliRunner().invoke(app, ["study", "vanishing", "--budget", "tiny", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     folder = tmp_path / "vanishing"
     claims = pd.read_csv(folder / "claims.csv")
@@ -104,7 +106,7 @@ def test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same(t
 @pytest.mark.parametrize("args, message", [
     (["study", "nope"], "unknown study 'nope'"),
     (["study", "vanishing", "--seeds", "0"], "--seeds must be >= 1"),
-    (["study", "exploding", "--size", "huge"], "unknown study size 'huge'"),
+    (["study", "exploding", "--budget", "huge"], "unknown budget 'huge'; choose one of: tiny, quick, full"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = CliRunner().invoke(app, args)
@@ -112,7 +114,8 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_claim_helpers(tmp_path):
-    assert resolve_size(True, None) == "quick" and resolve_size(False, None) == "full"
+    assert budget_name(True, None) == "quick" and budget_name(False, None) == "full"
+    assert set(vanishing.SCALES) == set(exploding.SCALES) == set(BUDGETS) == set(BudgetName)  # one set of names
     assert decide([True] * 4 + [False]) is ClaimOutcome.PASS and decide([True] + [False] * 4) is ClaimOutcome.FAIL
     assert decide([True] * 3 + [False] * 2) is ClaimOutcome.INCONCLUSIVE and decide([True] * 4) is ClaimOutcome.INCONCLUSIVE
     assert decide([True] * 8 + [False] * 2) is ClaimOutcome.PASS and decide([True] * 7 + [False] * 3) is ClaimOutcome.INCONCLUSIVE

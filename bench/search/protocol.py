@@ -17,6 +17,7 @@ import json
 import math
 import zlib
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,23 @@ if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
 
 TUNE, CONFIRM, FINAL = Phase.TUNE, Phase.CONFIRM, Phase.FINAL
 CONFIRM_SEED_OFFSET = 1_001  # confirm_seed = seed + this: beyond the last final seed, seed + seeds (seeds <= 1,000)
+
+
+class BudgetName(StrEnum):
+    """The named budgets of the FAQ and the studies (`--budget`; `--quick` is quick): their presets are keyed by
+    these names (experiment.BUDGETS, each study's SCALES)."""
+    TINY = "tiny"  # the test suite's: every code path in seconds; its verdicts mean nothing
+    QUICK = "quick"  # minutes to half an hour on 2 CPU cores
+    FULL = "full"
+
+
+def budget_name(quick: bool, name: str | None) -> BudgetName:
+    """The budget `--budget NAME` names, else quick or full as `--quick` says; an unknown name is refused."""
+    if name is None:
+        return BudgetName.QUICK if quick else BudgetName.FULL
+    if name not in set(BudgetName):
+        raise ConfigError(f"unknown budget {name!r}; choose one of: {', '.join(BudgetName)}")
+    return BudgetName(name)
 
 
 @dataclass(frozen=True)

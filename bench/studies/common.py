@@ -42,7 +42,6 @@ from bench.status import ClaimOutcome, TrialStatus
 from bench.train import TrialResult
 
 Progress = Callable[[str], None]
-SIZES = ("tiny", "quick", "full")  # tiny: the tests' end-to-end budget; claims there mean nothing
 TABLES = {  # the tidy tables every study writes, and what each holds
     "trials": "one row per trial: its group, config, status, final metrics and gradient-health label",
     "epochs": "per trial, epoch and split: loss and metrics",
@@ -76,14 +75,6 @@ def check_seeds(seeds: int | None) -> None:
         raise ConfigError(f"--seeds must be >= 1, got {seeds}")
     if seeds is not None and seeds > MAX_SEEDS:
         raise ConfigError(f"--seeds must be <= {MAX_SEEDS}, got {seeds}; a study's claims are settled by 5 to 20 seeds")
-
-
-def resolve_size(quick: bool, size: str | None) -> str:
-    if size is None:
-        return "quick" if quick else "full"
-    if size not in SIZES:
-        raise ConfigError(f"unknown study size {size!r}; choose one of: {', '.join(SIZES)}")
-    return size
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from bench.config import TrialConfig
 from bench.models import build_model
 from bench.probes import SPIKE_LIMIT, SPIKE_WINDOW, spike_ratio
+from bench.search.protocol import budget_name
 from bench.search.runners import Runner
 from bench.status import TrialStatus
 from bench.studies.common import (
@@ -45,7 +46,6 @@ from bench.studies.common import (
     log_lengths,
     loss_spike,
     panels,
-    resolve_size,
     step_series,
     theme,
 )
@@ -159,7 +159,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
 
     Columns: common.CLAIM_COLUMNS. `size` ("tiny", "quick", "full") overrides `quick`.
     """
-    size = resolve_size(quick, size)
+    size = budget_name(quick, size)
     budget = SCALES[size]
     notes = (f"Adding problem (Hochreiter & Schmidhuber 1997; 10,000 training sequences). Tanh RNN, hidden 50, spectral "
              f"radius 1.5, SGD momentum 0.9: {budget.pascanu_steps} steps at lr {STABLE_LR:g} (T in {budget.lengths}), "

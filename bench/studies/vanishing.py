@@ -32,6 +32,7 @@ from bench.config import TrialConfig
 from bench.data.base import DataBundle
 from bench.models import build_model
 from bench.probes import DEPTH_LIMIT, measure
+from bench.search.protocol import budget_name
 from bench.search.runners import Runner
 from bench.status import TrialStatus
 from bench.studies.common import (
@@ -48,7 +49,6 @@ from bench.studies.common import (
     gradient_frame,
     layer_series,
     panels,
-    resolve_size,
     theme,
 )
 from bench.train import TrialResult, seed_everything
@@ -143,7 +143,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
 
     Columns: key, claim, source, criterion, measured, passed. `size` ("tiny", "quick", "full") overrides `quick`.
     """
-    size = resolve_size(quick, size)
+    size = budget_name(quick, size)
     budget = SCALES[size]
     notes = (f"MNIST-1D (40 inputs, 10 classes). 5-hidden-layer nets of width {budget.gb_width}; 30-layer ReLU nets of "
              f"width {budget.deep_width} trained {budget.deep_steps} steps (SGD momentum 0.9, lr 0.01, batch 128); "
