@@ -436,6 +436,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "settings = {**get_workload(workload).recipe.settings, **self.fixed, **self.level_settings(level)}",
            "settings = {**self.fixed, **self.level_settings(level)}",
            ("tests/test_data_workloads.py::test_the_mnist1d_mlp_is_greydanus_2020s_and_sweeps_train_the_recipe",)),
+    Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
+           "bench/search/trial.py", "result_of(json.loads(hit.read_bytes()))",
+           "result_of({**json.loads(hit.read_bytes()), \"final\": {}})",
+           ("tests/test_resume.py::test_a_killed_faq_resumes_to_the_tables_of_an_uninterrupted_run",)),
 )
 
 
