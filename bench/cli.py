@@ -649,9 +649,9 @@ def faq(
 def faq_plan(ids: list[str] | None, budget: str, cpus_per_trial: float, studies: Path, dry_run: bool) -> None:
     """Print the FAQ's plan and estimate; a full run estimated above an hour stops here unless --yes (exit 2)."""
     from bench.faq.main import select
+    from bench.report.units import duration
     from bench.search.estimate import HOUR, faq_estimate, print_estimate
     from bench.search.experiment import BUDGETS
-    from bench.search.progress import duration
 
     est = faq_estimate(select(ids), BUDGETS[budget], cpus_per_trial, studies)
     if dry_run:
@@ -668,8 +668,8 @@ def dry_run_study(name: str, size: str, out: Path, seeds: int | None) -> None:
     import importlib
     from dataclasses import asdict
 
+    from bench.report.units import duration
     from bench.search.estimate import study_estimate
-    from bench.search.progress import duration
 
     scale = asdict(importlib.import_module(f"bench.studies.{name}").SCALES[size])
     say(f"study {name} ({size}): " + ", ".join(f"{k} {v}" for k, v in scale.items())

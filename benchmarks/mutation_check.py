@@ -310,7 +310,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "self.stack_seeds = self.gpus > 0 if self.stack_seeds is None", "self.stack_seeds = True if self.stack_seeds is None",
            ("tests/test_sweep.py::test_sweep_end_to_end_with_a_diverging_level",)),
     Mutant("cli-drops-stack-seeds", "bench sweep --stack-seeds/--no-stack-seeds never reach the sweep", "bench/cli.py",
-           "dashboard=dashboard, stack_seeds=stack_seeds)", "dashboard=dashboard)", (T_STACK_SWEEP,)),
+           "dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard)",
+           "dashboard=dashboard, tensorboard=tensorboard)", (T_STACK_SWEEP,)),
     # --- the engine's runners and trial cache ----------------------------------------------------------------
     Mutant("cache-keeps-failures", "a trial that failed (e.g. out of memory) is cached and never trained again",
            "bench/search/trial.py", "if hit and result.status != TrialStatus.ERROR:", "if hit:",
@@ -440,6 +441,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/search/trial.py", "result_of(json.loads(hit.read_bytes()))",
            "result_of({**json.loads(hit.read_bytes()), \"final\": {}})",
            ("tests/test_resume.py::test_a_killed_faq_resumes_to_the_tables_of_an_uninterrupted_run",)),
+    Mutant("study-journal-kept", "a study run adds its trials to the previous run's journal, where the same trial ids "
+           "hide them (the dashboard shows the old run)", "bench/studies/common.py",
+           "        (self.folder / JOURNAL).unlink(missing_ok=True)", "        pass",
+           ("tests/test_journal.py::test_a_study_run_starts_its_journal_and_tensorboard_afresh",)),
 )
 
 

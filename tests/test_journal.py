@@ -158,3 +158,16 @@ def test_tensorboard_holds_each_trials_scalars_and_hparams(run):
         hp = session_hparams(root / tid)
         assert hp["phase"] == row["phase"] and hp["level"] == row["level"] and hp["seed"] == row["seed"]
         assert hp["lr"] == pytest.approx(row["lr"]) and hp["optimizer"] == row["optimizer"]
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_study_run_starts_its_journal_and_tensorboard_afresh(tmp_path, resume):
+    """A study's trial ids repeat from run to run: its journal is rebuilt from this run's trials, not appended to."""
+    from bench.studies.common import Study
+
+    folder = tmp_path / "demo"
+    (folder / TENSORBOARD_DIR / "demo.relu.seed-0").mkdir(parents=True)
+    (folder / JOURNAL).write_text("{}\n")
+    study = Study("demo", tmp_path, "tiny", 1, lambda line: None, "notes", resume=resume)
+    study.lock.close()
+    assert not (folder / JOURNAL).exists() and not (folder / TENSORBOARD_DIR).exists()

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from bench.config import TrialConfig
-from bench.search.progress import Progress, duration, live
+from bench.search.progress import Progress, live
 from bench.search.protocol import Group, Plan
 from bench.search.runners import InProcess
 
@@ -57,7 +57,7 @@ def test_eta_prices_each_workload_by_its_own_finished_trials_and_splits_the_work
     gru.running.add(task(gru, 2)["trial_id"])  # as the searcher marks it
     clock.now += 5.0  # a running GRU trial has 15 s left
     assert p.remaining() == pytest.approx((2 * 4.0 + 20.0 + 15.0) / 2)
-    assert p.done["final"] == 2 and p.failed["final"] == 1 and p.eta() == "eta 22s"
+    assert p.done["final"] == 2 and p.failed["final"] == 1 and p.eta() == "eta 22 s"
 
 
 def test_cached_trials_set_no_price():
@@ -79,7 +79,7 @@ def test_the_live_display_shows_counts_running_trials_and_eta():
     out = Console(file=io.StringIO(), width=120, color_system=None)
     out.print(p)
     text = out.file.getvalue()
-    assert "demo: 1/6 trials" in text and "eta 10s" in text and "mnist1d-cnn.adam.seed-1" not in text
+    assert "demo: 1/6 trials" in text and "eta 10 s" in text and "mnist1d-cnn.adam.seed-1" not in text
     final = next(line for line in text.splitlines() if line.strip("│ ").startswith("final"))
     assert final.replace("│", " ").split() == ["final", "1", "1", "1", "6"]  # done, failed, running, of
     assert "mnist1d-mlp.adam.seed-1" in text
@@ -89,7 +89,7 @@ def test_plain_lines_end_with_the_eta_and_no_live_display_off_a_terminal(tmp_pat
     lines: list[str] = []
     InProcess(tensorboard=False).run(plan(), tmp_path, lines.append)
     assert len(lines) == 6 and all("| running 0, failed" in line for line in lines)
-    assert lines[0].rsplit(", ", 1)[1].startswith("eta ") and lines[-1].endswith(", eta 0s")
+    assert lines[0].rsplit(", ", 1)[1].startswith("eta ") and lines[-1].endswith(", eta 0 s")
     assert capsys.readouterr().out == ""  # stdout is not a terminal here: nothing drawn
 
 
@@ -100,7 +100,3 @@ def test_live_draws_on_a_terminal(monkeypatch):
     pl = plan()
     with live(Progress(pl), print) as shown:
         assert shown is not None
-
-
-def test_duration_text():
-    assert [duration(s) for s in (12.4, 250, 3900)] == ["12s", "4m10s", "1h05m"]

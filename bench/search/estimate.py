@@ -235,7 +235,7 @@ def print_estimate(est: Estimate, say: Callable[[str], None]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from bench.search.progress import duration
+    from bench.report.units import duration
 
     table = Table(title="plan (nothing is run or written)", title_justify="left")
     for col in ("plan", "group", "level", "tune", "confirm", "final", "epochs", "trial time"):

@@ -15,16 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
+from bench.report.units import duration
 from bench.search.protocol import Plan
 from bench.status import Phase, TrialStatus
-
-
-def duration(seconds: float) -> str:
-    """'1h05m', '4m10s', '12s'."""
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 class Progress:

@@ -35,10 +35,12 @@ from bench.report.render import file_links, write_study_page
 from bench.report.units import duration
 from bench.results import ResultStore, atomic_write, ensure_writable, provenance, run_lock, to_tables
 from bench.search.experiment import CACHE_DIR, workload_spec
+from bench.search.journal import JOURNAL
 from bench.search.protocol import SUGGESTED_DIR, Group, Plan
 from bench.search.runners import InProcess, Runner
 from bench.search.trial import result_of
 from bench.status import ClaimOutcome, TrialStatus
+from bench.tensorboard import TENSORBOARD_DIR
 from bench.train import TrialResult
 
 Progress = Callable[[str], None]
@@ -98,8 +100,9 @@ class Study:
         self.folder = ensure_writable(Path(out) / name)
         self.lock = ExitStack()  # held until finish: a second study into this folder stops before deleting anything
         self.lock.enter_context(run_lock(self.folder))
-        for old in ("parts", SUGGESTED_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
+        for old in ("parts", SUGGESTED_DIR, TENSORBOARD_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
             shutil.rmtree(self.folder / old, ignore_errors=True)
+        (self.folder / JOURNAL).unlink(missing_ok=True)  # rebuilt from this run's trials (ids repeat between runs)
         self.runner = runner or InProcess()
         self.seeds = list(range(seeds))
         self.ran: dict[str, TrialConfig] = {}  # label -> the configuration it named: one label, one config
