@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.config import ConfigError, TrialConfig, parse_text
-from bench.errors import sigterm_as_interrupt, user_errors
+from bench.errors import exit_status, sigterm_as_interrupt, user_errors
 from bench.registry import REGISTRIES, check_names
 from bench.status import TrialStatus
 
@@ -304,9 +304,9 @@ def resumable() -> Iterator[None]:
     """Ctrl-C during `bench faq` or `bench study`: the finished trials are in the cache; say how to go on, exit 130."""
     try:
         yield
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_status(e)) from None
 
 
 # --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---
@@ -369,9 +369,9 @@ def sweep(
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
                            dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_status(e)) from None
     info = read_provenance(folder)
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")

@@ -5,7 +5,9 @@ import errno
 import functools
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from bench.config import ConfigError
@@ -21,8 +23,46 @@ class DatasetMissing(FileNotFoundError):
 USER_ERRORS = (ConfigError, DatasetMissing)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's KeyboardInterrupt is, so that both end a command the same way;
+    only the exit status differs (128 + the signal's number, as the shell reports a process the signal ended)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class PlanIncomplete(RuntimeError):
+    """A plan's runner returned while trials the plan needs have no result: nothing may be judged from it."""
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
+    return 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then raise them: for writes that an interrupt must not cut in
+    half (Optuna's journal file lock, interrupted inside, leaves a rename behind and ends in FileNotFoundError)."""
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    caught: list[int] = []
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if caught:
+        raise KeyboardInterrupt if caught[0] == signal.SIGINT else Terminated(caught[0])
 
 
 def sigterm_as_interrupt() -> None:
@@ -48,6 +88,9 @@ def user_errors(fn: F) -> F:
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             raise typer.Exit(2) from None
+        except PlanIncomplete as e:  # not the user's doing, and not a result: exit 1 before anything is judged
+            print(f"error: {e}", file=sys.stderr)
+            raise typer.Exit(1) from None
         except OSError as e:  # a full disk outside the result store's own writes (which name their file)
             if e.errno not in FULL:
                 raise

@@ -510,7 +510,7 @@ def test_killed_sweep_resumes_exactly_on_a_separately_started_head(tmp_path, ray
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_sweep_stops_cleanly_and_keeps_finished_trials(tmp_path, rays, sig):
-    """Ctrl-C (SIGINT) or kill (SIGTERM) mid-sweep: exit 130 with one line saying how to continue, no traceback,
+    """Ctrl-C (SIGINT) or kill (SIGTERM) mid-sweep: exit 130 or 143 with one line saying how to continue, no traceback,
     the finished trials' parts kept; --resume then runs only the rest."""
     path = tmp_path / "stopme.yaml"
     path.write_text(yaml.safe_dump(tiny_space(name="stopme", budget={"trials_per_level": 5, "epochs": 2, "seeds": 2,
@@ -524,9 +524,9 @@ def test_interrupted_sweep_stops_cleanly_and_keeps_finished_trials(tmp_path, ray
         time.sleep(0.05)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, output[-3000:]
-    # Tune catches SIGINT itself and ends the run (the partial leaderboard is printed); SIGTERM reaches bench's
-    # handler. Either way: one line saying how to continue.
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), output[-3000:]
+    # Tune's own SIGINT handler is off (it would return from fit as if the run had ended): both signals reach
+    # bench's handler, and both end in one line saying how to continue.
     assert "continue with `bench sweep" in output
     assert "Traceback" not in output
     folder = next(out.glob("stopme-*"))

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.config import ConfigError
+from bench.errors import PlanIncomplete
 from bench.faq.evidence import OVERFIT_MIN, Evidence, Judgement
 from bench.faq.questions import QUESTIONS, SOURCE, Question
 from bench.registry import lookup
@@ -100,6 +101,8 @@ def run_studies(names: list[str], size: str, seeds: int | None, root: Path, runn
             module = importlib.import_module(f"bench.studies.{name}")
             log(f"running the {name} study ({size} size) into {root / name}")
             module.run(seeds=seeds, out=root, progress=log, size=size, runner=runner, resume=resume)
+        except PlanIncomplete:  # an unfinished plan is no failed study: nothing may be judged
+            raise
         except Exception as e:  # noqa: BLE001 - reported on the page, the other claims still count
             failed[name] = f"the {name} study failed ({type(e).__name__}: {e}); its claims stay inconclusive"
     return failed

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
+from bench.errors import PlanIncomplete
 from bench.scores import tuning_metric
 from bench.status import Phase, TrialStatus
 
@@ -376,4 +377,13 @@ class Plan:
 
     def finished(self) -> bool:
         return all(g.finished() for g in self.groups)
+
+    def check_finished(self) -> None:
+        """Raise PlanIncomplete naming the groups whose trials have no result yet: a runner that returned early (a
+        swallowed interrupt, a run the executor ended) must not hand a partial plan to the judging."""
+        if open_groups := [g for g in self.groups if not g.finished()]:
+            named = ", ".join(f"{g.group} {g.level} ({len(g.done)} of {g.total()} trials)" for g in open_groups[:5])
+            more = f" and {len(open_groups) - 5} more" if len(open_groups) > 5 else ""
+            raise PlanIncomplete(f"{self.name}: {self.total() - self.finished_count()} of {self.total()} trials have no "
+                                 f"result: {named}{more}; nothing was judged: run the same command with --resume")
 

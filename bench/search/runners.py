@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.config import TrialConfig
+from bench.errors import interrupts_deferred
 from bench.search.journal import export_run
 from bench.search.progress import Progress, live
 from bench.search.protocol import Plan
@@ -65,7 +66,9 @@ class InProcess:
                     k += 1
         finally:
             torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
-            export_run(folder, self.tensorboard)
+            with interrupts_deferred():  # a Ctrl-C inside Optuna's journal lock would leave it broken
+                export_run(folder, self.tensorboard)
+        plan.check_finished()
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "in-process"}
@@ -133,4 +136,5 @@ class RayTune:
             fit(plan, Path(folder).resolve(), self.cpus, self.gpus, self.slots, log, reuse_actors=self.reuse_actors,
                 stack_seeds=self.stack_seeds, cache=cache and Path(cache).resolve())
         finally:
-            export_run(folder, self.tensorboard)
+            with interrupts_deferred():  # a Ctrl-C inside Optuna's journal lock would leave it broken
+                export_run(folder, self.tensorboard)

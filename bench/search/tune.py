@@ -58,6 +58,7 @@ from bench.search.protocol import (
 from bench.search.resources import measure_on_cluster, resolve_gpus_per_trial
 from bench.search.space import SweepSpace, latin_hypercube
 from bench.search.trial import error_text, members, stop_flag, sweep_trial, write_part
+from bench.search.watchdog import start_watchdog
 from bench.stacked import why_not_stacked
 from bench.status import TrialStatus
 from bench.train import TrialResult
@@ -381,6 +382,9 @@ RAY_DEFAULTS = {
     "RAY_USAGE_STATS_ENABLED": "0",  # offline by default: no usage reports
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # no CSV/JSON/TensorBoard files per trial
     "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0 Tune stays silent; the sweep prints its own lines
+    # Tune catches Ctrl-C and returns from fit as if the run had ended: a FAQ or study would then judge a partial
+    # plan. Without its handler Ctrl-C raises KeyboardInterrupt here, as SIGTERM does (bench.errors).
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -431,6 +435,7 @@ def _ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count(),
                  include_dashboard=dashboard, _node_ip_address="127.0.0.1", **quiet)
+        start_watchdog(ray._private.worker._global_node.get_session_dir_path())  # a killed driver takes its Ray along
     if callable(on_term):  # ray.init installs its own SIGTERM handler; keep the caller's (the CLI: exit cleanly)
         signal.signal(signal.SIGTERM, on_term)
     try:
@@ -516,6 +521,7 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
                                       checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
         with live(progress, log):
             tuner.fit()
+        plan.check_finished()  # Tune may still return early (its handler turned back on): never hand on a partial plan
     finally:
         shutil.rmtree(storage, ignore_errors=True)
         if own_pending:

@@ -1,0 +1,123 @@
+"""Honest interrupts: Ctrl-C or SIGTERM during a study stops it like a sweep (exit 130/143, a resume hint) and
+judges nothing; a runner that returns with trials of its plan unfinished raises instead of handing them on."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.config import TrialConfig
+from bench.errors import PlanIncomplete
+from bench.search.protocol import Group, Plan
+from bench.search.runners import InProcess
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_plan(seeds=(0, 1)) -> Plan:
+    cfg = TrialConfig(workload="mnist1d-mlp", width=8, depth=1, max_steps=2, n_train=64, batch_size=32, threads=1,
+                      probe_every=0)
+    return Plan(None, groups=[Group(0, "mlp", "demo", (), cfg, "test_acc", "max", trials=0, seeds=seeds,
+                                    experiment="demo")])
+
+
+def test_a_plan_with_trials_without_results_is_refused_naming_them():
+    plan = tiny_plan()
+    with pytest.raises(PlanIncomplete, match=r"demo: 2 of 2 trials have no result: demo mlp \(0 of 2 trials\); "
+                                             "nothing was judged: run the same command with --resume"):
+        plan.check_finished()
+
+
+def test_a_runner_that_stops_early_raises_instead_of_returning(tmp_path, monkeypatch):
+    """The searcher hands out nothing more while the plan still lacks a seed (as when Tune returns from a swallowed
+    Ctrl-C): the runner raises PlanIncomplete, so nothing downstream reads a partial plan."""
+    from bench.search import tune
+
+    calls = []
+    real = tune.ProtocolSearcher.suggest
+
+    def one_then_nothing(self, trial_id):
+        calls.append(trial_id)
+        return real(self, trial_id) if len(calls) == 1 else None
+
+    monkeypatch.setattr(tune.ProtocolSearcher, "suggest", one_then_nothing)
+    with pytest.raises(PlanIncomplete, match="1 of 2 trials have no result"):
+        InProcess().run(tiny_plan(), tmp_path, None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_study_exits_with_a_resume_hint_and_judges_nothing(tmp_path, sig):
+    out = tmp_path / "studies"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "study", "vanishing", "--size", "tiny", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 300
+    while not list(out.glob("vanishing/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=180)
+    assert proc.returncode == (130 if sig == signal.SIGINT else 143), output[-3000:]
+    assert "add --resume to the same command to continue" in output and "Traceback" not in output, output[-3000:]
+    assert not (out / "vanishing" / "claims.csv").exists()  # no claim judged from part of the study
+
+
+DRIVER = """
+import time
+import ray
+from bench.search.tune import ray_session
+with ray_session(None, False):
+    print(ray._private.worker._global_node.get_session_dir_path(), flush=True)
+    time.sleep(600)
+"""
+
+
+def session_processes(session: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and session.encode() in Path(f"/proc/{entry}/cmdline").read_bytes():
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="the watchdog reads /proc")
+def test_a_sigkilled_driver_takes_its_private_ray_along(tmp_path):
+    """Without the watchdog the dashboard and runtime-env agents outlive a SIGKILLed driver by about a minute."""
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    session = proc.stdout.readline().strip()
+    assert session and len(session_processes(session)) >= 3  # the GCS, the raylet and their agents (and watchdog)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while session_processes(session) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = session_processes(session)
+    for pid in left:  # do not leave them to the next test
+        os.kill(pid, signal.SIGKILL)
+    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes()[:120] for pid in left if Path(f"/proc/{pid}").exists()]
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_inside_a_deferred_block_is_raised_after_it(sig, status):
+    from bench.errors import exit_status, interrupts_deferred, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    sigterm_as_interrupt()
+    finished = []
+    try:
+        with pytest.raises(KeyboardInterrupt) as raised, interrupts_deferred():
+            os.kill(os.getpid(), sig)
+            time.sleep(0.1)  # the handler runs between bytecodes: the block goes on
+            finished.append(True)
+        assert finished == [True] and exit_status(raised.value) == status
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGHUP, before[1])
