@@ -452,6 +452,11 @@ MUTANTS: tuple[Mutant, ...] = (
            "hide them (the dashboard shows the old run)", "bench/studies/common.py",
            "        (self.folder / JOURNAL).unlink(missing_ok=True)", "        pass",
            ("tests/test_journal.py::test_a_study_run_starts_its_journal_and_tensorboard_afresh",)),
+    Mutant("cache-entry-not-a-part", "the cache keeps its own shape of a result instead of the trial's part",
+           "bench/search/trial.py", 'atomic_write(hit, (ResultStore(task["out"]).parts / f"{trial_id}.json").read_bytes())',
+           'atomic_write(hit, json.dumps({"config": result.config, "status": result.status, "final": result.final, '
+           '"epochs": result.epochs, "gradients": result.gradients}).encode())',
+           ("tests/test_runners.py::test_the_cache_serves_identical_trials_and_keeps_no_failure",)),
 )
 
 

@@ -39,6 +39,8 @@ def test_the_cache_serves_identical_trials_and_keeps_no_failure(tmp_path, monkey
 
     InProcess().run(fixed_plan(), tmp_path / "a", None, tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.json"))) == 2
+    part = tmp_path / "a" / "parts" / "demo.adam.seed-1.json"  # a cache entry is the trial's part, byte for byte
+    assert (tmp_path / "cache" / f"{config_key(json.loads(part.read_text())['config'])}.json").read_bytes() == part.read_bytes()
     monkeypatch.setattr(bench.train, "run_trial", lambda *a, **k: pytest.fail("an identical trial trained again"))
     lines = []
     InProcess().run(fixed_plan(), tmp_path / "b", lines.append, tmp_path / "cache")

@@ -22,7 +22,6 @@ from bench.status import TrialStatus
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
 UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
-RESULT_FIELDS = ("config", "status", "final", "epochs", "gradients", "error")
 TRACE_LINES = 20  # lines of a failed trial's traceback kept in its record, after its one-line summary
 
 
@@ -62,17 +61,18 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     result = _guarded(task["config"], rows, lambda: run_trial(TrialConfig.from_dict(task["config"]), report))
     outcome = write_part(task, task["trial_id"], result)
-    keep(hit, result)
+    keep(hit, task, task["trial_id"], result)
     return outcome
 
 
-def keep(hit: Path | None, result: Any) -> None:
-    """Keep a trained result in the cache file `hit` (None: no cache). An error is not kept: it may be this
+def keep(hit: Path | None, task: dict[str, Any], trial_id: str, result: Any) -> None:
+    """Keep a trained trial's part, just written, as the cache entry `hit` of its config (None: no cache): the cache
+    is a lookup of finished parts by config key, one record type on disk. An error is not kept: it may be this
     machine's (out of memory), so the trial trains again next time."""
     if hit and result.status != TrialStatus.ERROR:
-        from bench.results import atomic_write
+        from bench.results import ResultStore, atomic_write
 
-        atomic_write(hit, json.dumps({k: getattr(result, k) for k in RESULT_FIELDS}, default=float).encode())
+        atomic_write(hit, (ResultStore(task["out"]).parts / f"{trial_id}.json").read_bytes())
 
 
 def config_key(cfg: dict[str, Any]) -> str:
@@ -119,11 +119,11 @@ def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
             trained = run_stacked(base, [configs[i].seed for i in todo])
         except Exception:  # noqa: BLE001 - e.g. out of memory for all seeds at once: one seed at a time instead
             trained = [_guarded(configs[i].to_dict(), [], lambda cfg=configs[i]: run_trial(cfg)) for i in todo]
-        for i, result in zip(todo, trained, strict=True):
-            results[i] = result
-            keep(hits[i], result)
+        results.update(zip(todo, trained, strict=True))
     outcomes = [{"trial_id": entry["trial_id"], **write_part(task, entry["trial_id"], results[i]),
                  **({"cached": True} if i not in todo else {})} for i, entry in enumerate(task["stack"])]
+    for i in todo:
+        keep(hits[i], task, task["stack"][i]["trial_id"], results[i])
     return {**outcomes[0], "outcomes": outcomes}  # a list: Tune flattens the dicts inside a result, not lists
 
 
