@@ -146,12 +146,15 @@ TARGETS = "python benchmarks/workload_targets.py --only"
 # epoch's weights of a tuned momentum run swung by several points from seed to seed); batch 64 gives ~680 steps in
 # the quick budget's 12 epochs. The GRU: one layer (a second doubled the step's cost on a CPU core: the cell's
 # per-step operations, not its arithmetic, take the time) of 64 units, gradient-norm clipping at 1 (without it the
-# LR searches of Adam and momentum sat at chance), batch 100. At 12 epochs (430 steps) Adam reached test accuracy
-# 0.955 at width 64 and 0.842 at width 32 (lr 3e-2, one seed each; 0.923 at width 32 needed lr 0.1).
+# LR searches of Adam and momentum sat at chance), batch 100, and a warm-up over 20% of training, not 5%: RMSprop
+# (no bias correction: its first steps are large) at lr 1e-2 stayed at chance (0.089) after the 5% warm-up and
+# reached 0.944 after the 20% one. At 12 epochs (430 steps, 5% warm-up) Adam reached test accuracy 0.955 at width 64
+# and 0.842 at width 32 (lr 3e-2, one seed each; 0.923 at width 32 needed lr 0.1); with the 20% warm-up Adam 0.957,
+# AdamW 0.968 and RMSprop 0.954 at lr 3e-2 (one seed each).
 CNN = Recipe({"width": 32, "depth": 2, "fc_width": 128, "optimizer": "adam", "lr": 1e-2, "schedule": "warmup_cosine",
               "batch_size": 64}, {"quick": 12, "full": 20, "converged": 30})
 GRU = Recipe({"width": 64, "depth": 1, "fc_width": 128, "optimizer": "adam", "lr": 3e-2, "schedule": "warmup_cosine",
-              "batch_size": 100, "clip_norm": 1.0}, {"quick": 12, "full": 20, "converged": 40})
+              "warmup_frac": 0.2, "batch_size": 100, "clip_norm": 1.0}, {"quick": 12, "full": 20, "converged": 40})
 # Greydanus 2020's MNIST-1D MLP: 3 hidden layers of 256 units, dropout 0.5, Adam at a constant LR.
 MLP = Recipe({"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", "lr": 3e-3},
              {"quick": 15, "full": 40, "converged": 60})
@@ -168,7 +171,7 @@ SEQUENCE = {"width": 32, "optimizer": "adam", "lr": 3e-3, "clip_norm": 1.0, "bat
 # The settings each goal was measured with (benchmarks/workload_targets.py), written out rather than taken from the
 # recipes, so that a recipe changed without measuring its goal again no longer matches its goal's basis (a test).
 GRU_RUN = {"width": 64, "depth": 1, "fc_width": 128, "optimizer": "adam", "lr": 3e-2, "schedule": "warmup_cosine",
-           "batch_size": 100, "clip_norm": 1.0, "epochs": 40}
+           "warmup_frac": 0.2, "batch_size": 100, "clip_norm": 1.0, "epochs": 40}
 CNN_RUN = {"width": 32, "depth": 2, "fc_width": 128, "optimizer": "adam", "lr": 1e-2, "schedule": "warmup_cosine",
            "batch_size": 64, "epochs": 30}
 OLD_GRU = {"optimizer": "adam", "lr": 1e-2, "epochs": 50, "width": 32}
@@ -204,7 +207,7 @@ WORKLOADS: dict[str, WorkloadSpec] = {
                                 goal_basis=measured("mnist1d-cnn", 0.958, 3)),
     "mnist1d-gru": WorkloadSpec("mnist1d-gru", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                 "mnist1d generator (offline)", cell="gru", description="MNIST-1D, GRU over 40 steps",
-                                recipe=GRU, chance=0.1, goal_basis=measured("mnist1d-gru", 0.976, 2)),
+                                recipe=GRU, chance=0.1, goal_basis=measured("mnist1d-gru", 0.9755, 2)),
     "mnist1d-lstm": WorkloadSpec("mnist1d-lstm", lambda cfg: mnist1d.load("sequence"), "rnn", "test_acc", "max",
                                  "mnist1d generator (offline)", cell="lstm", description="MNIST-1D, LSTM over 40 steps",
                                  recipe=LSTM, chance=0.1,
