@@ -14,7 +14,7 @@ from rich.table import Table
 
 from bench.config import ConfigError, TrialConfig, parse_text
 from bench.errors import exit_status, sigterm_as_interrupt, user_errors
-from bench.registry import REGISTRIES, check_names
+from bench.registry import REGISTRIES, check_names, did_you_mean, lookup
 from bench.status import TrialStatus
 
 DEFAULT = TrialConfig()  # the CLI's defaults are the config's: one value per field
@@ -123,6 +123,8 @@ def run(
         if not key.startswith("test_acc_"):
             console.print(f"  {key}: {metric_value(key, value)}", highlight=False)
     console.print(f"results: {folder}")
+    console.print(f"next: bench report {folder}  (an HTML report of this run; `bench sweep` compares configs fairly)",
+                  markup=False, highlight=False)
 
 
 def check_device(name: str) -> None:
@@ -182,11 +184,16 @@ def lr_find(
 
 
 def describe(spec: object) -> dict[str, str]:
-    """A registry entry's dataclass fields as text (sequences joined; a NaN, a value not stated, as '-')."""
+    """A registry entry's dataclass fields as text (sequences joined, numbers to 3 significant digits, a value not
+    stated as '-')."""
+    from bench.report.units import shown
+
     def text(v: object) -> str:
         if isinstance(v, (tuple, list)):
-            return ", ".join(map(str, v))
-        return "-" if isinstance(v, float) and v != v else str(v)
+            return ", ".join(map(shown, v))
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        return "-" if v is None or (isinstance(v, float) and v != v) else shown(v)
     return {f.name: text(getattr(spec, f.name)) for f in fields(spec)}
 
 
@@ -197,53 +204,69 @@ def columns(specs: list[object]) -> list[str]:
             if f.name != "name" and not any(callable(getattr(spec, f.name)) for spec in specs)]
 
 
+HEADERS = {"needs_download": "download"}  # shorter column heads, so that 80 columns hold the workloads' row
+SHORT = 24  # characters: a field whose every value is this short fits the one-row-per-entry listing
+
+
+def summary_columns(specs: list[object]) -> list[str]:
+    """The fields of the one-row listing: the short ones, then the description (cut to the terminal's width)."""
+    shown = [describe(s) for s in specs]
+    cols = columns(specs)
+    return [c for c in cols if c != "description" and all(len(d[c]) <= SHORT for d in shown)] + \
+        (["description"] if "description" in cols else [])
+
+
 @app.command("list")
 @user_errors
 def list_(kind: str | None = typer.Argument(
         None, help="Registry to show (workloads, optimizers, schedules, activations, losses, regularizers, "
-                   "inits, models), spaces (the sweeps that ship with bench) or config; all registries if omitted.")) -> None:
-    """Print the registries: every pluggable component by name.
+                   "inits, models), spaces (the sweeps that ship with bench) or config; all registries if omitted."),
+          name: str | None = typer.Argument(None, help="One entry of that registry: all its fields.")) -> None:
+    """Print the registries: every pluggable component by name, one row each.
 
-    Example: bench list optimizers
+    Example: bench list optimizers; bench list workloads mnist1d-cnn
     """
     if kind == "spaces":
         return print_spaces()
     if kind == "config":
         return print_config()
-    regs = {name: reg.entries() for name, reg in REGISTRIES.items() if reg.listed and kind in (None, name)}
-    if kind is not None and kind not in regs:
-        listed = [name for name, reg in REGISTRIES.items() if reg.listed]
-        raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(listed)}, spaces, config")
-    for name, reg in regs.items():
-        print_registry(name, reg)
+    listed = [n for n, reg in REGISTRIES.items() if reg.listed]
+    if kind is not None and kind not in listed:
+        raise ConfigError(f"unknown registry {kind!r}; choose one of: {', '.join(listed)}, spaces, config"
+                          + did_you_mean(kind, [*listed, "spaces", "config"]))
+    if name is not None:
+        return print_entry(kind or "", lookup(REGISTRIES[kind].entries(), kind.rstrip("s"), name))
+    for reg in (REGISTRIES[n] for n in listed if kind in (None, n)):
+        print_registry(reg.kind, reg.entries())
+    console.print(f"details of one entry: bench list {kind or 'KIND'} NAME", style="dim", highlight=False)
 
 
 def print_registry(name: str, entries: dict[str, object]) -> None:
-    """One registry as a table, or, where its columns cannot fit the terminal without breaking words (workloads at
-    80 columns), as one block per entry: its fields one per line."""
-    from rich.padding import Padding
+    """One registry as a table of one row per entry: its short fields and its description, cut to fit."""
+    cols = summary_columns(list(entries.values()))
+    rows = [[key, *(describe(spec)[c] for c in cols)] for key, spec in entries.items()]
+    table = Table(title=name, title_justify="left", box=None, padding=(0, 1), header_style="bold", expand=True)
+    for k, col in enumerate(["name", *cols]):
+        head = HEADERS.get(col, col)
+        if col == "description":
+            table.add_column(head, no_wrap=True, overflow="ellipsis", ratio=1)
+        else:  # as wide as its longest value: only the description gives way to a narrow terminal
+            table.add_column(head, no_wrap=True, min_width=max(len(head), *(len(r[k]) for r in rows)))
+    for row in rows:
+        table.add_row(*row)
+    console.print(table, highlight=False)
 
-    cols = columns(list(entries.values()))
-    table = Table(title=name, title_justify="left")
-    for col in ["name", *cols]:
-        table.add_column(col, no_wrap=col == "name", overflow="fold")
-    words = set()
-    for key, spec in entries.items():
-        shown = describe(spec)
-        table.add_row(key, *(shown[c] for c in cols))
-        words.update(word for c in cols for word in shown[c].split())
-    if words <= printed_words(table):
-        return console.print(table)
-    console.print(f"{name} (one block per entry: the terminal is too narrow for a table)", style="italic")
-    for key, spec in entries.items():
-        block = Table.grid(padding=(0, 2))
-        block.add_column(no_wrap=True, style="dim")
-        block.add_column(overflow="fold")
-        for col, value in describe(spec).items():
-            if col in cols and value:
-                block.add_row(col, value)
-        console.print(key, style="bold", highlight=False)
-        console.print(Padding(block, (0, 0, 0, 2)), highlight=False)
+
+def print_entry(kind: str, spec: object) -> None:
+    """Every field of one registry entry, one per line (long values wrap)."""
+    block = Table.grid(padding=(0, 2))
+    block.add_column(no_wrap=True, style="dim")
+    block.add_column(overflow="fold")
+    for col, value in describe(spec).items():
+        if col in columns([spec]) and value:
+            block.add_row(col, value)
+    console.print(f"{kind}: {getattr(spec, 'name', '')}", style="bold", highlight=False)
+    console.print(block, highlight=False)
 
 
 def printed_words(table: Table) -> set[str]:
@@ -644,6 +667,17 @@ def faq(
                       full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")
+    console.print(verdict_tally(path.with_name("verdicts.csv")), highlight=False)
+
+
+def verdict_tally(table: Path) -> str:
+    """'claims: 17 supported, 1 refuted, ... (of 36)' from the claim-level verdicts of verdicts.csv."""
+    import csv
+
+    with table.open(newline="", encoding="utf-8") as f:
+        verdicts = {row["claim"]: row["verdict"] for row in csv.DictReader(f)}
+    counts = {v: list(verdicts.values()).count(v) for v in dict.fromkeys(verdicts.values())}
+    return "claims: " + ", ".join(f"{n} {v}" for v, n in counts.items()) + f" (of {len(verdicts)})"
 
 
 def faq_plan(ids: list[str] | None, budget: str, cpus_per_trial: float, studies: Path, dry_run: bool) -> None:

@@ -6,6 +6,7 @@ and `bench list config` do not import torch.
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,17 @@ def lookup(registry: Mapping[str, T], kind: str, name: str) -> T:
     try:
         return registry[name]
     except KeyError:
-        raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry)}") from None
+        raise ConfigError(f"unknown {kind} {name!r}; choose one of: {', '.join(registry)}"
+                          + did_you_mean(name, list(registry))) from None
+
+
+def did_you_mean(name: object, choices: list[str]) -> str:
+    """' (did you mean 'adam'?)' for a name close to one of the choices ('Adam', 'adamm'), else ''."""
+    text = str(name)
+    exact = [c for c in choices if str(c).lower() == text.lower()]
+    close = exact or difflib.get_close_matches(text.lower(), [str(c).lower() for c in choices], n=1, cutoff=0.6)
+    match = next((c for c in choices if str(c).lower() == close[0].lower()), None) if close else None
+    return f" (did you mean {match!r}?)" if match is not None else ""
 
 
 @dataclass(frozen=True)

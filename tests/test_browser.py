@@ -1,6 +1,10 @@
 """Every committed page and freshly generated ones, opened by a real browser (headless Chromium driven through
-Selenium and the DevTools protocol) at a 1280 x 900 viewport: every image decodes and fits the viewport's width,
-nothing scrolls sideways, every in-page link has its target. Screenshots stay in the test's temporary folder.
+Selenium and the DevTools protocol) at a 1280 x 900 viewport, with every folded section opened: every image decodes
+and fits the viewport's width, its smallest text is at least MIN_TEXT_PX on screen, nothing scrolls sideways, the
+table of contents and every other in-page link has its target, every claim carries a verdict badge, the visible
+text holds no Markdown backtick and no Python dict, and Chinese text is drawn with real glyphs (not the empty boxes
+of a missing font; committed pages with the font they embed). Screenshots stay in the test's temporary folder;
+BENCH_SCREENSHOTS=DIR also writes the top of each committed page there (docs/screenshots holds them).
 
 Outside CI the test skips when Chromium or its driver is not installed; .ci/run installs both from Debian's
 packages and sets BENCH_REQUIRE_BROWSER=1, so there it fails instead.
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,23 +25,55 @@ WIDTH, HEIGHT = 1280, 900
 BROWSER = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 DRIVER = shutil.which("chromedriver")
 
-# Waits for every image to decode, then measures the page (run in the browser; the last argument is the callback).
+MIN_TEXT_PX = 9  # the smallest figure text a reader can read at 1280 px
+DICT = r"\{\s*['\"][^'\"]*['\"]\s*:"  # {'key': ... or {"key": ...: a Python dict printed into the page
+
+# Opens every <details>, waits for the fonts and every image to decode, then measures the page (run in the browser;
+# the last argument is the callback). A CJK character is drawn on a canvas in the font of the text that holds it:
+# a missing font draws every character as the same empty box, real glyphs differ.
 MEASURE = """
 const done = arguments[arguments.length - 1];
+document.querySelectorAll("details").forEach(d => d.open = true);
 const images = [...document.images];
-Promise.allSettled(images.map(i => i.decode())).then(results => done({
-  images: images.map((img, k) => {
-    const box = img.getBoundingClientRect();
-    return {alt: img.alt.slice(0, 80), decoded: results[k].status === "fulfilled", natural: img.naturalWidth,
-            width: box.width, left: box.left, right: box.right};
-  }),
-  scrollWidth: document.documentElement.scrollWidth,
-  viewport: document.documentElement.clientWidth,
-  wide: [...document.body.querySelectorAll("*")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-        .slice(0, 5).map(e => e.tagName + ": " + (e.textContent || "").slice(0, 60)),
-  brokenLinks: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute("href").slice(1))
-               .filter(id => !document.getElementById(id)),
-}));
+const glyph = (ch, font) => {
+  const c = document.createElement("canvas"); c.width = c.height = 48;
+  const x = c.getContext("2d"); x.font = font; x.fillText(ch, 4, 40);
+  return x.getImageData(0, 0, 48, 48).data.join(",");
+};
+const cjkText = () => {
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const chars = [...new Set(n.textContent.match(/[\\u4e00-\\u9fff]/g) || [])];
+    if (chars.length >= 2) return [n.parentElement, chars];
+  }
+  return [null, []];
+};
+document.fonts.ready.then(() => Promise.allSettled(images.map(i => i.decode()))).then(results => {
+  const [holder, chars] = cjkText();
+  const style = holder && getComputedStyle(holder);
+  const font = style && `${style.fontSize} ${style.fontFamily}`;
+  done({
+    images: images.map((img, k) => {
+      const box = img.getBoundingClientRect();
+      return {alt: img.alt.slice(0, 80), decoded: results[k].status === "fulfilled", natural: img.naturalWidth,
+              width: box.width, left: box.left, right: box.right, fontPx: parseFloat(img.dataset.fontPx || "NaN")};
+    }),
+    scrollWidth: document.documentElement.scrollWidth,
+    viewport: document.documentElement.clientWidth,
+    wide: [...document.body.querySelectorAll("*")].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+          .slice(0, 5).map(e => e.tagName + ": " + (e.textContent || "").slice(0, 60)),
+    brokenLinks: [...document.querySelectorAll('a[href^="#"]')].map(a => decodeURIComponent(a.getAttribute("href").slice(1)))
+                 .filter(id => !document.getElementById(id)),
+    toc: [...document.querySelectorAll("nav.toc a")].map(a => a.getAttribute("href")),
+    claims: document.querySelectorAll(".claim").length,
+    unbadged: [...document.querySelectorAll(".claim")].filter(c => !c.querySelector(".badge"))
+              .map(c => (c.id || c.textContent).slice(0, 60)),
+    text: document.body.innerText,
+    cjk: chars.length ? {distinct: glyph(chars[0], font) !== glyph(chars[1], font),
+                         embedded: [...document.fonts].some(f => f.family.replace(/"/g, "") === "bench-cjk"
+                                                            && f.status === "loaded")} : null,
+  });
+});
 """
 
 
@@ -87,7 +124,7 @@ def fresh_pages(tmp_path_factory) -> list[Path]:
     return [report, study]
 
 
-def check_page(driver, page: Path, shots: Path) -> None:
+def check_page(driver, page: Path, shots: Path, committed: bool = False) -> dict:
     driver.get(page.resolve().as_uri())
     seen = driver.execute_async_script(MEASURE)
     name = "-".join(page.relative_to(page.parents[2]).with_suffix("").parts)
@@ -98,14 +135,36 @@ def check_page(driver, page: Path, shots: Path) -> None:
     for img in seen["images"]:
         assert img["decoded"] and img["natural"] > 0, f"{page}: image {img['alt']!r} does not decode"
         assert img["left"] >= 0 and img["right"] <= WIDTH and img["width"] >= 300, f"{page}: {img}"
-    assert not seen["brokenLinks"], f"{page}: links to missing anchors {seen['brokenLinks']}"
+        assert img["fontPx"] is not None, f"{page}: image {img['alt']!r} states no text size (drawn before data-font-px)"
+        on_screen = img["fontPx"] * img["width"] / img["natural"]
+        assert on_screen >= MIN_TEXT_PX, f"{page}: text of {img['alt']!r} is {on_screen:.1f} px on screen"
+    assert seen["toc"] and not seen["brokenLinks"], f"{page}: no contents, or links to missing anchors {seen['brokenLinks']}"
+    assert seen["claims"] and not seen["unbadged"], f"{page}: claims without a verdict badge: {seen['unbadged']}"
+    assert "`" not in seen["text"], f"{page}: a Markdown backtick in the visible text"
+    assert not re.search(DICT, seen["text"]), f"{page}: a Python dict in the visible text: {re.search(DICT, seen['text'])}"
+    if seen["cjk"]:
+        assert seen["cjk"]["distinct"], f"{page}: Chinese text is drawn as empty boxes (no CJK font)"
+        assert seen["cjk"]["embedded"] or not committed, f"{page}: the committed page does not use its embedded font"
+    return seen
+
+
+def screenshot_top(driver, page: Path, folder: Path) -> None:
+    """The first screen of a page (folded sections closed again, as a reader first sees it)."""
+    driver.get(page.resolve().as_uri())
+    driver.execute_async_script("document.fonts.ready.then(arguments[arguments.length - 1])")
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "-".join(page.relative_to(ROOT / "reports" / "examples").parent.parts)
+    (folder / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", COMMITTED, ids=[str(p.relative_to(ROOT)) for p in COMMITTED])
 def test_committed_page_renders_in_a_browser(browser, page, tmp_path):
-    check_page(browser, page, tmp_path)
+    check_page(browser, page, tmp_path, committed=True)
     assert list(tmp_path.glob("*.png"))  # the screenshot, for a person to look at when the test fails
+    if os.environ.get("BENCH_SCREENSHOTS"):
+        screenshot_top(browser, page, Path(os.environ["BENCH_SCREENSHOTS"]))
 
 
 @pytest.mark.slow
@@ -113,3 +172,35 @@ def test_fresh_report_and_study_page_render_in_a_browser(browser, fresh_pages, t
     for page in fresh_pages:
         check_page(browser, page, tmp_path)
     assert len(list(tmp_path.glob("*.png"))) == len(fresh_pages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flaw,expected", [
+    ('<p class="claim">a claim without its verdict</p>', "without a verdict badge"),
+    ("<p>run `bench faq` first</p>", "backtick"),
+    ("<p>best of {'momentum': (0.01, 0.1)}</p>", "Python dict"),
+    ('<a href="#nowhere">a dead link</a>', "missing anchors"),
+    ("SHRUNK", "px on screen"),
+])
+def test_the_checks_see_each_planted_flaw(browser, tmp_path, flaw, expected):
+    """A sound page passes; the same page with one flaw planted fails with the flaw named."""
+    from bench.report import figures as fg
+    from bench.report.render import Page, badge
+
+    fig, (ax,) = fg.panels(1, "A figure")
+    ax.plot([1, 2, 3], [1, 3, 2])
+    page = Page("Planted")
+    page.toc([("claims", "Claims")])
+    page.heading("Claims", anchor="claims")
+    page.raw_html(f'<p class="claim">{badge("supported")} a claim</p>', "")
+    page.figure("f", fig, "A line.")
+    sound = page.to_html()
+    (tmp_path / "sound").mkdir()
+    (tmp_path / "sound" / "index.html").write_text(sound)
+    check_page(browser, tmp_path / "sound" / "index.html", tmp_path)
+    flawed = (sound.replace('data-font-px="', 'style="width:400px" data-font-px="') if flaw == "SHRUNK"
+              else sound.replace("</body>", flaw + "</body>"))
+    (tmp_path / "flawed").mkdir()
+    (tmp_path / "flawed" / "index.html").write_text(flawed)
+    with pytest.raises(AssertionError, match=expected):
+        check_page(browser, tmp_path / "flawed" / "index.html", tmp_path)

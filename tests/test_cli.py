@@ -32,6 +32,7 @@ def test_run_end_to_end(tmp_path):
     assert re.search(r"samples_per_sec: [\d,]+ samples/s\n", summary) and re.search(r"wall_time: [\d.]+ s\n", summary)
     assert re.search(r"test_acc: \d+\.\d%\n", summary) and "FLOP/s" in summary
     folder = next(tmp_path.glob("run-*"))
+    assert f"next: bench report {folder}" in res.output.replace("\n", "")
     trials = pd.read_parquet(folder / "trials.parquet")
     assert trials.loc[0, "width"] == 8 and trials.loc[0, "status"] == "ok"
     epochs = pd.read_parquet(folder / "epochs.parquet")
@@ -108,10 +109,10 @@ def test_list_config_explains_every_key():
 
 def test_list_inits_puts_each_description_in_its_column():
     res = runner.invoke(app, ["list", "inits"], env={"COLUMNS": "200"})
-    header = next(line for line in res.output.splitlines() if "name" in line)
-    assert [c.strip() for c in header.strip("┃ ").split("┃")] == ["name", "description"]
-    standard = next(line for line in res.output.splitlines() if "│ standard " in line)
-    assert "Glorot & Bengio 2010" in standard.split("│")[2]
+    header = next(line for line in res.output.splitlines() if line.split()[:1] == ["name"])
+    assert header.split() == ["name", "description"]
+    standard = next(line for line in res.output.splitlines() if line.split()[:1] == ["standard"])
+    assert "Glorot & Bengio 2010" in standard[header.index("description"):]
 
 
 LISTED = [name for name, reg in REGISTRIES.items() if reg.listed]
@@ -131,20 +132,34 @@ def test_help_and_listing_import_no_heavy_library(argv):
 
 @pytest.mark.parametrize("width", ["80", "200"])
 @pytest.mark.parametrize("kind", LISTED)
-def test_bench_list_never_breaks_a_word(kind, width):
-    """Every word of every entry's fields is printed whole, at 80 columns too: a registry whose table cannot fit
-    without folding words (workloads: eleven columns) is printed one block per entry instead."""
-    from bench.cli import columns, describe
+def test_bench_list_is_one_row_per_entry_and_the_entry_shows_every_field(kind, width):
+    """`bench list KIND` prints one line per entry, its name and short fields whole (only the description is cut to
+    the terminal's width); `bench list KIND NAME` prints every word of every field of that entry."""
+    from bench.cli import columns, describe, summary_columns
 
     res = runner.invoke(app, ["list", kind], env={"COLUMNS": width})
     assert res.exit_code == 0, res.output
-    words = set(res.output.replace("│", " ").replace("┃", " ").split())
     entries = REGISTRIES[kind].entries()
-    shown = columns(list(entries.values()))
+    short = [c for c in summary_columns(list(entries.values())) if c != "description"]
+    lines = {line.split()[0]: line for line in res.output.splitlines()[2:] if line.strip() and line.split()[0] in entries}
+    assert set(lines) == set(entries) and len(res.output.splitlines()) == len(entries) + 3  # title, header, hint
     for key, spec in entries.items():
-        values = [value for col, value in describe(spec).items() if col in shown]
-        assert key in words and all(word in words for value in values for word in value.split()), key
-        assert "nan" not in values  # a goal not measured reads '-'
+        assert all(describe(spec)[c] in lines[key] for c in short), key
+        assert len(lines[key].rstrip()) <= int(width)
+    key, spec = next(iter(entries.items()))
+    one = runner.invoke(app, ["list", kind, key], env={"COLUMNS": width})
+    words = set(one.output.split())
+    values = [v for col, v in describe(spec).items() if col in columns([spec])]
+    assert one.exit_code == 0 and all(word in words for v in values for word in v.split())
+    assert "nan" not in values  # a goal not measured reads '-'
+
+
+def test_unknown_names_get_a_suggestion():
+    res = invoke("run", "--optimizer", "Adam")
+    assert res.exit_code == 2 and res.stderr.strip().endswith("(did you mean 'adam'?)")
+    assert "did you mean 'workloads'" in invoke("list", "workload").stderr
+    assert "did you mean 'mnist1d-cnn'" in invoke("list", "workloads", "mnist1d-cnnn").stderr
+    assert "did you mean" not in invoke("run", "--optimizer", "zzz").stderr
 
 
 def test_every_registry_is_listed_without_torch_and_still_builds_with_it():
@@ -241,3 +256,13 @@ def test_leaderboard_keeps_numbers_whole_at_80_columns():
     for number in ("0.8765", "[0.8123, 0.9346]", "0.000123", "0.9991", "1.23e-08", "0.000456"):
         assert number in text, f"{number} was wrapped:\n{text}"
     assert "uninformative" in text and "[0.0000, 1.0000]" not in text
+
+
+def test_faq_ends_with_a_tally_of_the_claims_verdicts(tmp_path):
+    """One line after the page's path: each claim counted once, whatever number of comparisons it rests on."""
+    from bench.cli import verdict_tally
+
+    table = tmp_path / "verdicts.csv"
+    pd.DataFrame({"claim": ["8.1a", "8.1a", "8.1b", "8.2a"], "verdict": ["supported", "supported", "refuted", "supported"],
+                  "comparison": ["x", "y", "z", "w"]}).to_csv(table, index=False)
+    assert verdict_tally(table) == "claims: 2 supported, 1 refuted (of 3)"

@@ -46,16 +46,19 @@ def test_sequence_workloads_state_their_baseline():
         assert WORKLOADS[name].target in load_data(tiny_cfg(name, seq_len=12)).baseline
 
 
-def test_list_shows_source_model_metric_and_download():
+def test_list_shows_model_metric_and_download_and_the_entry_its_source():
     # A wide terminal through COLUMNS: setting console.width would leave it fixed for later tests (monkeypatch
     # restores the width it read, 80, as a fixed width).
     res = CliRunner().invoke(cli.app, ["list", "workloads"], env={"COLUMNS": "400"})
     assert res.exit_code == 0
-    rows = {line.split("│")[1].strip(): line for line in res.output.splitlines() if line.count("│") > 3}
-    assert set(WORKLOADS) <= set(rows)
+    rows = {line.split()[0]: line.split() for line in res.output.splitlines()
+            if line.split()[:1] and line.split()[0] in WORKLOADS}
+    assert set(WORKLOADS) == set(rows)
     for name, spec in WORKLOADS.items():
-        assert spec.source in rows[name] and spec.target in rows[name] and str(spec.needs_download) in rows[name]
-    assert "True" in rows["cifar10-cnn"] and "False" in rows["digits-cnn"]
+        assert spec.model in rows[name] and spec.target in rows[name]
+        assert ("yes" if spec.needs_download else "no") in rows[name]
+        one = CliRunner().invoke(cli.app, ["list", "workloads", name], env={"COLUMNS": "400"})
+        assert spec.source in one.output and spec.description in one.output
 
 
 def test_run_reads_data_dir(cifar_dir, tmp_path):

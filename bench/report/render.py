@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import numpy as np
 import pandas as pd
 
 from bench.config import ConfigError
 from bench.report import figures as fg
-from bench.report import fonts
+from bench.report import fonts, units
 from bench.report import stats as st
 from bench.report import tables as tb
 from bench.report.flags import FLAG_RULE, search_flags
@@ -65,12 +64,10 @@ def inline(text: Any) -> str:
 
 
 def shown(value: Any) -> str:
-    """One format for every value on a page or a terminal: floats to 3 significant digits, missing as n/a."""
-    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+    """units.shown, the one number format of pages and terminal, with pandas' missing values (NA, NaT) as n/a."""
+    if value is not None and pd.api.types.is_scalar(value) and pd.isna(value):
         return "n/a"
-    if isinstance(value, float | np.floating):
-        return st.fmt(value, 3)
-    return str(value)
+    return units.shown(value)
 
 
 def badge(word: str, href: str | None = None) -> str:

@@ -8,6 +8,19 @@ from collections.abc import Callable
 RATES = ("acc", "f1", "precision", "recall", "fraction")  # shares in [0, 1], shown as percentages
 
 
+def shown(value: object) -> str:
+    """One format for every number a page or the terminal shows: floats to 3 significant digits, a missing value
+    (None, NaN) as n/a; anything else as its text."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) or type(value).__name__.startswith("float"):  # numpy's floats too
+        number = float(value)  # type: ignore[arg-type]
+        if math.isnan(number):
+            return "n/a"
+        return ("inf" if number > 0 else "-inf") if math.isinf(number) else f"{number:.3g}"
+    return str(value)
+
+
 def duration(seconds: float) -> str:
     """215.468 -> '3 min 35 s'; 4000 -> '1 h 6 min'; 2.5 -> '2.5 s'."""
     if not math.isfinite(seconds):
