@@ -457,6 +457,20 @@ MUTANTS: tuple[Mutant, ...] = (
            'atomic_write(hit, json.dumps({"config": result.config, "status": result.status, "final": result.final, '
            '"epochs": result.epochs, "gradients": result.gradients}).encode())',
            ("tests/test_runners.py::test_the_cache_serves_identical_trials_and_keeps_no_failure",)),
+    Mutant("flagged-pair-judged", "the pairwise table gives an outcome to pairs of failed searches (two levels at "
+           "chance 'equivalent')", "bench/report/render.py",
+           '"outcome": [NOT_JUDGED if f else o for o, f in zip(pairs["outcome"], failed, strict=True)],',
+           '"outcome": list(pairs["outcome"]),',
+           ("tests/test_sweep.py::test_no_pair_of_flagged_levels_gets_a_verdict_and_derived_figures_show_only_when_sane",)),
+    Mutant("faq-badge-unlinked", "the FAQ's answers list shows each claim's badge without a link to its section",
+           "bench/report/faq.py", 'badge(word, f"#c{c.id}")', "badge(word)",
+           ("tests/test_faq_page.py::test_the_page_answers_first_every_claim_a_badge_linking_to_its_section",)),
+    Mutant("figure-not-fitted", "a row of panels wider than the page is kept as drawn (shown shrunk, its text with it)",
+           "bench/report/figures.py", "if width <= MAX_WIDTH + 1e-6 or not axes:", "if True:",
+           ("tests/test_figures.py::test_a_row_of_panels_too_wide_for_the_page_is_laid_out_in_rows",)),
+    Mutant("no-did-you-mean", "an unknown name gets no suggestion of the close one", "bench/registry.py",
+           "+ did_you_mean(name, list(registry))) from None", ") from None",
+           ("tests/test_cli.py::test_unknown_names_get_a_suggestion",)),
 )
 
 

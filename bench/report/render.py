@@ -387,10 +387,11 @@ def build(tables: dict[str, pd.DataFrame], infos: dict[str, dict[str, Any]], tit
     page.heading(SECTIONS["provenance"], anchor="provenance")
     facts, nested = provenance_view(infos)
     page.text(f"Report written {datetime.now(UTC).isoformat(timespec='seconds')} from the runs' result tables.")
-    page.table(facts)
-    for key, settings in nested.items():
-        page.heading(key, 4)
-        page.table(settings)
+    with page.details("Versions, machine, command line, scheduler settings and the resolved search space"):
+        page.table(facts)
+        for key, settings in nested.items():
+            page.heading(key, 4)
+            page.table(settings)
     return page
 
 
