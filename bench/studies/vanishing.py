@@ -411,7 +411,8 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict
     best_lr), judged on the study's seeds (`deep`); `first(label)` gives that arm's one-step runs (see first_step)."""
     sgd_label, rms_label = best_lr(tuned, "momentum"), best_lr(tuned, "rmsprop")
     sgd, rms = deep[sgd_label], deep[rms_label]
-    names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {LR_GRID}, by final validation loss on tuning "
+    grid = "; ".join(f"{opt} lr {' or '.join(f'{lr:g}' for lr in lrs)}" for opt, lrs in LR_GRID.items())
+    names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {grid}, by final validation loss on tuning "
              f"seed {TUNE_SEED})")
     sgd_loss, rms_loss = [final_train_loss(r) for r in sgd], [final_train_loss(r) for r in rms]
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
