@@ -445,8 +445,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "settings = {**self.fixed, **self.level_settings(level)}",
            ("tests/test_data_workloads.py::test_the_mnist1d_mlp_is_greydanus_2020s_and_sweeps_train_the_recipe",)),
     Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
-           "bench/search/trial.py", "result_of(json.loads(hit.read_bytes()))",
-           "result_of({**json.loads(hit.read_bytes()), \"final\": {}})",
+           "bench/search/trial.py", 'task["trial_id"], result_of(json.loads(hit.read_bytes()))',
+           'task["trial_id"], result_of({**json.loads(hit.read_bytes()), "final": {}})',
            ("tests/test_resume.py::test_a_killed_faq_resumes_to_the_tables_of_an_uninterrupted_run",)),
     Mutant("study-journal-kept", "a study run adds its trials to the previous run's journal, where the same trial ids "
            "hide them (the dashboard shows the old run)", "bench/studies/common.py",
