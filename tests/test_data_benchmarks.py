@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import runpy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,20 @@ def test_mnist1d_baselines_quick(script, capsys):
     out = capsys.readouterr().out
     assert "mnist1d-mlp  seed 0" in out and "published" in out
     assert module["passed"]({"cnn": [0.95, 0.93, 0.94]}) and not module["passed"]({"gru": [0.9, 0.85, 0.86]})
+
+
+@pytest.mark.slow
+def test_workload_targets_runs_the_workloads_recipe(script, capsys, monkeypatch):
+    from bench import workloads
+
+    module = script("workload_targets.py")
+    assert module["main"](["--only", "mnist1d-mlp", "--seeds", "1", "--epochs", "1"]).keys() == {"mnist1d-mlp"}
+    out = capsys.readouterr().out
+    assert "mnist1d-mlp              seed 0 ok" in out and "STALE" not in out  # the goal rests on this recipe
+    changed = workloads.Recipe({**workloads.MLP.settings, "width": 32}, workloads.MLP.epochs)  # a recipe changed ...
+    monkeypatch.setitem(workloads.WORKLOADS, "mnist1d-mlp",
+                        replace(workloads.WORKLOADS["mnist1d-mlp"], recipe=changed))  # ... without a new measurement
+    assert "STALE: measured on other settings" in module["summary"]("mnist1d-mlp", [0.5])
 
 
 @pytest.mark.slow
