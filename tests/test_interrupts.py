@@ -53,7 +53,7 @@ def test_a_runner_that_stops_early_raises_instead_of_returning(tmp_path, monkeyp
 def test_an_interrupted_study_exits_with_a_resume_hint_and_judges_nothing(tmp_path, sig):
     out = tmp_path / "studies"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "study", "vanishing", "--size", "tiny", "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "study", "vanishing", "--budget", "tiny", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     deadline = time.monotonic() + 300
     while not list(out.glob("vanishing/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
