@@ -383,6 +383,11 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("ray-outlives-driver", "the private Ray's agents outlive a SIGKILLed driver (no watchdog)",
            "bench/search/tune.py", "        start_watchdog(ray._private.worker._global_node.get_session_dir_path())",
            "        pass", ("tests/test_interrupts.py::test_a_sigkilled_driver_takes_its_private_ray_along",)),
+    Mutant("importance-levels-unranked", "with many levels, fANOVA reads the level as its alphabetical position instead of "
+           "its rank by mean objective", "bench/report/tables.py",
+           'means = tuning_values(tune).groupby(tune["level"]).mean().sort_values(kind="stable")',
+           'means = tuning_values(tune).groupby(tune["level"]).mean().sort_index()',
+           ("tests/test_figures.py::test_importance_of_many_levels_enters_the_level_as_its_rank_and_finds_it",)),
     Mutant("report-imports-search", "the report takes a metric name from the search engine instead of bench.scores",
            "bench/report/tables.py", "from bench.scores import tuning_metric",
            "from bench.search.protocol import tuning_metric", ("tests/test_architecture.py",)),

@@ -136,3 +136,16 @@ def test_runner_overhead_prints_each_runner_with_its_overhead(monkeypatch, capsy
     rows = [line.split() for line in out.splitlines() if line.startswith(("in-process", "  ray tune", "ray tune"))]
     assert [r[0] for r in rows][:1] == ["in-process"] and len(rows) >= 2, out
     assert "wall_vs_in_process" in out and "overhead_per_trial_s" in out
+
+
+@pytest.mark.slow
+def test_report_scale_builds_a_many_level_sweep_and_reports_it(monkeypatch, capsys, tmp_path):
+    out = run_script("report_scale.py", ["--levels", "10", "--trials", "10", "--keep", str(tmp_path)], monkeypatch,
+                     capsys)
+    assert re.search(r"10 levels x 10 tuning trials \(\+3 seeds each\): built in [0-9.]+ s, bench report in [0-9.]+ s "
+                     r"wall, [0-9.]+ s CPU", out), out
+    import pandas as pd
+
+    trials = pd.read_parquet(tmp_path / "scale-run" / "trials.parquet")
+    assert len(trials) == 10 * 13 and trials["level"].nunique() == 10
+    assert (tmp_path / "reports" / "scale" / "index.html").is_file()

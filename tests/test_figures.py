@@ -260,3 +260,20 @@ def test_a_row_of_panels_too_wide_for_the_page_is_laid_out_in_rows():
     assert fig.get_figwidth() <= fg.MAX_WIDTH + 1e-6
     rows = {ax.get_subplotspec().rowspan.start for ax in axes}
     assert rows == {0, 1} and min(ax.get_position().width for ax in axes) * fig.get_figwidth() > 3.0  # inches a panel
+
+
+def test_importance_of_many_levels_enters_the_level_as_its_rank_and_finds_it():
+    """Beyond IMPORTANCE_MAX_CATEGORIES levels, fANOVA's categorical would take exponential time: the level enters
+    as its rank by mean objective. Planted: the level sets the score, the LR does nothing."""
+    n = tb.IMPORTANCE_MAX_CATEGORIES + 4
+    rng = np.random.default_rng(0)
+    rows = [{"trial_id": f"l{k}-{i}", "phase": "tune", "group": "w", "level": f"l{k:02d}", "tuned": "lr",
+             "lr": float(10 ** rng.uniform(-4, 0)), "status": "ok", "objective": 0.5 + 0.03 * ((7 * k) % n),
+             "target_metric": "test_acc", "target_mode": "max", "score": np.nan} for k in range(n) for i in range(6)]
+    df = pd.DataFrame(rows)
+    ranks = tb.level_encoding(df)
+    assert sorted(ranks.values()) == list(range(n)) and ranks[max(ranks, key=ranks.get)] == n - 1
+    assert [df[df["level"] == lv]["objective"].iloc[0] for lv in sorted(ranks, key=ranks.get)] == \
+        sorted(df.groupby("level")["objective"].first())  # rank order is mean-objective order
+    imp = tb.param_importance(df).set_index("param")["importance"]
+    assert imp["level"] > 0.9 and imp["lr"] < 0.1

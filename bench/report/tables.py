@@ -27,6 +27,11 @@ TARGET_RULE = (f"target: the workload's goal (`bench list workloads`) on the val
                f"for trials without one, {TARGET_FRACTION:.0%} of the best level's mean final validation score "
                f"(lower-is-better metrics: that score / {TARGET_FRACTION})")
 IMPORTANCE_MIN_TRIALS = 8
+# fANOVA's cost grows exponentially with a categorical's size (10 levels: 8 CPU-s, 16: over 10 CPU-min). Beyond this
+# many levels the level enters as a number instead: its rank by mean tuning objective (target encoding), which the
+# forest splits like any number; and at most this many tuning trials per group are read (a seeded sample).
+IMPORTANCE_MAX_CATEGORIES = 8
+IMPORTANCE_MAX_TRIALS = 2000
 
 
 def higher_is_better(mode: str) -> bool:
@@ -362,18 +367,29 @@ def _importance_study(tune: pd.DataFrame):
     tune = tune[values.notna() & (tune["status"] == TrialStatus.OK)]
     if len(tune) < IMPORTANCE_MIN_TRIALS:
         return None
+    if len(tune) > IMPORTANCE_MAX_TRIALS:
+        tune = tune.sample(IMPORTANCE_MAX_TRIALS, random_state=0).sort_index()
     shared = set.intersection(*(set(tuned_params(p)) for _, p in tune.groupby("level")))
     dists = {}
     for p in sorted(shared):
         lo, hi = float(tune[p].min()), float(tune[p].max())
         if lo < hi:
             dists[p] = FloatDistribution(lo, hi, log=lo > 0 and hi / lo >= 100)
-    if tune["level"].nunique() > 1:
-        dists["level"] = CategoricalDistribution(sorted(tune["level"].unique()))
+    levels = level_encoding(tune)
+    if len(levels) > 1:
+        dists["level"] = CategoricalDistribution(sorted(levels)) if len(levels) <= IMPORTANCE_MAX_CATEGORIES \
+            else FloatDistribution(0, len(levels) - 1)
     if not dists:
         return None
     study = optuna.create_study(direction="maximize" if higher_is_better(metric_of(tune)[1]) else "minimize")
+    numeric = len(levels) > IMPORTANCE_MAX_CATEGORIES
     for (_, row), value in zip(tune.iterrows(), tuning_values(tune), strict=True):
-        params = {p: (row[p] if p == "level" else float(row[p])) for p in dists}
+        params = {p: (float(levels[row[p]]) if numeric else row[p]) if p == "level" else float(row[p]) for p in dists}
         study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=float(value)))
     return study
+
+
+def level_encoding(tune: pd.DataFrame) -> dict:
+    """Each level -> its rank by mean tuning objective (0 = the lowest): the level as a number for fANOVA."""
+    means = tuning_values(tune).groupby(tune["level"]).mean().sort_values(kind="stable")
+    return {level: rank for rank, level in enumerate(means.index)}
