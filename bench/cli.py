@@ -86,7 +86,7 @@ def run(
     seed: int = typer.Option(DEFAULT.seed, help="Seed for torch, numpy and random."),
     data_dir: Path = typer.Option(Path(DEFAULT.data_dir), "--data-dir", help="Folder holding (or receiving) downloaded "
                                   "datasets: cifar-10-batches-py/, aclImdb/ or their archives."),
-    set_: list[str] = typer.Option([], "--set", help="Any other config field as KEY=VALUE, repeatable "
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Any other config field as KEY=VALUE, repeatable "
                                    "(e.g. --set weight_decay=5e-4 --set dropout=0.2); see `bench list config`."),
     out: Path = typer.Option(Path("runs"), help="Parent folder of the run folder."),
     quiet: bool = typer.Option(False, help="No per-epoch lines."),
@@ -148,7 +148,7 @@ def lr_find(
     min_lr: float = typer.Option(1e-6, help="Start of the exponential LR ramp."),
     max_lr: float = typer.Option(10.0, help="End of the ramp (the test stops early when the loss explodes)."),
     steps: int = typer.Option(200, help="Mini-batches in the ramp."),
-    set_: list[str] = typer.Option([], "--set", help="Other config fields as KEY=VALUE."),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Other config fields as KEY=VALUE."),
     out: Path = typer.Option(Path("runs"), help="Parent folder for the curve (lr_range.csv)."),
 ) -> None:
     """LR range test (Smith 2017): ramp the LR up exponentially and suggest one.

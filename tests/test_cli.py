@@ -266,3 +266,9 @@ def test_faq_ends_with_a_tally_of_the_claims_verdicts(tmp_path):
     pd.DataFrame({"claim": ["8.1a", "8.1a", "8.1b", "8.2a"], "verdict": ["supported", "supported", "refuted", "supported"],
                   "comparison": ["x", "y", "z", "w"]}).to_csv(table, index=False)
     assert verdict_tally(table) == "claims: 2 supported, 1 refuted (of 3)"
+
+
+@pytest.mark.parametrize("command", ["run", "lr-find"])
+def test_help_names_what_to_type_not_a_python_type(command):
+    res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "160"})
+    assert res.exit_code == 0 and "KEY=VALUE" in res.output and "list[str]" not in res.output
