@@ -348,6 +348,9 @@ def sweep(
     gpus_per_trial: str = GPUS_PER_TRIAL,
     resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
                                       "run of this sweep under --out. Finished trials are kept and not re-run."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: also run again every trial that "
+                                      "ended in an error (a resume always re-runs those lost to a dead worker or a "
+                                      "failed write)."),
     dashboard: bool = typer.Option(False, help="Start Ray's dashboard with the local Ray (off by default)."),
     stack_seeds: bool | None = typer.Option(None, "--stack-seeds/--no-stack-seeds", help="Train each level's final "
                                             "seeds as one stacked model (torch.func) where the config allows (no "
@@ -391,7 +394,8 @@ def sweep(
     try:
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
-                           dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard)
+                           dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard,
+                           retry_failed=retry_failed)
     except KeyboardInterrupt as e:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(exit_status(e)) from None

@@ -21,6 +21,16 @@ class TrialStatus(StrEnum):
         return tuple(s for s in cls if s.is_failure())
 
 
+# The first words of the error of a trial whose worker or storage failed (a killed worker, a node lost, a part that
+# could not be written) on every try: no result of the trial's own, so a resume runs it again instead of counting it.
+INFRASTRUCTURE = "infrastructure failure"
+INFRA_RETRIES = 2  # re-runs of such a trial, with its recorded config and seed, before it is recorded
+
+
+def is_infrastructure(status: str, error: str) -> bool:
+    return status == TrialStatus.ERROR and error.startswith(INFRASTRUCTURE)
+
+
 class Phase(StrEnum):
     TUNE = "tune"  # a level's search for its own hyperparameters, judged on validation data
     CONFIRM = "confirm"  # the search's top configs re-run on a second seed: the choice rests on two seeds

@@ -121,3 +121,37 @@ def test_an_interrupt_inside_a_deferred_block_is_raised_after_it(sig, status):
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGHUP, before[1])
+
+
+# --- trials lost to their infrastructure: retried by Tune, then recorded with that cause and re-run on resume ---
+
+def lost_and_failed(folder: Path) -> Plan:
+    """Seed 0 lost to a dead worker on every try, seed 1 failed by its own exception."""
+    from bench.results import ResultStore, TrialRecord
+    from bench.status import INFRASTRUCTURE, TrialStatus
+
+    plan = tiny_plan()
+    store = ResultStore(folder)
+    for tid, error in (("demo.mlp.seed-0", f"{INFRASTRUCTURE} on 3 tries: the trial's worker died"),
+                       ("demo.mlp.seed-1", "ValueError: bad input")):
+        store.add(TrialRecord(tid, {}, plan.groups[0].base.to_dict(), TrialStatus.ERROR, {}, [], [], error))
+    return plan
+
+
+def test_a_resume_reruns_trials_lost_to_their_infrastructure_and_with_retry_failed_every_error(tmp_path):
+    from bench.results import ResultStore
+
+    lost_and_failed(tmp_path)
+    records = ResultStore(tmp_path).finished()
+    assert set(Plan(None, records, groups=tiny_plan().groups).groups[0].done) == {"demo.mlp.seed-1"}
+    assert Plan(None, records, groups=tiny_plan().groups, retry_failed=True).groups[0].done == {}
+
+
+def test_a_plan_with_a_lost_trial_is_not_judged(tmp_path):
+    plan = lost_and_failed(tmp_path)
+    for tid in plan.groups[0].final_ids():  # the live searcher counted both as done
+        plan.groups[0].done[tid] = None
+    with pytest.raises(PlanIncomplete, match=r"1 trial\(s\) lost to worker or storage failures on every try "
+                                             r"\(demo.mlp.seed-0\); nothing was judged"):
+        plan.check_finished(tmp_path)
+

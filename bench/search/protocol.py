@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from bench.config import ConfigError, TrialConfig
 from bench.errors import PlanIncomplete
 from bench.scores import tuning_metric
-from bench.status import Phase, TrialStatus
+from bench.status import Phase, TrialStatus, is_infrastructure
 
 if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
 
@@ -329,11 +329,15 @@ class Plan:
     from its space, or groups built by another front-end (the FAQ's experiments: space None)."""
 
     def __init__(self, space: SweepSpace | None, records: list[TrialRecord] = (), suggested: dict[str, dict] | None = None,
-                 groups: list[Group] | None = None):
+                 groups: list[Group] | None = None, retry_failed: bool = False):
+        """`records`: the finished trials (their parts); a trial lost to its infrastructure (status.is_infrastructure)
+        is not finished and runs again, and with `retry_failed` neither is any other errored trial."""
         self.space = space
         self.groups: list[Group] = self.sweep_groups(space) if groups is None else groups
         owners = {tid: g for g in self.groups for tid in (*g.tuning_ids(), *g.confirm_slots(), *g.final_ids())}
         for rec in records:
+            if is_infrastructure(rec.status, rec.error) or (retry_failed and rec.status == TrialStatus.ERROR):
+                continue
             if rec.trial_id not in owners:
                 raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {self.name!r} as "
                                   "resolved now; resume with the same search space and --quick setting")
@@ -378,9 +382,20 @@ class Plan:
     def finished(self) -> bool:
         return all(g.finished() for g in self.groups)
 
-    def check_finished(self) -> None:
+    def check_finished(self, folder: Path | None = None) -> None:
         """Raise PlanIncomplete naming the groups whose trials have no result yet: a runner that returned early (a
-        swallowed interrupt, a run the executor ended) must not hand a partial plan to the judging."""
+        swallowed interrupt, a run the executor ended) must not hand a partial plan to the judging; nor one whose
+        trials in `folder` were lost to their infrastructure on every try."""
+        if folder is not None:
+            from bench.results import ResultStore
+
+            ids = {tid for g in self.groups for tid in (*g.tuning_ids(), *g.confirm_slots(), *g.final_ids())}
+            lost = [r.trial_id for r in ResultStore(folder).finished()
+                    if r.trial_id in ids and is_infrastructure(r.status, r.error)]
+            if lost:
+                raise PlanIncomplete(f"{self.name}: {len(lost)} trial(s) lost to worker or storage failures on every "
+                                     f"try ({', '.join(lost[:3])}); nothing was judged: run the same command with "
+                                     "--resume to run them again")
         if open_groups := [g for g in self.groups if not g.finished()]:
             named = ", ".join(f"{g.group} {g.level} ({len(g.done)} of {g.total()} trials)" for g in open_groups[:5])
             more = f" and {len(open_groups) - 5} more" if len(open_groups) > 5 else ""

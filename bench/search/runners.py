@@ -68,7 +68,7 @@ class InProcess:
             torch.set_num_threads(threads)  # trials set their own thread count; leave this process as it was
             with interrupts_deferred():  # a Ctrl-C inside Optuna's journal lock would leave it broken
                 export_run(folder, self.tensorboard)
-        plan.check_finished()
+        plan.check_finished(folder)
 
     def describe(self) -> dict[str, Any]:
         return {"runner": "in-process"}

@@ -48,12 +48,13 @@ def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> 
 def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
               cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
               dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
-              stack_seeds: bool | None = None, tensorboard: bool = True) -> Path:
+              stack_seeds: bool | None = None, tensorboard: bool = True, retry_failed: bool = False) -> Path:
     """Run (or resume) a sweep on a RayTune runner and return its run folder with trials/epochs/gradients tables,
     run.json and space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete:
     false. Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final
     seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU.
-    `tensorboard`: also write RUN/tensorboard/ (the Optuna journal RUN/optuna.log is always written: journal.py)."""
+    `tensorboard`: also write RUN/tensorboard/ (the Optuna journal RUN/optuna.log is always written: journal.py).
+    A resume runs again the trials lost to their worker or storage, and with `retry_failed` every errored trial."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
@@ -65,7 +66,8 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
         folder = None if resume is False else _resumed_folder(space, Path(out), resume)
         if folder:
             held.enter_context(run_lock(folder))  # before reading its parts: two resumes never run the same trials
-        plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder))
+        plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder),
+                    retry_failed=retry_failed)
         info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(),
                 "resumed_with": plan.finished_count()}
         if folder and (folder / "run.json").exists():  # keep the history of an interrupted run

@@ -60,7 +60,7 @@ from bench.search.space import SweepSpace, latin_hypercube
 from bench.search.trial import error_text, members, stop_flag, sweep_trial, write_part
 from bench.search.watchdog import start_watchdog
 from bench.stacked import why_not_stacked
-from bench.status import TrialStatus
+from bench.status import INFRA_RETRIES, INFRASTRUCTURE, TrialStatus
 from bench.train import TrialResult
 
 
@@ -301,7 +301,8 @@ class TrialLog(Callback):
         trace = str(trial.get_error() or "the trial's worker died").strip()
         for tid, config in members(task):  # one, or each seed of a stacked task
             if not (self.store.parts / f"{tid}.json").exists():
-                error = error_text(trace.splitlines()[-1], trace)
+                # the trainable records its own exceptions: an error reaching Tune is its worker's or storage's
+                error = error_text(f"{INFRASTRUCTURE} on {1 + INFRA_RETRIES} tries: {trace.splitlines()[-1]}", trace)
                 write_part(task, tid, TrialResult(config, TrialStatus.ERROR, {}, [], [], error))
         self._line(trials, trial, {"status": TrialStatus.ERROR})
 
@@ -518,10 +519,11 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
                                         trial_name_creator=_tune_name, trial_dirname_creator=_tune_name),
             run_config=tune.RunConfig(name=plan.name.replace("/", "_"), storage_path=storage, verbose=0,
                                       callbacks=[TrialLog(plan, folder, log, progress)],
-                                      checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False)))
+                                      checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+                                      failure_config=tune.FailureConfig(max_failures=INFRA_RETRIES)))
         with live(progress, log):
             tuner.fit()
-        plan.check_finished()  # Tune may still return early (its handler turned back on): never hand on a partial plan
+        plan.check_finished(folder)  # Tune may still return early (its handler turned back on): never hand on a partial plan
     finally:
         shutil.rmtree(storage, ignore_errors=True)
         if own_pending:
