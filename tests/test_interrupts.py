@@ -155,3 +155,57 @@ def test_a_plan_with_a_lost_trial_is_not_judged(tmp_path):
                                              r"\(demo.mlp.seed-0\); nothing was judged"):
         plan.check_finished(tmp_path)
 
+
+
+def descendants(root: int) -> dict[int, bytes]:
+    """pid -> command line of every process below `root` (Ray's workers are the raylet's children, the raylet the
+    driver's): only this test's own processes, never another run's on the same machine."""
+    parent, cmd = {}, {}
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit():
+                parent[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                cmd[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def below(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == root:
+                return True
+        return False
+    return {pid: cmd[pid] for pid in parent if below(pid)}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
+def test_a_killed_worker_is_retried_and_the_sweep_ends_complete(tmp_path):
+    """SIGKILL of a Ray worker while its trial trains: Tune re-runs the trial with its config and seed, and the
+    sweep ends complete with every trial's own result; no error part, exit 0."""
+    import pandas as pd
+    import yaml
+
+    from tests.test_sweep import tiny_space
+
+    path = tmp_path / "killworker.yaml"
+    path.write_text(yaml.safe_dump(tiny_space(name="killworker", budget={"trials_per_level": 3, "epochs": 3, "seeds": 2,
+                                                                         "grace_epochs": 3})))
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "sweep", str(path), "--out", str(out)], cwd=ROOT,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline, killed = time.monotonic() + 300, None
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        if list(out.glob("killworker-*/parts/*.json")):  # trials are under way: kill one that is training
+            workers = [pid for pid, cmd in descendants(proc.pid).items() if cmd.startswith(b"ray::ImplicitFunc")]
+            if workers:
+                killed = workers[0]
+                os.kill(killed, signal.SIGKILL)
+        time.sleep(0.05)
+    output, _ = proc.communicate(timeout=300)
+    assert killed is not None, output[-3000:]
+    assert proc.returncode == 0, output[-3000:]
+    trials = pd.read_parquet(next(out.glob("killworker-*")) / "trials.parquet")
+    assert len(trials) == trials["trial_id"].nunique() and not (trials["status"] == "error").any(), \
+        trials[["trial_id", "status", "error"]]
