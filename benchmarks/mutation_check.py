@@ -486,6 +486,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("no-did-you-mean", "an unknown name gets no suggestion of the close one", "bench/registry.py",
            "+ did_you_mean(name, list(registry))) from None", ") from None",
            ("tests/test_cli.py::test_unknown_names_get_a_suggestion",)),
+    Mutant("rmsprop-at-chance-trains", "RMSprop 'trains the stalled net' when both optimizers end at chance and its "
+           "loss is lower in the last digits", "bench/studies/vanishing.py",
+           "[r < s and r < TRAINED * CHANCE_LOSS for r, s in zip(rms_loss, sgd_loss, strict=True)]",
+           "[r < s for r, s in zip(rms_loss, sgd_loss, strict=True)]", (T_STUDY,)),
 )
 
 

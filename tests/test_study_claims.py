@@ -417,3 +417,15 @@ def test_gradient_clipping_must_hold_on_both_exploding_nets(study):
     study.claims.clear()
     exp.clip_claim(study, settings, {**runs, "residual MLP": {"none": calm, "gradient clipping": calm}})
     assert outcome(study, "grad-norm-clip") == ClaimOutcome.UNTESTABLE
+
+
+def test_rmsprop_at_chance_has_not_trained_the_stalled_net_whatever_the_last_digits_say(study):
+    """Both optimizers end at chance (ln 10 = 2.303): RMSprop's 2.2999 is below SGD's 2.3026, but neither trained;
+    the claim 'RMSprop trains the net that stalls under SGD' fails. Trained (1.5) it passes."""
+    first = lambda label: [probed({1: 3e-5})] * MIN_SEEDS
+    for rms_loss, want in ((2.2999, ClaimOutcome.FAIL), (1.5, ClaimOutcome.PASS)):
+        study.claims.clear()
+        deep = stalled_and_rmsprop() | {"lecun": [probed({10: 1e-5, 300: 1e-5}, 2.3026)] * MIN_SEEDS,
+                                         "lecun/rmsprop lr=0.0001": [probed({10: 1e-2, 300: 1.0}, rms_loss)] * MIN_SEEDS}
+        van.rmsprop_claims(study, deep, tuning_of(stalled_and_rmsprop()), first)
+        assert outcome(study, "faq-rmsprop") == want

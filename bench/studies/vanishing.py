@@ -110,6 +110,8 @@ LR_GRID = {"momentum": (0.01, 0.1), "rmsprop": (1e-4, 1e-3)}
 # Same weights and same mini-batch give the same back-propagated gradient whatever the optimizer: at step 1 the two
 # arms may differ only by floating-point noise.
 FIRST_STEP_TOL = 0.01
+CHANCE_LOSS = math.log(10)  # cross-entropy of the uniform prediction over MNIST-1D's 10 classes
+TRAINED = 0.9  # a net whose final train loss stays above this fraction of chance has not trained
 
 CRIT = {
     "gb-standard": f"Var ratio layer 1 / layer 5 <= (1/3)^4 = {GB_THEORY:.4f} (linear-regime theory; tanh' <= 1 makes "
@@ -127,7 +129,8 @@ CRIT = {
     "he-train": "final train loss with He init below that with std sqrt(1/n)",
     "restore": f"median over probe steps of back-propagated RMS ratio first / last hidden layer within "
                f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] and final train loss below the plain net's (same seed)",
-    "rms-train": "RMSprop ends with a lower train loss than SGD-momentum, each at its LR picked from its grid by final "
+    "rms-train": f"RMSprop ends with a lower train loss than SGD-momentum and below {TRAINED:g} x chance (ln 10; a net at "
+                 "chance has not trained, whatever the last digits say), each at its LR picked from its grid by final "
                  "validation loss on a separate tuning seed",
     "rms-updates": "median over probe steps of update/weight ratio first / last hidden layer within [0.1, 10] with "
                    "RMSprop and below 0.01 with SGD-momentum",
@@ -418,7 +421,7 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
                 "SGD", "seed FAQ 8.1 / 8.5", CRIT["rms-train"],
                 f"final train loss SGD {fmt_seeds(sgd_loss)}, RMSprop {fmt_seeds(rms_loss)}; {names}",
-                [r < s for r, s in zip(rms_loss, sgd_loss, strict=True)])
+                [r < s and r < TRAINED * CHANCE_LOSS for r, s in zip(rms_loss, sgd_loss, strict=True)])
     upd = {k: [finite_median(hidden_ratio(r, "update_ratio")) for r in runs] for k, runs in (("sgd", sgd), ("rms", rms))}
     study.claim("rmsprop-updates", "Mechanism: RMSprop equalizes the size of the updates across depth (per-parameter "
                 "normalization), where SGD's updates vanish with the gradient", "Tieleman & Hinton 2012",
