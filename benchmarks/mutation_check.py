@@ -490,6 +490,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "loss is lower in the last digits", "bench/studies/vanishing.py",
            "[r < s and r < TRAINED * CHANCE_LOSS for r, s in zip(rms_loss, sgd_loss, strict=True)]",
            "[r < s for r, s in zip(rms_loss, sgd_loss, strict=True)]", (T_STUDY,)),
+    Mutant("dead-sgd-restores", "a dead SGD net (gradient ratio NaN) counts as having restored the gradient",
+           "bench/studies/vanishing.py", "and r1 >= DEPTH_LIMIT and not s1 >= DEPTH_LIMIT",
+           "and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT", (T_STUDY,)),
 )
 
 

@@ -429,3 +429,11 @@ def test_rmsprop_at_chance_has_not_trained_the_stalled_net_whatever_the_last_dig
                                          "lecun/rmsprop lr=0.0001": [probed({10: 1e-2, 300: 1.0}, rms_loss)] * MIN_SEEDS}
         van.rmsprop_claims(study, deep, tuning_of(stalled_and_rmsprop()), first)
         assert outcome(study, "faq-rmsprop") == want
+
+
+def test_a_dead_sgd_net_whose_gradient_ratio_is_nan_has_not_restored_the_gradient(study):
+    """SGD at a high LR kills the ReLU net: no gradient reaches either end, the ratio is 0/0 = NaN. That restores
+    nothing, so it must not fail the RMSprop claim as if SGD had restored the gradient."""
+    deep = stalled_and_rmsprop() | {"lecun": [probed({10: 1e-5, 300: float("nan")}, 2.3)] * MIN_SEEDS}
+    van.rmsprop_claims(study, deep, tuning_of(stalled_and_rmsprop()), lambda label: [probed({1: 3e-5})] * MIN_SEEDS)
+    assert passed(study, "rmsprop-backprop")

@@ -443,7 +443,8 @@ def backprop_claim(study: Study, first: dict[str, list[TrialResult]], runs: dict
                 CRIT["rms-backprop"],
                 f"back-propagated ratio first / last: step 1 SGD {fmt_seeds(start['sgd'])}, RMSprop "
                 f"{fmt_seeds(start['rms'])}; last probe SGD {fmt_seeds(end['sgd'])}, RMSprop {fmt_seeds(end['rms'])}",
-                [abs(r0 / s0 - 1) <= FIRST_STEP_TOL and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT
+                # `not s1 >= ...`: a NaN ratio (no gradient reaches either layer: the SGD net died) restores nothing
+                [abs(r0 / s0 - 1) <= FIRST_STEP_TOL and r1 >= DEPTH_LIMIT and not s1 >= DEPTH_LIMIT
                  for r0, s0, r1, s1 in zip(start["rms"], start["sgd"], end["rms"], end["sgd"], strict=True)])
 
 
