@@ -3,10 +3,12 @@
 `ray.shutdown()` stops the private Ray when the driver ends normally or by an exception; a driver killed outright
 (SIGKILL, the out-of-memory killer) runs no code, and the Ray processes it started outlive it: the raylet and GCS
 notice within seconds, but the dashboard and runtime-env agents linger for about a minute. The watchdog is a small
-separate process (its own session: a terminal's Ctrl-C does not reach it) that polls the driver; when the driver
-is gone it stops every process whose command line names the Ray session's folder (each of that Ray's processes
-carries it), SIGTERM first, then SIGKILL. It leaves on its own once the session's processes are gone (a driver
-that shut its Ray down and goes on, as a test process does). Linux only (/proc); elsewhere nothing is started.
+separate process (its own session: a terminal's Ctrl-C does not reach it) that polls the driver and keeps a list
+of the Ray processes: those whose command line names the session's folder, and every descendant of the driver (the
+agents and workers rename themselves, ray::DashboardAgent, and carry no path, but are the raylet's children). When
+the driver is gone it stops them, SIGTERM first, then SIGKILL, each only if its start time is still the one seen.
+It leaves on its own once the session's processes are gone (a driver that shut its Ray down and goes on, as a test
+process does). Linux only (/proc); elsewhere nothing is started.
 """
 from __future__ import annotations
 
@@ -23,50 +25,67 @@ driver, session = int(sys.argv[1]), sys.argv[2].encode()
 me = os.getpid()
 
 
+def table():
+    # pid -> (parent, start time, command line) of every process
+    rows = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    rows[int(entry)] = (int(fields[1]), fields[19], f.read())
+            except (OSError, IndexError, ValueError):
+                pass
+    return rows
+
+
 def alive(pid):
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return not open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return not open(f"/proc/{pid}/stat").read().split(") ")[-1].startswith("Z")
 
 
-def session_pids():
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) not in (me, driver):
+def ray_processes(rows):
+    # the session's processes (by command line) and every descendant of the driver: the agents and workers rename
+    # themselves (ray::DashboardAgent, ray::IDLE) and keep no session path, but are the raylet's children
+    children = {}
+    for pid, (parent, _, _) in rows.items():
+        children.setdefault(parent, []).append(pid)
+    todo = children.get(driver, []) + [pid for pid, (_, _, cmd) in rows.items() if session in cmd]
+    found = {}
+    while todo:
+        pid = todo.pop()
+        if pid in found or pid in (me, driver) or pid not in rows:
+            continue
+        found[pid] = rows[pid][1]
+        todo += children.get(pid, [])
+    return found
+
+
+def stop(known, sig):
+    rows = table()
+    for pid, started in known.items():
+        if pid in rows and rows[pid][1] == started:  # the same process, not a new one with a reused pid
             try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    if session in f.read():
-                        pids.append(int(entry))
+                os.kill(pid, sig)
             except OSError:
                 pass
-    return pids
 
 
-def stop(pids, sig):
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except OSError:
-            pass
-
-
-tick = 0
+known, tick = {}, 0
 while True:
     time.sleep(0.5)
     tick += 1
     if not alive(driver):
-        stop(session_pids(), signal.SIGTERM)
-        deadline = time.monotonic() + 3
-        while session_pids() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        stop(session_pids(), signal.SIGKILL)
+        stop(known, signal.SIGTERM)
+        time.sleep(2)
+        stop(known, signal.SIGKILL)
         break
-    if tick % 10 == 0 and not session_pids():
-        break
+    if tick % 4 == 1:
+        known = ray_processes(table())
+        if tick > 20 and not any(session in cmd for _, _, cmd in table().values() if cmd):
+            break
 """
 
 
