@@ -252,9 +252,10 @@ def test_tiny_faq_judges_every_claim(tmp_path):
     for q in QUESTIONS:
         assert f'id="q{q.id}"' in html and f"> {q.quote}" in md
         for c in q.claims:
-            found = re.search(rf'<h3 id="c{re.escape(c.id)}">{re.escape(c.id)} <span class="verdict-([\w-]+)">', html)
+            found = re.search(rf'<h3 id="c{re.escape(c.id)}" class="claim">{re.escape(c.id)} '
+                              rf'<span class="badge \w+ verdict-([\w-]+)">', html)
             assert found, c.id
-            verdicts[c.id] = found.group(1).replace("-", " ")
+            verdicts[c.id] = {w: k for k, w in st.VERDICT_WORDS.items()}[found.group(1).replace("-", " ")]
         for spec in q.figures:
             assert f'<figure id="fig-{spec.name}"><img' in html, spec.name
     assert set(verdicts.values()) <= set(st.VERDICT_WORDS)

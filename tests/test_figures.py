@@ -277,3 +277,7 @@ def test_importance_of_many_levels_enters_the_level_as_its_rank_and_finds_it():
         sorted(df.groupby("level")["objective"].first())  # rank order is mean-objective order
     imp = tb.param_importance(df).set_index("param")["importance"]
     assert imp["level"] > 0.9 and imp["lr"] < 0.1
+
+
+def test_a_png_from_elsewhere_states_no_text_size():
+    assert fg.png_font_px(b"not a png") is None and fg.png_font_px(b"\x89PNG\r\n\x1a\n") is None

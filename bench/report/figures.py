@@ -82,9 +82,12 @@ def png(fig: Figure) -> bytes:
 
 def png_font_px(data: bytes) -> float | None:
     """The smallest text of a PNG that png() wrote, in pixels at its natural size (None for other PNGs)."""
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    value = Image.open(io.BytesIO(data)).text.get(FONT_KEY)
+    try:
+        value = Image.open(io.BytesIO(data)).text.get(FONT_KEY)
+    except (UnidentifiedImageError, OSError):  # not a PNG this module can read: it states nothing
+        return None
     return float(value) if value else None
 
 
