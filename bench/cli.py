@@ -29,6 +29,7 @@ ENVIRONMENT = {
     "RAY_USAGE_STATS_ENABLED": "default 0 (no usage reports)",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "default 1 (no Tune log files per trial; bench writes its own)",
     "RAY_AIR_NEW_OUTPUT": "default 0 (Tune stays quiet; bench prints its own lines)",
+    "TUNE_DISABLE_SIGINT_HANDLER": "default 1 (Ctrl-C reaches bench, which stops the run and says how to resume)",
 }
 EPILOG = ("Environment (a value you set wins over bench's default):\n\n"
           + "\n\n".join(f"{k}: {v}" for k, v in ENVIRONMENT.items()))

@@ -310,8 +310,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "self.stack_seeds = self.gpus > 0 if self.stack_seeds is None", "self.stack_seeds = True if self.stack_seeds is None",
            ("tests/test_sweep.py::test_sweep_end_to_end_with_a_diverging_level",)),
     Mutant("cli-drops-stack-seeds", "bench sweep --stack-seeds/--no-stack-seeds never reach the sweep", "bench/cli.py",
-           "dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard)",
-           "dashboard=dashboard, tensorboard=tensorboard)", (T_STACK_SWEEP,)),
+           "dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard,",
+           "dashboard=dashboard, tensorboard=tensorboard,", (T_STACK_SWEEP,)),
     # --- the engine's runners and trial cache ----------------------------------------------------------------
     Mutant("cache-keeps-failures", "a trial that failed (e.g. out of memory) is cached and never trained again",
            "bench/search/trial.py", "if hit and result.status != TrialStatus.ERROR:", "if hit:",
