@@ -493,6 +493,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("dead-sgd-restores", "a dead SGD net (gradient ratio NaN) counts as having restored the gradient",
            "bench/studies/vanishing.py", "and r1 >= DEPTH_LIMIT and not s1 >= DEPTH_LIMIT",
            "and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT", (T_STUDY,)),
+    Mutant("mae-fits-negated-target", "the absolute-error loss pulls a regression output towards -y",
+           "bench/components/losses.py", "return F.l1_loss(out.float().squeeze(-1), y)",
+           "return F.l1_loss(out.float().squeeze(-1), -y)",
+           ("tests/test_train.py::test_every_regression_loss_trains_a_regressor",)),
 )
 
 
