@@ -18,7 +18,7 @@ from tests.test_sweep import ray_head, wait_for_port
 def test_faq_runs_its_trials_on_a_separately_started_head(tmp_path):
     with ray_head() as (address, head_tmp):
         wait_for_port(address)
-        cmd = [sys.executable, "-m", "bench", "faq", "--quick", "--questions", "8.2", "--address", address,
+        cmd = [sys.executable, "-m", "bench", "faq", "--budget", "tiny", "--questions", "8.2", "--address", address,
                "--out", str(tmp_path / "faq"), "--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")]
         res = subprocess.run(cmd, env={**os.environ, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True,
                              timeout=600)
@@ -34,7 +34,7 @@ def test_faq_runs_its_trials_on_a_separately_started_head(tmp_path):
     assert len(trials) > 0 and set(trials["status"]) <= {"ok", "diverged"}
     ran = json.loads((tmp_path / "runs" / "losses" / "run.json").read_text())
     assert ran["runner"]["runner"] == "ray tune" and ran["runner"]["address"] == address
-    assert ran["budget"]["name"] == "quick" and len(trials) == len(list((tmp_path / "runs" / "losses" / "parts").glob("*.json")))
+    assert ran["budget"]["name"] == "tiny" and len(trials) == len(list((tmp_path / "runs" / "losses" / "parts").glob("*.json")))
     assert head_workers, "no worker of the head ran anything"
     assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
     ran = json.loads((tmp_path / "studies" / "exploding" / "run.json").read_text())["runner"]
