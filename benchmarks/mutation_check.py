@@ -530,7 +530,7 @@ STOPPING = threading.Event()  # set on interruption: no further pytest run start
 
 def run_tests(copy: Path, tests: tuple[str, ...]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *tests]  # -j runs in parallel
     if STOPPING.is_set():
         return subprocess.CompletedProcess(cmd, 130, "", "interrupted")
     with subprocess.Popen(cmd, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:

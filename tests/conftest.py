@@ -1,12 +1,19 @@
 """Tiny datasets in the exact on-disk formats of CIFAR-10 and IMDB, so the real loaders run offline in tests."""
 from __future__ import annotations
 
+import os
 import pickle
 import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# pytest-xdist's workers export COLUMNS=80 and LINES=24, which rich reads once, when bench.cli makes its console: the
+# width would then stay fixed at 80 for every test in the worker, and tests that widen the terminal through COLUMNS
+# (bench list) would see their rows cut. Without them the console reads the terminal's size when it prints.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 
 CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
