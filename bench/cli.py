@@ -347,8 +347,9 @@ def sweep(
     address: str | None = ADDRESS,
     cpus_per_trial: float = CPUS_PER_TRIAL,
     gpus_per_trial: str = GPUS_PER_TRIAL,
-    resume: str | None = typer.Option(None, help="Continue an interrupted sweep: its run folder, or 'last' for the newest "
-                                      "run of this sweep under --out. Finished trials are kept and not re-run."),
+    resume: str | None = typer.Option(None, help="Continue an interrupted run: only trials without a result train, with the "
+                                      "configs recorded for them. A sweep's runs are timestamped, so name one: its "
+                                      "run folder, or 'last' for the newest run of this sweep under --out."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: also run again every trial that "
                                       "ended in an error (a resume always re-runs those lost to a dead worker or a "
                                       "failed write)."),
@@ -629,8 +630,8 @@ def faq(
     out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
     runs: Path = typer.Option(Path("runs/faq"), help="Folder of the experiments' result tables and the trial cache."),
     studies: Path = typer.Option(Path("reports/studies"), help="Folder of the gradient studies' outputs (8.5, 8.6)."),
-    resume: bool = typer.Option(False, "--resume", "--reuse", help="Continue an interrupted or earlier run: trials and "
-                                "study results already in --runs and --studies are reused instead of trained again."),
+    resume: bool = typer.Option(False, "--resume", "--reuse", help="Continue an interrupted run: only trials without a "
+                                "result train, with the configs recorded for them (the run in --runs and --studies)."),
     address: str | None = ADDRESS,
     cpus_per_trial: float = CPUS_PER_TRIAL,
     gpus_per_trial: str = GPUS_PER_TRIAL,
@@ -731,8 +732,8 @@ def study(
                                      "of 5 meet its criterion)."),
     out: Path = typer.Option(Path("reports/studies"), help="Parent folder; the study writes OUT/NAME/ (claims.md, "
                              "claims.csv, PNG figures, Parquet tables)."),
-    resume: bool = typer.Option(False, help="Continue an interrupted or earlier run of this study: trials of a config "
-                                "it already trained come from OUT/NAME/cache instead of training again."),
+    resume: bool = typer.Option(False, help="Continue an interrupted run: only trials without a result train, with the "
+                                "configs recorded for them (the run in OUT/NAME)."),
     address: str | None = ADDRESS,
     cpus_per_trial: float = CPUS_PER_TRIAL,
     gpus_per_trial: str = GPUS_PER_TRIAL,
