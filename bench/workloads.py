@@ -284,9 +284,17 @@ WORKLOADS: dict[str, WorkloadSpec] = {
 }
 
 
-def recipe_config(workload: str, budget: str = "full", **changes: Any) -> TrialConfig:
-    """The TrialConfig of one run of the workload's recipe at `budget`, with `changes` (what an experiment varies)."""
-    return TrialConfig.from_dict({**get_workload(workload).recipe.run(budget), "workload": workload, **changes})
+def recipe_config(workload: str, budget: str | None = "full", /, **changes: Any) -> TrialConfig:
+    """The TrialConfig of one run of the workload's recipe at `budget` (None: the recipe's settings, epochs as
+    `changes` give them), with `changes` (what an experiment varies). Where the changes pick another optimizer
+    than the recipe's, that optimizer trains with its published defaults (e.g. AdamW's weight decay 1e-2) except
+    where the changes set them: the recipe's hyperparameters belong to the recipe's optimizer."""
+    from bench.components.optimizers import OPTIMIZERS
+
+    recipe = get_workload(workload).recipe
+    settings = {**(recipe.run(budget) if budget is not None else recipe.settings), **changes, "workload": workload}
+    defaults = lookup(OPTIMIZERS, "optimizer", settings.get("optimizer", TrialConfig.optimizer)).defaults
+    return TrialConfig.from_dict({**settings, **{k: v for k, v in defaults.items() if k not in changes}})
 
 
 def get_workload(name: str) -> WorkloadSpec:

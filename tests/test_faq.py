@@ -31,7 +31,7 @@ from bench.search.protocol import objective
 from bench.search.runners import InProcess
 from bench.search.trial import UNTRACKED, config_key
 from bench.train import steps_per_epoch
-from bench.workloads import WORKLOADS, target_value
+from bench.workloads import WORKLOADS, get_workload, target_value
 
 
 def scores_table(levels: dict[str, list[float]], group: str = "g") -> pd.DataFrame:
@@ -210,7 +210,9 @@ def test_tuning_is_judged_on_validation_and_identity_ignores_threads():
     plan = plan_experiment(exp, BUDGETS["tiny"], Path("unused"), print)
     assert [(g.metric, g.mode) for g in plan.groups] == [("val_f1", "max"), ("val_acc", "max")]  # validation, not test
     cfg = trial_config(BUDGETS["quick"], Cell("g", "l", {"workload": "mnist1d-cnn"}), 0.01, 3).to_dict()
-    assert cfg["threads"] == 1 and cfg["epochs"] == BUDGETS["quick"].epochs and cfg["seed"] == 3
+    assert cfg["threads"] == 1 and cfg["epochs"] == BUDGETS["quick"].epochs_for("mnist1d-cnn") == 12 and cfg["seed"] == 3
+    recipe = get_workload("mnist1d-cnn").recipe.settings  # the workload's recipe, but for what the cell changes (lr)
+    assert {k: cfg[k] for k in recipe if k != "lr"} == {k: v for k, v in recipe.items() if k != "lr"}
     assert config_key(cfg) == config_key({**cfg, **{k: "other" for k in UNTRACKED}})
     assert config_key(cfg) != config_key({**cfg, "seed": 4})
 
@@ -425,3 +427,21 @@ def test_an_interrupted_faq_resumes_to_the_verdicts_of_an_uninterrupted_run(tmp_
     assert len(calls) == total - 5  # the 5 trials that finished before the interrupt came from the cache
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "verdicts.csv"),
                                   pd.read_csv(tmp_path / "clean" / "verdicts.csv"))
+
+
+def test_the_faq_optimizer_question_runs_the_flagship_sweeps_trials_on_the_cnn():
+    """8.1 and `bench sweep optimizers --quick` cannot disagree on mnist1d-cnn: every optimizer they share is the same
+    protocol group (recipe config with the optimizer's defaults, LR grid and refinement, confirm seed, final seeds)."""
+    from bench.search.protocol import Plan
+    from bench.search.space import load_space
+
+    sweep = {(g.group, g.level): g for g in Plan.sweep_groups(load_space("optimizers").quick_version())}
+    faq = plan_experiment(fq.optimizers(BUDGETS["quick"]), BUDGETS["quick"], Path("unused"), print)
+    shared = [g for g in faq.groups if (g.group, g.level) in sweep]
+    assert {g.level for g in shared} == set(fq.OPTIMIZERS) and {g.group for g in shared} == {fq.CNN}
+    for g in shared:
+        s = sweep[(g.group, g.level)]
+        assert g.config({"lr": 0.1}, 3, 1) == s.config({"lr": 0.1}, 3, 1), g.level  # the trial a grid point trains
+        assert (g.tuned, g.grid, g.trials, g.confirm, g.confirm_seed, g.seeds) == \
+            (s.tuned, s.grid, s.trials, s.confirm, s.confirm_seed, s.seeds)
+        assert g.tuning_ids() == s.tuning_ids() and list(g.final_ids()) == list(s.final_ids())

@@ -26,7 +26,7 @@ from bench.report import stats as st
 from bench.report import tables as tb
 from bench.results import read_run
 from bench.scores import at_chance
-from bench.search.experiment import Budget
+from bench.search.protocol import Budget
 from bench.status import ClaimOutcome
 
 

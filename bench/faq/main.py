@@ -27,7 +27,8 @@ from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
 from bench.results import ensure_writable, read_provenance, run_lock
 from bench.scores import CHANCE_POINTS, CHANCE_SHARE
-from bench.search.experiment import BUDGETS, CACHE_DIR, Budget, Experiment, Log, data_baselines, run_experiment
+from bench.search.experiment import BUDGETS, CACHE_DIR, Experiment, Log, data_baselines, run_experiment
+from bench.search.protocol import Budget
 from bench.search.runners import InProcess, Runner
 
 STUDY_CLAIMS = "claims.csv"

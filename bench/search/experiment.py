@@ -18,13 +18,13 @@ import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
 from bench.results import ResultStore, atomic_write, provenance
-from bench.search.protocol import Group, Plan, ProtocolBudget
+from bench.search.protocol import Budget, Group, Plan
 from bench.search.runners import Runner
 from bench.search.trial import config_key
 
@@ -32,43 +32,19 @@ Log = Callable[[str], None]
 CACHE_DIR = "cache"
 
 
-@dataclass(frozen=True)
-class Budget(ProtocolBudget):
-    """How much work each FAQ experiment gets: the protocol's seeds and confirm step (ProtocolBudget), and `lrs`,
-    the grid every tuned level is trained on."""
-    name: str = "full"
-    lrs: tuple[float, ...] = ()
-    refine: bool = False  # add the two half-way points (geometric) around each level's best grid LR
-    epochs: int = 20
-    long_epochs: int = 100  # overfitting runs: long enough to overfit
-    sizes: tuple[int, ...] = ()  # training-set sizes of the overfitting sweep; the middle one is its baseline
-    finder_steps: int = 200  # mini-batches of the LR range test
-    structure_epochs: int = 50  # 8.7's models: the GRU's README recipe needs 50 epochs to beat the CNN (97.1% vs 94.2%)
-    n_train: int = 0  # cap on training samples for every trial (0 = all)
-    max_steps: int = 0
-    study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
-    overrides: dict[str, Any] = field(default_factory=dict)  # applied to every trial
-
-    def describe(self) -> str:
-        grid = ", ".join(f"{lr:g}" for lr in self.lrs)
-        caps = (f"; at most {self.n_train} training samples" if self.n_train else "") + \
-               (f", {self.max_steps} steps" if self.max_steps else "")
-        confirm = (f", its best {self.confirm} LRs re-run on a second seed and chosen by their mean over both"
-                   if self.confirm else "")
-        return (f"LR grid {{{grid}}}{' plus 2 refinement points' if self.refine else ''} per level (seed 0){confirm}, "
-                f"then {self.seeds} fresh seeds at the chosen LR; {self.epochs} epochs ({self.long_epochs} for "
-                f"overfitting runs){caps}")
-
-
 def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
     n = round(math.log10(hi / lo) * per_decade) + 1
     return tuple(float(f"{lo * 10 ** (i / per_decade):.3g}") for i in range(n))
 
 
+# The quick budget proposes exactly as the flagship sweep's quick budget does (search_spaces/optimizers.yaml: the
+# same LR grid and refinement, confirm step and seeds, the recipes' quick epochs), so a FAQ experiment and a sweep
+# that train the same workload and optimizer run the very same trials (tests/test_faq.py checks the two agree).
+QUICK_LRS = (1e-3, 1e-2, 1e-1, 1.0)
 BUDGETS: dict[str, Budget] = {
-    "full": Budget(name="full", lrs=_grid(1e-4, 1.0, 2), refine=True, seeds=5, epochs=20, long_epochs=100,
+    "full": Budget(name="full", lrs=_grid(1e-4, 1.0, 2), refine=True, seeds=5, long_epochs=100,
                    sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
-    "quick": Budget(name="quick", lrs=_grid(1e-4, 1.0, 1), refine=True, seeds=3, epochs=15, long_epochs=30,
+    "quick": Budget(name="quick", lrs=QUICK_LRS, refine=True, seeds=3, confirm=2, long_epochs=30,
                     sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=15),
     # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
     "tiny": Budget(name="tiny", lrs=(1e-3, 1e-2), refine=False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128),
@@ -97,10 +73,14 @@ class Experiment:
 
 
 def trial_config(budget: Budget, cell: Cell, lr: float, seed: int) -> TrialConfig:
+    """A cell's trial: its workload's recipe, changed by the budget's caps and the cell's own settings."""
+    from bench.workloads import recipe_config
+
+    workload = cell.config["workload"]
     caps = {"n_train": budget.n_train} if budget.n_train and not cell.config.get("n_train") else {}
-    epochs = budget.long_epochs if cell.long else budget.epochs
-    return TrialConfig.from_dict({**budget.overrides, **caps, "max_steps": budget.max_steps, "epochs": epochs,
-                                  **cell.config, "lr": lr, "seed": seed, "threads": 1})
+    epochs = budget.long_epochs if cell.long else budget.epochs_for(workload)
+    return recipe_config(workload, None, **{**budget.overrides, **caps, "max_steps": budget.max_steps,
+                                            "epochs": epochs, **cell.config, "lr": lr, "seed": seed, "threads": 1})
 
 
 # -- what the judges may ask of the workloads (bench/faq reads tables, not data) ---------------------------------
@@ -147,9 +127,9 @@ def plan_experiment(exp: Experiment, budget: Budget, cache: Path, log: Log,
         spec = get_workload(base.workload)
         tuned = ("lr",) if cell.lr is None else ()
         g = Group(len(groups), cell.level, cell.group, tuned, base, spec.target, spec.mode,
-                  trials=len(budget.lrs) + 2 * budget.refine if tuned else 0,
+                  trials=budget.tuning_trials(tuned),
                   seeds=budget.final_seeds() if usable else (), confirm=budget.confirm if tuned else 0,
-                  confirm_seed=budget.confirm_seed, grid=budget.lrs if tuned else (), experiment=exp.name,
+                  confirm_seed=budget.confirm_seed, grid=budget.grid_for(tuned), experiment=exp.name,
                   compare=exp.compare)
         groups[(cell.group, cell.level)] = g
     for cell in exp.cells:

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,8 +37,8 @@ CONFIRM_SEED_OFFSET = 1_001  # confirm_seed = seed + this: beyond the last final
 
 
 class BudgetName(StrEnum):
-    """The named budgets of the FAQ and the studies (`--budget`; `--quick` is quick): their presets are keyed by
-    these names (experiment.BUDGETS, each study's SCALES)."""
+    """The named budgets (`--budget`; `--quick` is quick): the FAQ's presets (experiment.BUDGETS), each study's
+    SCALES and the workload recipes' epochs are keyed by these names."""
     TINY = "tiny"  # the test suite's: every code path in seconds; its verdicts mean nothing
     QUICK = "quick"  # minutes to half an hour on 2 CPU cores
     FULL = "full"
@@ -53,13 +54,37 @@ def budget_name(quick: bool, name: str | None) -> BudgetName:
 
 
 @dataclass(frozen=True)
-class ProtocolBudget:
-    """What the protocol spends on every group, whichever front-end built it: the tuning seed, the confirm re-runs
-    of the top configs and the fresh seeds of the chosen one. A sweep's budget (space.Budget) and the FAQ's
-    (experiment.Budget) extend it with how they size their tuning and their trials."""
+class Budget:
+    """How much work a comparison gets, whichever front-end built it (a sweep's space, the FAQ's experiments): the
+    protocol's seeds and confirm step, how each level's nuisance parameters are proposed, and how long each trial
+    trains. The FAQ's presets are experiment.BUDGETS; a sweep's comes from its space file (`budget:`, `quick:`).
+    None means: derived (see the methods)."""
+    name: str = BudgetName.FULL  # the workload recipes' budget whose epochs apply where `epochs` is None
     seeds: int = 5  # fresh seeds the chosen configuration of each group is re-run with
     seed: int = 0  # seed of every tuning trial (and a sweep's TPE samplers); final seeds are seed+1 .. seed+seeds
     confirm: int = 2  # the search's top configs re-run on a second seed (confirm_seed); the choice is their mean; 0: off
+    # -- proposing: an LR grid (GridSearch) where a level tunes the LR alone and `lrs` is given, else TPE
+    lrs: tuple[float, ...] = ()  # the grid every level that tunes lr alone trains on (the same for every level)
+    refine: bool = False  # add the two half-way points (geometric) around each level's best grid LR
+    trials_per_level: int = 12  # TPE trials of every (level, group) search
+    tuned: tuple[str, ...] = ()  # the nuisance parameters this budget tunes (of those a level has); (): all of them
+    concurrency: int = 4  # most trials of one level's TPE search running at once (TPE learns from finished ones)
+    asha: bool = True  # early-stop bad TPE trials (never final-phase ones)
+    grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
+    reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
+    startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
+    # -- training
+    epochs: int | Mapping[str, int] | None = None  # or per workload; None: each workload's recipe's at `name`
+    n_train: int = 0  # cap on training samples for every trial (0 = all)
+    max_steps: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig settings applied to every trial
+    # -- the FAQ's experiments
+    long_epochs: int = 100  # overfitting runs: long enough to overfit
+    structure_epochs: int = 50  # 8.7's models: the GRU needs many epochs to beat the CNN
+    sizes: tuple[int, ...] = ()  # training-set sizes of the overfitting sweep; the middle one is its baseline
+    finder_steps: int = 200  # mini-batches of the LR range test
+    study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
+    quick: dict[str, Any] = field(default_factory=dict)  # a sweep's overrides for --quick
 
     def final_seeds(self) -> tuple[int, ...]:
         return tuple(range(self.seed + 1, self.seed + 1 + self.seeds))
@@ -68,6 +93,50 @@ class ProtocolBudget:
     def confirm_seed(self) -> int:
         """The second seed of the tuning decision: neither the tuning seed nor any final seed (seeds <= 1,000)."""
         return self.seed + CONFIRM_SEED_OFFSET
+
+    def grid_for(self, tuned: tuple[str, ...]) -> tuple[float, ...]:
+        """The LR grid a level tuning `tuned` trains on: the budget's, where the LR is all it tunes; else () (TPE)."""
+        return self.lrs if self.lrs and tuple(tuned) == ("lr",) else ()
+
+    def tuning_trials(self, tuned: tuple[str, ...]) -> int:
+        """Tuning trials of a level that tunes `tuned`: its grid and refinement points, or the TPE budget."""
+        if not tuned:
+            return 0
+        return len(self.lrs) + 2 * self.refine if self.grid_for(tuned) else self.trials_per_level
+
+    def epochs_for(self, workload: str) -> int:
+        if self.epochs is None:
+            from bench.workloads import get_workload
+
+            return get_workload(workload).recipe.epochs[self.name]
+        return self.epochs[workload] if isinstance(self.epochs, Mapping) else self.epochs
+
+    def grace_for(self, workload: str) -> int:
+        """Epochs before ASHA may stop a trial of this workload: grace_epochs, else a quarter of its epochs."""
+        return self.grace_epochs or max(1, self.epochs_for(workload) // 4)
+
+    @property
+    def startup(self) -> int:
+        return self.startup_trials or max(2, self.trials_per_level // 3)
+
+    def quick_version(self) -> Budget:
+        """The budget with its `quick` overrides applied (what --quick runs)."""
+        return replace(self, **self.quick, quick={}, name=BudgetName.QUICK)
+
+    def describe(self) -> str:
+        """The protocol in words (the FAQ page and the leaderboard state it)."""
+        if self.lrs:
+            grid = ", ".join(f"{lr:g}" for lr in self.lrs)
+            search = f"LR grid {{{grid}}}{' plus 2 refinement points' if self.refine else ''} per level (seed {self.seed})"
+        else:
+            search = f"{self.trials_per_level} TPE trials per level (seed {self.seed})"
+        confirm = (f", its best {self.confirm} configs re-run on a second seed and chosen by their mean over both"
+                   if self.confirm else "")
+        epochs = (f"{self.epochs} epochs" if isinstance(self.epochs, int) else
+                  f"each workload's recipe's epochs at the {self.name} budget")
+        caps = (f"; at most {self.n_train} training samples" if self.n_train else "") + \
+               (f", {self.max_steps} steps" if self.max_steps else "")
+        return f"{search}{confirm}, then {self.seeds} fresh seeds at the chosen config; {epochs}{caps}"
 
 SUGGESTED_DIR = "suggested"  # under the run folder: one JSON file per trial handed out, written before it starts
 
@@ -307,6 +376,15 @@ class Group:
         confirms = len(self.confirm_ids()) if self.tuning_finished() else len(self.confirm_slots())
         return len(self.tuning_ids()) + confirms + len(self.seeds)
 
+    def lr_extent(self, space: SweepSpace | None) -> tuple[float, float]:
+        """The LRs this group's search can reach (a chosen LR at either end may lie past them): its grid with the
+        refinement points beyond its ends, else the space's range."""
+        if self.grid:
+            half = math.log10(self.grid[1] / self.grid[0]) / 2 if self.trials > len(self.grid) else 0.0
+            return self.grid[0] / 10 ** half, self.grid[-1] * 10 ** half
+        lr = space.tune.get("lr") if space else None
+        return (lr.min, lr.max) if lr else (math.nan, math.nan)
+
     def config(self, params: dict[str, Any], seed: int, threads: int) -> TrialConfig:
         return self.base.replace(**params, seed=seed, threads=threads)
 
@@ -318,9 +396,9 @@ class Group:
                   "chosen_objective": chosen.objective if chosen else math.nan, "group": self.group}
         if space is None:
             return TrialTags(**common, experiment=self.experiment, compare=self.compare, tune_mode=self.mode).to_dict()
-        lr = space.tune.get("lr")
+        lr_min, lr_max = self.lr_extent(space)
         return TrialTags(**common, sweep=space.name, compare=space.compare, chance=self.chance,
-                         lr_min=lr.min if lr else math.nan, lr_max=lr.max if lr else math.nan,
+                         lr_min=lr_min, lr_max=lr_max,
                          chosen_seeds=(2 if self.confirm_slots() else 1) if chosen and self.tuned else 0).to_dict()
 
 
@@ -362,9 +440,10 @@ class Plan:
             spec = get_workload(workload)
             for level in space.levels:
                 base = space.base_config(level, workload)
-                groups.append(Group(len(groups), level, workload, space.tuned(level), base, spec.target, spec.mode,
-                                    space.budget.trials_per_level, space.budget.final_seeds(),
-                                    confirm=space.budget.confirm, confirm_seed=space.budget.confirm_seed))
+                tuned, b = space.tuned(level), space.budget
+                groups.append(Group(len(groups), level, workload, tuned, base, spec.target, spec.mode,
+                                    b.tuning_trials(tuned), b.final_seeds(), confirm=b.confirm,
+                                    confirm_seed=b.confirm_seed, grid=b.grid_for(tuned)))
         chance: dict[str, float] = {}  # per workload: its data are read once
         for g in groups:
             if g.workload not in chance:

@@ -11,14 +11,14 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.config import ConfigError, TrialConfig
-from bench.search.protocol import CONFIRM_SEED_OFFSET, ProtocolBudget
+from bench.search.protocol import CONFIRM_SEED_OFFSET, Budget
 
 # search_spaces/ at the top of a checkout; an installed wheel carries the same files as package data, bench/search_spaces/
 _PACKAGED = Path(__file__).resolve().parents[1] / "search_spaces"
@@ -82,44 +82,19 @@ class Range:
                                                                               else {})
 
 
-@dataclass(frozen=True)
-class Budget(ProtocolBudget):
-    """How much work each level of a sweep gets: the protocol's seeds and confirm step (ProtocolBudget) and its
-    TPE search. None means: derived from the other fields (see the properties)."""
-    trials_per_level: int = 12  # tuning trials of every (level, workload) search
-    epochs: int | dict[str, int] | None = None  # or per workload: {workload: epochs}; None: each workload's recipe's
-    tuned: tuple[str, ...] = ()  # the nuisance parameters this budget tunes (of those a level has); (): all of them
-    concurrency: int = 4  # most trials of one level's search running at once (TPE learns from finished ones)
-    asha: bool = True  # early-stop bad tuning trials (never final-phase ones)
-    grace_epochs: int | None = None  # epochs before ASHA may stop a trial; default a quarter of the epochs
-    reduction_factor: int = 3  # ASHA keeps the best 1/reduction_factor at each rung
-    startup_trials: int | None = None  # random trials before TPE models the space; default a third of the budget
-    quick: dict[str, Any] = field(default_factory=dict)  # overrides for --quick
-    preset: str = "full"  # the workload recipes' budget whose epochs apply where `epochs` is None (quick_version)
+# The Budget fields a space file may set (the others are the FAQ's: experiment.BUDGETS).
+SWEEP_BUDGET_KEYS = ("seeds", "seed", "confirm", "lrs", "refine", "trials_per_level", "tuned", "concurrency", "asha",
+                     "grace_epochs", "reduction_factor", "startup_trials", "epochs", "quick")
 
-    def epochs_for(self, workload: str) -> int:
-        if self.epochs is None:
-            from bench.workloads import get_workload
 
-            return get_workload(workload).recipe.epochs[self.preset]
-        return self.epochs[workload] if isinstance(self.epochs, Mapping) else self.epochs
-
-    def grace_for(self, workload: str) -> int:
-        """Epochs before ASHA may stop a trial of this workload: grace_epochs, else a quarter of its epochs."""
-        return self.grace_epochs or max(1, self.epochs_for(workload) // 4)
-
-    @property
-    def startup(self) -> int:
-        return self.startup_trials or max(2, self.trials_per_level // 3)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as given (derived ones left out, so that quick overrides still derive them)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("quick", "preset")}
-        out["epochs"] = dict(self.epochs) if isinstance(self.epochs, Mapping) else self.epochs
-        out["tuned"] = list(self.tuned) or None
-        out = {k: v for k, v in out.items() if v is not None}
-        quick = {k: list(v) if k == "tuned" else v for k, v in self.quick.items()}
-        return out | ({"quick": quick} if quick else {})
+def budget_to_dict(b: Budget) -> dict[str, Any]:
+    """A sweep budget's fields as given (derived ones left out, so that quick overrides still derive them)."""
+    out = {k: getattr(b, k) for k in SWEEP_BUDGET_KEYS if k != "quick"}
+    out["epochs"] = dict(b.epochs) if isinstance(b.epochs, Mapping) else b.epochs
+    out["tuned"], out["lrs"] = list(b.tuned) or None, list(b.lrs) or None
+    out = {k: v for k, v in out.items() if v is not None}
+    quick = {k: list(v) if k in ("tuned", "lrs") else v for k, v in b.quick.items()}
+    return out | ({"quick": quick} if quick else {})
 
 
 @dataclass(frozen=True)
@@ -141,15 +116,12 @@ class SweepSpace:
         return {self.compare: level}
 
     def base_config(self, level: Any, workload: str) -> TrialConfig:
-        """A level's configuration on a workload: the workload's recipe, under the published defaults of the
-        level's optimizer where the level compares optimizers, under the space's fixed settings and the level's."""
-        from bench.workloads import get_workload
+        """A level's configuration on a workload: the workload's recipe (workloads.recipe_config, with the published
+        defaults of the level's optimizer) under the space's fixed settings and the level's."""
+        from bench.workloads import recipe_config
 
-        settings = {**get_workload(workload).recipe.settings, **self.fixed, **self.level_settings(level)}
-        defaults = _registries()["optimizer"][settings.get("optimizer", TrialConfig.optimizer)].defaults
-        settings = {**settings, **{k: v for k, v in defaults.items() if k not in self.fixed}}
-        return TrialConfig.from_dict({**settings, "workload": workload, "epochs": self.budget.epochs_for(workload),
-                                      "seed": self.budget.seed})
+        return recipe_config(workload, None, **{**self.fixed, **self.level_settings(level),
+                                                "epochs": self.budget.epochs_for(workload), "seed": self.budget.seed})
 
     def tunable(self, level: Any) -> tuple[str, ...]:
         """Nuisance parameters this level has: lr, plus the hyperparameters of the optimizer, schedule and
@@ -181,12 +153,11 @@ class SweepSpace:
 
     def quick_version(self) -> SweepSpace:
         """The space with the budget's `quick` overrides applied (what --quick runs)."""
-        budget = dataclasses.replace(self.budget, **self.budget.quick, quick={}, preset="quick")
-        return dataclasses.replace(self, budget=budget)
+        return dataclasses.replace(self, budget=self.budget.quick_version())
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved space, loadable again by load_space (written next to the results)."""
-        budget = self.budget.to_dict()
+        budget = budget_to_dict(self.budget)
         if self.budget.epochs is None:  # the recipes' epochs of this budget, so that the file loads back the same
             budget["epochs"] = {w: self.budget.epochs_for(w) for w in self.workloads}
         return {"name": self.name, "description": self.description, "compare": self.compare,
@@ -453,14 +424,14 @@ class _Validator:
         return Range(lo, hi, scaling, kind == "int", every)
 
     def budget(self, data: Any, workloads: tuple[str, ...]) -> Budget:
-        names = tuple(f.name for f in fields(Budget) if f.name != "preset")
+        names = SWEEP_BUDGET_KEYS
         budget = self.keys(data, "budget", names)
         quick = self.keys(budget.get("quick") or {}, "budget.quick", tuple(n for n in names if n != "quick"))
         self.budget_values("budget", budget, workloads)
         self.budget_values("budget.quick", quick, workloads)
-        budget, quick = ({**b, "tuned": tuple(b["tuned"])} if "tuned" in b else b for b in (budget, quick))
+        budget, quick = ({**b, **{k: tuple(b[k]) for k in ("tuned", "lrs") if k in b}} for b in (budget, quick))
         result = Budget(**{**budget, "quick": quick})
-        quick_budget = dataclasses.replace(result, **quick, preset="quick")
+        quick_budget = result.quick_version()
         for key, b in (("budget", result), ("budget.quick", quick_budget)):
             for w in workloads if b.asha else ():
                 if b.grace_for(w) > b.epochs_for(w):
@@ -485,9 +456,14 @@ class _Validator:
         for k, v in values.items():
             if k == "epochs" and isinstance(v, Mapping):
                 self.epochs(f"{key}.epochs", v, workloads)
-            elif k == "asha":
+            elif k in ("asha", "refine"):
                 if not isinstance(v, bool):
-                    raise self.fail(f"{key}.asha", f"expected true or false, got {_short(v)}")
+                    raise self.fail(f"{key}.{k}", f"expected true or false, got {_short(v)}")
+            elif k == "lrs" and (not isinstance(v, list) or len(v) < 2 or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < math.inf for x in v)
+                    or sorted(v) != v or len(set(v)) < len(v)):
+                raise self.fail(f"{key}.lrs", f"expected an increasing list of 2 or more positive learning rates such "
+                                              f"as [0.001, 0.01, 0.1, 1.0], got {_short(v)}")
             elif k == "tuned" and (not isinstance(v, list) or not all(isinstance(n, str) for n in v)):
                 raise self.fail(f"{key}.tuned", f"expected a list of tuned parameter names such as [lr], got {_short(v)}")
             elif k in BUDGET_LIMITS:

@@ -165,9 +165,10 @@ class ProtocolSearcher(Searcher):
         budget = plan.space.budget if plan.space else None
         asha = asha and budget is not None and budget.asha
         self.rungs = {g.index: asha_rungs(budget.epochs_for(g.workload), budget.grace_for(g.workload),
-                                          budget.reduction_factor) if asha else [] for g in plan.groups}
+                                          budget.reduction_factor) if asha and not g.grid else []
+                      for g in plan.groups}  # a grid point is judged at its end, as every other level's
         self.searches = {g.index: GridSearch(g) if g.grid else GroupSearch(plan.space, g) for g in plan.groups if g.tuned}
-        self.concurrency = budget.concurrency if budget else math.inf  # a grid needs no finished trials to go on
+        self.concurrency = budget.concurrency if budget else math.inf
         self.live: dict[str, tuple[Group, list[str], str, dict[str, Any]]] = {}  # Tune id -> group, trial ids, phase, params
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
@@ -187,8 +188,8 @@ class ProtocolSearcher(Searcher):
                 given = g.suggested.get(nxt[0])
                 return self._start(trial_id, g, CONFIRM, nxt[0], given["params"] if given else nxt[1],
                                    given["seed"] if given else g.confirm_seed)
-        # TPE learns from finished trials: not all of a group at once
-        open_groups = (g for g in self.plan.groups if g.next_tuning_id() and len(g.running) < self.concurrency
+        # TPE learns from finished trials: not all of a group at once (a grid knows its points in advance)
+        open_groups = (g for g in self.plan.groups if g.next_tuning_id() and (g.grid or len(g.running) < self.concurrency)
                        and self.searches[g.index].ready(g))
         for g in sorted(open_groups, key=lambda g: (len(g.running), g.index)):
             tid = g.next_tuning_id()
