@@ -77,13 +77,17 @@ def epoch_line(row: dict) -> str:
 @user_errors
 def run(
     workload: str = typer.Option(DEFAULT.workload, help="Workload name (see `bench list workloads`)."),
-    optimizer: str = typer.Option(DEFAULT.optimizer, help="Optimizer (see `bench list optimizers`)."),
-    lr: float = typer.Option(DEFAULT.lr, help="Learning rate (peak LR for schedules)."),
-    schedule: str = typer.Option(DEFAULT.schedule, help="LR schedule (see `bench list schedules`)."),
-    activation: str = typer.Option(DEFAULT.activation, help="Hidden activation (see `bench list activations`)."),
-    loss: str = typer.Option(DEFAULT.loss, help="Loss (auto = the workload's own; see `bench list losses`)."),
-    epochs: int = typer.Option(DEFAULT.epochs, help="Training epochs (>= 1)."),
-    batch_size: int = typer.Option(DEFAULT.batch_size, help="Mini-batch size."),
+    optimizer: str | None = typer.Option(None, help="Optimizer (see `bench list optimizers`); default: the recipe's. "
+                                         "Another optimizer trains with its published defaults."),
+    lr: float | None = typer.Option(None, help="Learning rate (peak LR for schedules); default: the recipe's."),
+    schedule: str | None = typer.Option(None, help="LR schedule (see `bench list schedules`); default: the recipe's."),
+    activation: str | None = typer.Option(None, help="Hidden activation (see `bench list activations`); default: "
+                                          "the recipe's."),
+    loss: str | None = typer.Option(None, help="Loss (auto = the workload's own; see `bench list losses`)."),
+    epochs: int | None = typer.Option(None, help="Training epochs (>= 1); default: the recipe's at --budget."),
+    batch_size: int | None = typer.Option(None, help="Mini-batch size; default: the recipe's."),
+    budget: str = typer.Option("full", help="Which of the recipe's epoch counts to train for (quick, full, converged; "
+                               "see `bench list workloads NAME`), unless --epochs is given."),
     seed: int = typer.Option(DEFAULT.seed, help="Seed for torch, numpy and random."),
     data_dir: Path = typer.Option(Path(DEFAULT.data_dir), "--data-dir", help="Folder holding (or receiving) downloaded "
                                   "datasets: cifar-10-batches-py/, aclImdb/ or their archives."),
@@ -96,16 +100,19 @@ def run(
 ) -> None:
     """Train one model from one config and write its tidy result tables.
 
+    Starts from the workload's recipe (`bench list workloads NAME`); options change what they name.
     Example: bench run --workload mnist1d-cnn --optimizer adam --lr 3e-3 --epochs 10 --seed 0
     """
     from bench.results import ResultStore, ensure_writable, fresh_run_folder, provenance, record
     from bench.train import run_trial
-    from bench.workloads import load_data
+    from bench.workloads import load_data, recipe_config
 
-    cfg = TrialConfig.from_dict({"workload": workload, "optimizer": optimizer, "lr": lr, "schedule": schedule,
-                                 "activation": activation, "loss": loss, "epochs": epochs,
-                                 "batch_size": batch_size, "seed": seed, "data_dir": str(data_dir), "compile": compile_,
-                                 **parse_sets(set_)})
+    # A run starts from the workload's recipe (model, schedule, batch size, epochs at --budget), as sweeps and the
+    # FAQ do, so that `bench run` reproduces what they train; options and --set change only what they name.
+    given = {"optimizer": optimizer, "lr": lr, "schedule": schedule, "activation": activation, "loss": loss,
+             "epochs": epochs, "batch_size": batch_size}
+    cfg = recipe_config(workload, budget, **{k: v for k, v in given.items() if v is not None}, seed=seed,
+                        data_dir=str(data_dir), compile=compile_, **parse_sets(set_))
     check_names(cfg)
     check_device(cfg.device)
     ensure_writable(out)
@@ -622,10 +629,10 @@ def with_results(runs: list[Path]) -> list[Path]:
 @app.command()
 @user_errors
 def faq(
-    quick: bool = typer.Option(False, help="Small budget (5 LRs a decade apart + 2 half-way around the best, the best 2 "
-                               "confirmed on a second seed, 3 seeds, 15 epochs; quick gradient studies): under half an "
-                               "hour on 2 CPU cores. Every claim still "
-                               "gets a verdict; more are inconclusive."),
+    quick: bool = typer.Option(False, help="Small budget: each workload's quick recipe, the LR tuned on 4 values a "
+                               "decade apart (1e-3 to 1) + 2 half-way around the best, the best 2 confirmed on a second "
+                               "seed, 3 seeds; quick gradient studies. Every claim still gets a verdict; more are "
+                               "untestable."),
     questions: str | None = typer.Option(None, help="Comma-separated question numbers, e.g. 8.1,8.5 (default: 8.1-8.10)."),
     out: Path = typer.Option(Path("reports/faq"), help="Folder of the page (index.html, faq.md, figures/)."),
     runs: Path = typer.Option(Path("runs/faq"), help="Folder of the experiments' result tables and the trial cache."),

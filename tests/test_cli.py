@@ -13,6 +13,7 @@ from bench.cli import app
 from bench.config import TrialConfig
 from bench.registry import REGISTRIES
 from bench.search.space import SPACES_DIR
+from bench.workloads import get_workload
 
 runner = CliRunner()
 
@@ -35,6 +36,10 @@ def test_run_end_to_end(tmp_path):
     assert f"next: bench report {folder}" in res.output.replace("\n", "")
     trials = pd.read_parquet(folder / "trials.parquet")
     assert trials.loc[0, "width"] == 8 and trials.loc[0, "status"] == "ok"
+    # what was not given comes from the workload's recipe (the model and schedule sweeps and the FAQ train)
+    recipe = get_workload("mnist1d-cnn").recipe.settings
+    assert trials.loc[0, "schedule"] == recipe["schedule"] and trials.loc[0, "batch_size"] == recipe["batch_size"]
+    assert trials.loc[0, "optimizer"] == recipe["optimizer"] and trials.loc[0, "lr"] == 3e-3
     epochs = pd.read_parquet(folder / "epochs.parquet")
     assert set(epochs["epoch"]) == {1, 2} and {"train", "val"} <= set(epochs["split"])
     val_loss = epochs[(epochs["split"] == "val") & (epochs["metric"] == "loss")]["value"]
