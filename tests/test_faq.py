@@ -26,7 +26,7 @@ from bench.report import stats as st
 from bench.report.faq import CSV_COLUMNS, PENDING, ClaimResult, QuestionResult, mark_shared, tally, verdict_table
 from bench.results import read_run
 from bench.scores import CHANCE_POINTS
-from bench.search.experiment import BUDGETS, Cell, Experiment, plan_experiment, trial_config
+from bench.search.experiment import BUDGETS, QUICK_LRS, Cell, Experiment, plan_experiment, trial_config
 from bench.search.protocol import objective
 from bench.search.runners import InProcess
 from bench.search.trial import UNTRACKED, config_key
@@ -445,3 +445,5 @@ def test_the_faq_optimizer_question_runs_the_flagship_sweeps_trials_on_the_cnn()
         assert (g.tuned, g.grid, g.trials, g.confirm, g.confirm_seed, g.seeds) == \
             (s.tuned, s.grid, s.trials, s.confirm, s.confirm_seed, s.seeds)
         assert g.tuning_ids() == s.tuning_ids() and list(g.final_ids()) == list(s.final_ids())
+        # ... and that protocol is the LR grid with its two refinement points, not a TPE search
+        assert g.grid == QUICK_LRS and g.trials == len(QUICK_LRS) + 2, (g.level, g.grid, g.trials)
