@@ -379,6 +379,17 @@ def test_ablation_strength_is_picked_on_validation_not_test():
     assert fq.chosen_level(pd.DataFrame(rows), fq.MLP, "+dropout") == "+dropout 0.3"
 
 
+def test_a_strength_with_a_diverged_seed_is_never_chosen_as_the_protocol_ranks_it_worst():
+    """One selection rule: as in the protocol's confirm step, a diverged seed (objective -inf) makes its level's
+    mean the worst, instead of being dropped so that the level's other seeds win."""
+    vals = {0.1: (0.95, 0.95, -math.inf), 0.3: (0.85, 0.85, 0.85), 0.5: (0.80, 0.80, 0.80)}
+    rows = [{"group": fq.MLP, "level": f"+dropout {p:g}", "phase": "final", "seed": s, "tune_mode": "max",
+             "objective": v, "score": 0.5} for p, seeds in vals.items() for s, v in enumerate(seeds, 1)]
+    assert fq.chosen_level(pd.DataFrame(rows), fq.MLP, "+dropout") == "+dropout 0.3"
+    overfit = [{**r, "group": "mlp", "level": r["level"].replace("+dropout ", "dropout=")} for r in rows]
+    assert fq.validated("dropout")(pd.DataFrame(overfit))[0] == "dropout=0.3"
+
+
 def test_the_objective_of_an_early_stopped_trial_is_that_of_its_restored_epoch():
     epochs = [{"epoch": 1, "val_acc": 0.7}, {"epoch": 2, "val_acc": 0.8}, {"epoch": 3, "val_acc": 0.75}]
     assert objective("ok", epochs, "val_acc", "max", tested=2) == 0.8

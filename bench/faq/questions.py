@@ -494,28 +494,16 @@ def validated(family: str) -> Callable[[pd.DataFrame], tuple[str, str]]:
             sizes = [lv for lv in tb.levels(df) if lv.startswith("n_train=")]
             return max(sizes, key=lambda lv: int(lv.split("=", 1)[1])), "baseline"
         _, values = OVERFIT_SETTINGS[family]
-        return best_on_validation(df, "mlp", [f"{family}={v:g}" for v in values]), "baseline"
+        levels = [f"{family}={v:g}" for v in values]
+        return best_level(df, "mlp", among=levels) or levels[0], "baseline"
     return pick
-
-
-def best_on_validation(df: pd.DataFrame, group: str, levels: list[str]) -> str:
-    """Of `levels`, the one with the best mean validation objective over its final seeds (the first when none has
-    one, or when there is only one)."""
-    if len(levels) == 1:
-        return levels[0]
-    part = tb.final_scores(df[df["group"] == group])
-    mean = {lv: float(tb.tuning_values(part[part["level"] == lv]).mean()) for lv in levels}
-    mean = {lv: v for lv, v in mean.items() if math.isfinite(v)}
-    if not mean:
-        return levels[0]
-    mode = part["tune_mode"].iloc[0] if "tune_mode" in part else "max"
-    return (max if mode == "max" else min)(mean, key=mean.get)
 
 
 def chosen_level(df: pd.DataFrame, group: str, family: str) -> str:
     """The ablation family's level with the best mean validation objective over its final seeds (its strength tuned
-    on validation data); the family's only level when it has one."""
-    return best_on_validation(df, group, list(ABLATION[family]))
+    on validation data, by the one rule of evd.best_level: a seed that diverged makes its level's mean the worst);
+    the family's first level when none has a validation score."""
+    return best_level(df, group, among=list(ABLATION[family])) or next(iter(ABLATION[family]))
 
 
 def own_setting_gate(df: pd.DataFrame, epochs: pd.DataFrame, group: str, level: str = "baseline") -> evd.Gate:
