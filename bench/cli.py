@@ -111,8 +111,8 @@ def run(
     # FAQ do, so that `bench run` reproduces what they train; options and --set change only what they name.
     given = {"optimizer": optimizer, "lr": lr, "schedule": schedule, "activation": activation, "loss": loss,
              "epochs": epochs, "batch_size": batch_size}
-    cfg = recipe_config(workload, budget, **{k: v for k, v in given.items() if v is not None}, seed=seed,
-                        data_dir=str(data_dir), compile=compile_, **parse_sets(set_))
+    cfg = recipe_config(workload, budget, **{**{k: v for k, v in given.items() if v is not None}, "seed": seed,
+                                             "data_dir": str(data_dir), "compile": compile_, **parse_sets(set_)})
     check_names(cfg)
     check_device(cfg.device)
     ensure_writable(out)

@@ -468,8 +468,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "return (lambda w, b, **kw: TrialConfig.from_dict({\"workload\": w, **kw}))(workload, None, **{",
            ("tests/test_faq.py::test_the_faq_optimizer_question_runs_the_flagship_sweeps_trials_on_the_cnn",)),
     Mutant("bench-run-ignores-recipe", "bench run trains the config defaults instead of the workload's recipe",
-           "bench/cli.py", "cfg = recipe_config(workload, budget, **{",
-           "cfg = (lambda w, b, **kw: TrialConfig.from_dict({\"workload\": w, **kw}))(workload, budget, **{",
+           "bench/cli.py", "cfg = recipe_config(workload, budget, **{**{",
+           "cfg = (lambda w, b, **kw: TrialConfig.from_dict({\"workload\": w, **kw}))(workload, budget, **{**{",
            ("tests/test_cli.py::test_run_end_to_end",)),
     Mutant("diverged-seed-dropped-in-choice", "the FAQ's choice of a level on validation drops a diverged seed instead "
            "of ranking its level worst (the protocol's rule)", "bench/faq/evidence.py",
