@@ -322,6 +322,9 @@ CPUS_PER_TRIAL = typer.Option(1.0, help="CPUs per trial; a trial uses that many 
                               "trials train at 2x the throughput of one 2-thread trial).")
 DRY_RUN = typer.Option(False, "--dry-run", help="Print the plan (groups, trials per phase, epochs, slots) and an "
                        "estimated wall time from a short calibration on this machine; run and write nothing.")
+FORCE = typer.Option(False, "--force", help="With --resume: continue a run whose inputs differ from this command's "
+                     "(an edited search space, another bench version, another budget), which is refused otherwise; "
+                     "run.json records what was overridden.")
 TENSORBOARD = typer.Option(True, "--tensorboard/--no-tensorboard", help="Write each trial's scalars and hparams "
                            "under RUN/tensorboard/ (tensorboard --logdir RUN/tensorboard) after the trials ran; "
                            "RUN/optuna.log (optuna-dashboard RUN/optuna.log) is always written.")
@@ -370,6 +373,7 @@ def sweep(
     json_: bool = typer.Option(False, "--json", help="Also print one JSON object (run folder, counts, exit code, "
                                "leaderboard rows, flagged levels) as the last line of stdout."),
     json_file: Path | None = typer.Option(None, "--json-file", help="Write that JSON object to this file instead."),
+    force: bool = FORCE,
 ) -> None:
     """Compare the levels of one choice fairly: every level gets the same Optuna TPE budget to tune its own
     hyperparameters (ASHA stops bad trials early), its top configs are re-run on a second seed and the best mean
@@ -404,7 +408,7 @@ def sweep(
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
                            dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard,
-                           retry_failed=retry_failed)
+                           retry_failed=retry_failed, force=force)
     except KeyboardInterrupt as e:
         console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
         raise typer.Exit(exit_status(e)) from None
@@ -654,6 +658,7 @@ def faq(
     tensorboard: bool = TENSORBOARD,
     dry_run: bool = DRY_RUN,
     yes: bool = typer.Option(False, "--yes", help="Start a full-budget run even when its estimate exceeds an hour."),
+    force: bool = FORCE,
 ) -> None:
     """Answer the seed tutorial's FAQ (8.1-8.10) with experiments: a verdict per claim, with numbers and rules.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -677,7 +682,7 @@ def faq(
             return
     with resumable():
         path = answer(ids, budget, out, runs, studies, resume, runner, log=say,
-                      full_runs=full_runs, full_studies=full_studies, from_runs=from_runs)
+                      full_runs=full_runs, full_studies=full_studies, from_runs=from_runs, force=force)
     console.print(f"faq: {path}")
     console.print(f"markdown: {path.with_name('faq.md')}")
     console.print(verdict_tally(path.with_name("verdicts.csv")), highlight=False)
@@ -748,6 +753,7 @@ def study(
                                       "seconds, verdicts meaningless), quick or full."),
     tensorboard: bool = TENSORBOARD,
     dry_run: bool = DRY_RUN,
+    force: bool = FORCE,
 ) -> None:
     """Reproduce the gradient literature claim by claim: each claim's pass criterion, measurement and PASS/FAIL.
     Its trials run on Ray like `bench sweep`'s (a private local Ray, or a cluster with --address).
@@ -772,7 +778,8 @@ def study(
 
     runner = RayTune(address, cpus_per_trial, gpus_per_trial, log=say, tensorboard=tensorboard)
     with resumable(), run_lock(ensure_writable(out / name)), runner:  # a second study here stops before Ray starts
-        claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume)
+        claims = module.run(quick=quick, seeds=seeds, out=out, size=size, progress=say, runner=runner, resume=resume,
+                            force=force)
     assert list(claims.columns) == CLAIM_COLUMNS
     console.print(f"page: {out / name / 'index.html'}  (open it in a browser: claims, then figures)", markup=False)
     console.print(f"claims: {out / name / 'claims.md'}", markup=False)

@@ -10,6 +10,7 @@ Layout of a run folder:
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ SPLITS = ("train", "val", "test")
 TABLES = ("trials", "epochs", "gradients")
 UNREADABLE = "unreadable-parts"  # where unreadable parts are moved, beside parts/ (kept for inspection, never read)
 LOCK = ".lock"
+CHECKSUM = "sha256"  # a part's field holding the checksum of the rest of it
 
 
 class OutputError(ConfigError):
@@ -244,11 +246,17 @@ class ResultStore:
         self.parts = self.folder / "parts"
 
     def add(self, rec: TrialRecord) -> None:
-        atomic_write(self.parts / f"{rec.trial_id}.json", json.dumps(asdict(rec), default=float).encode())
+        """Write a trial's part with the sha256 of its content inside it. Inside, not in a sidecar file: a part stays
+        one file written atomically, and the FAQ's and the studies' cache, which copies parts byte for byte, copies
+        the checksum with it. It is taken of the record as JSON reads it back (numpy numbers made floats), so that
+        reading recomputes it exactly."""
+        body = json.loads(json.dumps(asdict(rec), default=float))
+        atomic_write(self.parts / f"{rec.trial_id}.json", json.dumps({**body, CHECKSUM: canonical_sha256(body)}).encode())
 
     def finished(self) -> list[TrialRecord]:
-        """The readable parts. An unreadable one (truncated, empty, not a trial) is moved to unreadable-parts/
-        with a warning naming it: the others still count, and a sweep's --resume runs its trial again."""
+        """The readable parts. An unreadable one (truncated, empty, not a trial, edited since it was written, named
+        unlike its trial) is moved to unreadable-parts/ with a warning naming it: the others still count, and a
+        --resume runs its trial again."""
         if not self.parts.exists():
             return []
         records = []
@@ -267,8 +275,7 @@ class ResultStore:
             where = f"moved to {dest}"
         except OSError:  # a read-only run folder: leave it, still skip it
             where = "left in place"
-        warn(f"unreadable result part {path} ({problem}); {where}; its trial is left out (a sweep's --resume "
-             "runs it again)")
+        warn(f"unusable result part {path} ({problem}); {where}; its trial is left out (a --resume runs it again)")
 
     def write_provenance(self, info: dict[str, Any]) -> None:
         atomic_write(self.folder / "run.json", json.dumps(info, indent=2, default=str).encode())
@@ -281,7 +288,7 @@ class ResultStore:
 
 
 _PART_TYPES = {"trial_id": str, "tags": dict, "config": dict, "status": str, "final": dict, "epochs": list,
-               "gradients": list, "error": str}
+               "gradients": list, "error": str, CHECKSUM: str}
 
 
 def read_part(path: Path) -> TrialRecord:
@@ -294,7 +301,7 @@ def read_part(path: Path) -> TrialRecord:
         raise ValueError(f"not JSON: {e}") from None
     if not isinstance(data, dict):
         raise ValueError(f"expected a JSON object, got {type(data).__name__}")
-    if missing := sorted({f.name for f in fields(TrialRecord) if f.name != "error"} - set(data)):
+    if missing := sorted({f.name for f in fields(TrialRecord) if f.name != "error"} - set(data)):  # sha256: optional
         raise ValueError(f"missing {', '.join(missing)}")
     if unknown := sorted(set(data) - set(_PART_TYPES)):
         raise ValueError(f"unknown fields {', '.join(unknown)}")
@@ -303,7 +310,16 @@ def read_part(path: Path) -> TrialRecord:
             raise ValueError(f"{key} is {type(value).__name__}, expected {_PART_TYPES[key].__name__}")
     if data["status"] not in set(TrialStatus):
         raise ValueError(f"status {data['status']!r} is none of {', '.join(TrialStatus)}")
+    if CHECKSUM in data and data.pop(CHECKSUM) != canonical_sha256(data):  # parts written before checksums have none
+        raise ValueError("its content no longer matches its sha256: edited after its trial wrote it")
+    if data["trial_id"] != path.stem:  # a renamed or copied part: its trial would count twice, or under another id
+        raise ValueError(f"it holds trial {data['trial_id']!r}, not the trial {path.stem!r} its name says")
     return TrialRecord(**{**data, "status": TrialStatus(data["status"])})
+
+
+def canonical_sha256(data: Any) -> str:
+    """The sha256 of data as canonical JSON (sorted keys, no spaces): equal data, equal checksum, however laid out."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def _split_metric(key: str) -> tuple[str, str]:
@@ -393,6 +409,56 @@ def read_provenance(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} holds a JSON {type(info).__name__}, not an object; restore it, or delete it to go "
                           "on without the run's provenance")
     return info
+
+
+def plan_identity(kind: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """What run.json records so that a --resume can check it continues the same run: the kind of run, this bench's
+    version, the plan (what defines which trials run with which configs: a sweep's resolved space, a FAQ
+    experiment's cells and budget, a study's size and seeds) as JSON reads it back, and its sha256."""
+    from bench import __version__
+
+    plan = json.loads(json.dumps(plan, default=str))  # tuples as lists: the plan as run.json will give it back
+    return {"kind": kind, "bench_version": __version__, "plan": plan, "plan_sha256": canonical_sha256(plan)}
+
+
+def check_resume(folder: Path, identity: dict[str, Any], force: bool = False,
+                 recorded_plan: dict[str, Any] | None = None) -> list[str]:
+    """Compare the run folder a --resume continues with this command's plan_identity: its run.json's kind, bench
+    version and plan (`recorded_plan`: the plan as the folder keeps it elsewhere, e.g. a sweep's space.yaml).
+    Without `force` a difference is a ConfigError naming it (nothing is written); with it, the differences are
+    returned, for run.json's "forced". A run.json from before these were recorded is checked for what it has."""
+    info = read_provenance(folder)
+    differences = []
+    if info.get("kind") not in (None, identity["kind"]):
+        differences.append(f"kind {info['kind']} -> {identity['kind']}")
+    version = info.get("bench_version") or (info.get("versions") or {}).get("bench")
+    if version not in (None, "absent", identity["bench_version"]):
+        differences.append(f"bench version {version} -> {identity['bench_version']}")
+    plan = info.get("plan") if recorded_plan is None else json.loads(json.dumps(recorded_plan, default=str))
+    if plan is not None and canonical_sha256(plan) != identity["plan_sha256"]:
+        differences.append(first_difference(plan, identity["plan"]))
+    if differences and not force:
+        raise ConfigError(f"{folder} was started with other inputs ({'; '.join(differences)}); resume it with the "
+                          "inputs it was started with, or pass --force to resume it anyway")
+    return differences
+
+
+def first_difference(before: Any, now: Any, where: str = "") -> str:
+    """'budget.epochs 1 -> 2', 'cells[3].lr ...': the first key or item (depth first) whose value differs, with both
+    values (shortened)."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        for key in [*now, *(k for k in before if k not in now)]:
+            if before.get(key) != now.get(key):
+                return first_difference(before.get(key), now.get(key), f"{where}.{key}" if where else str(key))
+    if isinstance(before, list) and isinstance(now, list) and len(before) == len(now):
+        i = next(i for i, (a, b) in enumerate(zip(before, now, strict=True)) if a != b)
+        return first_difference(before[i], now[i], f"{where}[{i}]")
+
+    def short(value: Any) -> str:
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    return f"{where or 'plan'} {short(before)} -> {short(now)}"
 
 
 def merge_runs(folders: list[Path | str]) -> dict[str, pd.DataFrame]:

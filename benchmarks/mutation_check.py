@@ -57,6 +57,7 @@ T_FAQ = "tests/test_faq_claims.py"
 T_CACHE = "tests/test_data_cache.py"
 T_STACK = "tests/test_stacked.py"
 T_STACK_SWEEP = "tests/test_stacked_sweep.py"
+T_RESUME = "tests/test_resume_checks.py"
 
 MUTANTS: tuple[Mutant, ...] = (
     # --- the sweep protocol ---------------------------------------------------------------------------------
@@ -510,6 +511,26 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("dead-sgd-restores", "a dead SGD net (gradient ratio NaN) counts as having restored the gradient",
            "bench/studies/vanishing.py", "and r1 >= DEPTH_LIMIT and not s1 >= DEPTH_LIMIT",
            "and r1 >= DEPTH_LIMIT and s1 < DEPTH_LIMIT", (T_STUDY,)),
+    # --- a resume checks what it resumes (tests/test_resume_checks.py) ---------------------------------------------
+    Mutant("edited-part-read", "a part whose score was edited by hand is read, and ranks on the leaderboard",
+           "bench/results.py", "if CHECKSUM in data and data.pop(CHECKSUM) != canonical_sha256(data):",
+           "if CHECKSUM in data and data.pop(CHECKSUM) is None:", (T_RESUME,)),
+    Mutant("renamed-part-read", "a part named unlike its trial is read as that trial", "bench/results.py",
+           'if data["trial_id"] != path.stem:', 'if data["trial_id"] is None:', (T_RESUME,)),
+    Mutant("resume-ignores-version", "a --resume continues a run another bench version started", "bench/results.py",
+           'if version not in (None, "absent", identity["bench_version"]):', "if False:", (T_RESUME,)),
+    Mutant("resume-ignores-plan", "a --resume continues a run started with another space, budget or settings",
+           "bench/results.py", 'canonical_sha256(plan) != identity["plan_sha256"]', "plan is None", (T_RESUME,)),
+    Mutant("force-refused", "--force does not override a refused resume", "bench/results.py",
+           "if differences and not force:", "if differences:", (T_RESUME,)),
+    Mutant("sweep-force-unrecorded", "a forced sweep resume leaves no trace in run.json", "bench/search/sweep.py",
+           '"resumed_with": plan.finished_count(), **({"forced": forced} if forced else {})}',
+           '"resumed_with": plan.finished_count()}', (T_RESUME,)),
+    Mutant("study-resume-unchecked", "a study resumes a folder started with another size", "bench/studies/common.py",
+           "forced = resume_check(name, out, size, seeds, force) if resume else []", "forced = []", (T_RESUME,)),
+    Mutant("faq-resume-unchecked", "a FAQ --resume trains experiments started with another budget",
+           "bench/faq/main.py", "forced = resume_checks(exps, todo, budget, runs, studies, force) if reuse else {}",
+           "forced = {}", (T_RESUME,)),
     Mutant("mae-fits-negated-target", "the absolute-error loss pulls a regression output towards -y",
            "bench/components/losses.py", "return F.l1_loss(out.float().squeeze(-1), y)",
            "return F.l1_loss(out.float().squeeze(-1), -y)",

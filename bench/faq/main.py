@@ -25,9 +25,17 @@ from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
-from bench.results import ensure_writable, read_provenance, run_lock
+from bench.results import check_resume, ensure_writable, read_provenance, run_lock
 from bench.scores import CHANCE_POINTS, CHANCE_SHARE
-from bench.search.experiment import BUDGETS, CACHE_DIR, Experiment, Log, data_baselines, run_experiment
+from bench.search.experiment import (
+    BUDGETS,
+    CACHE_DIR,
+    Experiment,
+    Log,
+    data_baselines,
+    experiment_identity,
+    run_experiment,
+)
 from bench.search.protocol import Budget
 from bench.search.runners import InProcess, Runner
 
@@ -93,7 +101,7 @@ def experiments_for(questions: list[Question], budget: Budget) -> list[Experimen
 
 
 def run_studies(names: list[str], size: str, seeds: int | None, root: Path, runner: Runner, resume: bool,
-                log: Log = print) -> dict[str, str]:
+                log: Log = print, force: bool = False) -> dict[str, str]:
     """Run the gradient studies one after another into root/<name>/, their trials on `runner`. Returns the
     failures by study: a study that fails leaves its claims inconclusive instead of losing the rest of the FAQ."""
     failed = {}
@@ -101,8 +109,8 @@ def run_studies(names: list[str], size: str, seeds: int | None, root: Path, runn
         try:
             module = importlib.import_module(f"bench.studies.{name}")
             log(f"running the {name} study ({size} size) into {root / name}")
-            module.run(seeds=seeds, out=root, progress=log, size=size, runner=runner, resume=resume)
-        except PlanIncomplete:  # an unfinished plan is no failed study: nothing may be judged
+            module.run(seeds=seeds, out=root, progress=log, size=size, runner=runner, resume=resume, force=force)
+        except (PlanIncomplete, ConfigError):  # an unfinished plan, a refused --resume: no failed study, nothing judged
             raise
         except Exception as e:  # noqa: BLE001 - reported on the page, the other claims still count
             failed[name] = f"the {name} study failed ({type(e).__name__}: {e}); its claims stay inconclusive"
@@ -158,19 +166,34 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}")
 
 
+def resume_checks(exps: list[Experiment], studies: list[str], budget: Budget, runs: Path, root: Path,
+                  force: bool) -> dict[str, list[str]]:
+    """Before anything trains or is deleted: refuse (one line) to resume experiments and studies started with other
+    inputs (results.check_resume); with `force`, the differences overridden, by experiment."""
+    from bench.studies.common import resume_check
+
+    for name in studies:
+        seeds = budget.study_seeds or importlib.import_module(f"bench.studies.{name}").SCALES[budget.name].seeds
+        resume_check(name, root, budget.name, seeds, force)
+    return {e.name: check_resume(runs / e.name, experiment_identity(e, budget), force) for e in exps}
+
+
 def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path, reuse: bool,
-           runner: ContextManager[Runner], log: Log) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
+           runner: ContextManager[Runner], log: Log,
+           force: bool = False) -> tuple[Evidence, dict[str, Path], dict[str, list], dict[str, str]]:
     """Run the experiments and then the gradient studies the questions need, every trial on `runner`, and load
-    what they wrote (load_evidence)."""
+    what they wrote (load_evidence). A resume (`reuse`) is checked first to continue the same run, unless `force`."""
     names = list(dict.fromkeys(s for q in questions for s in q.studies))
     todo = [n for n in names if not (reuse and (studies / n / STUDY_CLAIMS).exists())]
+    exps = experiments_for(questions, budget)
+    forced = resume_checks(exps, todo, budget, runs, studies, force) if reuse else {}
     if not reuse:
         shutil.rmtree(runs / CACHE_DIR, ignore_errors=True)
     with runner as on:
-        for exp in experiments_for(questions, budget):
+        for exp in exps:
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            run_experiment(exp, budget, runs, on, log)
-        failed = run_studies(todo, budget.name, budget.study_seeds, studies, on, reuse, log)
+            run_experiment(exp, budget, runs, on, log, forced.get(exp.name, ()))
+        failed = run_studies(todo, budget.name, budget.study_seeds, studies, on, reuse, log, force)
     for message in failed.values():
         log(message)
     ev, folders, pngs, missing = load_evidence(questions, budget, runs, studies, skip=failed)
@@ -241,12 +264,13 @@ def gather_from(questions: list[Question], runs: Path, studies: Path,
 def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Path = Path("reports/faq"),
            runs: Path = Path("runs/faq"), studies: Path = Path("reports/studies"), reuse: bool = False,
            runner: ContextManager[Runner] | None = None, log: Log = print, full_runs: Path | None = None,
-           full_studies: Path | None = None, from_runs: Path | None = None) -> Path:
+           full_studies: Path | None = None, from_runs: Path | None = None, force: bool = False) -> Path:
     """Run (or reuse) every experiment the chosen questions need, judge each claim, write index.html + faq.md
     under `out`; returns the HTML path. The trials run on `runner` (entered once the questions are known to
     be valid; default: in this process). full_runs / full_studies: the folders of a full-budget run, judged
     without training and shown beside each claim (else the page says the full budget is pending). `from_runs`:
-    judge the run folders an earlier run wrote there instead of training, with the budget those runs recorded."""
+    judge the run folders an earlier run wrote there instead of training, with the budget those runs recorded.
+    `force`: resume (`reuse`) runs started with other inputs (another budget, another bench version)."""
     budget = lookup(BUDGETS, "budget", budget) if isinstance(budget, str) else budget
     questions = select(ids)
     for folder in (full_runs, full_studies):
@@ -263,7 +287,7 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
             held.enter_context(run_lock(ensure_writable(Path(out))))  # before any training, not after it
             held.enter_context(run_lock(ensure_writable(Path(runs))))  # a second run stops before deleting the cache
             ev, folders, pngs, failed = gather(questions, budget, Path(runs), Path(studies), reuse, runner or InProcess(),
-                                               log)
+                                               log, force)
         results = [judge(q, ev, pngs, folders, failed) for q in questions]
         full = judge_existing(questions, BUDGETS["full"], Path(full_runs), full_studies and Path(full_studies)) \
             if full_runs is not None else None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
-from bench.results import ResultStore, atomic_write, provenance
+from bench.results import ResultStore, atomic_write, plan_identity, provenance
 from bench.search.protocol import Budget, Group, Plan
 from bench.search.runners import Runner
 from bench.search.trial import config_key
@@ -153,16 +153,26 @@ def finder_lr(budget: Budget, cell: Cell, cache: Path, log: Log) -> float:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
-def run_experiment(exp: Experiment, budget: Budget, root: Path, runner: Runner, log: Log = print) -> Path:
+def experiment_identity(exp: Experiment, budget: Budget) -> dict[str, Any]:
+    """An experiment's run.json identity (results.plan_identity): its cells and the budget decide its trials."""
+    return plan_identity("faq", {"experiment": exp.name, "compare": exp.compare, "budget": asdict(budget),
+                                 "cells": [asdict(c) for c in exp.cells]})  # the budget first: named first
+
+
+def run_experiment(exp: Experiment, budget: Budget, root: Path, runner: Runner, log: Log = print,
+                   forced: list[str] | tuple[str, ...] = ()) -> Path:
     """Run every trial of `exp` on `runner` into `root/<experiment>/` (rebuilt each time; trials of a config that
     trained before, in any experiment, come from the cache in root/cache/) and return that folder with its
-    consolidated tables."""
+    consolidated tables. run.json is written first (complete: false), so that a --resume of an interrupted run can
+    check it continues the same experiment; `forced`: the differences a --force overrode there."""
     folder, cache = Path(root) / exp.name, Path(root) / CACHE_DIR
     shutil.rmtree(folder, ignore_errors=True)
     t0, store = time.perf_counter(), ResultStore(folder)
+    info = {**experiment_identity(exp, budget), "experiment": exp.name, "compare": exp.compare,
+            "budget": asdict(budget), **({"forced": list(forced)} if forced else {})}
+    store.write_provenance(provenance({**info, "complete": False}))
     runner.run(plan_experiment(exp, budget, cache, log), folder, log, cache)
-    store.write_provenance(provenance({"kind": "faq", "experiment": exp.name, "compare": exp.compare,
-                                       "budget": asdict(budget), "wall_time": time.perf_counter() - t0,
+    store.write_provenance(provenance({**info, "complete": True, "wall_time": time.perf_counter() - t0,
                                        "runner": runner.describe()}))
     store.consolidate()
     return folder

@@ -14,7 +14,17 @@ import yaml
 from rich.console import Console
 
 from bench.config import ConfigError
-from bench.results import ResultStore, atomic_write, ensure_writable, new_run_folder, provenance, read_provenance, run_lock
+from bench.results import (
+    ResultStore,
+    atomic_write,
+    check_resume,
+    ensure_writable,
+    new_run_folder,
+    plan_identity,
+    provenance,
+    read_provenance,
+    run_lock,
+)
 from bench.search.protocol import Plan, read_suggestions
 from bench.search.runners import RayTune
 from bench.search.space import SweepSpace, load_space
@@ -25,9 +35,10 @@ __all__ = ["run_sweep"]
 console = Console(highlight=False, soft_wrap=True)
 
 
-def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> Path:
-    """The run folder to continue (resume=True: the newest run of this sweep under out), checked to hold the
-    same resolved space, so that a resumed sweep is the sweep that was started."""
+def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path, force: bool) -> tuple[Path, list[str]]:
+    """The run folder to continue (resume=True: the newest run of this sweep under out), checked to hold the same
+    resolved space, written by the same bench version, so that a resumed sweep is the sweep that was started; and
+    the differences `force` overrides (results.check_resume)."""
     if resume is True:
         runs = sorted(p for p in out.glob(f"{space.name}-*") if (p / "space.yaml").exists())  # names sort by time
         if not runs:
@@ -37,24 +48,22 @@ def _resumed_folder(space: SweepSpace, out: Path, resume: bool | str | Path) -> 
         folder = Path(resume)
     if not (folder / "space.yaml").is_file():
         raise ConfigError(f"{folder} is not a sweep run folder (no space.yaml); pass the folder printed by `bench sweep`")
-    before, now = load_space(folder / "space.yaml").to_dict(), space.to_dict()
-    for key in now:
-        if before.get(key) != now[key]:
-            raise ConfigError(f"{folder}: the search space's {key} differs from the one this run started with "
-                              f"({before.get(key)!r} then, {now[key]!r} now); resume with the same space and --quick")
-    return folder
+    before = load_space(folder / "space.yaml").to_dict()
+    return folder, check_resume(folder, plan_identity("sweep", space.to_dict()), force, recorded_plan=before)
 
 
 def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool = False, address: str | None = None,
               cpus_per_trial: float | None = None, gpus_per_trial: float | str = "auto", resume: bool | str | Path = False,
               dashboard: bool = False, progress: bool = True, reuse_actors: bool = True,
-              stack_seeds: bool | None = None, tensorboard: bool = True, retry_failed: bool = False) -> Path:
+              stack_seeds: bool | None = None, tensorboard: bool = True, retry_failed: bool = False,
+              force: bool = False) -> Path:
     """Run (or resume) a sweep on a RayTune runner and return its run folder with trials/epochs/gradients tables,
     run.json and space.yaml. An interrupted sweep (Ctrl-C) keeps every finished trial; run.json says complete:
     false. Every check that can fail runs before a new run folder is made. `stack_seeds`: train each group's final
     seeds as one stacked model where the config allows (bench.stacked); None: when the trials get a GPU.
     `tensorboard`: also write RUN/tensorboard/ (the Optuna journal RUN/optuna.log is always written: journal.py).
-    A resume runs again the trials lost to their worker or storage, and with `retry_failed` every errored trial."""
+    A resume runs again the trials lost to their worker or storage, and with `retry_failed` every errored trial; it
+    is refused when the space or the bench version differ from the run's, unless `force` (recorded in run.json)."""
     space = space if isinstance(space, SweepSpace) else load_space(space)
     space = space.quick_version() if quick else space
     out = Path(out).resolve()  # Tune runs each trial in a folder of its own: a relative path would land there
@@ -63,13 +72,13 @@ def run_sweep(space: SweepSpace | str | Path | dict, out: Path, *, quick: bool =
                      space.base_config(space.levels[0], space.workloads[0]), log or (lambda line: None), stack_seeds,
                      dashboard, reuse_actors, tensorboard)
     with ExitStack() as held:
-        folder = None if resume is False else _resumed_folder(space, Path(out), resume)
+        folder, forced = (None, []) if resume is False else _resumed_folder(space, Path(out), resume, force)
         if folder:
             held.enter_context(run_lock(folder))  # before reading its parts: two resumes never run the same trials
         plan = Plan(space, ResultStore(folder).finished() if folder else [], read_suggestions(folder),
                     retry_failed=retry_failed)
-        info = {"kind": "sweep", "sweep": space.name, "quick": quick, "space": space.to_dict(),
-                "resumed_with": plan.finished_count()}
+        info = {**plan_identity("sweep", space.to_dict()), "sweep": space.name, "quick": quick,
+                "space": space.to_dict(), "resumed_with": plan.finished_count(), **({"forced": forced} if forced else {})}
         if folder and (folder / "run.json").exists():  # keep the history of an interrupted run
             info["previous"] = read_provenance(folder)
         if not plan.finished():

@@ -33,7 +33,16 @@ from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
 from bench.report.render import file_links, write_study_page
 from bench.report.units import duration
-from bench.results import ResultStore, atomic_write, ensure_writable, provenance, run_lock, to_tables
+from bench.results import (
+    ResultStore,
+    atomic_write,
+    check_resume,
+    ensure_writable,
+    plan_identity,
+    provenance,
+    run_lock,
+    to_tables,
+)
 from bench.search.experiment import CACHE_DIR, workload_spec
 from bench.search.journal import JOURNAL
 from bench.search.protocol import SUGGESTED_DIR, Group, Plan
@@ -94,15 +103,23 @@ class Study:
     """One study run: runs trials, collects claims and tables, and writes everything under out/<name>/."""
 
     def __init__(self, name: str, out: Path, size: str, seeds: int, progress: Progress, notes: str,
-                 runner: Runner | None = None, resume: bool = False):
+                 runner: Runner | None = None, resume: bool = False, force: bool = False):
         check_seeds(seeds)
         self.name, self.size, self.progress, self.notes = name, size, progress, notes
         self.folder = ensure_writable(Path(out) / name)
         self.lock = ExitStack()  # held until finish: a second study into this folder stops before deleting anything
         self.lock.enter_context(run_lock(self.folder))
+        try:  # before anything is deleted: a refused --resume leaves the folder as it was
+            forced = resume_check(name, out, size, seeds, force) if resume else []
+        except BaseException:
+            self.lock.close()
+            raise
+        self.info = {**study_identity(name, size, seeds), "size": size, "seeds": list(range(seeds)),
+                     **({"forced": forced} if forced else {})}
         for old in ("parts", SUGGESTED_DIR, TENSORBOARD_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
             shutil.rmtree(self.folder / old, ignore_errors=True)
         (self.folder / JOURNAL).unlink(missing_ok=True)  # rebuilt from this run's trials (ids repeat between runs)
+        ResultStore(self.folder).write_provenance(provenance({**self.info, "complete": False}))  # what --resume checks
         self.runner = runner or InProcess()
         self.seeds = list(range(seeds))
         self.ran: dict[str, TrialConfig] = {}  # label -> the configuration it named: one label, one config
@@ -185,12 +202,23 @@ class Study:
             write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures,
                              captions, about)
         ResultStore(self.folder).write_provenance(provenance({
-            "kind": f"study {self.name}", "size": self.size, "seeds": self.seeds, "health_rule": HEALTH_RULE,
+            **self.info, "complete": True, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
                       f"{duration(time.perf_counter() - self.t0)}")
         self.lock.close()
         return claims
+
+
+def study_identity(name: str, size: str, seeds: int) -> dict[str, Any]:
+    """A study's run.json identity (results.plan_identity): its size and seeds decide which trials it trains."""
+    return plan_identity(f"study {name}", {"study": name, "size": size, "seeds": seeds})
+
+
+def resume_check(name: str, out: Path, size: str, seeds: int, force: bool) -> list[str]:
+    """Refuse to resume out/<name> when it was started with another size, seed count or bench version (a one-line
+    ConfigError); with `force`, return those differences instead (recorded in run.json)."""
+    return check_resume(Path(out) / name, study_identity(name, size, seeds), force)
 
 
 def tally(claims: pd.DataFrame) -> str:

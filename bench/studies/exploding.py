@@ -154,7 +154,8 @@ CRIT = {
 
 
 def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports/studies"), progress: Progress = print,
-        size: str | None = None, runner: Runner | None = None, resume: bool = False) -> pd.DataFrame:
+        size: str | None = None, runner: Runner | None = None, resume: bool = False,
+        force: bool = False) -> pd.DataFrame:
     """Run the study and write reports under out/exploding/; returns the claims table.
 
     Columns: common.CLAIM_COLUMNS. `size` ("tiny", "quick", "full") overrides `quick`.
@@ -169,7 +170,8 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"{budget.cell_steps} steps at T in {budget.cell_lengths}. "
              + ("Quick mode: fewer steps and lengths than the full study (the papers train for 10^5-10^6 steps)."
                 if size != "full" else "The papers train for 10^5-10^6 steps; this study for thousands."))
-    study = Study("exploding", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume)
+    study = Study("exploding", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume,
+                  force)
     pascanu = pascanu_runs(study, budget)
     pascanu_claims(study, pascanu, budget)
     lengths = length_runs(study, budget, pascanu)

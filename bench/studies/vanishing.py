@@ -141,7 +141,8 @@ CRIT = {
 
 
 def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports/studies"), progress: Progress = print,
-        size: str | None = None, runner: Runner | None = None, resume: bool = False) -> pd.DataFrame:
+        size: str | None = None, runner: Runner | None = None, resume: bool = False,
+        force: bool = False) -> pd.DataFrame:
     """Run the study and write reports under out/vanishing/; returns the claims table.
 
     Columns: key, claim, source, criterion, measured, passed. `size` ("tiny", "quick", "full") overrides `quick`.
@@ -152,7 +153,8 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"width {budget.deep_width} trained {budget.deep_steps} steps (SGD momentum 0.9, lr 0.01, batch 128); "
              f"sigmoid net width {budget.sat_width}, {budget.sat_steps} steps."
              + (" Quick mode: fewer steps and seeds than the full study." if size != "full" else ""))
-    study = Study("vanishing", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume)
+    study = Study("vanishing", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume,
+                  force)
     torch.set_num_threads(1)  # like the trials (threads=1): init measurements on one core
     data = load_data(TrialConfig(workload=WORKLOAD))
     gb = init_profiles(study, data, budget)
