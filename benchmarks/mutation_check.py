@@ -477,6 +477,10 @@ MUTANTS: tuple[Mutant, ...] = (
            'means = pd.to_numeric(part["objective"], errors="coerce").groupby',
            'means = pd.to_numeric(part["objective"], errors="coerce").replace([-math.inf, math.inf], math.nan).groupby',
            ("tests/test_faq.py::test_a_strength_with_a_diverged_seed_is_never_chosen_as_the_protocol_ranks_it_worst",)),
+    Mutant("protocol-claims-a-grid", "the leaderboard says the levels shared an LR grid when each level's search "
+           "sampled its own LRs", "bench/report/tables.py", "    return common if len(common) >= 2 else []",
+           "    return sorted(set.union(*sets))",
+           ("tests/test_report.py::test_the_protocol_names_the_lr_grid_every_level_shared_and_only_a_shared_one",)),
     Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
            "bench/search/trial.py", 'task["trial_id"], result_of(json.loads(hit.read_bytes()))',
            'task["trial_id"], result_of({**json.loads(hit.read_bytes()), "final": {}})',

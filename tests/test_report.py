@@ -301,3 +301,16 @@ def test_the_leaderboard_states_the_protocol_its_searches_followed():
     wide = lr_only.assign(tuned=["lr,beta1,beta2", "lr", ""])
     assert "beta1, beta2" in tb.protocol(wide) and "Choi" in tb.protocol(wide)
     assert tb.protocol(lr_only.assign(tuned="")) == "" and tb.protocol(pd.DataFrame({"level": ["a"]})) == ""
+
+
+def test_the_protocol_names_the_lr_grid_every_level_shared_and_only_a_shared_one():
+    grid = [1e-3, 1e-2, 0.1, 1.0]
+    rows = [{"group": "w", "level": lv, "phase": "tune", "tuned": "lr", "lr": lr} for lv in ("adam", "sgd") for lr in grid]
+    rows += [{"group": "w", "level": "adam", "phase": "tune", "tuned": "lr", "lr": lr} for lr in (3.16e-3, 3.16e-2)]
+    rows += [{"group": "w", "level": lv, "phase": "final", "tuned": "lr", "lr": 0.5} for lv in ("adam", "sgd")]
+    text = tb.protocol(pd.DataFrame(rows))
+    assert "same LR grid (0.001, 0.01, 0.1, 1, then the two half-way points around its best)" in text, text
+    tpe = [{**r, "lr": r["lr"] * (1.1 if r["level"] == "sgd" else 1)} for r in rows]
+    assert "grid" not in tb.protocol(pd.DataFrame(tpe))  # sampled LRs differ from level to level: no grid claimed
+    unrefined = [r for r in rows if r["lr"] not in (3.16e-3, 3.16e-2)]
+    assert "half-way" not in tb.protocol(pd.DataFrame(unrefined))
