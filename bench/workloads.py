@@ -155,9 +155,12 @@ CNN = Recipe({"width": 32, "depth": 2, "fc_width": 128, "optimizer": "adam", "lr
               "batch_size": 64}, {"quick": 12, "full": 20, "converged": 30})
 GRU = Recipe({"width": 64, "depth": 1, "fc_width": 128, "optimizer": "adam", "lr": 3e-2, "schedule": "warmup_cosine",
               "warmup_frac": 0.2, "batch_size": 100, "clip_norm": 1.0}, {"quick": 12, "full": 20, "converged": 40})
-# Greydanus 2020's MNIST-1D MLP: 3 hidden layers of 256 units, dropout 0.5, Adam at a constant LR.
+# Greydanus 2020's MNIST-1D MLP: 3 hidden layers of 256 units, dropout 0.5, Adam at a constant LR. Its quick
+# budget is as long as its full one: with dropout 0.5 it learns slowly, and a FAQ experiment gated on its goal (0.63)
+# must reach it. At 15 epochs the LR-tuned Adam reached 0.521 (3 seeds) and six FAQ claims were untestable for it;
+# at 40, test accuracy 0.667 and 0.659 (seeds 1, 2; validation 0.61-0.63 at 25-30 epochs). A trial costs about 6 s.
 MLP = Recipe({"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", "lr": 3e-3},
-             {"quick": 15, "full": 40, "converged": 60})
+             {"quick": 40, "full": 40, "converged": 60})
 GREYDANUS_MLP = {"width": 256, "depth": 3, "dropout": 0.5, "optimizer": "adam", "lr": 3e-3, "epochs": 60}
 LSTM = Recipe({"width": 32, "depth": 2, "optimizer": "adam", "lr": 1e-2}, {"quick": 10, "full": 30, "converged": 50})
 TANH_RNN = Recipe({"width": 64, "optimizer": "adam", "lr": 1e-3, "clip_norm": 1.0},
