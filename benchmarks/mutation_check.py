@@ -204,7 +204,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/studies/vanishing.py", 'dist["relu"][s] < min(dist["tanh"][s], dist["sigmoid"][s])',
            'dist["relu"][s] < max(dist["tanh"][s], dist["sigmoid"][s])', (T_STUDY,)),
     Mutant("best-lr-is-worst", "the study's best LR of a grid is the one with the highest loss",
-           "bench/studies/vanishing.py", "return min(labels, key=val_loss)", "return max(labels, key=val_loss)",
+           "bench/studies/common.py",
+           "return min(runs, key=lambda pair: float(np.mean([final_val_loss(r) for r in pair[1]])))[0]",
+           "return max(runs, key=lambda pair: float(np.mean([final_val_loss(r) for r in pair[1]])))[0]",
+           (T_STUDY,)),
+    Mutant("study-picks-on-one-seed", "a study picks its grid point on the first tuning seed alone (one lucky seed "
+           "decides), not on the mean of both as the protocol's confirm rule", "bench/studies/common.py",
+           "return min(runs, key=lambda pair: float(np.mean([final_val_loss(r) for r in pair[1]])))[0]",
+           "return min(runs, key=lambda pair: float(np.mean([final_val_loss(r) for r in pair[1][:1]])))[0]",
            (T_STUDY,)),
     Mutant("backprop-after-updates", "RMSprop's gradient 'at given weights' is read at the long runs' first probe, "
            "after its first updates", "bench/studies/vanishing.py",

@@ -100,6 +100,15 @@ def test_best_lr_is_the_lowest_validation_loss_on_the_tuning_seed_not_the_train_
     assert van.best_lr(tuned, "momentum") == "lecun"
 
 
+def test_best_lr_is_chosen_on_the_mean_of_both_tuning_seeds_as_the_protocols_confirm_step():
+    """lr 1e-3 is better on the first tuning seed only: on the mean of both (the protocol's rule) 1e-4 wins."""
+    tuned = {"tune/lecun/rmsprop lr=0.0001": [run(1.0), run(1.0)], "tune/lecun/rmsprop lr=0.001": [run(0.5), run(1.8)]}
+    assert van.best_lr(tuned, "rmsprop") == "lecun/rmsprop lr=0.0001"
+    from bench.studies.common import MAX_SEEDS, TUNE_SEEDS
+
+    assert TUNE_SEEDS == (1000, 1001) and not set(TUNE_SEEDS) & set(range(MAX_SEEDS))  # never a judged seed
+
+
 def test_a_diverged_run_makes_its_lr_the_worst():
     tuned = {"tune/lecun/rmsprop lr=0.0001": [run(0.9)], "tune/lecun/rmsprop lr=0.001": [run(0.1, "diverged")]}
     assert van.best_lr(tuned, "rmsprop") == "lecun/rmsprop lr=0.0001"
@@ -399,8 +408,12 @@ def test_a_grid_point_is_picked_by_validation_loss_on_the_tuning_seed():
     from bench.studies import exploding as exp
 
     grid = [{"weight_clip": 0.2}, {"weight_clip": 0.1}, {"weight_clip": 0.05}]
-    runs = [losses_run(CALM, train=0.01, val=0.9), losses_run(CALM, train=0.1, val=0.2), BLOWN]
+    runs = [[losses_run(CALM, train=0.01, val=0.9)] * 2, [losses_run(CALM, train=0.1, val=0.2)] * 2, [BLOWN] * 2]
     assert exp.pick(grid, runs) == {"weight_clip": 0.1}
+    # the protocol's confirm rule: the mean over both tuning seeds, so one lucky seed (0.1 on the first) does not win
+    lucky = [[losses_run(CALM, val=0.1), losses_run(CALM, val=0.9)], [losses_run(CALM, val=0.3)] * 2, [BLOWN] * 2]
+    assert exp.pick(grid, lucky) == {"weight_clip": 0.1}
+    assert exp.pick(grid, [[losses_run(CALM, val=0.1), BLOWN], *lucky[1:]]) == {"weight_clip": 0.1}  # diverged: worst
 
 
 def test_gradient_clipping_must_hold_on_both_exploding_nets(study):

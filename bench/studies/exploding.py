@@ -31,15 +31,16 @@ from bench.status import TrialStatus
 from bench.studies.common import (
     MIN_SEEDS,
     TUNE_SEED,
+    TUNE_SEEDS,
     ClaimOutcome,
     Progress,
     Study,
     after_warmup,
+    chosen_point,
     decide,
     fig_grad_norm_over_steps,
     fig_success_vs_length,
     final_train_loss,
-    final_val_loss,
     fmt,
     fmt_seeds,
     gradient_frame,
@@ -104,7 +105,7 @@ WEIGHT_CLIPS = (0.2, 0.1, 0.05)  # max |W_hh| is about 0.38 at radius 1.5: +-1 w
 # The remedies are judged where the problem exists (a negative control): at the problem LR, the smallest LR of the
 # testbed's SGD grid at which the no-remedy arm blows up (NaN or a loss jump) on TUNE_SEED; on the judged seeds the
 # no-remedy arm must show it again, else the claim is untestable. Each arm: label -> (claim key, overrides, grid of
-# overrides tuned on TUNE_SEED by final validation loss, at the problem LR unless the grid sets the LR). Adam sets its
+# overrides tuned on TUNE_SEEDS by mean final validation loss, at the problem LR unless the grid sets the LR). Adam sets its
 # own LR: it replaces SGD-momentum at the setting where SGD blows up, and its step has another scale.
 RNN_ARMS = {
     "none": ("", {}, [{}]),
@@ -357,24 +358,24 @@ def problem_lr(testbed: Testbed, control: dict[float, TrialResult], wu: int) -> 
     return next((lr for lr in sorted(testbed.lrs) if shows_problem(control[lr], wu)), max(testbed.lrs))
 
 
-def pick(grid: list[dict], tuned: list[TrialResult]) -> dict:
-    """The grid point with the lowest final validation loss on the tuning seed (ties: the first); a diverged run
-    loses. Chosen on the tuning seed's validation data, never on the seeds the claim is judged on."""
-    return min(zip(grid, tuned, strict=True), key=lambda pair: final_val_loss(pair[1]))[0]
+def pick(grid: list[dict], tuned: list[list[TrialResult]]) -> dict:
+    """The grid point the study's selection rule picks (common.chosen_point: lowest mean final validation loss over its
+    runs on TUNE_SEEDS; ties: the first; a diverged run loses), never on the seeds the claim is judged on."""
+    return chosen_point(list(zip(grid, tuned, strict=True)))
 
 
 def remedy_points(study: Study, testbeds: dict[str, Testbed], lrs: dict[str, float]) -> dict[tuple[str, str], dict]:
-    """Each arm's setting: at its testbed's problem LR, the grid point picked on TUNE_SEED (grids of one point need no
+    """Each arm's setting: at its testbed's problem LR, the grid point picked on TUNE_SEEDS (grids of one point need no
     tuning run)."""
     point = lambda name, g: {"lr": lrs[name], **g}
     label = lambda name, arm, g: f"{testbeds[name].group}/{arm}/tune/{setting_name(point(name, g))}"
     multi = {(name, arm): grid for name, tb in testbeds.items() for arm, (_, _, grid) in tb.arms.items() if len(grid) > 1}
     runs = study.batch({label(name, arm, g): arm_settings(testbeds[name], arm, point(name, g))
-                        for (name, arm), grid in multi.items() for g in grid}, [TUNE_SEED])
+                        for (name, arm), grid in multi.items() for g in grid}, list(TUNE_SEEDS))
     chosen = {}
     for name, tb in testbeds.items():
         for arm, (_, _, grid) in tb.arms.items():
-            g = pick(grid, [runs[label(name, arm, g)][0] for g in grid]) if (name, arm) in multi else grid[0]
+            g = pick(grid, [runs[label(name, arm, g)] for g in grid]) if (name, arm) in multi else grid[0]
             chosen[(name, arm)] = point(name, g)
     return chosen
 

@@ -36,13 +36,13 @@ from bench.search.protocol import budget_name
 from bench.search.runners import Runner
 from bench.status import TrialStatus
 from bench.studies.common import (
-    TUNE_SEED,
+    TUNE_SEEDS,
     Progress,
     Study,
+    chosen_point,
     fig_by_depth,
     fig_grad_norm_over_steps,
     final_train_loss,
-    final_val_loss,
     fmt,
     fmt_seeds,
     geomean,
@@ -104,8 +104,8 @@ OWN_INIT_NAMES = {"relu": "He", "tanh": "Xavier gain 5/3", "sigmoid": "Xavier ga
 # The FAQ's earlier comparison: one init scale for all three activations (Glorot & Bengio's two, both designed around
 # tanh). Its third init, kaiming, gives each activation its own gain, which is what OWN_INIT now compares.
 SHARED_INITS = ("standard", "normalized")
-# Each optimizer gets the same two-point LR grid, a decade apart around its usual LR, tried on TUNE_SEED; the point
-# with the lower final validation loss there is the one judged on the study's seeds.
+# Each optimizer gets the same two-point LR grid, a decade apart around its usual LR, tried on TUNE_SEEDS; the point
+# with the lower mean final validation loss there (common.chosen_point) is the one judged on the study's seeds.
 LR_GRID = {"momentum": (0.01, 0.1), "rmsprop": (1e-4, 1e-3)}
 # Same weights and same mini-batch give the same back-propagated gradient whatever the optimizer: at step 1 the two
 # arms may differ only by floating-point noise.
@@ -165,7 +165,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
     scale = deep_init_profiles(study, data, budget, ("lecun", "kaiming"), budget.scale_width)
     grid = lr_grid()
     tuned = study.batch({f"tune/{label}": deep_settings(budget, overrides) for label, overrides in grid.items()},
-                        [TUNE_SEED])
+                        list(TUNE_SEEDS))
     chosen = {best_lr(tuned, opt) for opt in LR_GRID} - set(DEEP_VARIANTS)
     deep = study.batch({label: deep_settings(budget, overrides)
                         for label, overrides in {**DEEP_VARIANTS, **{c: grid[c] for c in chosen}}.items()})
@@ -394,12 +394,11 @@ def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[T
 
 
 def best_lr(tuned: dict[str, list[TrialResult]], optimizer: str) -> str:
-    """The optimizer's grid label (lr_grid) with the lowest mean final validation loss over its tuning runs
-    (`tuned`: "tune/<label>" -> runs on TUNE_SEED, never the seeds the claims are judged on); a diverged run loses."""
+    """The optimizer's grid label (lr_grid) the study's selection rule picks (common.chosen_point: lowest mean final
+    validation loss over its runs on TUNE_SEEDS, never the seeds the claims are judged on; a diverged run loses)."""
     labels = [label.removeprefix("tune/") for label in tuned]
     labels = [lb for lb in labels if lb in lr_grid() and lr_grid()[lb]["optimizer"] == optimizer]
-    val_loss = lambda label: float(np.mean([final_val_loss(r) for r in tuned[f"tune/{label}"]]))
-    return min(labels, key=val_loss)
+    return chosen_point([(label, tuned[f"tune/{label}"]) for label in labels])
 
 
 def first_step(study: Study, budget: Scale, label: str) -> list[TrialResult]:
@@ -418,7 +417,7 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict
     sgd, rms = deep[sgd_label], deep[rms_label]
     grid = "; ".join(f"{opt} lr {' or '.join(f'{lr:g}' for lr in lrs)}" for opt, lrs in LR_GRID.items())
     names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {grid}, by final validation loss on tuning "
-             f"seed {TUNE_SEED})")
+             f"seeds {' and '.join(map(str, TUNE_SEEDS))}, mean)")
     sgd_loss, rms_loss = [final_train_loss(r) for r in sgd], [final_train_loss(r) for r in rms]
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
                 "SGD", "seed FAQ 8.1 / 8.5", CRIT["rms-train"],
