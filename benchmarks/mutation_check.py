@@ -488,6 +488,12 @@ MUTANTS: tuple[Mutant, ...] = (
            "sampled its own LRs", "bench/report/tables.py", "    return common if len(common) >= 2 else []",
            "    return sorted(set.union(*sets))",
            ("tests/test_report.py::test_the_protocol_names_the_lr_grid_every_level_shared_and_only_a_shared_one",)),
+    Mutant("capped-trial-priced-by-epochs", "the ETA prices a step-capped study trial by its formal 100,000 epochs "
+           "(hours for a study of minutes)", "bench/search/progress.py",
+           '''        if config.get("max_steps"):\n            key = length(config)''',
+           "        if False:\n            key = length(config)",
+           ("tests/test_progress.py::test_a_step_capped_trial_is_priced_as_a_whole_not_by_its_formal_epochs",),
+           (('            if task["config"].get("max_steps"):', "            if False:"),)),
     Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
            "bench/search/trial.py", 'task["trial_id"], result_of(json.loads(hit.read_bytes()))',
            'task["trial_id"], result_of({**json.loads(hit.read_bytes()), "final": {}})',

@@ -100,3 +100,13 @@ def test_live_draws_on_a_terminal(monkeypatch):
     pl = plan()
     with live(Progress(pl), print) as shown:
         assert shown is not None
+
+
+def test_a_step_capped_trial_is_priced_as_a_whole_not_by_its_formal_epochs():
+    """A study's runs set epochs 100,000 and stop at max_steps: an ETA by epochs said 118 hours for a 2-minute study."""
+    cfg = TrialConfig.from_dict({**TINY, "epochs": 100_000, "max_steps": 300, "workload": "mnist1d-mlp"})
+    pl = Plan(None, groups=[Group(0, "deep", "study", (), cfg, "test_acc", "max", trials=0, seeds=(0, 1, 2, 3))])
+    clock = Clock()
+    p = Progress(pl, slots=2, clock=clock)
+    finish(p, pl.groups[0], 0, 6.0, clock)
+    assert p.remaining() == pytest.approx(3 * 6.0 / 2) and p.eta() == "eta 9 s"
