@@ -147,7 +147,8 @@ CRIT = {
                       "unclipped run shows the problem (NaN or such a jump) in at least 80% of the seeds on both nets",
     "mitigates": f"at the problem LR (the smallest SGD LR of the grid at which the no-remedy net blows up on a separate "
                  f"tuning seed; Adam at its own LR from {ADAM_LRS}, weight clipping at its threshold from "
-                 f"{WEIGHT_CLIPS}, each picked on that seed by final validation loss): no NaN, no loss jump above "
+                 f"{WEIGHT_CLIPS}, each picked by mean final validation loss over that seed and a second tuning seed): "
+                 f"no NaN, no loss jump above "
                  f"{LOSS_SPIKE:g}x its trailing median after the warm-up, and final train loss <= {NO_WORSE:g}x that of "
                  "gradient-norm clipping (threshold 1) at the same setting and seed; judged only where the no-remedy "
                  "arm shows the problem (NaN or such a jump) at that setting in at least 80% of the judged seeds",

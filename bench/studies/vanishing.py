@@ -130,8 +130,8 @@ CRIT = {
     "restore": f"median over probe steps of back-propagated RMS ratio first / last hidden layer within "
                f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] and final train loss below the plain net's (same seed)",
     "rms-train": f"RMSprop ends with a lower train loss than SGD-momentum and below {TRAINED:g} x chance (ln 10; a net at "
-                 "chance has not trained, whatever the last digits say), each at its LR picked from its grid by final "
-                 "validation loss on a separate tuning seed",
+                 "chance has not trained, whatever the last digits say), each at its LR picked from its grid by mean final "
+                 "validation loss over two separate tuning seeds",
     "rms-updates": "median over probe steps of update/weight ratio first / last hidden layer within [0.1, 10] with "
                    "RMSprop and below 0.01 with SGD-momentum",
     "rms-backprop": f"back-propagated RMS ratio first / last hidden layer at step 1 (the shared init, probed before "
