@@ -140,10 +140,14 @@ def batch_sizes(b: Budget) -> Experiment:
 
 
 def structure(b: Budget) -> Experiment:
-    cells = tuple(Cell(data, model, {"workload": f"{data}-{model}", "epochs": b.structure_epochs})
+    # Each model trains its workload's recipe at the budget (its own epochs: the MLP with dropout needs more than the
+    # CNN), so that each is measured as its goal was and its target gate can pass; one shared epoch count (15) left
+    # the MLP below its goal and 8.7a untestable.
+    cells = tuple(Cell(data, model, {"workload": f"{data}-{model}"})
                   for data in ("mnist1d", "mnist1d-shuffled") for model in ("cnn", "mlp", "gru"))
-    return Experiment("structure", "model", cells, f"CNN, MLP and GRU, each LR-tuned, {b.structure_epochs} epochs, on "
-                      "MNIST-1D and on MNIST-1D with one fixed permutation of its 40 positions (no locality left)")
+    return Experiment("structure", "model", cells, "CNN, MLP and GRU, each LR-tuned and trained by its workload's "
+                      "recipe, on MNIST-1D and on MNIST-1D with one fixed permutation of its 40 positions (no locality "
+                      "left)")
 
 
 def imbalanced(b: Budget) -> Experiment:

@@ -43,12 +43,12 @@ def _grid(lo: float, hi: float, per_decade: int) -> tuple[float, ...]:
 QUICK_LRS = (1e-3, 1e-2, 1e-1, 1.0)
 BUDGETS: dict[str, Budget] = {
     "full": Budget(name="full", lrs=_grid(1e-4, 1.0, 2), refine=True, seeds=5, long_epochs=100,
-                   sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, structure_epochs=50, confirm=3),
+                   sizes=(250, 500, 1000, 2000, 3600), finder_steps=200, confirm=3),
     "quick": Budget(name="quick", lrs=QUICK_LRS, refine=True, seeds=3, confirm=2, long_epochs=30,
-                    sizes=(250, 1000, 3600), finder_steps=100, structure_epochs=15),
+                    sizes=(250, 1000, 3600), finder_steps=100),
     # For the test suite only: every code path, minutes of CPU cut to seconds; its verdicts mean nothing.
     "tiny": Budget(name="tiny", lrs=(1e-3, 1e-2), refine=False, seeds=2, epochs=1, long_epochs=1, sizes=(32, 64, 128),
-                   finder_steps=8, structure_epochs=1, n_train=128, max_steps=3, study_seeds=1,
+                   finder_steps=8, n_train=128, max_steps=3, study_seeds=1,
                    overrides={"width": 8, "fc_width": 16}),
 }
 

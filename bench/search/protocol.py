@@ -80,7 +80,6 @@ class Budget:
     overrides: dict[str, Any] = field(default_factory=dict)  # TrialConfig settings applied to every trial
     # -- the FAQ's experiments
     long_epochs: int = 100  # overfitting runs: long enough to overfit
-    structure_epochs: int = 50  # 8.7's models: the GRU needs many epochs to beat the CNN
     sizes: tuple[int, ...] = ()  # training-set sizes of the overfitting sweep; the middle one is its baseline
     finder_steps: int = 200  # mini-batches of the LR range test
     study_seeds: int | None = None  # seeds of the gradient studies (None: the study's own default)
