@@ -494,6 +494,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "        if False:\n            key = length(config)",
            ("tests/test_progress.py::test_a_step_capped_trial_is_priced_as_a_whole_not_by_its_formal_epochs",),
            (('            if task["config"].get("max_steps"):', "            if False:"),)),
+    Mutant("lr-depends-on-one-optimizer", "8.4b refutes 'the right LR depends on the model' from the one optimizer of "
+           "four that trained on two workloads", "bench/faq/questions.py", "    if 2 * n < of:", "    if not n:",
+           ("tests/test_faq_claims.py::test_lr_dependence_judged_on_one_optimizer_of_three_is_untestable_not_refuted",)),
     Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
            "bench/search/trial.py", 'task["trial_id"], result_of(json.loads(hit.read_bytes()))',
            'task["trial_id"], result_of({**json.loads(hit.read_bytes()), "final": {}})',

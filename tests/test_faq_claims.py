@@ -327,3 +327,19 @@ def test_lr_dependence_is_untestable_when_no_optimizer_trained_on_two_workloads(
     best = {(w, o): 1e-2 for w in (qs.MLP, qs.CNN) for o in ("sgd", "adam")}
     df = pd.concat([tuning(best), finals({w: {"sgd": 0.1, "adam": 0.1} for w in (qs.MLP, qs.CNN)})])
     assert qs.lr_depends(evidence(optimizers=df.assign(workload=lambda d: d["group"]))).verdict == st.UNTESTABLE
+
+
+def test_lr_dependence_judged_on_one_optimizer_of_three_is_untestable_not_refuted():
+    """Only Adam trained on two workloads (SGD and RMSprop sit at chance on the MLP): its unmoved best LR alone says
+    nothing of the other optimizers, so the claim is untestable, not refuted; with two of three it is judged."""
+    best = {(w, o): 1e-2 for w in (qs.MLP, qs.CNN) for o in ("sgd", "adam", "rmsprop")}
+
+    def judged(trained: tuple[str, ...]):
+        scores = {qs.CNN: {o: 0.95 for o in ("sgd", "adam", "rmsprop")},
+                  qs.MLP: {o: (0.95 if o in trained else 0.1) for o in ("sgd", "adam", "rmsprop")}}
+        df = pd.concat([tuning(best), finals(scores)]).assign(workload=lambda d: d["group"])
+        return qs.lr_depends(evidence(optimizers=df))
+
+    one = judged(("adam",))
+    assert one.verdict == st.UNTESTABLE and one.numbers[0].startswith("1 of 3 optimizers"), one.numbers
+    assert judged(("adam", "sgd")).verdict == st.REFUTED
