@@ -143,7 +143,8 @@ COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "examples" / "faq"
 @pytest.mark.slow
 def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch):
     """`bench faq --from-runs` re-judges and re-renders an earlier run's tables: no trial trains, no Ray starts,
-    and the page states the budget those runs recorded (15 epochs, each LR confirmed on a second seed) and that it
+    and the page states the budget those runs recorded (the recipes' quick epochs, each LR confirmed on a second
+    seed) and that it
     was judged, not trained, in those minutes."""
     import bench.faq.main
     from bench.faq.questions import QUESTIONS
@@ -155,7 +156,7 @@ def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch)
     assert "starting Ray" not in res.output and f"judged from {COMMITTED / 'losses'}" in res.output
     md = (tmp_path / "o" / "faq.md").read_text()
     budget = next(line for line in md.splitlines() if line.startswith("- Budget:"))
-    assert budget.startswith("- Budget: quick: LR grid") and "second seed" in budget and "15 epochs" in budget
+    assert budget.startswith("- Budget: quick: LR grid") and "second seed" in budget and "recipe's epochs" in budget
     assert "no trial trained" in next(line for line in md.splitlines() if line.startswith("- Generated:"))
     table = pd.read_csv(tmp_path / "o" / "verdicts.csv")
     assert set(table["claim"]) == {c.id for q in QUESTIONS if q.id == "8.2" for c in q.claims}
