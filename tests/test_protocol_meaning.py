@@ -238,7 +238,7 @@ def test_resume_last_continues_the_newest_of_several_runs(tmp_path, monkeypatch)
     make_run(tmp_path, "opt-20250101-230000", 200)
     make_run(tmp_path, "opt2-20250103-000000", 0)
     monkeypatch.setattr(sweep, "load_space", lambda path: space)  # the stored space is the same space
-    assert sweep._resumed_folder(space, tmp_path, True) == newest
+    assert sweep._resumed_folder(space, tmp_path, True, force=False)[0] == newest
 
 
 def test_resume_last_with_a_same_second_suffix_picks_the_later(tmp_path, monkeypatch):
@@ -251,7 +251,7 @@ def test_resume_last_with_a_same_second_suffix_picks_the_later(tmp_path, monkeyp
     second = new_run_folder(tmp_path, "opt")
     (second / "space.yaml").write_text("x: 1\n")
     monkeypatch.setattr(sweep, "load_space", lambda path: space)
-    assert sweep._resumed_folder(space, tmp_path, True) == second
+    assert sweep._resumed_folder(space, tmp_path, True, force=False)[0] == second
 
 
 def board_rows(statuses: dict[str, list[str]]):

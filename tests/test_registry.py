@@ -49,13 +49,19 @@ def test_bench_list_shows_every_listed_registry_by_name():
         assert (kind in res.output) == reg.listed, kind
 
 
-def test_run_defaults_are_the_configs_defaults():
+def test_run_defaults_are_the_configs_defaults_or_the_recipes():
+    """An option of `bench run` either defaults to the config's value or to None, which means the workload's recipe
+    decides (and its help says so)."""
     run = typer.main.get_command(app).commands["run"]
     defaults = TrialConfig().to_dict()
     shared = [p for p in run.params if p.name in defaults]
     assert {p.name for p in shared} >= {"workload", "optimizer", "lr", "epochs", "batch_size", "seed", "data_dir"}
     for p in shared:
-        assert str(p.default) == str(defaults[p.name]), p.name
+        if p.default is None:
+            assert "recipe" in p.help or "the workload's own" in p.help, p.name
+        else:
+            assert str(p.default) == str(defaults[p.name]), p.name
+    assert {p.name for p in shared if p.default is None} >= {"optimizer", "lr", "epochs", "batch_size", "schedule"}
 
 
 @pytest.mark.parametrize("key, raw, want", [("width", "8", 8), ("lr", "3e-3", 3e-3), ("batch_norm", "true", True),
