@@ -105,29 +105,23 @@ def protocol(df: pd.DataFrame) -> str:
         return ""
     if params:
         return f"Protocol: {WIDE_SEARCH.format(params=', '.join(params))}."
-    grid = shared_lr_grid(df)
+    tune = df[(df["phase"] == TUNE) & (df["tuned"].fillna("").astype(str) != "")] if {"phase", "lr"} <= set(df) \
+        else df.iloc[:0]
+    grid = shared_lr_grid(tune)
+    refined = bool((~tune["lr"].round(12).isin(grid)).any()) if grid else False  # a grid search's refinement points
     how = (f", on the same LR grid ({', '.join(f'{lr:g}' for lr in grid)}"
-           f"{', then the two half-way points around its best' if refined(df, grid) else ''})") if grid else ""
+           f"{', then the two half-way points around its best' if refined else ''})") if grid else ""
     return f"Protocol: {SMALL_BUDGET}{how}."
 
 
-def shared_lr_grid(df: pd.DataFrame) -> list[float]:
-    """The LRs every tuned level's tuning trials trained at (at least two): the grid a grid search shares between
-    levels; [] for a TPE search, whose sampled LRs differ from level to level."""
-    if not {"phase", "lr", "tuned"} <= set(df):
-        return []
-    tune = df[(df["phase"] == TUNE) & (df["tuned"].fillna("").astype(str) != "")]
+def shared_lr_grid(tune: pd.DataFrame) -> list[float]:
+    """The LRs every tuned level's tuning trials (`tune`) trained at, at least two: the grid a grid search shares
+    between levels; [] for a TPE search, whose sampled LRs differ from level to level."""
     if tune.empty:
         return []
     sets = [set(part["lr"].round(12)) for _, part in tune.groupby(["group", "level"] if "group" in tune else "level")]
     common = sorted(set.intersection(*sets))
     return common if len(common) >= 2 else []
-
-
-def refined(df: pd.DataFrame, grid: list[float]) -> bool:
-    """Whether some level also tuned at LRs off the shared grid (a grid search's refinement points)."""
-    tune = df[(df["phase"] == TUNE) & (df["tuned"].fillna("").astype(str) != "")]
-    return bool((~tune["lr"].round(12).isin(grid)).any())
 
 
 def tuned_params(df: pd.DataFrame) -> list[str]:
