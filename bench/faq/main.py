@@ -170,11 +170,11 @@ def resume_checks(exps: list[Experiment], studies: list[str], budget: Budget, ru
                   force: bool) -> dict[str, list[str]]:
     """Before anything trains or is deleted: refuse (one line) to resume experiments and studies started with other
     inputs (results.check_resume); with `force`, the differences overridden, by experiment."""
-    from bench.studies.common import resume_check
+    from bench.studies.common import resume_check, seed_count
 
     for name in studies:
-        seeds = budget.study_seeds or importlib.import_module(f"bench.studies.{name}").SCALES[budget.name].seeds
-        resume_check(name, root, budget.name, seeds, force)
+        scale = importlib.import_module(f"bench.studies.{name}").SCALES[budget.name]
+        resume_check(name, root, budget.name, seed_count(scale, budget.study_seeds), force)
     return {e.name: check_resume(runs / e.name, experiment_identity(e, budget), force) for e in exps}
 
 

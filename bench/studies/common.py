@@ -213,6 +213,11 @@ class Study:
         return claims
 
 
+def seed_count(scale: Any, seeds: int | None) -> int:
+    """The seeds a study runs: `seeds` where given, else its size's default (`scale`: its SCALES entry)."""
+    return scale.seeds if seeds is None else seeds
+
+
 def study_identity(name: str, size: str, seeds: int) -> dict[str, Any]:
     """A study's run.json identity (results.plan_identity): its size and seeds decide which trials it trains."""
     return plan_identity(f"study {name}", {"study": name, "size": size, "seeds": seeds})

@@ -47,6 +47,7 @@ from bench.studies.common import (
     log_lengths,
     loss_spike,
     panels,
+    seed_count,
     step_series,
     theme,
 )
@@ -172,7 +173,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"{budget.cell_steps} steps at T in {budget.cell_lengths}. "
              + ("Quick mode: fewer steps and lengths than the full study (the papers train for 10^5-10^6 steps)."
                 if size != "full" else "The papers train for 10^5-10^6 steps; this study for thousands."))
-    study = Study("exploding", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume,
+    study = Study("exploding", out, size, seed_count(budget, seeds), progress, notes, runner, resume,
                   force)
     pascanu = pascanu_runs(study, budget)
     pascanu_claims(study, pascanu, budget)

@@ -49,6 +49,7 @@ from bench.studies.common import (
     gradient_frame,
     layer_series,
     panels,
+    seed_count,
     theme,
 )
 from bench.train import TrialResult, seed_everything
@@ -153,7 +154,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
              f"width {budget.deep_width} trained {budget.deep_steps} steps (SGD momentum 0.9, lr 0.01, batch 128); "
              f"sigmoid net width {budget.sat_width}, {budget.sat_steps} steps."
              + (" Quick mode: fewer steps and seeds than the full study." if size != "full" else ""))
-    study = Study("vanishing", out, size, budget.seeds if seeds is None else seeds, progress, notes, runner, resume,
+    study = Study("vanishing", out, size, seed_count(budget, seeds), progress, notes, runner, resume,
                   force)
     torch.set_num_threads(1)  # like the trials (threads=1): init measurements on one core
     data = load_data(TrialConfig(workload=WORKLOAD))
