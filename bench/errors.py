@@ -36,12 +36,20 @@ class PlanIncomplete(RuntimeError):
     """A plan's runner returned while trials the plan needs have no result: nothing may be judged from it."""
 
 
+_terminated_by: list[int] = []  # the SIGTERM/SIGHUP this process received, whatever became of its Terminated
+
+
 def exit_status(interrupt: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    return 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
+    """130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP. A library that catches our Terminated and raises a plain
+    KeyboardInterrupt in its place (Ray's and Tune's code on the driver do, depending on where the signal lands)
+    does not change the status: the signal received decides it."""
+    if isinstance(interrupt, Terminated):
+        return 128 + interrupt.signum
+    return 128 + _terminated_by[0] if _terminated_by else 130
 
 
 def _interrupt(signum: int, frame: object) -> None:
+    _terminated_by.append(signum)
     raise Terminated(signum)
 
 
@@ -69,6 +77,7 @@ def sigterm_as_interrupt() -> None:
     """Handle SIGTERM (`kill`, a batch scheduler's time limit) and SIGHUP (the terminal closed) like Ctrl-C, so
     that every command ends through its interrupt path: finished results saved, worker processes stopped,
     temporary folders removed, a message saying how to continue."""
+    _terminated_by.clear()  # a new command (the CLI installs this first): no signal received yet
     signal.signal(signal.SIGTERM, _interrupt)
     if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:  # nohup's SIG_IGN stays: the user asked to survive it
         signal.signal(signal.SIGHUP, _interrupt)

@@ -497,6 +497,10 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lr-depends-on-one-optimizer", "8.4b refutes 'the right LR depends on the model' from the one optimizer of "
            "four that trained on two workloads", "bench/faq/questions.py", "    if 2 * n < of:", "    if not n:",
            ("tests/test_faq_claims.py::test_lr_dependence_judged_on_one_optimizer_of_three_is_untestable_not_refuted",)),
+    Mutant("sigterm-exits-as-ctrl-c", "SIGTERM exits 130 where a library turned bench's Terminated into a plain "
+           "KeyboardInterrupt", "bench/errors.py", "    return 128 + _terminated_by[0] if _terminated_by else 130",
+           "    return 130",
+           ("tests/test_hardening.py::test_sigterm_exits_143_even_where_a_library_turned_its_interrupt_into_a_plain_ctrl_c",)),
     Mutant("resume-cache-loses-final", "a trial a resumed FAQ or study takes from the cache loses its final metrics",
            "bench/search/trial.py", 'task["trial_id"], result_of(json.loads(hit.read_bytes()))',
            'task["trial_id"], result_of({**json.loads(hit.read_bytes()), "final": {}})',

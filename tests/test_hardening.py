@@ -518,3 +518,24 @@ def test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+def test_sigterm_exits_143_even_where_a_library_turned_its_interrupt_into_a_plain_ctrl_c():
+    """Ray's and Tune's driver code may catch bench's Terminated and raise a bare KeyboardInterrupt in its place:
+    the exit status still follows the signal received (143), and a new command starts from Ctrl-C's 130."""
+    import signal
+
+    from bench import errors
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    errors.sigterm_as_interrupt()
+    try:
+        with pytest.raises(errors.Terminated):
+            errors._interrupt(signal.SIGTERM, None)
+        assert errors.exit_status(KeyboardInterrupt()) == 143 and errors.exit_status(errors.Terminated(1)) == 129
+        errors.sigterm_as_interrupt()
+        assert errors.exit_status(KeyboardInterrupt()) == 130
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        errors._terminated_by.clear()
