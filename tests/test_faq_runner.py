@@ -32,11 +32,11 @@ def plant(g, tune: dict[float, float], confirm: dict[float, float] = ()):
     """Finished tuning trials at the grid's LRs, then confirm trials of the LRs given (-inf/inf: diverged)."""
     for tid, lr in zip(g.tuning_ids(), GRID, strict=False):
         if lr in tune:
-            g.done[tid] = TrialSummary(tid, {"lr": lr}, "ok" if math.isfinite(tune[lr]) else "diverged", tune[lr])
+            g.record(TrialSummary(tid, {"lr": lr}, "ok" if math.isfinite(tune[lr]) else "diverged", tune[lr]))
     for cid, o in g.confirm_ids().items():
         if o.params["lr"] in dict(confirm):
             v = dict(confirm)[o.params["lr"]]
-            g.done[cid] = TrialSummary(cid, o.params, "ok" if math.isfinite(v) else "diverged", v)
+            g.record(TrialSummary(cid, o.params, "ok" if math.isfinite(v) else "diverged", v))
 
 
 def test_the_lr_that_diverges_on_the_confirm_seed_is_not_chosen():

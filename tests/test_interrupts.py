@@ -11,8 +11,9 @@ import pytest
 
 from bench.config import TrialConfig
 from bench.errors import PlanIncomplete
-from bench.search.protocol import Group, Plan
+from bench.search.protocol import Group, Plan, TrialSummary
 from bench.search.runners import InProcess
+from bench.status import TrialStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,8 +128,9 @@ def test_a_resume_reruns_trials_lost_to_their_infrastructure_and_with_retry_fail
 
 def test_a_plan_with_a_lost_trial_is_not_judged(tmp_path):
     plan = lost_and_failed(tmp_path)
-    for tid in plan.groups[0].final_ids():  # the live searcher counted both as done
-        plan.groups[0].done[tid] = None
+    g = plan.groups[0]
+    for tid in g.final_ids():  # the live searcher counted both as done
+        g.record(TrialSummary(tid, {}, TrialStatus.OK, 0.5))
     with pytest.raises(PlanIncomplete, match=r"1 trial\(s\) lost to worker or storage failures on every try "
                                              r"\(demo.mlp.seed-0\); nothing was judged"):
         plan.check_finished(tmp_path)

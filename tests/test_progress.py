@@ -40,7 +40,7 @@ def finish(p: Progress, g: Group, seed: int, seconds: float, clock: Clock, statu
     t = task(g, seed)
     p.started(t)
     clock.now += seconds
-    g.done[t["trial_id"]] = TrialSummary(t["trial_id"], {}, status, 0.5)
+    g.record(TrialSummary(t["trial_id"], {}, status, 0.5))
     p.finished(t, {"status": status, "epoch": 2})
 
 

@@ -28,7 +28,7 @@ def planted_group(workload: str, values: list[float], statuses=None, confirm=0):
     g = Plan(load_space(space_dict(workloads=(workload,), trials=len(values), confirm=confirm))).groups[0]
     statuses = statuses or ["ok"] * len(values)
     for k, (tid, v, s) in enumerate(zip(g.tuning_ids(), values, statuses, strict=True)):
-        g.done[tid] = TrialSummary(tid, {"lr": 10.0 ** -(k + 1)}, s, v)
+        g.record(TrialSummary(tid, {"lr": 10.0 ** -(k + 1)}, s, v))
     return g
 
 
@@ -56,7 +56,7 @@ def test_ties_go_to_the_earlier_trial():
 
 def confirm_planted(g, confirm_values: list[tuple[str, float]]):
     for (cid, tuned), (status, value) in zip(g.confirm_ids().items(), confirm_values, strict=True):
-        g.done[cid] = TrialSummary(cid, tuned.params, status, value)
+        g.record(TrialSummary(cid, tuned.params, status, value))
 
 
 def test_confirm_reruns_the_top_configs_on_a_second_seed_before_any_final_seed():
@@ -97,7 +97,8 @@ def test_confirm_runs_only_configs_that_trained_to_the_end():
     assert [o.trial_id for o in g.confirm_ids().values()] == [g.tuning_ids()[2]]
     plan = Plan(load_space(space_dict(trials=4, seeds=3, confirm=2)))
     assert plan.total() == 4 + 2 + 3
-    plan.groups[0].done = g.done
+    for o in g.done.values():
+        plan.groups[0].record(o)
     assert plan.total() == 4 + 1 + 3
     confirm_planted(plan.groups[0], [("diverged", -math.inf)])  # every confirmed config failed: still the choice
     assert plan.groups[0].best().trial_id == g.tuning_ids()[2] and plan.groups[0].next_final() is not None
@@ -210,11 +211,11 @@ def test_final_phase_seeds_differ_from_the_tuning_seed():
         g = plan.groups[0]
         assert g.base.seed == seed and g.seeds == tuple(range(seed + 1, seed + 5))
         for tid in g.tuning_ids():
-            g.done[tid] = TrialSummary(tid, {"lr": 0.01}, "ok", 0.5)
+            g.record(TrialSummary(tid, {"lr": 0.01}, "ok", 0.5))
         seen = []
         while (nxt := g.next_final()) is not None:
             seen.append(g.config(g.best().params, nxt[1], 1).seed)
-            g.done[nxt[0]] = TrialSummary(nxt[0], {}, "ok", 0.5)
+            g.record(TrialSummary(nxt[0], {}, "ok", 0.5))
         assert seen == list(range(seed + 1, seed + 5)) and seed not in seen
 
 
@@ -272,3 +273,46 @@ def test_report_leaderboard_counts_diverged_and_errored_final_seeds_as_failed():
     by = board.set_index("level")
     assert by.loc["a", "failed"] == 2 and by.loc["a", "seeds"] == 2
     assert by.loc["b", "failed"] == 0 and by.loc["b", "seeds"] == 3
+
+
+def test_the_groups_running_tallies_equal_their_definitions_after_any_sequence_of_events():
+    """Group keeps its tuning tallies incrementally (the driver reads them at every trial). After every event of
+    random sequences -- a resume's parts and suggestions read back, trials handed out, finished, cancelled and handed
+    out again, a never-proposed slot recorded, an outcome recorded again -- they must equal what their definitions
+    recompute from done / running / suggested."""
+    import random
+
+    from bench.search.protocol import rank
+    from bench.status import TrialStatus
+
+    def outcome(tid):  # values drawn from few, so that ties occur
+        return TrialSummary(tid, {"lr": 0.01}, rng.choice(["ok", "ok", "diverged", "error", "stopped"]),
+                            rng.choice([0.1, 0.5, 0.9]))
+
+    for trial in range(60):
+        rng = random.Random(trial)
+        g = Plan(load_space(space_dict(trials=8, confirm=2))).groups[0]
+        ids = g.tuning_ids()
+        every = [*ids, *g.confirm_slots(), *g.final_ids()]
+        resumed = rng.sample(every, rng.randrange(len(every)))
+        for tid in resumed[: len(resumed) // 2]:  # as Plan reads a resumed folder: the parts, then the suggestions
+            g.record(outcome(tid))
+        for tid in resumed:
+            g.remember({"trial_id": tid, "params": {"lr": 0.01}, "seed": 0})
+        for _ in range(40):
+            event, idle = rng.random(), [t for t in every if t not in g.running]
+            if event < 0.4 and (fresh := [t for t in idle if t not in g.done]):
+                g.start({"trial_id": rng.choice(fresh), "params": {"lr": 0.01}, "seed": 0})
+            elif event < 0.8 and g.running:
+                tid = rng.choice(sorted(g.running))
+                g.stop(tid, outcome(tid) if rng.random() < 0.7 else None)
+            elif idle:
+                g.record(outcome(rng.choice(idle)))
+            open_ids = [t for t in ids if t not in g.done and t not in g.running]
+            interrupted = [t for t in open_ids if t in g.suggested]
+            assert g.next_tuning_id() == (interrupted or open_ids or [None])[0]
+            assert g.ranked() == rank([g.done[t] for t in ids if t in g.done], g.mode)
+            assert g.tuning_finished() == all(t in g.done for t in ids)
+            for final in (False, True):
+                assert g.failures[final] == sum(TrialStatus(o.status).is_failure() for t, o in g.done.items()
+                                                if (t in g.final_ids()) == final)

@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from bisect import insort
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,10 +235,17 @@ class TrialSummary:
     objective: float
 
 
+def rank_key(o: TrialSummary, mode: str) -> float | None:
+    """Where an outcome ranks, best first (smallest); None: it did not train to the end and is not ranked."""
+    if o.status != TrialStatus.OK:
+        return None
+    return -o.objective if mode == "max" else o.objective
+
+
 def rank(outcomes: list[TrialSummary], mode: str) -> list[TrialSummary]:
     """The outcomes of trials that trained to the end, best objective first (stable: ties keep the given order)."""
-    ok = [o for o in outcomes if o.status == TrialStatus.OK]
-    return sorted(ok, key=lambda o: -o.objective if mode == "max" else o.objective)
+    keyed = [(key, o) for o in outcomes if (key := rank_key(o, mode)) is not None]
+    return [o for _, o in sorted(keyed, key=lambda ko: ko[0])]
 
 
 def choose_confirmed(confirmed: list[tuple[TrialSummary, float]], mode: str) -> TrialSummary:
@@ -272,9 +281,17 @@ class Group:
     lr_from: Group | None = None  # nothing tuned: the final seeds use the lr that group chose
     experiment: str = ""  # a plan without a space (the FAQ's): its experiment's name ...
     compare: str = ""  # ... and what its levels vary
+    # What has happened, changed only through record / start / stop / remember, which keep the tallies below: the
+    # driver reads them at every trial, so its bookkeeping per trial is O(1) in the trials per level.
     done: dict[str, TrialSummary] = field(default_factory=dict)
     running: set[str] = field(default_factory=set)
     suggested: dict[str, dict[str, Any]] = field(default_factory=dict)  # trial id -> params, seed as written down
+    _ranked: list[tuple[float, int, TrialSummary]] = field(default_factory=list, init=False, repr=False, compare=False)
+    _tuning_done: int = field(default=0, init=False, repr=False, compare=False)
+    _cursor: int = field(default=0, init=False, repr=False, compare=False)  # tuning ids before it: done or running
+    _reopen: set[str] = field(default_factory=set, init=False, repr=False, compare=False)  # interrupted tuning ids
+    failures: dict[bool, int] = field(default_factory=lambda: {False: 0, True: 0}, init=False, repr=False,
+                                      compare=False)  # failed trials: final phase (True) or not
 
     @property
     def workload(self) -> str:
@@ -285,45 +302,95 @@ class Group:
     def metric(self) -> str:
         return tuning_metric(self.target)
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         return f"{self.group}.{self.level}".replace("/", "_").replace(" ", "_")
+
+    @cached_property
+    def _ids(self) -> tuple[tuple[str, ...], dict[str, int], tuple[str, ...], dict[str, int]]:
+        """Tuning ids, their index, confirm slots, final ids -> seed: fixed by the fields, built once."""
+        tuning = tuple(f"{self.prefix}.tune-{k:03d}" for k in range(self.trials)) if self.tuned else ()
+        confirm = tuple(f"{self.prefix}.confirm-{k}" for k in range(min(self.confirm, self.trials))) if self.tuned else ()
+        return tuning, {t: k for k, t in enumerate(tuning)}, confirm, {f"{self.prefix}.seed-{s}": s for s in self.seeds}
 
     @property
     def sampler_seed(self) -> int:
         """Seed of this group's TPE sampler: fixed by the budget seed and the group, not by the run order."""
         return (self.base.seed * 1_000_003 + zlib.crc32(self.prefix.encode())) % 2**31
 
-    def tuning_ids(self) -> list[str]:
-        return [f"{self.prefix}.tune-{k:03d}" for k in range(self.trials)] if self.tuned else []
+    def tuning_ids(self) -> tuple[str, ...]:
+        return self._ids[0]
 
-    def confirm_slots(self) -> list[str]:
+    def tuning_index(self, trial_id: str) -> int | None:
+        """The place of a tuning trial in its search (None: not a tuning trial of this group)."""
+        return self._ids[1].get(trial_id)
+
+    def confirm_slots(self) -> tuple[str, ...]:
         """Every confirm trial id this group may run (the k-th re-runs the k-th best tuning config)."""
-        return [f"{self.prefix}.confirm-{k}" for k in range(min(self.confirm, self.trials))] if self.tuned else []
+        return self._ids[2]
 
     def final_ids(self) -> dict[str, int]:
-        return {f"{self.prefix}.seed-{s}": s for s in self.seeds}
+        return self._ids[3]
+
+    def record(self, outcome: TrialSummary) -> None:
+        """A finished trial's outcome (a resume's part, a completed or never-proposed trial)."""
+        tid, k = outcome.trial_id, self.tuning_index(outcome.trial_id)
+        if (old := self.done.get(tid)) is not None:  # recorded again: take the old one out of the tallies
+            self.failures[tid in self.final_ids()] -= TrialStatus(old.status).is_failure()
+            self._ranked = [r for r in self._ranked if r[2].trial_id != tid]
+        elif k is not None:
+            self._tuning_done += 1
+        self.done[tid] = outcome
+        self._reopen.discard(tid)
+        self.failures[tid in self.final_ids()] += TrialStatus(outcome.status).is_failure()
+        if k is not None and (key := rank_key(outcome, self.mode)) is not None:  # ties: the earlier trial first
+            insort(self._ranked, (key, k, outcome))
+
+    def remember(self, entry: dict[str, Any]) -> None:
+        """A suggestion read back on resume; an unfinished tuning trial among them runs again first."""
+        self.suggested[entry["trial_id"]] = entry
+        if self.tuning_index(entry["trial_id"]) is not None and entry["trial_id"] not in self.done:
+            self._reopen.add(entry["trial_id"])
+
+    def start(self, entry: dict[str, Any]) -> None:
+        """A trial handed out, as written down (its suggestion)."""
+        self.suggested[entry["trial_id"]] = entry
+        self.running.add(entry["trial_id"])
+        self._reopen.discard(entry["trial_id"])
+
+    def stop(self, trial_id: str, outcome: TrialSummary | None) -> None:
+        """A handed-out trial ended: with its outcome, or cancelled (None: it runs again, as written down)."""
+        self.running.discard(trial_id)
+        if outcome is not None:
+            self.record(outcome)
+        elif self.tuning_index(trial_id) is not None:
+            self._reopen.add(trial_id)
 
     def next_tuning_id(self) -> str | None:
         """An interrupted trial (suggested, never finished) first, to re-run as written down; then a new one."""
-        open_ids = [t for t in self.tuning_ids() if t not in self.done and t not in self.running]
-        return next((t for t in open_ids if t in self.suggested), open_ids[0] if open_ids else None)
+        if reopened := [t for t in self._reopen if t not in self.done and t not in self.running]:
+            return min(reopened, key=self._ids[1].__getitem__)
+        ids = self.tuning_ids()
+        while self._cursor < len(ids) and (ids[self._cursor] in self.done or ids[self._cursor] in self.running):
+            self._cursor += 1
+        return ids[self._cursor] if self._cursor < len(ids) else None
 
     def tuning_finished(self) -> bool:
-        return all(t in self.done for t in self.tuning_ids())
+        return self._tuning_done == len(self.tuning_ids())
 
     def ranked(self) -> list[TrialSummary]:
         """The finished tuning trials that trained to the end, best first (ties: the earlier trial)."""
-        return rank([self.done[t] for t in self.tuning_ids() if t in self.done], self.mode)
+        return [o for *_, o in self._ranked]
 
     def search_best(self) -> TrialSummary | None:
         """The best tuning trial on the tuning seed alone (what the search found so far)."""
-        ranked = self.ranked()
-        return ranked[0] if ranked else None
+        return self._ranked[0][2] if self._ranked else None
 
     def confirm_ids(self) -> dict[str, TrialSummary]:
         """Once tuning is finished: confirm trial id -> the tuning trial whose config it re-runs."""
-        return dict(zip(self.confirm_slots(), self.ranked(), strict=False)) if self.tuning_finished() else {}
+        if not self.tuning_finished():
+            return {}
+        return {slot: o for slot, (*_, o) in zip(self.confirm_slots(), self._ranked, strict=False)}
 
     def confirm_finished(self) -> bool:
         return self.tuning_finished() and all(t in self.done for t in self.confirm_ids())
@@ -419,12 +486,12 @@ class Plan:
                 raise ConfigError(f"result part {rec.trial_id!r} does not belong to sweep {self.name!r} as "
                                   "resolved now; resume with the same search space and --quick setting")
             g = owners[rec.trial_id]
-            g.done[rec.trial_id] = TrialSummary(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
+            g.record(TrialSummary(rec.trial_id, {k: rec.config[k] for k in g.tuned}, rec.status,
                                            objective(rec.status, rec.epochs, g.metric, g.mode,
-                                                     tested_epoch(rec.config, rec.final)))
+                                                     tested_epoch(rec.config, rec.final))))
         for tid, entry in (suggested or {}).items():
             if tid in owners:
-                owners[tid].suggested[tid] = entry
+                owners[tid].remember(entry)
 
     @property
     def name(self) -> str:

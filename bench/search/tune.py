@@ -134,13 +134,13 @@ class GridSearch:
     def ready(self, g: Group) -> bool:
         """A grid point may always start; a refinement point once the whole grid has finished."""
         tid = g.next_tuning_id()
-        return g.tuning_ids().index(tid) < len(g.grid) or tid in g.suggested or all(
+        return g.tuning_index(tid) < len(g.grid) or tid in g.suggested or all(
             t in g.done for t in g.tuning_ids()[:len(g.grid)])
 
     def ask(self, tune_id: str, trial_id: str, given: dict[str, Any] | None) -> dict[str, Any] | None:
         """The lr of `trial_id` (`given`: an interrupted trial's own); None: nothing to refine around (no grid
         trial trained to the end)."""
-        g, k = self.g, self.g.tuning_ids().index(trial_id)
+        g, k = self.g, self.g.tuning_index(trial_id)
         if given is not None or k < len(g.grid):
             return dict(given) if given is not None else {"lr": g.grid[k]}
         ranked = rank([g.done[t] for t in g.tuning_ids()[:len(g.grid)] if t in g.done], g.mode)
@@ -196,7 +196,7 @@ class ProtocolSearcher(Searcher):
             given = g.suggested.get(tid)
             params = self.searches[g.index].ask(trial_id, tid, given["params"] if given else None)
             if params is None:  # nothing left to propose: the slot counts as a failed trial, never run
-                g.done[tid] = TrialSummary(tid, {}, TrialStatus.ERROR, worst(g.mode))
+                g.record(TrialSummary(tid, {}, TrialStatus.ERROR, worst(g.mode)))
                 return self.suggest(trial_id)
             return self._start(trial_id, g, TUNE, tid, params, given["seed"] if given else g.base.seed)
         return Searcher.FINISHED if self.plan.finished() else None
@@ -221,21 +221,18 @@ class ProtocolSearcher(Searcher):
 
     def _write_down(self, g: Group, trial_id: str, params: dict[str, Any], seed: int) -> None:
         write_suggestion(self.out, trial_id, params, seed)  # before it starts: what --resume re-runs
-        g.suggested[trial_id] = {"trial_id": trial_id, "params": params, "seed": seed}
-        g.running.add(trial_id)
+        g.start({"trial_id": trial_id, "params": params, "seed": seed})
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         g, tids, phase, params = self.live.pop(trial_id)
         results = {r["trial_id"]: r for r in (result or {}).get("outcomes", [])} or {tids[0]: result or {}}
         for tid in tids:  # one, or the seeds of a stacked task
-            g.running.discard(tid)
             outcome = None  # cancelled before it finished (Ctrl-C): it runs again on resume
             if error:  # the worker died (e.g. killed for memory): the sweep records it and goes on
                 outcome = TrialSummary(tid, params, TrialStatus.ERROR, worst(g.mode))
             elif results.get(tid, {}).get("final"):
                 outcome = TrialSummary(tid, params, results[tid]["status"], results[tid]["objective"])
-            if outcome:
-                g.done[tid] = outcome
+            g.stop(tid, outcome)
         if phase == TUNE:
             self.searches[g.index].tell(trial_id, outcome.objective if outcome else None)
 
@@ -321,9 +318,7 @@ def trial_line(plan: Plan, task: dict[str, Any], result: dict[str, Any], running
     the estimated time left (progress.py)."""
     g = plan.groups[task["group"]]
     done = plan.finished_count()
-    failed = {phase: sum(TrialStatus(o.status).is_failure() for grp in plan.groups
-                         for tid, o in grp.done.items() if (tid in grp.final_ids()) == (phase == FINAL))
-              for phase in (TUNE, FINAL)}
+    failed = {phase: sum(grp.failures[phase == FINAL] for grp in plan.groups) for phase in (TUNE, FINAL)}
     params = " ".join(f"{k}={task['config'][k]:.4g}" for k in dict.fromkeys(("lr", *g.tuned)))
     if task["phase"] != FINAL:  # tune and confirm trials: judged on the validation objective
         best = g.search_best()
