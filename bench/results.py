@@ -291,8 +291,9 @@ _PART_TYPES = {"trial_id": str, "tags": dict, "config": dict, "status": str, "fi
                "gradients": list, "error": str, CHECKSUM: str}
 
 
-def read_part(path: Path) -> TrialRecord:
-    """One trial's part, checked field by field; ValueError says what is wrong with it."""
+def read_part(path: Path, named: bool = True) -> TrialRecord:
+    """One trial's part, checked field by field; ValueError says what is wrong with it. `named`: the file is
+    named after its trial (a part; a cache entry is named after its config)."""
     try:
         data = json.loads(path.read_bytes())
     except OSError as e:
@@ -312,7 +313,7 @@ def read_part(path: Path) -> TrialRecord:
         raise ValueError(f"status {data['status']!r} is none of {', '.join(TrialStatus)}")
     if CHECKSUM in data and data.pop(CHECKSUM) != canonical_sha256(data):  # parts written before checksums have none
         raise ValueError("its content no longer matches its sha256: edited after its trial wrote it")
-    if data["trial_id"] != path.stem:  # a renamed or copied part: its trial would count twice, or under another id
+    if named and data["trial_id"] != path.stem:  # a renamed or copied part: its trial would count twice, or under another id
         raise ValueError(f"it holds trial {data['trial_id']!r}, not the trial {path.stem!r} its name says")
     return TrialRecord(**{**data, "status": TrialStatus(data["status"])})
 

@@ -99,6 +99,31 @@ def test_the_in_process_driver_runs_the_searchers_trials_and_trains_identical_on
     assert sum("(cached)" in line for line in lines) == 2  # the fixed cell's seeds: identical configs
 
 
+def test_a_cache_entry_edited_by_hand_is_discarded_and_its_trial_trains_again(tmp_path, capsys):
+    """A cache entry is a part (same checks, same sha256): one whose score was edited after its trial wrote it
+    must not feed a later experiment; it is named in a warning, discarded, and its trial trains again, giving the
+    first run's score."""
+    import json
+
+    cells = (Cell("g", "fixed", CNN, lr=0.005),)
+    first = pd.read_parquet(run_experiment(Experiment("one", "optimizer", cells), BUDGETS["tiny"], tmp_path,
+                                           InProcess(), print) / "trials.parquet")
+    entries = sorted((tmp_path / "cache").glob("*.json"))
+    assert len(entries) == len(first) == 2
+    data = json.loads(entries[0].read_text())
+    edited = data["trial_id"]
+    data["final"]["test_acc"] = 0.999  # the sha256 inside now disagrees
+    entries[0].write_text(json.dumps(data))
+    lines: list[str] = []
+    again = pd.read_parquet(run_experiment(Experiment("two", "optimizer", cells), BUDGETS["tiny"], tmp_path,
+                                           InProcess(), lines.append) / "trials.parquet")
+    assert f"unusable cache entry {entries[0]}" in capsys.readouterr().err
+    assert sum("(cached)" in line for line in lines) == 1  # the other seed's entry still serves
+    scores = [df.set_index("seed")["test_acc"] for df in (first, again)]
+    pd.testing.assert_series_equal(*scores)  # the edited one trained again, to its true score
+    assert edited.startswith("g.fixed") and json.loads(entries[0].read_text())["final"]["test_acc"] != 0.999
+
+
 def test_sweeps_and_experiments_write_one_kind_of_trial_tags():
     """Both front-ends' records carry TrialTags: each names its comparison group (a sweep's is its workload), the
     FAQ its experiment, a sweep its sweep, and neither writes the other's. No tag is named `workload`: that

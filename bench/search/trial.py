@@ -46,8 +46,8 @@ def sweep_trial(task: dict[str, Any]) -> dict[str, Any]:
 
     if task.get("stack"):
         return final_stacked(task)
-    if (hit := cache_file(task)) and hit.exists():
-        return {**write_part(task, task["trial_id"], result_of(json.loads(hit.read_bytes()))), "cached": True}
+    if cached := cached_result(hit := cache_file(task)):
+        return {**write_part(task, task["trial_id"], cached), "cached": True}
     _enter_sweep_folder(task)
     metric, mode, rows = task["metric"], task["mode"], []
     rungs = set(task["report_epochs"])
@@ -90,6 +90,23 @@ def cache_file(task: dict[str, Any]) -> Path | None:
     return Path(task["cache"]) / f"{config_key(task['config'])}.json"
 
 
+def cached_result(hit: Path | None) -> Any:
+    """The result kept in cache entry `hit`; None when there is none, or when it fails a part's checks (truncated,
+    edited by hand since its trial wrote it: its sha256 no longer matches), which discards it with a warning
+    naming it, so that its trial trains again instead of feeding a verdict."""
+    from bench.results import read_part, warn
+
+    if hit is None or not hit.exists():
+        return None
+    try:
+        rec = read_part(hit, named=False)
+    except ValueError as e:
+        warn(f"unusable cache entry {hit} ({e}); discarded, its trial trains again")
+        hit.unlink(missing_ok=True)
+        return None
+    return result_of(vars(rec))
+
+
 def result_of(fields: dict[str, Any]) -> Any:
     """A TrialResult from its stored fields (a part, or a cache entry)."""
     from bench.train import TrialResult
@@ -112,7 +129,7 @@ def final_stacked(task: dict[str, Any]) -> dict[str, Any]:
     base = TrialConfig.from_dict(task["config"])
     configs = [base.replace(seed=entry["seed"]) for entry in task["stack"]]
     hits = [cache_file({**task, "config": cfg.to_dict()}) for cfg in configs]  # seeds trained before: not again
-    results = {i: result_of(json.loads(hit.read_bytes())) for i, hit in enumerate(hits) if hit and hit.exists()}
+    results = {i: cached for i, hit in enumerate(hits) if (cached := cached_result(hit))}
     todo = [i for i in range(len(configs)) if i not in results]
     if todo:
         try:
