@@ -60,7 +60,10 @@ def measure_matmul_peak(device: torch.device | str = "cpu", dtype: torch.dtype =
     # Large enough to saturate the device, small enough to be quick; several matmuls per timing on a GPU
     # so that launch latency is not part of the measurement.
     n, inner = (8192, 5) if device.type == "cuda" else (512, 1)
-    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    # A private generator: drawing from the global one would shift the dropout masks of the trial that measures
+    # the peak (the first of each process), so a trial's result would depend on which process it ran in.
+    gen = torch.Generator(device=device).manual_seed(0)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=gen) for _ in range(2))
     out = torch.mm(a, b)  # warm-up: library initialisation and clock ramp-up are not the peak
     best, deadline = 0.0, time.perf_counter() + 0.1
     for rep in range(200):

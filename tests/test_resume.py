@@ -3,6 +3,7 @@ runs, nothing is flushed), and the resumed run gives the trials table an uninter
 only the timings differ. Both run at the tiny budget on the in-process runner."""
 from __future__ import annotations
 
+import glob
 import os
 import signal
 import subprocess
@@ -98,3 +99,45 @@ def test_a_killed_study_resumes_to_the_tables_of_an_uninterrupted_run(tmp_path):
     check_same(killed / "vanishing", whole / "vanishing")
     claims = [pd.read_csv(root / "vanishing" / "claims.csv", dtype=str) for root in (killed, whole)]
     pd.testing.assert_frame_equal(*claims)
+
+
+
+def kill_a_worker(args: list[str], parts: Path, resume: tuple[str, ...] = ("--resume",)) -> str:
+    """Run `bench ARGS` in a process of its own and SIGKILL one Ray worker of its private Ray once its first trial
+    has written its part (others are training); should every retry of that worker's trial fail, run it once more
+    with --resume, which must finish. Returns the output of the run that finished."""
+    import time
+
+    from tests.test_interrupts import descendants
+
+    cmd, env = [sys.executable, "-m", "bench", *args], {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, victim = time.monotonic() + 300, None
+    while victim is None and time.monotonic() < deadline and proc.poll() is None:
+        if glob.glob(str(parts / "*.json")):  # `parts` may hold a pattern (a sweep's run folder)
+            if workers := [pid for pid, c in descendants(proc.pid).items() if c.startswith(b"ray::ImplicitFunc")]:
+                victim = workers[0]
+                os.kill(victim, signal.SIGKILL)
+        time.sleep(0.05)
+    output, _ = proc.communicate(timeout=600)
+    assert victim is not None, output[-3000:]
+    assert "running it again with its config and seed" in output, output[-3000:]  # Tune retried the trial
+    if proc.returncode != 0:  # every retry failed as well: one --resume must finish it
+        assert "--resume" in output, output[-3000:]
+        again = subprocess.run([*cmd, *resume], env=env, capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        output = again.stdout + again.stderr
+    return output
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
+def test_a_killed_ray_worker_leaves_the_faqs_tables_of_an_uninterrupted_run(tmp_path):
+    """SIGKILL of a Ray worker of `bench faq` while its trial trains: the trials table is then the uninterrupted
+    in-process run's, trial by trial (a study's: tests/test_studies.py)."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    whole.mkdir()
+    faq(whole, resume=False)
+    kill_a_worker(["faq", "--budget", "tiny", "--questions", "8.2", "--out", str(killed / "out"), "--runs",
+                   str(killed / "runs"), "--studies", str(killed / "studies")], killed / "runs" / "losses" / "parts")
+    check_same(killed / "runs" / "losses", whole / "runs" / "losses")

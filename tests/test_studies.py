@@ -69,15 +69,26 @@ def test_exploding_study_end_to_end(tmp_path):
     assert set(by_length["T"]) == set(exploding.SCALES["tiny"].lengths) | set(exploding.SCALES["tiny"].cell_lengths)
 
 
-def test_vanishing_study_from_the_cli(tmp_path):
-    result = CliRunner().invoke(app, ["study", "vanishing", "--budget", "tiny", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    folder = tmp_path / "vanishing"
+@pytest.mark.slow
+def test_vanishing_study_from_the_cli_survives_a_killed_ray_worker(tmp_path):
+    """`bench study vanishing` on its own Ray, one of whose workers is SIGKILLed while a trial trains: Tune re-runs
+    the trial with its config and seed, and after at most one --resume (should every retry fail) the study's
+    outputs are complete and its trials table is an uninterrupted in-process run's, trial by trial."""
+    from tests.test_resume import check_same, kill_a_worker, study
+
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    study(whole, resume=False)
+    killed = tmp_path / "killed"
+    output = kill_a_worker(["study", "vanishing", "--budget", "tiny", "--out", str(killed)], killed / "vanishing" / "parts")
+    check_same(killed / "vanishing", whole / "vanishing")
+    folder = killed / "vanishing"
     claims = pd.read_csv(folder / "claims.csv")
     check_outputs(folder, "vanishing", claims)
-    assert "claims:" in result.output and result.output.count("criterion:") == len(claims)
-    assert f"page: {folder / 'index.html'}" in result.output
-    summary = result.output[result.output.index("study vanishing: "):]  # the lines after the last claim
+    pd.testing.assert_frame_equal(claims, pd.read_csv(whole / "vanishing" / "claims.csv"))
+    assert "claims:" in output and output.count("criterion:") == len(claims)
+    assert f"page: {folder / 'index.html'}" in output
+    summary = output[output.index("study vanishing: "):]  # the lines after the last claim
     assert re.match(r"study vanishing: \d+ pass, \d+ fail, \d+ inconclusive, \d+ untestable of \d+ claims, "
                     r"in (\d+(\.\d)? s|\d+ min \d+ s|\d+ h \d+ min)\n", summary)  # seconds, or longer on a busy machine
     assert f"bench report {folder}" in summary and not re.search(r"\d\.\d{4,}", summary)  # the next step; no raw floats

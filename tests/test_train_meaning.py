@@ -164,3 +164,19 @@ def test_early_stopping_watches_the_target_metric_by_default_and_the_loss_on_req
     spy_evaluate(monkeypatch, loss, acc)
     watched_loss = run_trial(fast_cfg(epochs=6, early_stop=2, early_stop_on="loss"), data=tiny_bundle())
     assert watched_loss.final["epochs_run"] == 6 and watched_loss.final["best_epoch"] == 6
+
+
+def test_a_trials_result_does_not_depend_on_what_its_process_ran_before(monkeypatch):
+    """The first trial of a process measures the matmul peak and counts FLOPs (cached afterwards). Neither may
+    draw from the global RNG that dropout uses: a retried or resumed trial runs in another process than before,
+    and must give the same result."""
+    import bench.flops
+    from bench.config import TrialConfig
+
+    cfg = TrialConfig(workload="mnist1d-mlp", width=8, depth=2, dropout=0.5, n_train=128, epochs=1, max_steps=3,
+                      batch_size=32, threads=1, probe_every=0)
+    monkeypatch.setattr(bench.flops, "_peak_cache", {})  # as in a fresh process
+    monkeypatch.setattr(bench.flops, "_flops_cache", {})
+    first, again = run_trial(cfg), run_trial(cfg)
+    assert [e["train_loss"] for e in first.epochs] == [e["train_loss"] for e in again.epochs]
+    assert first.final["test_loss"] == again.final["test_loss"]

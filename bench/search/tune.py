@@ -294,6 +294,13 @@ class TrialLog(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
         self._line(trials, trial, trial.last_result)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial, **info) -> None:
+        """Tune runs a trial again whose worker or storage failed (FailureConfig): say so, since it costs time."""
+        if self.log:
+            cause = str(trial.get_error() or "its worker died").strip().splitlines()[-1][:160]
+            self.log(f"        {trial.config['trial_id']}: {INFRASTRUCTURE} ({cause}); running it again with its "
+                     f"config and seed (at most {INFRA_RETRIES} times)")
+
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
         task = trial.config
         trace = str(trial.get_error() or "the trial's worker died").strip()
