@@ -334,13 +334,21 @@ GPUS_PER_TRIAL = typer.Option("auto", help="GPUs per trial: 'auto' packs trials 
 
 
 @contextmanager
-def resumable() -> Iterator[None]:
-    """Ctrl-C during `bench faq` or `bench study`: the finished trials are in the cache; say how to go on, exit 130."""
+def resumable(again: str = "") -> Iterator[None]:
+    """Ctrl-C, or a full disk, during a run (`again`: the command that continues it; by default `bench faq`'s and
+    `bench study`'s --resume): the finished trials are kept; say how to go on, exit 130 (143) or 2."""
+    from bench.results import OutputError
+
+    how = f"continue with `{again}`" if again else "add --resume to the same command to continue"
     try:
         yield
     except KeyboardInterrupt as e:
-        console.print("interrupted; finished trials are cached: add --resume to the same command to continue")
+        console.print(f"interrupted: the finished trials are saved; {how}")
         raise typer.Exit(exit_status(e)) from None
+    except OutputError as e:
+        if not e.full:
+            raise
+        raise OutputError(f"{e.problem}; free some space, then {how} (the trials finished so far are kept)") from None
 
 
 # --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---
@@ -404,14 +412,11 @@ def sweep(
     if not previous.get("complete"):  # Ray takes its while to start; say so instead of staying silent
         console.print(f"setting up: data, then joining the Ray cluster at {address} ..." if address else
                       "setting up: data, then a private Ray on 127.0.0.1 (20-30 s before the first trial's line) ...")
-    try:
+    with resumable(again):
         folder = run_sweep(chosen, out, quick=quick and space is not None, address=address, cpus_per_trial=cpus_per_trial,
                            gpus_per_trial=gpus, resume=True if resume == "last" else resume or False,
                            dashboard=dashboard, stack_seeds=stack_seeds, tensorboard=tensorboard,
                            retry_failed=retry_failed, force=force)
-    except KeyboardInterrupt as e:
-        console.print(f"interrupted: the finished trials are saved; continue with `{again}`")
-        raise typer.Exit(exit_status(e)) from None
     info = read_provenance(folder)
     if previous.get("complete"):
         console.print(f"{folder} was already complete ({info['total_trials']} trials): nothing was re-run")

@@ -39,7 +39,12 @@ CHECKSUM = "sha256"  # a part's field holding the checksum of the rest of it
 
 
 class OutputError(ConfigError):
-    """A result file could not be written (disk full, quota, read-only): one line naming the file, exit 2."""
+    """A result file could not be written (disk full, quota, read-only): one line naming the file, exit 2.
+    `problem`: that line without its advice; `full`: the disk or quota is full (freeing space lets a run go on)."""
+
+    def __init__(self, message: str, problem: str = "", full: bool = False):
+        super().__init__(message)
+        self.problem, self.full = problem or message, full
 
 
 def warn(message: str) -> None:
@@ -82,7 +87,8 @@ def _atomic(path: Path, write: Callable[[int, str], None]) -> None:
 def _output_error(path: Path, e: OSError) -> OutputError:
     hint = {errno.ENOSPC: "free some space or pass another --out", errno.EDQUOT: "free some space or pass another --out",
             errno.EROFS: "pass a writable --out", errno.EACCES: "pass a writable --out"}.get(e.errno, "check the folder")
-    return OutputError(f"cannot write {path} ({e.strerror or e}); {hint}")
+    problem = f"cannot write {path} ({e.strerror or e})"
+    return OutputError(f"{problem}; {hint}", problem, full=e.errno in (errno.ENOSPC, errno.EDQUOT))
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -80,6 +80,10 @@ MUTANTS: tuple[Mutant, ...] = (
            "from the global RNG)", "bench/flops.py",
            "a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=gen) for _ in range(2))",
            "a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))", (T_TRAIN,)),
+    Mutant("full-disk-says-other-out", "a sweep stopped by a full disk advises another --out (losing its trials) "
+           "instead of freeing space and resuming", "bench/cli.py",
+           "    except OutputError as e:\n        if not e.full:\n", "    except OutputError as e:\n        if True:\n",
+           ("tests/test_interrupts.py::test_a_disk_filled_mid_sweep_and_freed_gives_the_uninterrupted_trials_after_one_resume",)),
     Mutant("edited-cache-entry-used", "a cache entry edited by hand still feeds a later experiment",
            "bench/search/trial.py", "        hit.unlink(missing_ok=True)\n        return None\n",
            "        return result_of(json.loads(hit.read_bytes()))\n", ("tests/test_faq_runner.py",)),

@@ -185,3 +185,64 @@ def test_a_killed_worker_is_retried_and_the_sweep_ends_complete(tmp_path):
         trials[["trial_id", "status", "error"]]
     for rec in ResultStore(folder).finished():
         assert run_trial(TrialConfig.from_dict(rec.config)).final["test_acc"] == rec.final["test_acc"], rec.trial_id
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 32 MB tmpfs of this test's own (root with mount rights, as on the CI machine; skipped elsewhere)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()[:200]}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
+def test_a_disk_filled_mid_sweep_and_freed_gives_the_uninterrupted_trials_after_one_resume(tmp_path, small_disk):
+    """The run folder's disk fills up while trials run: the sweep stops with one line naming the full disk and
+    the resume (no traceback, no error part kept); once space is freed, one --resume finishes it, every trial
+    holding the result its config and seed give (the tiny space's trials are its start-up design, so the trials
+    and the choices are an uninterrupted run's)."""
+    import pandas as pd
+    import yaml
+
+    from bench.results import ResultStore
+    from bench.train import run_trial
+    from tests.test_sweep import tiny_space
+
+    path = tmp_path / "fulldisk.yaml"
+    path.write_text(yaml.safe_dump(tiny_space(name="fulldisk", budget={"trials_per_level": 3, "epochs": 3, "seeds": 2,
+                                                                       "grace_epochs": 3, "startup_trials": 3})))
+    out, filler = small_disk / "runs", small_disk / "filler"
+    cmd = [sys.executable, "-m", "bench", "sweep", str(path), "--out", str(out), "--no-tensorboard"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not filler.exists() and time.monotonic() < deadline and proc.poll() is None:
+        if len(list(out.glob("fulldisk-*/parts/*.json"))) >= 2:  # trials are under way: fill the disk
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * (1 << 20))
+                        f.flush()
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    output, _ = proc.communicate(timeout=300)
+    assert filler.exists(), output[-3000:]
+    assert proc.returncode != 0 and "Traceback" not in output, output[-3000:]
+    assert "No space left on device" in output and "--resume" in output, output[-3000:]
+    filler.unlink()  # space freed
+    again = subprocess.run([*cmd, "--resume", "last"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    folder = next(out.glob("fulldisk-*"))
+    trials = pd.read_parquet(folder / "trials.parquet")
+    assert len(trials) == trials["trial_id"].nunique() == 14 and not (trials["status"] == "error").any(), \
+        trials[["trial_id", "status", "error"]]
+    for rec in ResultStore(folder).finished():
+        assert run_trial(TrialConfig.from_dict(rec.config)).final["test_acc"] == rec.final["test_acc"], rec.trial_id

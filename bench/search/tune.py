@@ -389,6 +389,11 @@ RAY_DEFAULTS = {
     # Tune catches Ctrl-C and returns from fit as if the run had ended: a FAQ or study would then judge a partial
     # plan. Without its handler Ctrl-C raises KeyboardInterrupt here, as SIGTERM does (bench.errors).
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
+    # A trial whose worker or storage failed is retried, announced and recorded by the driver (on_trial_recover,
+    # on_trial_error); Ray's own multi-line traceback of the same error, printed when Tune drops its result, is
+    # noise in the terminal's one line per event; so is Tune's log of each failed try (the error part keeps it).
+    "RAY_IGNORE_UNHANDLED_ERRORS": "1",
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
 
 
