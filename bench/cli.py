@@ -30,6 +30,9 @@ ENVIRONMENT = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "default 1 (no Tune log files per trial; bench writes its own)",
     "RAY_AIR_NEW_OUTPUT": "default 0 (Tune stays quiet; bench prints its own lines)",
     "TUNE_DISABLE_SIGINT_HANDLER": "default 1 (Ctrl-C reaches bench, which stops the run and says how to resume)",
+    "RAY_IGNORE_UNHANDLED_ERRORS": "default 1 (a failed try's traceback stays out of the terminal; bench says it "
+                                   "retries the trial, and its error part keeps the traceback)",
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "default 0 (as RAY_IGNORE_UNHANDLED_ERRORS, for Tune's log of each failed try)",
 }
 EPILOG = ("Environment (a value you set wins over bench's default):\n\n"
           + "\n\n".join(f"{k}: {v}" for k, v in ENVIRONMENT.items()))

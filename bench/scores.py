@@ -1,11 +1,15 @@
 """What a score means, for the engine, the FAQ and the report alike (all import this, it imports none of them): the
-validation metric a search steers by instead of the test metric it reports, which metrics are rates, and when a
-score sits at its workload's chance score."""
+validation metric a search steers by instead of the test metric it reports, which metrics are rates, when a score
+sits at its workload's chance score, and the one selection rule (`best_mean`)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from bench.config import ConfigError
+
+K = TypeVar("K")
 
 
 def tuning_metric(target: str) -> str:
@@ -37,3 +41,20 @@ def at_chance(score: float, chance: float, metric: str, mode: str) -> bool:
         return False
     tol = CHANCE_POINTS if is_rate(metric) else CHANCE_SHARE * abs(chance)
     return score <= chance + tol if mode == "max" else score >= chance - tol
+
+
+def best_mean(candidates: Iterable[tuple[K, Sequence[float]]], mode: str) -> tuple[K, float] | None:
+    """bench's one selection rule: of (candidate, its validation values over seeds), the candidate of best mean
+    ("max" or "min" mode) with that mean; ties go to the earlier candidate. A failed run counts as the worst value
+    (-inf for max, +inf for min), so its candidate ranks worst but can still be the only one left; a candidate
+    without any value (NaN mean) is skipped, and None is returned when none is left. The protocol's confirm step,
+    the FAQ's choice of a comparator level and the studies' choice of a grid point all choose with it, always on
+    validation data or on tuning seeds that are not judged."""
+    chosen: tuple[K, float] | None = None
+    for candidate, values in candidates:
+        mean = sum(values) / len(values) if len(values) else math.nan  # inf and -inf together: NaN, skipped
+        if math.isnan(mean):
+            continue
+        if chosen is None or (mean > chosen[1] if mode == "max" else mean < chosen[1]):
+            chosen = (candidate, mean)
+    return chosen

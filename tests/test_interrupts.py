@@ -158,35 +158,6 @@ def descendants(root: int) -> dict[int, bytes]:
     return {pid: cmd[pid] for pid in parent if below(pid)}
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
-def test_a_killed_worker_is_retried_and_the_sweep_ends_complete(tmp_path):
-    """SIGKILL of a Ray worker while its trial trains: Tune re-runs the trial with its config and seed, and after at
-    most one --resume (should every retry fail) the sweep is complete with no error part, every trial holding the
-    result its config and seed give (the tiny space's tuning trials are its start-up design, so the trials and the
-    choices are an uninterrupted run's)."""
-    import pandas as pd
-    import yaml
-
-    from bench.results import ResultStore
-    from bench.train import run_trial
-    from tests.test_resume import kill_a_worker
-    from tests.test_sweep import tiny_space
-
-    path = tmp_path / "killworker.yaml"
-    path.write_text(yaml.safe_dump(tiny_space(name="killworker", budget={"trials_per_level": 3, "epochs": 3, "seeds": 2,
-                                                                         "grace_epochs": 3, "startup_trials": 3})))
-    out = tmp_path / "runs"
-    kill_a_worker(["sweep", str(path), "--out", str(out), "--no-tensorboard"], out / "killworker-*" / "parts",
-                  resume=["--resume", "last"])
-    folder = next(out.glob("killworker-*"))
-    trials = pd.read_parquet(folder / "trials.parquet")
-    assert len(trials) == trials["trial_id"].nunique() and not (trials["status"] == "error").any(), \
-        trials[["trial_id", "status", "error"]]
-    for rec in ResultStore(folder).finished():
-        assert run_trial(TrialConfig.from_dict(rec.config)).final["test_acc"] == rec.final["test_acc"], rec.trial_id
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     """A 32 MB tmpfs of this test's own (root with mount rights, as on the CI machine; skipped elsewhere)."""
@@ -203,11 +174,12 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
-def test_a_disk_filled_mid_sweep_and_freed_gives_the_uninterrupted_trials_after_one_resume(tmp_path, small_disk):
-    """The run folder's disk fills up while trials run: the sweep stops with one line naming the full disk and
-    the resume (no traceback, no error part kept); once space is freed, one --resume finishes it, every trial
-    holding the result its config and seed give (the tiny space's trials are its start-up design, so the trials
-    and the choices are an uninterrupted run's)."""
+def test_a_killed_worker_and_a_disk_filled_mid_sweep_then_freed_give_the_uninterrupted_trials(tmp_path, small_disk):
+    """Two infrastructure faults in one sweep. A Ray worker is SIGKILLed while its trial trains: Tune re-runs the
+    trial with its config and seed, and says so. Then the run folder's disk fills up: the sweep stops with one line
+    naming the full disk and the resume (no traceback). Once space is freed, one --resume finishes it, with no error
+    part and every trial holding the result its config and seed give (the tiny space's trials are its start-up
+    design, so the trials and the choices are an uninterrupted run's)."""
     import pandas as pd
     import yaml
 
@@ -222,9 +194,14 @@ def test_a_disk_filled_mid_sweep_and_freed_gives_the_uninterrupted_trials_after_
     cmd = [sys.executable, "-m", "bench", "sweep", str(path), "--out", str(out), "--no-tensorboard"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
+    deadline, victim = time.monotonic() + 300, None
     while not filler.exists() and time.monotonic() < deadline and proc.poll() is None:
-        if len(list(out.glob("fulldisk-*/parts/*.json"))) >= 2:  # trials are under way: fill the disk
+        parts = len(list(out.glob("fulldisk-*/parts/*.json")))
+        if parts >= 1 and victim is None:  # trials are under way: kill a worker that trains one
+            if workers := [pid for pid, c in descendants(proc.pid).items() if c.startswith(b"ray::ImplicitFunc")]:
+                victim = workers[0]
+                os.kill(victim, signal.SIGKILL)
+        if parts >= 5 and victim is not None:  # later: fill the disk
             with open(filler, "wb") as f:
                 try:
                     while True:
@@ -234,7 +211,8 @@ def test_a_disk_filled_mid_sweep_and_freed_gives_the_uninterrupted_trials_after_
                     pass
         time.sleep(0.05)
     output, _ = proc.communicate(timeout=300)
-    assert filler.exists(), output[-3000:]
+    assert filler.exists() and victim is not None, output[-3000:]
+    assert "running it again with its config and seed" in output, output[-3000:]  # Tune retried the killed trial
     assert proc.returncode != 0 and "Traceback" not in output, output[-3000:]
     assert "No space left on device" in output and "--resume" in output, output[-3000:]
     filler.unlink()  # space freed

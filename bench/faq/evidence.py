@@ -25,7 +25,7 @@ import pandas as pd
 from bench.report import stats as st
 from bench.report import tables as tb
 from bench.results import read_run
-from bench.scores import at_chance
+from bench.scores import at_chance, best_mean
 from bench.search.protocol import Budget
 from bench.status import ClaimOutcome
 
@@ -139,10 +139,10 @@ def best_level(df: pd.DataFrame, group: str, exclude: str | None = None, among: 
     if part.empty:
         return None
     mode = str(part["tune_mode"].iloc[0]) if "tune_mode" in part else tb.metric_of(part)[1]
-    means = pd.to_numeric(part["objective"], errors="coerce").groupby(part["level"]).mean().dropna()
-    if means.empty:
-        return None
-    return str(means.idxmax() if tb.higher_is_better(mode) else means.idxmin())
+    values = pd.to_numeric(part["objective"], errors="coerce").groupby(part["level"])
+    chosen = best_mean(((level, v.dropna().tolist()) for level, v in values),
+                       "max" if tb.higher_is_better(mode) else "min")
+    return str(chosen[0]) if chosen else None
 
 
 def compare(df: pd.DataFrame, group: str, a: str, b: str) -> st.Comparison:

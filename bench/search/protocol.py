@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.config import ConfigError, TrialConfig
 from bench.errors import PlanIncomplete
-from bench.scores import tuning_metric
+from bench.scores import best_mean, tuning_metric
 from bench.status import Phase, TrialStatus, is_infrastructure
 
 if TYPE_CHECKING:  # kept light: Ray workers import this module for `objective`
@@ -195,10 +195,6 @@ def tested_epoch(config: dict[str, Any], final: dict[str, Any]) -> int:
     return int(final.get("best_epoch", 0) or 0) if config.get("early_stop") else 0
 
 
-def better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
-
-
 @dataclass(frozen=True)
 class TrialTags:
     """What the tables and the report know of a trial beyond its config: its place in the protocol, written by
@@ -253,11 +249,7 @@ def choose_confirmed(confirmed: list[tuple[TrialSummary, float]], mode: str) -> 
     the config of best mean objective over both seeds, with that mean (ties: the earlier, better on the tuning
     seed). A run that diverged or failed scored the worst value (`objective`: -inf or +inf), and so does its mean:
     such a config ranks worst."""
-    means = [((o.objective + again) / 2, o) for o, again in confirmed]
-    value, chosen = means[0]
-    for v, o in means[1:]:
-        if better(v, value, mode):
-            value, chosen = v, o
+    chosen, value = best_mean(((o, (o.objective, again)) for o, again in confirmed), mode)
     return TrialSummary(chosen.trial_id, chosen.params, TrialStatus.OK, value)
 
 

@@ -43,6 +43,7 @@ from bench.results import (
     run_lock,
     to_tables,
 )
+from bench.scores import best_mean
 from bench.search.experiment import CACHE_DIR, workload_spec
 from bench.search.journal import JOURNAL
 from bench.search.protocol import SUGGESTED_DIR, Group, Plan
@@ -263,10 +264,10 @@ def final_train_loss(result: TrialResult) -> float:
 
 
 def chosen_point(runs: list[tuple[Any, list[TrialResult]]]) -> Any:
-    """The study's one selection rule, the protocol's confirm rule: of (point, its runs on TUNE_SEEDS), the point of
+    """A study's choice, by bench's one selection rule (scores.best_mean): of (point, its runs on TUNE_SEEDS), the point of
     lowest mean final validation loss over both seeds (a diverged run scores +inf, so its point ranks worst; ties:
     the first). Chosen on seeds the claims are never judged on."""
-    return min(runs, key=lambda pair: float(np.mean([final_val_loss(r) for r in pair[1]])))[0]
+    return best_mean(((point, [final_val_loss(r) for r in results]) for point, results in runs), "min")[0]
 
 
 def final_val_loss(result: TrialResult) -> float:
