@@ -281,3 +281,33 @@ def test_importance_of_many_levels_enters_the_level_as_its_rank_and_finds_it():
 
 def test_a_png_from_elsewhere_states_no_text_size():
     assert fg.png_font_px(b"not a png") is None and fg.png_font_px(b"\x89PNG\r\n\x1a\n") is None
+
+
+def test_a_sweep_of_50_levels_draws_the_10_best_per_line_figure_and_its_scores_one_level_per_row(tmp_path):
+    """Beyond MAX_LINES levels, line and scatter figures draw the best MAX_LINES by mean final score and say so in
+    the panel's title (50 stacked lines are a blur); beyond MAX_COLUMNS the box plot puts one level per row, best
+    at the top. No panel collapses (matplotlib warns when constrained layout cannot fit one)."""
+    import sys
+    import warnings
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from report_scale import build
+
+    build(tmp_path, levels=50, trials=3)
+    tables = read_run(tmp_path)
+    trials = tb.prepare(tables["trials"])
+    final = tb.final_scores(trials)
+    best = list(final.groupby("level")["score"].mean().sort_values(ascending=False).index[:fg.MAX_LINES])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "constrained_layout not applied because axes sizes collapsed to zero"
+        for name in ("learning_curves", "lr_sensitivity", "gap"):
+            fig = BUILDERS[name](tables | {"trials": trials})
+            shown = {fg.short(t.get_text()) for t in legend_texts(fig)}
+            assert shown == set(best), name
+            assert f"the {fg.MAX_LINES} best of 50 levels by mean final score" in visible_axes(fig)[0].get_title()
+            fg.png(fig)
+        fig = BUILDERS["scores"](tables | {"trials": trials})
+        ax = visible_axes(fig)[0]
+        assert [t.get_text() for t in ax.get_yticklabels()][:3] == best[:3]  # one level per row, best first
+        fg.png(fig)

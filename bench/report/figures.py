@@ -56,6 +56,24 @@ def palette(levels: list[str]) -> dict[str, tuple]:
     return dict(zip(levels, colours, strict=True))
 
 
+MAX_LINES = 10  # levels drawn per panel of a line or scatter figure; more stack into a blur nobody can read
+MAX_COLUMNS = 12  # levels side by side in a box plot; more are drawn one per row
+
+
+def top_levels(final: pd.DataFrame, group: str) -> tuple[list[str], str]:
+    """The levels of `group` a line or scatter figure draws -- all, or beyond MAX_LINES the MAX_LINES of best mean
+    final score (a figure is a picture of the leaders; the tables and the leaderboard keep every level) -- and
+    the note the panel's title gets then ("" when all are drawn)."""
+    part = final[final["group"] == group]
+    names = tb.levels(part)
+    if len(names) <= MAX_LINES:
+        return names, ""
+    mode = tb.metric_of(part)[1]
+    means = part.groupby("level", sort=False)["score"].mean()
+    best = list(means.sort_values(ascending=not tb.higher_is_better(mode), na_position="last").index[:MAX_LINES])
+    return best, f"the {MAX_LINES} best of {len(names)} levels by mean final score"
+
+
 def panels(n: int, title: str, panel: tuple[float, float] = PANEL) -> tuple[Figure, list]:
     """A figure of n panels, as many per row as fit in MAX_WIDTH (a wider figure is shown shrunk, its text with it)."""
     cols = max(1, min(n, MAX_COLS, int(MAX_WIDTH // panel[0])))
@@ -127,22 +145,33 @@ def score_distribution(df: pd.DataFrame) -> Figure:
         raise NoData("no final-phase trial finished with a score")
     colours = palette(tb.levels(df))
     names = tb.groups(final)
-    fig, axes = panels(len(names), "Final score per level over seeds (box: quartiles; dots: seeds)")
+    most = max(final.groupby("group")["level"].nunique())
+    rows = most > MAX_COLUMNS  # many levels: one per row, best at the top, the panel as tall as they need
+    fig, axes = panels(len(names), "Final score per level over seeds (box: quartiles; dots: seeds)",
+                       (PANEL[0], max(PANEL[1], 0.26 * most + 1.2)) if rows else PANEL)
     for ax, group in zip(axes, names, strict=True):
         part = final[final["group"] == group]
         metric, mode = tb.metric_of(part)
         order = list(part.groupby("level", sort=False)["score"].mean()
                      .sort_values(ascending=not tb.higher_is_better(mode), na_position="last").index)
         ok = part[part["score"].notna()]
-        sns.boxplot(ok, x="level", y="score", hue="level", order=order, palette=colours, ax=ax, showfliers=False,
+        axes_of = {"y": "level", "x": "score"} if rows else {"x": "level", "y": "score"}
+        sns.boxplot(ok, **axes_of, hue="level", order=order, palette=colours, ax=ax, showfliers=False,
                     boxprops={"alpha": 0.35}, legend=False)
-        sns.stripplot(ok, x="level", y="score", hue="level", order=order, palette=colours, ax=ax, size=6,
+        sns.stripplot(ok, **axes_of, hue="level", order=order, palette=colours, ax=ax, size=4 if rows else 6,
                       edgecolor="black", linewidth=0.6, jitter=0.15, legend=False)
         failed = part[part["score"].isna()].groupby("level").size()
-        ax.set_xticks(range(len(order)), [f"{lv}\n({failed[lv]} failed)" if lv in failed else lv for lv in order])
-        ax.set(title=f"{group} ({'higher' if tb.higher_is_better(mode) else 'lower'} is better)",
-               xlabel=str(part["compare"].iloc[0]), ylabel=axis_label(metric))
-        ax.tick_params(axis="x", labelrotation=30 if len(order) > 4 else 0)
+        ticks = [f"{lv}\n({failed[lv]} failed)" if lv in failed else lv for lv in order]
+        better = "higher" if tb.higher_is_better(mode) else "lower"
+        if rows:
+            ax.set_yticks(range(len(order)), [t.replace("\n", " ") for t in ticks])
+            ax.set(title=f"{group} ({better} is better)", ylabel=str(part["compare"].iloc[0]),
+                   xlabel=axis_label(metric))
+        else:
+            ax.set_xticks(range(len(order)), ticks)
+            ax.set(title=f"{group} ({better} is better)", xlabel=str(part["compare"].iloc[0]),
+                   ylabel=axis_label(metric))
+            ax.tick_params(axis="x", labelrotation=30 if len(order) > 4 else 0)
     tidy(fig)
     return fig
 
@@ -180,12 +209,14 @@ def learning_curves(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     for ax, group in zip(axes, names, strict=True):
         part = final[final["group"] == group]
         metric = tb.metric_of(part)[0].partition("_")[2]
+        shown, note = top_levels(final, group)
         val = _epoch_metric(epochs, "val", metric).merge(part[["trial_id", "level"]], on="trial_id")
+        val = val[val["level"].isin(shown)]
         for level, curves in val.groupby("level", sort=False):
             _band(ax, curves, colours[level], f"{level} ({curves['trial_id'].nunique()} seeds)",
                   st.metric_bounds(metric), band_alpha(val["level"].nunique()))
             drawn += 1
-        ax.set(title=group, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
+        ax.set(title=f"{group}\n{note}" if note else group, xlabel="epoch", ylabel=axis_label(f"val_{metric}"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     if not drawn:
@@ -205,9 +236,11 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
     names = tb.groups(tune)
     fig, axes = panels(len(names), "Learning-rate sensitivity in the tuning phase (dot: one trial; x: diverged or "
                                    "failed; hollow: stopped early)")
+    final = tb.final_scores(df)
     for ax, group in zip(axes, names, strict=True):
         part = tune[tune["group"] == group].assign(value=lambda d: tb.tuning_values(d))
-        for level, trials in part.groupby("level", sort=False):
+        shown, note = top_levels(final, group) if (final["group"] == group).any() else (tb.levels(part), "")
+        for level, trials in part[part["level"].isin(shown)].groupby("level", sort=False):
             ok = trials[trials["status"] == TrialStatus.OK]
             ax.scatter(ok["lr"], ok["value"], s=30, color=colours[level], label=str(level), alpha=0.85,
                        edgecolors="white", linewidths=0.5)
@@ -221,7 +254,7 @@ def lr_sensitivity(df: pd.DataFrame) -> Figure:
         ax.set_xscale("log")
         metric = tb.metric_of(part)[0]
         ylabel = axis_label(str(part["tune_metric"].iloc[0])) if "tune_metric" in part else axis_label(metric)
-        ax.set(title=group, xlabel="learning rate (log scale)", ylabel=ylabel)
+        ax.set(title=f"{group}\n{note}" if note else group, xlabel="learning rate (log scale)", ylabel=ylabel)
         ax.legend()
     tidy(fig)
     return fig
@@ -293,11 +326,12 @@ def generalization_gap(df: pd.DataFrame, epochs: pd.DataFrame) -> Figure:
     names = tb.groups(gap)
     fig, axes = panels(len(names), "Generalization gap of the final seeds (line: mean; band: 95% CI)")
     for ax, group in zip(axes, names, strict=True):
-        part = gap[gap["group"] == group]
+        shown, note = top_levels(final, group)
+        part = gap[(gap["group"] == group) & gap["level"].isin(shown)]
         for level, curves in part.groupby("level", sort=False):
             _band(ax, curves, colours[level], level, alpha=band_alpha(part["level"].nunique()))
         ax.axhline(0, color="grey", linewidth=0.8, linestyle="--")
-        ax.set(title=group, xlabel="epoch", ylabel="validation loss - training loss")
+        ax.set(title=f"{group}\n{note}" if note else group, xlabel="epoch", ylabel="validation loss - training loss")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     tidy(fig)
