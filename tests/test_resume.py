@@ -102,11 +102,12 @@ def test_a_killed_study_resumes_to_the_tables_of_an_uninterrupted_run(tmp_path):
 
 
 
-def kill_a_worker(args: list[str], parts: Path, resume: tuple[str, ...] = ("--resume",)) -> str:
-    """Run `bench ARGS` in a process of its own and SIGKILL one Ray worker of its private Ray once its first trial
-    has written its part (others are training); should every retry of that worker's trial fail, run it once more
-    with --resume, which must finish. Returns the output of the killed run and of the run that finished (the same
-    when no resume was needed)."""
+def kill_a_worker(args: list[str], parts: Path, after: int = 1,
+                  resume: tuple[str, ...] = ("--resume",)) -> tuple[str, str]:
+    """Run `bench ARGS` in a process of its own and SIGKILL one Ray worker of its private Ray once `after` trials
+    have written their parts (others are training: the later, the later the phase); should every retry of that
+    worker's trial fail, run it once more with --resume, which must finish. Returns the output of the killed run
+    and of the run that finished (the same when no resume was needed)."""
     import time
 
     from tests.test_interrupts import descendants
@@ -115,7 +116,7 @@ def kill_a_worker(args: list[str], parts: Path, resume: tuple[str, ...] = ("--re
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, victim = time.monotonic() + 300, None
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
-        if glob.glob(str(parts / "*.json")):  # `parts` may hold a pattern (a sweep's run folder)
+        if len(glob.glob(str(parts / "*.json"))) >= after:  # `parts` may hold a pattern (a sweep's run folder)
             if workers := [pid for pid, c in descendants(proc.pid).items() if c.startswith(b"ray::ImplicitFunc")]:
                 victim = workers[0]
                 os.kill(victim, signal.SIGKILL)
@@ -134,11 +135,14 @@ def kill_a_worker(args: list[str], parts: Path, resume: tuple[str, ...] = ("--re
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds the workers in /proc")
 def test_a_killed_ray_worker_leaves_the_faqs_tables_of_an_uninterrupted_run(tmp_path):
-    """SIGKILL of a Ray worker of `bench faq` while its trial trains: the trials table is then the uninterrupted
-    in-process run's, trial by trial (a study's: tests/test_studies.py)."""
+    """SIGKILL of a Ray worker of `bench faq` while a trial trains, half-way through its 42 trials (its groups are
+    then in their tuning, confirm and final phases): the trials table is then the uninterrupted in-process run's,
+    trial by trial (a study's: tests/test_studies.py, killed in its final phase; a sweep's: tests/test_interrupts.py,
+    killed in its tuning phase)."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     whole.mkdir()
     faq(whole, resume=False)
     kill_a_worker(["faq", "--budget", "tiny", "--questions", "8.2", "--out", str(killed / "out"), "--runs",
-                   str(killed / "runs"), "--studies", str(killed / "studies")], killed / "runs" / "losses" / "parts")
+                   str(killed / "runs"), "--studies", str(killed / "studies")], killed / "runs" / "losses" / "parts",
+                  after=20)
     check_same(killed / "runs" / "losses", whole / "runs" / "losses")

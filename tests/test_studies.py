@@ -80,7 +80,8 @@ def test_vanishing_study_from_the_cli_survives_a_killed_ray_worker(tmp_path):
     whole.mkdir()
     study(whole, resume=False)
     killed = tmp_path / "killed"
-    _, output = kill_a_worker(["study", "vanishing", "--budget", "tiny", "--out", str(killed)], killed / "vanishing" / "parts")
+    _, output = kill_a_worker(["study", "vanishing", "--budget", "tiny", "--out", str(killed)], killed / "vanishing" / "parts",
+                              after=10)  # the tuning batch (8 trials) is done: its final phase runs
     check_same(killed / "vanishing", whole / "vanishing")
     folder = killed / "vanishing"
     claims = pd.read_csv(folder / "claims.csv")
