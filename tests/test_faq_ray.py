@@ -1,5 +1,5 @@
-"""`bench faq` and `bench study` on a Ray cluster: their trials run as Ray Tune trials on a separately started
-loopback head."""
+"""`bench faq` and `bench study` on a Ray cluster: the FAQ's trials run as Ray Tune trials on a separately started
+loopback head; both commands hand `--address` and the per-trial resources to the one runner they share."""
 from __future__ import annotations
 
 import json
@@ -22,9 +22,6 @@ def test_faq_runs_its_trials_on_a_separately_started_head(tmp_path):
                "--out", str(tmp_path / "faq"), "--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")]
         res = subprocess.run(cmd, env={**os.environ, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True,
                              timeout=600)
-        study = subprocess.run([sys.executable, "-m", "bench", "study", "exploding", "--budget", "tiny", "--address",
-                                address, "--out", str(tmp_path / "studies")], env={**os.environ, "RAY_AUTH_MODE": "token"},
-                               capture_output=True, text=True, timeout=600)
         # The head's session logs hold the workers that ran the trials: they were the head's, not a local Ray's.
         head_workers = list(Path(head_tmp).rglob("worker-*.out"))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -36,7 +33,35 @@ def test_faq_runs_its_trials_on_a_separately_started_head(tmp_path):
     assert ran["runner"]["runner"] == "ray tune" and ran["runner"]["address"] == address
     assert ran["budget"]["name"] == "tiny" and len(trials) == len(list((tmp_path / "runs" / "losses" / "parts").glob("*.json")))
     assert head_workers, "no worker of the head ran anything"
-    assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
-    ran = json.loads((tmp_path / "studies" / "exploding" / "run.json").read_text())["runner"]
-    assert f"joining the Ray cluster at {address}" in study.stdout and ran["address"] == address
-    assert len(pd.read_parquet(tmp_path / "studies" / "exploding" / "trials.parquet")) > 0
+
+
+@pytest.mark.parametrize("command", [["faq", "--budget", "tiny", "--questions", "8.2"],
+                                     ["study", "exploding", "--budget", "tiny"]])
+def test_faq_and_study_give_the_runner_the_address_and_resources(tmp_path, monkeypatch, command):
+    """The wiring the head test above runs end to end for the FAQ: the study builds the same runner from the same
+    options (its run on a head would repeat that test at twice the cost)."""
+    from typer.testing import CliRunner
+
+    import bench.search.runners
+    from bench.cli import app
+
+    made = {}
+
+    class Stop(Exception):
+        pass
+
+    class Runner:
+        def __init__(self, address, cpus, gpus, **kw):
+            made.update(address=address, cpus=cpus, gpus=gpus)
+
+        def __enter__(self):
+            raise Stop  # nothing runs: the options are what is checked
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(bench.search.runners, "RayTune", Runner)
+    res = CliRunner().invoke(app, [*command, "--address", "127.0.0.1:6390", "--cpus-per-trial", "0.5",
+                                   "--gpus-per-trial", "0", "--out", str(tmp_path / "out")])
+    assert isinstance(res.exception, Stop), res.output
+    assert (made["address"], made["cpus"], float(made["gpus"])) == ("127.0.0.1:6390", 0.5, 0.0), made
