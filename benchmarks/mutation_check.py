@@ -84,10 +84,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "from the global RNG)", "bench/flops.py",
            "a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=gen) for _ in range(2))",
            "a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))", (T_TRAIN,)),
-    Mutant("full-disk-says-other-out", "a sweep stopped by a full disk advises another --out (losing its trials) "
-           "instead of freeing space and resuming", "bench/cli.py",
+    Mutant("full-disk-says-other-out", "a sweep, study or FAQ stopped by a full disk advises another --out (losing "
+           "its trials) instead of freeing space and resuming", "bench/cli.py",
            "    except OutputError as e:\n        if not e.full:\n", "    except OutputError as e:\n        if True:\n",
-           ("tests/test_interrupts.py::test_a_killed_worker_and_a_disk_filled_mid_sweep_then_freed_give_the_uninterrupted_trials",)),
+           ("tests/test_interrupts.py::test_a_killed_worker_and_a_disk_filled_mid_sweep_then_freed_give_the_uninterrupted_trials",
+            "tests/test_hardening.py::test_a_disk_that_fills_during_a_study_or_the_faq_says_free_space_then_resume")),
+    Mutant("read-only-says-resume", "a read-only run folder is told to free space and resume, which cannot help",
+           "bench/cli.py", "    except OutputError as e:\n        if not e.full:\n",
+           "    except OutputError as e:\n        if False:\n",
+           ("tests/test_hardening.py::test_a_disk_that_fills_during_a_study_or_the_faq_says_free_space_then_resume",)),
     Mutant("fifty-lines-drawn", "a 50-level sweep's line figures draw all 50 levels (an unreadable blur)",
            "bench/report/figures.py", "    if len(names) <= MAX_LINES:\n", "    if True:\n", ("tests/test_figures.py",)),
     Mutant("worst-levels-drawn", "a many-level figure draws the worst levels instead of the best",

@@ -397,6 +397,52 @@ def test_full_disk_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypa
     assert target.read_bytes() == b'{"old": true}' and [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
+@pytest.mark.parametrize("command", [["study", "exploding", "--budget", "tiny"],
+                                     ["faq", "--budget", "tiny", "--questions", "8.2"]])
+def test_a_disk_that_fills_during_a_study_or_the_faq_says_free_space_then_resume(tmp_path, monkeypatch, command):
+    """A full disk mid-run stops `bench study` and `bench faq` as it stops a sweep: one line naming the file, and
+    the way on that keeps the finished trials (free space, then --resume), not another --out; exit 2. A read-only
+    folder keeps its own advice."""
+    import errno
+
+    from typer.testing import CliRunner
+
+    import bench.faq.main
+    import bench.search.runners
+    import bench.studies.exploding
+    from bench.cli import app
+    from bench.results import _output_error
+
+    def fill(e: OSError):
+        def run(*a, **k):
+            raise _output_error(tmp_path / "out" / "parts" / "x.json", e)
+        return run
+
+    class NoRay:  # the run is faked: no Ray needs to start
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(bench.search.runners, "RayTune", NoRay)
+    for module, name in ((bench.studies.exploding, "run"), (bench.faq.main, "answer")):
+        monkeypatch.setattr(module, name, fill(OSError(errno.ENOSPC, "No space left on device")))
+    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), *(
+        ["--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")] if command[0] == "faq" else [])])
+    lines = res.stderr.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert "No space left on device" in lines[0] and "free some space, then add --resume to the same command" in lines[0]
+    assert "another --out" not in lines[0] and "Traceback" not in res.output
+    for module, name in ((bench.studies.exploding, "run"), (bench.faq.main, "answer")):
+        monkeypatch.setattr(module, name, fill(OSError(errno.EROFS, "Read-only file system")))
+    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out2")])
+    assert res.exit_code == 2 and "pass a writable --out" in res.stderr and "--resume" not in res.stderr
+
+
 def test_full_disk_during_bench_run_is_one_line_and_leaves_no_run_folder(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
