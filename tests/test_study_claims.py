@@ -166,7 +166,7 @@ def test_rmsprop_backprop_claim_compares_the_gradients_at_step_1_of_the_best_lr_
     """Same weights, same gradient: the comparison is made on each best-LR arm's one-step run (probed at step 1),
     not on the long runs' first probe, which comes after RMSprop's first updates have moved the weights."""
     asked = []
-    first = lambda label: asked.append(label) or [probed({1: 3e-5})] * MIN_SEEDS
+    first = lambda labels: asked.extend(labels) or {lb: [probed({1: 3e-5})] * MIN_SEEDS for lb in labels}
     van.rmsprop_claims(study, stalled_and_rmsprop(), tuning_of(stalled_and_rmsprop()), first)
     assert asked == ["lecun", "lecun/rmsprop lr=0.0001"]
     assert passed(study, "rmsprop-backprop") and passed(study, "faq-rmsprop") and passed(study, "rmsprop-updates")
@@ -177,7 +177,7 @@ def test_rmsprop_backprop_claim_compares_the_gradients_at_step_1_of_the_best_lr_
 def test_rmsprop_backprop_claim_fails_when_the_step_1_gradients_differ(study):
     """At given weights the optimizer cannot change the gradient; a 1.5x difference at step 1 (which the old 2x
     tolerance let through) means the measurement is not at the same weights."""
-    first = lambda label: [probed({1: 3e-5 if label == "lecun" else 4.5e-5})] * MIN_SEEDS
+    first = lambda labels: {lb: [probed({1: 3e-5 if lb == "lecun" else 4.5e-5})] * MIN_SEEDS for lb in labels}
     van.rmsprop_claims(study, stalled_and_rmsprop(), tuning_of(stalled_and_rmsprop()), first)
     assert failed(study, "rmsprop-backprop")
 
@@ -187,7 +187,8 @@ def test_first_step_runs_probe_the_shared_init_before_any_update(tmp_path):
     the same back-propagated gradient; only the update after it differs."""
     study = Study("first", tmp_path, "tiny", 1, lambda line: None, "one step")
     tiny = van.SCALES["tiny"]
-    sgd, rms = van.first_step(study, tiny, "lecun")[0], van.first_step(study, tiny, "lecun/rmsprop lr=0.001")[0]
+    runs = van.first_step(study, tiny, ["lecun", "lecun/rmsprop lr=0.001"])  # one batch, side by side
+    sgd, rms = runs["lecun"][0], runs["lecun/rmsprop lr=0.001"][0]
     assert rms.config["optimizer"] == "rmsprop" and sgd.config["optimizer"] == "momentum"
     assert {row["step"] for row in sgd.gradients + rms.gradients} == {1}
     ratio = lambda r, column: float(van.hidden_ratio(r, column).loc[1])
@@ -435,7 +436,7 @@ def test_gradient_clipping_must_hold_on_both_exploding_nets(study):
 def test_rmsprop_at_chance_has_not_trained_the_stalled_net_whatever_the_last_digits_say(study):
     """Both optimizers end at chance (ln 10 = 2.303): RMSprop's 2.2999 is below SGD's 2.3026, but neither trained;
     the claim 'RMSprop trains the net that stalls under SGD' fails. Trained (1.5) it passes."""
-    first = lambda label: [probed({1: 3e-5})] * MIN_SEEDS
+    first = lambda labels: {lb: [probed({1: 3e-5})] * MIN_SEEDS for lb in labels}
     for rms_loss, want in ((2.2999, ClaimOutcome.FAIL), (1.5, ClaimOutcome.PASS)):
         study.claims.clear()
         deep = stalled_and_rmsprop() | {"lecun": [probed({10: 1e-5, 300: 1e-5}, 2.3026)] * MIN_SEEDS,
@@ -448,5 +449,6 @@ def test_a_dead_sgd_net_whose_gradient_ratio_is_nan_has_not_restored_the_gradien
     """SGD at a high LR kills the ReLU net: no gradient reaches either end, the ratio is 0/0 = NaN. That restores
     nothing, so it must not fail the RMSprop claim as if SGD had restored the gradient."""
     deep = stalled_and_rmsprop() | {"lecun": [probed({10: 1e-5, 300: float("nan")}, 2.3)] * MIN_SEEDS}
-    van.rmsprop_claims(study, deep, tuning_of(stalled_and_rmsprop()), lambda label: [probed({1: 3e-5})] * MIN_SEEDS)
+    van.rmsprop_claims(study, deep, tuning_of(stalled_and_rmsprop()),
+                       lambda labels: {lb: [probed({1: 3e-5})] * MIN_SEEDS for lb in labels})
     assert passed(study, "rmsprop-backprop")

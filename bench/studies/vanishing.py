@@ -172,7 +172,7 @@ def run(quick: bool = False, seeds: int | None = None, out: Path = Path("reports
                         for label, overrides in {**DEEP_VARIANTS, **{c: grid[c] for c in chosen}}.items()})
     he_claims(study, scale, deep_init, deep)
     restore_claims(study, deep_init, deep)
-    rmsprop_claims(study, deep, tuned, lambda label: first_step(study, budget, label))
+    rmsprop_claims(study, deep, tuned, lambda labels: first_step(study, budget, labels))
     study.add_table("init_layers", pd.concat([gb.assign(net="5-layer"), deep_init.assign(net="30-layer"),
                                               scale.assign(net="30-layer, scale claim")]),
                     "per net, activation, init, seed and hidden layer at init: back-propagated gradient variance and "
@@ -402,18 +402,21 @@ def best_lr(tuned: dict[str, list[TrialResult]], optimizer: str) -> str:
     return chosen_point([(label, tuned[f"tune/{label}"]) for label in labels])
 
 
-def first_step(study: Study, budget: Scale, label: str) -> list[TrialResult]:
-    """The deep_variants() arm `label` trained for one step with a probe at it: the back-propagated gradient at the
-    init, before any update. The long runs' first probe comes probe_every - 1 updates later, when RMSprop's first
-    steps (about lr / sqrt(1 - alpha) each) have already moved the weights away from SGD's."""
-    settings = deep_settings(budget, {**deep_variants()[label], "max_steps": 1, "probe_every": 1})
-    return study.trials(f"{label}/step 1", settings)
+def first_step(study: Study, budget: Scale, labels: list[str]) -> dict[str, list[TrialResult]]:
+    """The deep_variants() arms `labels` trained for one step with a probe at it, side by side in one batch: the
+    back-propagated gradient at the init, before any update. The long runs' first probe comes probe_every - 1
+    updates later, when RMSprop's first steps (about lr / sqrt(1 - alpha) each) have already moved the weights
+    away from SGD's."""
+    one_step = {"max_steps": 1, "probe_every": 1}
+    runs = study.batch({f"{label}/step 1": deep_settings(budget, {**deep_variants()[label], **one_step})
+                        for label in labels})
+    return {label: runs[f"{label}/step 1"] for label in labels}
 
 
 def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict[str, list[TrialResult]],
-                   first: Callable[[str], list[TrialResult]]) -> None:
+                   first: Callable[[list[str]], dict[str, list[TrialResult]]]) -> None:
     """The RMSprop claims on the stalling net, each optimizer at the LR picked on the tuning seed (`tuned`, see
-    best_lr), judged on the study's seeds (`deep`); `first(label)` gives that arm's one-step runs (see first_step)."""
+    best_lr), judged on the study's seeds (`deep`); `first(labels)` gives those arms' one-step runs (see first_step)."""
     sgd_label, rms_label = best_lr(tuned, "momentum"), best_lr(tuned, "rmsprop")
     sgd, rms = deep[sgd_label], deep[rms_label]
     grid = "; ".join(f"{opt} lr {' or '.join(f'{lr:g}' for lr in lrs)}" for opt, lrs in LR_GRID.items())
@@ -430,7 +433,8 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict
                 CRIT["rms-updates"], f"update/weight ratio first / last hidden layer: SGD {fmt_seeds(upd['sgd'])}, "
                 f"RMSprop {fmt_seeds(upd['rms'])}",
                 [0.1 <= r <= 10 and s < 0.01 for r, s in zip(upd["rms"], upd["sgd"], strict=True)])
-    backprop_claim(study, {"sgd": first(sgd_label), "rms": first(rms_label)}, {"sgd": sgd, "rms": rms})
+    one_step = first([sgd_label, rms_label])
+    backprop_claim(study, {"sgd": one_step[sgd_label], "rms": one_step[rms_label]}, {"sgd": sgd, "rms": rms})
 
 
 def backprop_claim(study: Study, first: dict[str, list[TrialResult]], runs: dict[str, list[TrialResult]]) -> None:
