@@ -340,7 +340,7 @@ GPUS_PER_TRIAL = typer.Option("auto", help="GPUs per trial: 'auto' packs trials 
 def resumable(again: str = "") -> Iterator[None]:
     """Ctrl-C, or a full disk, during a run (`again`: the command that continues it; by default `bench faq`'s and
     `bench study`'s --resume): the finished trials are kept; say how to go on, exit 130 (143) or 2."""
-    from bench.results import OutputError
+    from bench.results import OutputError, output_error
 
     how = f"continue with `{again}`" if again else "add --resume to the same command to continue"
     try:
@@ -348,10 +348,12 @@ def resumable(again: str = "") -> Iterator[None]:
     except KeyboardInterrupt as e:
         console.print(f"interrupted: the finished trials are saved; {how}")
         raise typer.Exit(exit_status(e)) from None
-    except OutputError as e:
-        if not e.full:
+    except (OutputError, OSError) as e:
+        # a write outside the result store's own (which raise OutputError naming their file): the same advice
+        failed = e if isinstance(e, OutputError) else output_error(e.filename or "output", e)
+        if not failed.full:
             raise
-        raise OutputError(f"{e.problem}; free some space, then {how} (the trials finished so far are kept)") from None
+        raise OutputError(f"{failed.problem}; free some space, then {how} (the trials finished so far are kept)") from None
 
 
 # --- bench sweep: fair comparisons with Ray Tune + Optuna (bench/search) ---

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from bench.config import ConfigError
+from bench.errors import FULL
 from bench.status import TrialStatus
 
 SPLITS = ("train", "val", "test")
@@ -72,7 +73,7 @@ def _atomic(path: Path, write: Callable[[int, str], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     except OSError as e:
-        raise _output_error(path, e) from None
+        raise output_error(path, e) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared like any file
         write(fd, tmp)
@@ -80,15 +81,17 @@ def _atomic(path: Path, write: Callable[[int, str], None]) -> None:
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise _output_error(path, e) from None
+            raise output_error(path, e) from None
         raise
 
 
-def _output_error(path: Path, e: OSError) -> OutputError:
-    hint = {errno.ENOSPC: "free some space or pass another --out", errno.EDQUOT: "free some space or pass another --out",
-            errno.EROFS: "pass a writable --out", errno.EACCES: "pass a writable --out"}.get(e.errno, "check the folder")
+def output_error(path: Path | str, e: OSError) -> OutputError:
+    """The one-line error of a failed write of `path`, with the advice that fits its cause."""
+    full = e.errno in FULL
+    hint = "free some space or pass another --out" if full else {
+        errno.EROFS: "pass a writable --out", errno.EACCES: "pass a writable --out"}.get(e.errno, "check the folder")
     problem = f"cannot write {path} ({e.strerror or e})"
-    return OutputError(f"{problem}; {hint}", problem, full=e.errno in (errno.ENOSPC, errno.EDQUOT))
+    return OutputError(f"{problem}; {hint}", problem, full=full)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -130,7 +133,7 @@ def new_run_folder(root: Path, prefix: str) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise _output_error(folder, e) from None
+            raise output_error(folder, e) from None
         return ensure_writable(folder)
     raise OutputError(f"{root} already holds 9,999 runs named {prefix}-{stamp}*; pass another --out")
 
@@ -164,7 +167,7 @@ def run_lock(folder: Path) -> Iterator[None]:
                           "folder") from None
     except OSError as e:
         if e.errno not in (errno.ENOLCK, errno.ENOTSUP, errno.EOPNOTSUPP):
-            raise _output_error(path, e) from None
+            raise output_error(path, e) from None
         warn(f"cannot lock {path} ({e.strerror or e}); do not write to this folder from two commands at once")
         yield
         return

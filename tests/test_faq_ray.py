@@ -61,7 +61,8 @@ def test_faq_and_study_give_the_runner_the_address_and_resources(tmp_path, monke
             return None
 
     monkeypatch.setattr(bench.search.runners, "RayTune", Runner)
+    folders = ["--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")] if command[0] == "faq" else []
     res = CliRunner().invoke(app, [*command, "--address", "127.0.0.1:6390", "--cpus-per-trial", "0.5",
-                                   "--gpus-per-trial", "0", "--out", str(tmp_path / "out")])
+                                   "--gpus-per-trial", "0", "--out", str(tmp_path / "out"), *folders])
     assert isinstance(res.exception, Stop), res.output
     assert (made["address"], made["cpus"], float(made["gpus"])) == ("127.0.0.1:6390", 0.5, 0.0), made

@@ -411,11 +411,11 @@ def test_a_disk_that_fills_during_a_study_or_the_faq_says_free_space_then_resume
     import bench.search.runners
     import bench.studies.exploding
     from bench.cli import app
-    from bench.results import _output_error
+    from bench.results import output_error
 
-    def fill(e: OSError):
+    def fill(e: OSError, raw: bool = False):
         def run(*a, **k):
-            raise _output_error(tmp_path / "out" / "parts" / "x.json", e)
+            raise e if raw else output_error(tmp_path / "out" / "parts" / "x.json", e)
         return run
 
     class NoRay:  # the run is faked: no Ray needs to start
@@ -431,15 +431,19 @@ def test_a_disk_that_fills_during_a_study_or_the_faq_says_free_space_then_resume
     monkeypatch.setattr(bench.search.runners, "RayTune", NoRay)
     for module, name in ((bench.studies.exploding, "run"), (bench.faq.main, "answer")):
         monkeypatch.setattr(module, name, fill(OSError(errno.ENOSPC, "No space left on device")))
-    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), *(
-        ["--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")] if command[0] == "faq" else [])])
+    folders = ["--runs", str(tmp_path / "runs"), "--studies", str(tmp_path / "studies")] if command[0] == "faq" else []
+    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), *folders])
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "No space left on device" in lines[0] and "free some space, then add --resume to the same command" in lines[0]
     assert "another --out" not in lines[0] and "Traceback" not in res.output
+    for module, name in ((bench.studies.exploding, "run"), (bench.faq.main, "answer")):  # a write of Ray's or Arrow's
+        monkeypatch.setattr(module, name, fill(OSError(errno.ENOSPC, "No space left on device", "/tmp/x"), raw=True))
+    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out1"), *folders])
+    assert res.exit_code == 2 and "free some space, then add --resume to the same command" in res.stderr, res.output
     for module, name in ((bench.studies.exploding, "run"), (bench.faq.main, "answer")):
         monkeypatch.setattr(module, name, fill(OSError(errno.EROFS, "Read-only file system")))
-    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out2")])
+    res = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out2"), *folders])
     assert res.exit_code == 2 and "pass a writable --out" in res.stderr and "--resume" not in res.stderr
 
 
