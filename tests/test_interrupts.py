@@ -158,6 +158,14 @@ def descendants(root: int) -> dict[int, bytes]:
     return {pid: cmd[pid] for pid in parent if below(pid)}
 
 
+def sigkill_a_worker(driver: int) -> int | None:
+    """SIGKILL one Ray Tune trial worker below the process `driver`; its pid, or None while there is none."""
+    workers = [pid for pid, cmd in descendants(driver).items() if cmd.startswith(b"ray::ImplicitFunc")]
+    if workers:
+        os.kill(workers[0], signal.SIGKILL)
+    return workers[0] if workers else None
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 32 MB tmpfs of this test's own (root with mount rights, as on the CI machine; skipped elsewhere)."""
@@ -198,9 +206,7 @@ def test_a_killed_worker_and_a_disk_filled_mid_sweep_then_freed_give_the_uninter
     while not filler.exists() and time.monotonic() < deadline and proc.poll() is None:
         parts = len(list(out.glob("fulldisk-*/parts/*.json")))
         if parts >= 1 and victim is None:  # trials are under way: kill a worker that trains one
-            if workers := [pid for pid, c in descendants(proc.pid).items() if c.startswith(b"ray::ImplicitFunc")]:
-                victim = workers[0]
-                os.kill(victim, signal.SIGKILL)
+            victim = sigkill_a_worker(proc.pid)
         if parts >= 5 and victim is not None:  # later: fill the disk
             with open(filler, "wb") as f:
                 try:

@@ -1,6 +1,7 @@
 """Exact resume of the FAQ and of a gradient study: the driver process is SIGKILLed while its trials run (no handler
 runs, nothing is flushed), and the resumed run gives the trials table an uninterrupted run gives, trial by trial;
-only the timings differ. Both run at the tiny budget on the in-process runner."""
+only the timings differ. Both run at the tiny budget on the in-process runner. Then a Ray worker of `bench faq` is
+SIGKILLed instead (kill_a_worker, also used for a study), against the same uninterrupted in-process run."""
 from __future__ import annotations
 
 import glob
@@ -101,7 +102,6 @@ def test_a_killed_study_resumes_to_the_tables_of_an_uninterrupted_run(tmp_path):
     pd.testing.assert_frame_equal(*claims)
 
 
-
 def kill_a_worker(args: list[str], parts: Path, after: int = 1,
                   resume: tuple[str, ...] = ("--resume",)) -> tuple[str, str]:
     """Run `bench ARGS` in a process of its own and SIGKILL one Ray worker of its private Ray once `after` trials
@@ -110,16 +110,14 @@ def kill_a_worker(args: list[str], parts: Path, after: int = 1,
     and of the run that finished (the same when no resume was needed)."""
     import time
 
-    from tests.test_interrupts import descendants
+    from tests.test_interrupts import sigkill_a_worker
 
     cmd, env = [sys.executable, "-m", "bench", *args], {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline, victim = time.monotonic() + 300, None
     while victim is None and time.monotonic() < deadline and proc.poll() is None:
         if len(glob.glob(str(parts / "*.json"))) >= after:  # `parts` may hold a pattern (a sweep's run folder)
-            if workers := [pid for pid, c in descendants(proc.pid).items() if c.startswith(b"ray::ImplicitFunc")]:
-                victim = workers[0]
-                os.kill(victim, signal.SIGKILL)
+            victim = sigkill_a_worker(proc.pid)
         time.sleep(0.05)
     output, _ = proc.communicate(timeout=600)
     assert victim is not None, output[-3000:]
