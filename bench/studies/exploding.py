@@ -69,9 +69,12 @@ class Scale:
     seeds: int
 
 
+# The full cell comparison stops at T = 100: its claims are judged at CELL_T, and T = 200 alone took more than half of
+# the cells' time (per step at T = 200 on one core: GRU 65 ms, tanh RNN 30 ms, IRNN 22 ms, LSTM 14 ms), which put
+# the full-budget FAQ past two hours on 2 cores.
 SCALES = {
     "full": Scale(pascanu_steps=3000, unstable_steps=1000, remedy_steps=2000, lengths=(10, 20, 50, 100),
-                   cell_steps=3000, cell_lengths=(10, 50, 100, 200), mlp_steps=500, seeds=5),
+                   cell_steps=3000, cell_lengths=(10, 50, 100), mlp_steps=500, seeds=5),
     "quick": Scale(pascanu_steps=800, unstable_steps=300, remedy_steps=400, lengths=(10, 20), cell_steps=3000,
                     cell_lengths=(30,), mlp_steps=200, seeds=5),
     "tiny": Scale(pascanu_steps=8, unstable_steps=8, remedy_steps=8, lengths=(4, 8), cell_steps=8, cell_lengths=(4, 8),
