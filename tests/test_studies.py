@@ -37,7 +37,8 @@ def check_outputs(folder, name: str, claims: pd.DataFrame) -> None:
     on_disk = pd.read_csv(folder / "claims.csv")
     assert list(on_disk["key"]) == list(claims["key"])
     markdown = (folder / "claims.md").read_text()
-    assert sum(markdown.count(f"| {o} |") for o in ("PASS", "**FAIL**", "*inconclusive*", "*untestable*")) == len(claims)
+    assert sum(markdown.count(f"| {o.value} |") for o in ClaimOutcome) == len(claims)  # the page's claims table
+    assert all(f"({p.name})" in markdown for p in folder.glob("*.png"))  # the PNGs beside it
     assert {p.stem for p in folder.glob("*.png")} == FIGURES[name]
     assert all(p.stat().st_size > 5000 for p in folder.glob("*.png"))
     trials = pd.read_parquet(folder / "trials.parquet")
@@ -139,7 +140,7 @@ def test_claim_helpers(tmp_path):
     claims = study.finish({})
     assert list(claims["outcome"]) == ["pass", "untestable", "fail"] and list(claims["seeds_met"]) == ["5/5", "5/5", "1/5"]
     assert "not judged: the reference did not learn" in claims.loc[1, "measured"]
-    assert (tmp_path / "demo" / "claims.md").read_text().count("| PASS | 5/5 |") == 1
+    assert (tmp_path / "demo" / "claims.md").read_text().count("| pass | 5/5 |") == 1
 
 
 def test_weight_clipping_thresholds_act_where_plus_minus_one_would_not():

@@ -86,6 +86,7 @@ class Page:
     md: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
     captions: dict[str, str] = field(default_factory=dict)
+    figure_dir: str = "figures/"  # where the Markdown looks for the PNGs, relative to it ("" for beside it)
 
     def heading(self, text: str, level: int = 2, anchor: str | None = None) -> None:
         ident = f' id="{anchor}"' if anchor else ""
@@ -137,7 +138,7 @@ class Page:
         size = f' data-font-px="{font:.1f}"' if font else ""
         self.html.append(f'<figure id="fig-{name}"><img alt="{html.escape(caption)}"{size} '
                          f'src="data:image/png;base64,{b64}"><figcaption>{inline(caption)}</figcaption></figure>')
-        self.md.append(f"![{caption}](figures/{name}.png)\n\n*{caption}*\n")
+        self.md.append(f"![{caption}]({self.figure_dir}{name}.png)\n\n*{caption}*\n")
 
     def raw_html(self, fragment: str, markdown: str) -> None:
         self.html.append(fragment)
@@ -475,7 +476,7 @@ def study_page(title: str, notes: list[str], claims: pd.DataFrame, figures: dict
     outcome); figures: name -> matplotlib Figure or PNG bytes; captions: name -> what to see in that figure (default:
     the figure's title); tables: file name beside the page -> what it holds ('' when unknown), linked under the
     claims. Lines of one config's seeds are drawn as their mean and range."""
-    page = Page(title)
+    page = Page(title, figure_dir="")
     entries = [("claims", "Claims"), *([("tables", "Raw tables")] if tables else []), ("figures", "Figures"),
                *((f"fig-{name}", name.replace("_", " ")) for name in figures)]
     page.toc(entries)
@@ -518,10 +519,10 @@ def figure_title(fig: Any, name: str) -> str:
 
 def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.DataFrame, figures: dict[str, Any],
                      captions: dict[str, str] | None = None, tables: dict[str, str] | None = None) -> Path:
-    """Write folder/index.html (self-contained but for the linked tables), each figure as folder/<name>.png and
-    their captions (with the figures' notes) as folder/captions.json, for pages that show the PNGs elsewhere;
-    returns the HTML path. tables: as study_page's; by default the claims.csv and Parquet tables already in the
-    folder, linked without a description."""
+    """Write folder/index.html (self-contained but for the linked tables), the same page as folder/claims.md, each
+    figure as folder/<name>.png and their captions (with the figures' notes) as folder/captions.json, for pages
+    that show the PNGs elsewhere; returns the HTML path. tables: as study_page's; by default the claims.csv and
+    Parquet tables already in the folder, linked without a description."""
     if tables is None:
         tables = {p.name: "" for p in [folder / "claims.csv", *sorted(Path(folder).glob("*.parquet"))] if p.is_file()}
     page = study_page(title, notes, claims, figures, captions, tables)
@@ -529,5 +530,6 @@ def write_study_page(folder: Path, title: str, notes: list[str], claims: pd.Data
     for name, data in page.figures.items():
         atomic_write(folder / f"{name}.png", data)
     atomic_write(folder / CAPTIONS_FILE, json.dumps(page.captions, indent=1).encode())
+    atomic_write(folder / "claims.md", page.to_markdown().encode())
     atomic_write(folder / "index.html", page.to_html().encode())
     return folder / "index.html"

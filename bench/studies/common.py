@@ -31,7 +31,8 @@ from matplotlib.figure import Figure
 
 from bench.config import ConfigError, TrialConfig
 from bench.probes import HEALTH_RULE, spike_ratio
-from bench.report.render import file_links, write_study_page
+from bench.report.figures import panels
+from bench.report.render import write_study_page
 from bench.report.units import duration
 from bench.results import (
     ResultStore,
@@ -200,11 +201,9 @@ class Study:
             shutil.rmtree(self.folder / done, ignore_errors=True)
         about = {"claims.csv": "the claims table above, one row per claim",
                  **{f"{name}.parquet": text for name, (_, text) in tables.items()}}
-        atomic_write(self.folder / "claims.md", claims_markdown(self.name, claims, f"{self.notes}\n\n{header}",
-                                                                figures, about).encode())
+        notes = [self.notes, header, f"Gradient-health label used in the tables: {HEALTH_RULE}."]
         with theme():  # some of a figure's look (its legend's frame) is read when it is saved
-            write_study_page(self.folder, f"Gradient study: {self.name}", [self.notes, header], claims, figures,
-                             captions, about)
+            write_study_page(self.folder, f"Gradient study: {self.name}", notes, claims, figures, captions, about)
         ResultStore(self.folder).write_provenance(provenance({
             **self.info, "complete": True, "health_rule": HEALTH_RULE,
             "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
@@ -234,24 +233,6 @@ def tally(claims: pd.DataFrame) -> str:
     """'10 pass, 1 fail, 2 inconclusive': every outcome, also those no claim had."""
     counts = claims["outcome"].value_counts()
     return ", ".join(f"{counts.get(o.value, 0)} {o.value}" for o in ClaimOutcome)
-
-
-def claims_markdown(name: str, claims: pd.DataFrame, notes: str, figures: Iterable[str],
-                    tables: dict[str, str] | None = None) -> str:
-    lines = [f"# Gradient study: {name}", "", notes, "",
-             "| outcome | seeds meeting the criterion | claim | source | criterion | measured |",
-             "|---|---|---|---|---|---|"]
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
-    shown = {ClaimOutcome.PASS.value: "PASS", ClaimOutcome.FAIL.value: "**FAIL**",
-             ClaimOutcome.INCONCLUSIVE.value: "*inconclusive*", ClaimOutcome.UNTESTABLE.value: "*untestable*"}
-    for row in claims.itertuples():
-        lines.append(f"| {shown[row.outcome]} | {row.seeds_met} | {cell(row.claim)} | {cell(row.source)} | "
-                     f"{cell(row.criterion)} | {cell(row.measured)} |")
-    lines += ["", f"Gradient-health label used in the tables: {HEALTH_RULE}.", ""]
-    lines += [f"![{fig}]({fig}.png)" for fig in figures]
-    if tables:
-        lines += ["", "Raw tables beside this file:", "", file_links(tables)[1]]
-    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 # --- reading trial results -------------------------------------------------------------------------------------
@@ -346,14 +327,6 @@ def theme() -> Iterator[None]:
     with matplotlib.rc_context():
         sns.set_theme(style="whitegrid", context="notebook")
         yield
-
-
-def panels(n: int, title: str, size: tuple[float, float] = (4.8, 3.6)) -> tuple[Figure, list]:
-    """A figure of n side-by-side panels (no pyplot state, no GUI backend); drawn under `theme()`."""
-    fig = Figure(figsize=(size[0] * n, size[1] + 0.5), dpi=DPI, layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False).ravel()
-    fig.suptitle(title, fontsize=12)
-    return fig, list(axes)
 
 
 def fig_by_depth(df: pd.DataFrame, y: str, ylabel: str, title: str, hue: str = "init", col: str | None = None) -> Figure:
