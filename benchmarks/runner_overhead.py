@@ -9,7 +9,7 @@ hand-over, the result); with two slots on two cores, whether the parallelism pay
 CNN runs of --steps optimizer steps, a few seconds like the FAQ's quick trials; Ray's start is timed apart.
 
     python benchmarks/runner_overhead.py                  # 16 trials, 1 and 2 slots: about two minutes on 2 CPUs
-    python benchmarks/runner_overhead.py --trials 4 --steps 5   # seconds: checks that it runs
+    python benchmarks/runner_overhead.py --trials 2 --steps 2 --slots 2   # seconds, one Ray start: checks that it runs
 """
 from __future__ import annotations
 
@@ -49,9 +49,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--slots", type=int, choices=(1, 2), help="Ray Tune with this many slots only (default: 1 and "
+                        "2; each is a Ray start of its own)")
     args = parser.parse_args()
     rows = [{"runner": "in-process", "slots": 1, **timed(InProcess(), args.trials, args.steps, 1)}]
-    for slots in sorted({1, min(2, os.cpu_count() or 1)}):
+    for slots in [args.slots] if args.slots else sorted({1, min(2, os.cpu_count() or 1)}):
         t0 = time.perf_counter()
         with RayTune(cpus=(os.cpu_count() or 1) / slots, gpus=0.0, log=lambda line: None) as ray_runner:
             start = time.perf_counter() - t0

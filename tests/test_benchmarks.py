@@ -132,7 +132,7 @@ def test_trial_startup_prints_both_modes_and_their_ratios(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_runner_overhead_prints_each_runner_with_its_overhead(monkeypatch, capsys):
-    out = run_script("runner_overhead.py", ["--trials", "2", "--steps", "2"], monkeypatch, capsys)
+    out = run_script("runner_overhead.py", ["--trials", "2", "--steps", "2", "--slots", "2"], monkeypatch, capsys)
     rows = [line.split() for line in out.splitlines() if line.startswith(("in-process", "  ray tune", "ray tune"))]
     assert [r[0] for r in rows][:1] == ["in-process"] and len(rows) >= 2, out
     assert "wall_vs_in_process" in out and "overhead_per_trial_s" in out
