@@ -592,6 +592,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/components/losses.py", "return F.l1_loss(out.float().squeeze(-1), y)",
            "return F.l1_loss(out.float().squeeze(-1), -y)",
            ("tests/test_train.py::test_every_regression_loss_trains_a_regressor",)),
+    Mutant("full-time-skips-studies", "the FAQ page's full-budget line leaves the studies' training time out",
+           "bench/faq/main.py", 'seconds = sum(i.get("wall_time", i.get("wall_time_s", 0.0)) for i in infos)',
+           'seconds = sum(i.get("wall_time", 0.0) for i in infos)',
+           ("tests/test_faq_page.py::test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_they_trained",)),
+    Mutant("study-md-not-written", "a study's claims.md is no longer written beside its page", "bench/report/render.py",
+           '    atomic_write(folder / "claims.md", page.to_markdown().encode())\n', "",
+           ("tests/test_studies.py::test_claim_helpers",)),
 )
 
 

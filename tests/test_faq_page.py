@@ -129,6 +129,25 @@ def test_the_full_budgets_verdicts_sit_beside_the_quick_ones(quick, tmp_path):
     assert "FULL: REFUTED" in answers and answers.count("FULL: ") == 2  # beside the quick badge, where it exists
 
 
+def test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_they_trained(quick, tmp_path):
+    """With a full run beside it, About this run names its folders and the training time their run.json files record
+    (the committed quick folders stand in for a full run here: the sum is what is checked)."""
+    import json
+
+    from bench.faq.main import full_run_summary
+    from bench.report.units import duration
+
+    infos = [json.loads(p.read_text()) for p in [*RUNS.glob("*/run.json"), *STUDIES.glob("*/run.json")]]
+    seconds = sum(i.get("wall_time", i.get("wall_time_s", 0)) for i in infos)
+    line = full_run_summary(RUNS, STUDIES)
+    assert f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all" in line, line
+    assert str(RUNS) in line and str(STUDIES) in line and "2 CPU cores, no GPU" in line
+    full = judge_existing([q for q in QUESTIONS if q.id == "8.2"], BUDGETS["full"], RUNS, None)
+    rf.write_faq(quick, {**META, "full": line}, tmp_path, full)
+    assert f"Full budget: {line}." in (tmp_path / "faq.md").read_text()
+    assert "Full budget: the full budget (" not in (tmp_path / "faq.md").read_text()  # not also "pending"
+
+
 def test_a_full_budget_page_has_no_second_column(quick, tmp_path):
     rf.write_faq(quick, {**META, "budget_name": "full"}, tmp_path)
     md = (tmp_path / "faq.md").read_text()

@@ -25,6 +25,7 @@ from bench.report import figures as fg
 from bench.report import stats as st
 from bench.report.faq import ClaimResult, QuestionResult, write_faq
 from bench.report.render import CAPTIONS_FILE
+from bench.report.units import duration
 from bench.results import check_resume, ensure_writable, read_provenance, run_lock
 from bench.scores import CHANCE_POINTS, CHANCE_SHARE
 from bench.search.experiment import (
@@ -151,6 +152,21 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
     for name in q.studies:
         result.figures.extend(study_pngs.get(name, []))
     return result
+
+
+def full_run_summary(runs: Path, studies: Path | None) -> str:
+    """Where the page's full-budget verdicts come from: the folders, and how long their trials took in all (the wall
+    times the experiments' and studies' run.json files record) on how many CPUs."""
+    infos = [read_provenance(f) for f in sorted(runs.iterdir()) if f.is_dir()]
+    infos += [read_provenance(f) for f in sorted(studies.iterdir()) if f.is_dir()] if studies else []
+    infos = [i for i in infos if i]
+    seconds = sum(i.get("wall_time", i.get("wall_time_s", 0.0)) for i in infos)
+    cpus = sorted({i.get("cpu_count") for i in infos} - {None})
+    gpus = sorted({i.get("cuda") for i in infos} - {None, "none"})
+    where = f"{runs}" + (f" and {studies}" if studies else "")
+    return (f"judged from the tables of a full-budget `bench faq` in {where} (no trial trained for this page): "
+            f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "
+            f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores{', ' + ', '.join(gpus) if gpus else ', no GPU'}")
 
 
 def machine() -> str:
@@ -295,6 +311,8 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
                 "budget": f"{budget.name}: {budget.describe()}", "reduced": REDUCED.get(budget.name, ""),
                 "created": time.strftime("%Y-%m-%d %H:%M %Z"),
                 "wall_time": f"{(time.perf_counter() - t0) / 60:.1f} minutes", "rules": RULES}
+        if full is not None:
+            meta["full"] = full_run_summary(Path(full_runs), full_studies and Path(full_studies))
         if from_runs is not None:  # the minutes are the judging's; the training's are in each run's run.json
             meta["wall_time"] += f", judged from the tables in {from_runs} (no trial trained; each run's run.json " \
                                  "says when and how long it trained)"

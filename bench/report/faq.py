@@ -139,7 +139,8 @@ def build_faq(results: list[QuestionResult], meta: dict[str, Any], folder: Path 
     """meta: budget (words), budget_name, command, machine, created, wall_time, rules (list of sentences), and
     `reduced`: a warning shown first when the budget is smaller than the full one. folder: where the page will be
     written (links to the raw tables are relative to it; default the working directory). full: the same claims
-    judged at the full budget, shown beside this page's verdicts (only where given).
+    judged at the full budget, shown beside this page's verdicts (only where given), with meta's `full` (where
+    they were judged from, and how long that run trained) under About this run.
 
     Answer first: every question with its claims' verdicts as badges linking to their sections; each claim then
     shows its comparisons in one line each, with the rule, the numbers, the gates and the raw tables folded away."""
@@ -192,6 +193,8 @@ def _about(page: Page, meta: dict[str, Any], budget: str, full: list[QuestionRes
              f"Generated: {meta['created']} in {meta['wall_time']}"]
     if budget != FULL and not full:
         facts.append(f"Full budget: {HOW_FULL}.")
+    elif budget != FULL and meta.get("full"):
+        facts.append(f"Full budget: {meta['full']}.")
     page.bullets(facts)
     page.raw_html(f'<p>Every comparison with its numbers and gates: <a href="{VERDICTS_CSV}">{VERDICTS_CSV}</a> beside '
                   "this page; the raw tables behind each claim are linked under it.</p>",
