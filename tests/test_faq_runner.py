@@ -5,6 +5,7 @@ waiting for that choice; the driver running the searcher's trials in process wit
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bench.cli import app
+from bench.report.units import duration
 from bench.search.experiment import BUDGETS, Cell, Experiment, plan_experiment, run_experiment
 from bench.search.protocol import TrialSummary
 from bench.search.runners import InProcess
@@ -182,7 +184,10 @@ def test_from_runs_judges_committed_runs_without_training(tmp_path, monkeypatch)
     md = (tmp_path / "o" / "faq.md").read_text()
     budget = next(line for line in md.splitlines() if line.startswith("- Budget:"))
     assert budget.startswith("- Budget: quick: LR grid") and "second seed" in budget and "recipe's epochs" in budget
-    assert "no trial trained" in next(line for line in md.splitlines() if line.startswith("- Generated:"))
+    generated = next(line for line in md.splitlines() if line.startswith("- Generated:"))
+    infos = [json.loads(p.read_text()) for p in COMMITTED.glob("*/run.json")]  # the training's time, from its run.json
+    assert "no trial trained" in generated and f"{len(infos)} experiments and studies that trained for " \
+        f"{duration(sum(i['wall_time'] for i in infos))} in all on 2 CPU cores, no GPU" in generated, generated
     table = pd.read_csv(tmp_path / "o" / "verdicts.csv")
     assert set(table["claim"]) == {c.id for q in QUESTIONS if q.id == "8.2" for c in q.claims}
 

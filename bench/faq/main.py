@@ -154,19 +154,24 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
     return result
 
 
-def full_run_summary(runs: Path, studies: Path | None) -> str:
-    """Where the page's full-budget verdicts come from: the folders, and how long their trials took in all (the wall
-    times the experiments' and studies' run.json files record) on how many CPUs."""
-    infos = [read_provenance(f) for f in sorted(runs.iterdir()) if f.is_dir()]
-    infos += [read_provenance(f) for f in sorted(studies.iterdir()) if f.is_dir()] if studies else []
-    infos = [i for i in infos if i]
+def trained_in(runs: Path, studies: Path | None) -> str:
+    """How long the trials behind a page took in all, from the wall times the experiments' (runs/<name>/) and
+    studies' (studies/<name>/) run.json files record, and on what: '13 experiments and studies that trained for
+    1 h 52 min in all on 2 CPU cores, no GPU'."""
+    folders = [f for root in (runs, studies) if root is not None and root.is_dir() for f in sorted(root.iterdir())]
+    infos = [i for i in (read_provenance(f) for f in folders if f.is_dir()) if i]
     seconds = sum(i.get("wall_time", i.get("wall_time_s", 0.0)) for i in infos)
     cpus = sorted({i.get("cpu_count") for i in infos} - {None})
     gpus = sorted({i.get("cuda") for i in infos} - {None, "none"})
+    return (f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "
+            f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores, {', '.join(gpus) or 'no GPU'}")
+
+
+def full_run_summary(runs: Path, studies: Path | None) -> str:
+    """Where the page's full-budget verdicts come from: the folders, and how long that run trained (trained_in)."""
     where = f"{runs}" + (f" and {studies}" if studies else "")
     return (f"judged from the tables of a full-budget `bench faq` in {where} (no trial trained for this page): "
-            f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "
-            f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores{', ' + ', '.join(gpus) if gpus else ', no GPU'}")
+            f"{trained_in(runs, studies)}")
 
 
 def machine() -> str:
@@ -314,6 +319,6 @@ def answer(ids: list[str] | None = None, budget: Budget | str = "full", out: Pat
         if full is not None:
             meta["full"] = full_run_summary(Path(full_runs), full_studies and Path(full_studies))
         if from_runs is not None:  # the minutes are the judging's; the training's are in each run's run.json
-            meta["wall_time"] += f", judged from the tables in {from_runs} (no trial trained; each run's run.json " \
-                                 "says when and how long it trained)"
+            meta["wall_time"] += f", judged from the tables in {from_runs} and {studies} (no trial trained now): " \
+                                 f"{trained_in(Path(from_runs), Path(studies))} (each run's run.json says when)"
         return write_faq(results, meta, Path(out), full)
