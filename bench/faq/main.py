@@ -155,16 +155,17 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
 
 
 def trained_in(runs: Path, studies: Path | None) -> str:
-    """How long the trials behind a page took in all, from the wall times the experiments' (runs/<name>/) and
-    studies' (studies/<name>/) run.json files record, and on what: '13 experiments and studies that trained for
-    1 h 52 min in all on 2 CPU cores, no GPU'."""
+    """How long the runs behind a page trained, from the wall times the experiments' (runs/<name>/) and studies'
+    (studies/<name>/) run.json files record, and on what: '13 experiments and studies that trained for 1 h 52 min in
+    all ...'. A run resumed from its cache records only its last session, as the sentence says."""
     folders = [f for root in (runs, studies) if root is not None and root.is_dir() for f in sorted(root.iterdir())]
     infos = [i for i in (read_provenance(f) for f in folders if f.is_dir()) if i]
     seconds = sum(i.get("wall_time", i.get("wall_time_s", 0.0)) for i in infos)
     cpus = sorted({i.get("cpu_count") for i in infos} - {None})
     gpus = sorted({i.get("cuda") for i in infos} - {None, "none"})
     return (f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "
-            f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores, {', '.join(gpus) or 'no GPU'}")
+            f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores, {', '.join(gpus) or 'no GPU'} (the "
+            "wall times their run.json files record; a run resumed from its cache records its last session only)")
 
 
 def full_run_summary(runs: Path, studies: Path | None) -> str:
