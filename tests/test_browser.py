@@ -27,7 +27,11 @@ DRIVER = shutil.which("chromedriver")
 
 # How each committed page is written again: the FAQ page from its committed tables; the studies and the sweep train.
 REGENERATE = {"faq": "bench faq --quick --from-runs reports/examples/faq/runs --studies reports/examples/studies "
-                     "--out reports/examples/faq",
+                     "--out reports/examples/faq --full-runs reports/examples/faq-full/runs --full-studies "
+                     "reports/examples/studies-full",
+              "faq-full": "bench faq --from-runs reports/examples/faq-full/runs --studies reports/examples/studies-full "
+                          "--out reports/examples/faq-full",
+              "studies-full": "bench study vanishing --out reports/examples/studies-full (and exploding): the full size",
               "studies": "bench study vanishing --quick --out reports/examples/studies (and exploding)",
               "optimizers-quick": "bench sweep optimizers --quick; bench report runs/optimizers-* --name optimizers-quick "
                                   "--out reports/examples"}

@@ -148,6 +148,21 @@ def test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_the
     assert "Full budget: the full budget (" not in (tmp_path / "faq.md").read_text()  # not also "pending"
 
 
+FULL_RUNS, FULL_STUDIES = COMMITTED / "faq-full" / "runs", COMMITTED / "studies-full"
+
+
+@pytest.mark.skipif(not (FULL_RUNS / "optimizers" / "trials.parquet").exists(), reason="no committed full-budget run")
+def test_the_committed_pages_are_their_tables_verdicts_at_both_budgets(quick):
+    """The committed quick page's two verdict columns and the committed full-budget page are what their committed
+    tables give today: every claim judged again from reports/examples/faq*/runs and the studies' claims."""
+    full = judge_existing(list(QUESTIONS), BUDGETS["full"], FULL_RUNS, FULL_STUDIES)
+    words = lambda results: {c.id: st.VERDICT_WORDS[c.verdict] for q in results for c in q.claims}
+    page = pd.read_csv(COMMITTED / "faq" / rf.VERDICTS_CSV, dtype=str).drop_duplicates("claim").set_index("claim")
+    assert page["verdict"].to_dict() == words(quick) and page["verdict_full"].to_dict() == words(full)
+    alone = pd.read_csv(COMMITTED / "faq-full" / rf.VERDICTS_CSV, dtype=str).drop_duplicates("claim").set_index("claim")
+    assert alone["verdict"].to_dict() == words(full) and alone["verdict_full"].isna().all()  # no second column there
+
+
 def test_a_full_budget_page_has_no_second_column(quick, tmp_path):
     rf.write_faq(quick, {**META, "budget_name": "full"}, tmp_path)
     md = (tmp_path / "faq.md").read_text()
