@@ -242,10 +242,17 @@ MUTANTS: tuple[Mutant, ...] = (
            'dist["relu"][s] < max(dist["tanh"][s], dist["sigmoid"][s])', (T_STUDY,)),
     Mutant("best-lr-is-worst", "the study's best LR of a grid is the one with the highest loss",
            "bench/studies/common.py",
-           'for point, results in runs), "min")[0]', 'for point, results in runs), "max")[0]', (T_STUDY,)),
+           "for point, results in runs), spec.mode)[0]",
+           'for point, results in runs), "min" if spec.mode == "max" else "max")[0]', (T_STUDY,)),
     Mutant("study-picks-on-one-seed", "a study picks its grid point on the first tuning seed alone (one lucky seed "
            "decides), not on the mean of both as the protocol's confirm rule", "bench/studies/common.py",
-           "[final_val_loss(r) for r in results]", "[final_val_loss(r) for r in results[:1]]", (T_STUDY,)),
+           "[objective(r.status, r.epochs, metric, spec.mode) for r in results]",
+           "[objective(r.status, r.epochs, metric, spec.mode) for r in results[:1]]", (T_STUDY,)),
+    Mutant("study-picks-on-val-loss", "a study picks its grid point by final validation loss, which a net collapsed "
+           "to a constant prediction wins against an accurate one that overfits", "bench/studies/common.py",
+           "    metric = tuning_metric(spec.target)\n",
+           '    metric, spec = "val_loss", type("Spec", (), {"mode": "min"})\n',
+           ("tests/test_scores.py::test_the_faq_and_the_studies_choose_with_it",)),
     Mutant("backprop-after-updates", "RMSprop's gradient 'at given weights' is read at the long runs' first probe, "
            "after its first updates", "bench/studies/vanishing.py",
            "start = {k: [at_step_1(r) for r in rs] for k, rs in first.items()}",

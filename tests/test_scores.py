@@ -37,5 +37,12 @@ def test_the_faq_and_the_studies_choose_with_it():
     df = pd.DataFrame({"group": "g", "phase": "final", "tune_mode": "max", "level": ["a", "a", "b", "b"],
                        "objective": [0.9, 0.1, 0.6, 0.6], "seed": [1, 2, 1, 2]})
     assert best_level(df, "g") == "b"  # mean 0.6 beats a's 0.5 although a has the single best seed
-    run = lambda loss: TrialResult({}, "ok", {}, [{"epoch": 1, "val_loss": loss}], [])
-    assert chosen_point([("lr 0.1", [run(0.2), run(2.0)]), ("lr 0.01", [run(0.5), run(0.6)])]) == "lr 0.01"
+    run = lambda acc, loss=1.0: TrialResult({"workload": "mnist1d-mlp"}, "ok", {},
+                                            [{"epoch": 1, "val_acc": acc, "val_loss": loss}], [])
+    assert chosen_point([("lr 0.1", [run(0.9), run(0.1)]), ("lr 0.01", [run(0.6), run(0.6)])]) == "lr 0.01"
+    # on the workload's validation metric, not its loss: a collapsed net (constant prediction: loss ln 10, chance
+    # accuracy) loses to an accurate one whose loss climbed above ln 10 as it overfit (the full vanishing study's RMSprop)
+    dead, overfit = run(0.085, 2.303), run(0.45, 3.9)
+    assert chosen_point([("lr 1e-3", [dead, dead]), ("lr 1e-4", [overfit, overfit])]) == "lr 1e-4"
+    mse = lambda value: TrialResult({"workload": "adding"}, "ok", {}, [{"epoch": 1, "val_mse": value}], [])
+    assert chosen_point([("clip 0.2", [mse(0.1), mse(0.1)]), ("clip 0.1", [mse(0.01), mse(0.02)])]) == "clip 0.1"

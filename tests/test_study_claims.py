@@ -87,15 +87,19 @@ def test_glorot_claims_fail_when_the_gradient_does_not_shrink_or_does_not_stay_c
     assert failed(study, "gb-standard") and failed(study, "gb-normalized")
 
 
-def run(loss: float, status: str = "ok", val: float | None = None) -> TrialResult:
-    return TrialResult({}, status, {}, [{"epoch": 1, "train_loss": loss, "val_loss": loss if val is None else val}], [])
+def run(loss: float, status: str = "ok", acc: float | None = None) -> TrialResult:
+    """A trial of the vanishing study's workload with this final train loss (validation loss the same) and validation
+    accuracy (default: falling with the loss)."""
+    acc = max(0.0, 1 - loss / 2.5) if acc is None else acc
+    return TrialResult({"workload": van.WORKLOAD}, status, {},
+                       [{"epoch": 1, "train_loss": loss, "val_loss": loss, "val_acc": acc}], [])
 
 
-def test_best_lr_is_the_lowest_validation_loss_on_the_tuning_seed_not_the_train_loss():
-    """The grid point is picked on the tuning seed's validation loss: the lower train loss of lr 1e-3 (which
-    overfits here) does not win it."""
+def test_best_lr_is_the_best_validation_accuracy_on_the_tuning_seed_not_the_train_loss():
+    """The grid point is picked on the tuning seeds' validation accuracy (the workload's metric, as the protocol
+    picks): the lower train loss of lr 1e-3 (which overfits here) does not win it."""
     tuned = {"tune/lecun": [run(2.0)], "tune/lecun/momentum lr=0.1": [run(2.2)],
-             "tune/lecun/rmsprop lr=0.0001": [run(0.9, val=1.0)], "tune/lecun/rmsprop lr=0.001": [run(0.3, val=1.4)]}
+             "tune/lecun/rmsprop lr=0.0001": [run(0.9, acc=0.6)], "tune/lecun/rmsprop lr=0.001": [run(0.3, acc=0.4)]}
     assert van.best_lr(tuned, "rmsprop") == "lecun/rmsprop lr=0.0001"
     assert van.best_lr(tuned, "momentum") == "lecun"
 
@@ -145,7 +149,8 @@ def probed(ratios: dict[int, float], loss: float = 1.0) -> TrialResult:
     last = f"hidden.{van.DEEP_DEPTH - 1}.linear"
     rows = [{"step": step, "layer": layer, "out_grad_rms": value, "update_ratio": value}
             for step, ratio in ratios.items() for layer, value in (("hidden.0.linear", ratio), (last, 1.0))]
-    return TrialResult({}, "ok", {}, [{"epoch": 1, "train_loss": loss, "val_loss": loss}], rows)
+    return TrialResult({"workload": van.WORKLOAD}, "ok", {},
+                       [{"epoch": 1, "train_loss": loss, "val_loss": loss, "val_acc": max(0.0, 1 - loss / 2.5)}], rows)
 
 
 def stalled_and_rmsprop() -> dict[str, list[TrialResult]]:
@@ -349,10 +354,12 @@ def test_a_slow_drift_of_the_gradient_norm_is_not_a_spike_but_a_jump_is():
 # --- the FAQ's remedies for exploding gradients: judged only where the problem exists ---
 
 def losses_run(losses: list[float], status: str = "ok", train: float = 0.05, val: float | None = None) -> TrialResult:
-    """A run whose mini-batch loss at probe step i is the planted losses[i]; final train (and validation) loss."""
+    """An adding-problem run whose mini-batch loss at probe step i is the planted losses[i]; final train and
+    validation loss (the validation MSE: the task's loss is its metric)."""
     rows = [{"step": i, "layer": "rnn", "loss": v, "total_grad_norm": 1.0} for i, v in enumerate(losses)]
-    last = {"epoch": 1, "train_loss": train, "val_loss": train if val is None else val}
-    return TrialResult({}, status, {}, [last], rows)
+    val = train if val is None else val
+    last = {"epoch": 1, "train_loss": train, "val_loss": val, "val_mse": val}
+    return TrialResult({"workload": "adding"}, status, {}, [last], rows)
 
 
 CALM = [0.2] * 40
@@ -405,7 +412,7 @@ def test_the_problem_lr_is_the_smallest_at_which_the_net_without_a_remedy_blows_
     assert exp.problem_lr(bed, {lr: losses_run(CALM) for lr in bed.lrs}, 2) == 0.3  # none: the largest, then gated
 
 
-def test_a_grid_point_is_picked_by_validation_loss_on_the_tuning_seed():
+def test_a_grid_point_is_picked_by_validation_mse_on_the_tuning_seed():
     from bench.studies import exploding as exp
 
     grid = [{"weight_clip": 0.2}, {"weight_clip": 0.1}, {"weight_clip": 0.05}]

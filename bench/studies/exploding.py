@@ -109,7 +109,8 @@ WEIGHT_CLIPS = (0.2, 0.1, 0.05)  # max |W_hh| is about 0.38 at radius 1.5: +-1 w
 # The remedies are judged where the problem exists (a negative control): at the problem LR, the smallest LR of the
 # testbed's SGD grid at which the no-remedy arm blows up (NaN or a loss jump) on TUNE_SEED; on the judged seeds the
 # no-remedy arm must show it again, else the claim is untestable. Each arm: label -> (claim key, overrides, grid of
-# overrides tuned on TUNE_SEEDS by mean final validation loss, at the problem LR unless the grid sets the LR). Adam sets its
+# overrides tuned on TUNE_SEEDS by mean final validation MSE, the adding problem's metric and loss, at the problem LR
+# unless the grid sets the LR). Adam sets its
 # own LR: it replaces SGD-momentum at the setting where SGD blows up, and its step has another scale.
 RNN_ARMS = {
     "none": ("", {}, [{}]),
@@ -364,7 +365,7 @@ def problem_lr(testbed: Testbed, control: dict[float, TrialResult], wu: int) -> 
 
 
 def pick(grid: list[dict], tuned: list[list[TrialResult]]) -> dict:
-    """The grid point the study's selection rule picks (common.chosen_point: lowest mean final validation loss over its
+    """The grid point the study's selection rule picks (common.chosen_point: best mean final validation MSE over its
     runs on TUNE_SEEDS; ties: the first; a diverged run loses), never on the seeds the claim is judged on."""
     return chosen_point(list(zip(grid, tuned, strict=True)))
 

@@ -106,7 +106,7 @@ OWN_INIT_NAMES = {"relu": "He", "tanh": "Xavier gain 5/3", "sigmoid": "Xavier ga
 # tanh). Its third init, kaiming, gives each activation its own gain, which is what OWN_INIT now compares.
 SHARED_INITS = ("standard", "normalized")
 # Each optimizer gets the same two-point LR grid, a decade apart around its usual LR, tried on TUNE_SEEDS; the point
-# with the lower mean final validation loss there (common.chosen_point) is the one judged on the study's seeds.
+# with the better mean final validation accuracy there (common.chosen_point) is the one judged on the study's seeds.
 LR_GRID = {"momentum": (0.01, 0.1), "rmsprop": (1e-4, 1e-3)}
 # Same weights and same mini-batch give the same back-propagated gradient whatever the optimizer: at step 1 the two
 # arms may differ only by floating-point noise.
@@ -132,7 +132,7 @@ CRIT = {
                f"[{DEPTH_LIMIT:g}, {1 / DEPTH_LIMIT:g}] and final train loss below the plain net's (same seed)",
     "rms-train": f"RMSprop ends with a lower train loss than SGD-momentum and below {TRAINED:g} x chance (ln 10; a net at "
                  "chance has not trained, whatever the last digits say), each at its LR picked from its grid by mean final "
-                 "validation loss over two separate tuning seeds",
+                 "validation accuracy over two separate tuning seeds",
     "rms-updates": "median over probe steps of update/weight ratio first / last hidden layer within [0.1, 10] with "
                    "RMSprop and below 0.01 with SGD-momentum",
     "rms-backprop": f"back-propagated RMS ratio first / last hidden layer at step 1 (the shared init, probed before "
@@ -395,8 +395,8 @@ def restore_claims(study: Study, deep_init: pd.DataFrame, deep: dict[str, list[T
 
 
 def best_lr(tuned: dict[str, list[TrialResult]], optimizer: str) -> str:
-    """The optimizer's grid label (lr_grid) the study's selection rule picks (common.chosen_point: lowest mean final
-    validation loss over its runs on TUNE_SEEDS, never the seeds the claims are judged on; a diverged run loses)."""
+    """The optimizer's grid label (lr_grid) the study's selection rule picks (common.chosen_point: best mean final
+    validation accuracy over its runs on TUNE_SEEDS, never the seeds the claims are judged on; a diverged run loses)."""
     labels = [label.removeprefix("tune/") for label in tuned]
     labels = [lb for lb in labels if lb in lr_grid() and lr_grid()[lb]["optimizer"] == optimizer]
     return chosen_point([(label, tuned[f"tune/{label}"]) for label in labels])
@@ -420,7 +420,7 @@ def rmsprop_claims(study: Study, deep: dict[str, list[TrialResult]], tuned: dict
     sgd_label, rms_label = best_lr(tuned, "momentum"), best_lr(tuned, "rmsprop")
     sgd, rms = deep[sgd_label], deep[rms_label]
     grid = "; ".join(f"{opt} lr {' or '.join(f'{lr:g}' for lr in lrs)}" for opt, lrs in LR_GRID.items())
-    names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {grid}, by final validation loss on tuning "
+    names = (f"SGD-momentum = {sgd_label}, RMSprop = {rms_label} (of {grid}, by final validation accuracy on tuning "
              f"seeds {' and '.join(map(str, TUNE_SEEDS))}, mean)")
     sgd_loss, rms_loss = [final_train_loss(r) for r in sgd], [final_train_loss(r) for r in rms]
     study.claim("faq-rmsprop", "RMSprop alleviates vanishing gradients: it trains the 30-layer net that stalls under "
