@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.config import ConfigError, TrialConfig, parse_text
-from bench.errors import exit_status, sigterm_as_interrupt, user_errors
+from bench.errors import exit_status, signals_as_interrupts, user_errors
 from bench.registry import REGISTRIES, check_names, did_you_mean, lookup
 from bench.status import TrialStatus
 
@@ -54,7 +54,7 @@ def main() -> None:
 
     bench faq --quick --questions 8.1,8.5
     """
-    sigterm_as_interrupt()  # kill/SIGTERM ends every command like Ctrl-C: results kept, workers stopped
+    signals_as_interrupts()  # Ctrl-C, kill (SIGTERM) or SIGHUP ends every command the same way: results kept, workers stopped
 
 
 def parse_sets(pairs: list[str]) -> dict[str, object]:

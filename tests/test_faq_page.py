@@ -138,7 +138,7 @@ def test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_the
     from bench.report.units import duration
 
     infos = [json.loads(p.read_text()) for p in [*RUNS.glob("*/run.json"), *STUDIES.glob("*/run.json")]]
-    seconds = sum(i.get("wall_time", i.get("wall_time_s", 0)) for i in infos)
+    seconds = sum(i.get("wall_time", 0) for i in infos)
     line = full_run_summary(RUNS, STUDIES)
     assert f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all" in line, line
     assert str(RUNS) in line and str(STUDIES) in line and "2 CPU cores, no GPU" in line

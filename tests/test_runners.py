@@ -3,6 +3,9 @@ trials without training them."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 
@@ -75,3 +78,32 @@ def test_stacked_seeds_take_what_the_cache_holds_and_train_only_the_rest(tmp_pat
     assert sorted(parts) == [f"demo.adam.seed-{s}" for s in (1, 2, 3)]
     assert [parts[f"demo.adam.seed-{s}"]["config"]["seed"] for s in (1, 2, 3)] == [1, 2, 3]
     assert len(list((tmp_path / "cache").glob("*.json"))) == 3
+
+
+@pytest.mark.parametrize("runner_kind", ["in-process", "tune-callback"])
+def test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step(tmp_path, runner_kind):
+    """Ray's core can turn the KeyboardInterrupt of a Ctrl-C that lands while the driver waits in it into a status
+    that Tune's loop drops: the run must still stop, at the loop's next step, with Ctrl-C's exit status."""
+    from bench import errors
+    from bench.search.tune import TrialLog
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    errors.signals_as_interrupts()
+    try:
+        try:  # the library's swallow
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        plan = fixed_plan()
+        with pytest.raises(KeyboardInterrupt) as caught:
+            if runner_kind == "in-process":
+                InProcess(tensorboard=False).run(plan, tmp_path / "run", None)
+            else:
+                TrialLog(plan, tmp_path / "run", None).on_step_begin(iteration=0, trials=[])
+        assert errors.exit_status(caught.value) == 130
+        assert not list((tmp_path / "run").glob("parts/*.json"))  # no trial ran after the interrupt
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        errors._received.clear()

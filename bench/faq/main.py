@@ -160,7 +160,7 @@ def trained_in(runs: Path, studies: Path | None) -> str:
     all ...'. A run resumed from its cache records only its last session, as the sentence says."""
     folders = [f for root in (runs, studies) if root is not None and root.is_dir() for f in sorted(root.iterdir())]
     infos = [i for i in (read_provenance(f) for f in folders if f.is_dir()) if i]
-    seconds = sum(i.get("wall_time", i.get("wall_time_s", 0.0)) for i in infos)
+    seconds = sum(i.get("wall_time", 0.0) for i in infos)
     cpus = sorted({i.get("cpu_count") for i in infos} - {None})
     gpus = sorted({i.get("cuda") for i in infos} - {None, "none"})
     return (f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "

@@ -183,8 +183,8 @@ def study_measured(name: str, size: str, folders: list[Path]) -> tuple[float, st
         path = Path(folder) / "run.json"
         if path.is_file():
             info = json.loads(path.read_text())
-            if info.get("size") == size and "wall_time_s" in info:
-                return float(info["wall_time_s"]), str(path)
+            if info.get("size") == size and "wall_time" in info:
+                return float(info["wall_time"]), str(path)
     return None
 
 

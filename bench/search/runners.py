@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.config import TrialConfig
-from bench.errors import interrupts_deferred
+from bench.errors import interrupts_deferred, raise_if_interrupted
 from bench.search.journal import export_run
 from bench.search.progress import Progress, live
 from bench.search.protocol import Plan
@@ -57,6 +57,7 @@ class InProcess:
             k = 0
             with live(progress, log):
                 while isinstance(task := searcher.suggest(f"t{k}"), dict):
+                    raise_if_interrupted()  # as in Tune's loop (TrialLog): one swallowed by a library still stops
                     progress.started(task)
                     result = sweep_trial(task)
                     searcher.on_trial_complete(f"t{k}", result)

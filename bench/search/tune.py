@@ -39,6 +39,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from bench.config import ConfigError, TrialConfig
+from bench.errors import raise_if_interrupted
 from bench.results import (
     ResultStore,
     atomic_write,
@@ -288,6 +289,9 @@ class TrialLog(Callback):
         # Tune pickles its callbacks with the run's state; a log bound to a terminal (locks) is not state
         return {**self.__dict__, "log": None}
 
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        raise_if_interrupted()  # a Ctrl-C that Ray's core swallowed still ends the run, at Tune's next step
+
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
         self.progress.started(trial.config)
 
@@ -430,7 +434,7 @@ def _ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
         yield
         return
     quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
-    on_term = signal.getsignal(signal.SIGTERM)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     if address:
         try:
             ray.init(address=address, **quiet)
@@ -445,8 +449,9 @@ def _ray_session(address: str | None, dashboard: bool) -> Iterator[None]:
         ray.init(address="local", num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count(),
                  include_dashboard=dashboard, _node_ip_address="127.0.0.1", **quiet)
         start_watchdog(ray._private.worker._global_node.get_session_dir_path())  # a killed driver takes its Ray along
-    if callable(on_term):  # ray.init installs its own SIGTERM handler; keep the caller's (the CLI: exit cleanly)
-        signal.signal(signal.SIGTERM, on_term)
+    for sig, handler in handlers.items():  # ray.init installs its own SIGTERM handler; keep the caller's (the CLI's)
+        if callable(handler):
+            signal.signal(sig, handler)
     try:
         yield
     finally:
@@ -531,6 +536,7 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
                                       failure_config=tune.FailureConfig(max_failures=INFRA_RETRIES)))
         with live(progress, log):
             tuner.fit()
+        raise_if_interrupted()  # one that arrived during Tune's last step: an interrupted run, not a finished one
         plan.check_finished(folder)  # Tune may still return early (its handler turned back on): never hand on a partial plan
     finally:
         shutil.rmtree(storage, ignore_errors=True)

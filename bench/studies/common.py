@@ -206,7 +206,7 @@ class Study:
             write_study_page(self.folder, f"Gradient study: {self.name}", notes, claims, figures, captions, about)
         ResultStore(self.folder).write_provenance(provenance({
             **self.info, "complete": True, "health_rule": HEALTH_RULE,
-            "wall_time_s": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
+            "wall_time": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
                       f"{duration(time.perf_counter() - self.t0)}")
         self.lock.close()
