@@ -605,7 +605,8 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_faq_page.py::test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_they_trained",)),
     Mutant("swallowed-ctrl-c-runs-on", "a Ctrl-C whose KeyboardInterrupt Ray's core swallowed lets Tune's loop run "
            "every remaining trial", "bench/search/tune.py",
-           "        raise_if_interrupted()  # a Ctrl-C that Ray's core swallowed", "        pass  # a Ctrl-C that Ray's core swallowed",
+           "        raise_if_interrupted()  # a Ctrl-C that Ray's core swallowed",
+           "        pass  # a Ctrl-C that Ray's core swallowed",
            ("tests/test_runners.py::test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step",)),
     Mutant("swallowed-ctrl-c-in-process", "the in-process runner goes on after a Ctrl-C a library swallowed",
            "bench/search/runners.py", "                    raise_if_interrupted()  # as in Tune's loop",
