@@ -50,6 +50,8 @@ class TrialConfig:
     decay_bias_norm: bool = doc(False, "weight decay on biases and norm parameters too (off: only on weight matrices)")
     schedule: str = doc("constant", "learning-rate schedule (bench list schedules)")
     warmup_frac: float = doc(0.05, "share of training spent warming the LR up (warmup schedules, one-cycle)")
+    warmup_steps: int = doc(0, "warm-up length in optimizer steps, whatever the training's length (replaces "
+                               "warmup_frac); 0 = use warmup_frac")
     lr_gamma: float = doc(0.1, "LR decay factor: per step (step), at the end (exponential), per plateau")
     step_frac: float = doc(0.33, "step schedule: share of training between two LR drops")
     loss: str = doc("auto", "loss function (bench list losses); auto = the workload's own")
@@ -141,7 +143,8 @@ RANGES: dict[str, Range] = {
     "rnn_radius": Range(0, 100, note="0 = leave the weights"),
     "lr": Range(0, 1e9, open_low=True), "momentum": UNIT, "beta1": UNIT, "beta2": UNIT, "alpha": UNIT,
     "eps": Range(0, 1e9, open_low=True), "weight_decay": SCALE,
-    "warmup_frac": UNIT, "lr_gamma": Range(0, 1, open_low=True), "step_frac": Range(0, 1, open_low=True),
+    "warmup_frac": UNIT, "warmup_steps": Range(0, 10**12, note="0 = use warmup_frac"),
+    "lr_gamma": Range(0, 1, open_low=True), "step_frac": Range(0, 1, open_low=True),
     "label_smoothing": UNIT, "clip_norm": SCALE, "clip_value": SCALE, "weight_clip": SCALE,
     "early_stop": Range(0, 10**9, note="0 = off"), "epochs": Range(1, 10**9), "batch_size": Range(1, 2**31),
     "max_steps": Range(0, 10**12, note="0 = no cap"), "seed": Range(0, 2**32 - 1, note="numpy's seed range"),

@@ -88,6 +88,25 @@ def test_schedule_lr_at_known_steps(name):
         assert seen[step] == pytest.approx(want, abs=1e-3), (name, step)
 
 
+@pytest.mark.parametrize("name", ["warmup_cosine", "onecycle"])
+def test_a_warm_up_given_in_steps_lasts_that_many_steps_whatever_the_training_length(name):
+    """warmup_steps fixes the warm-up's length (the GRU recipe's 144 steps at 432 steps of the quick budget and at
+    720 of the full one); warmup_frac is ignored then, and the peak comes after exactly that many steps."""
+    for total in (432, 720):
+        p = torch.nn.Parameter(torch.zeros(1))
+        cfg = TrialConfig(optimizer="sgd", lr=1.0, schedule=name, warmup_steps=144, warmup_frac=0.5)
+        opt = build_optimizer([p], cfg)
+        sched = build_schedule(opt, cfg, total)
+        lrs = []
+        for _ in range(300):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        peak = max(range(300), key=lrs.__getitem__)
+        assert peak in (143, 144), (name, total, peak)  # LambdaLR reaches 1 at step warm - 1, OneCycleLR at warm
+        assert lrs[10] < 0.2 and lrs[200] < 1.0
+
+
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_keeps_shape_and_range(name):
     spec = ACTIVATIONS[name]

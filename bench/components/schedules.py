@@ -43,8 +43,14 @@ def cosine(step: int, total: int, cfg: TrialConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
 
 
+def warmup_length(total: int, cfg: TrialConfig) -> int:
+    """Steps of linear warm-up: warmup_steps where given (a fixed length: what an adaptive method's first steps
+    need does not grow with the budget), else warmup_frac of the `total` steps; at least 1, at most `total`."""
+    return max(1, min(total, cfg.warmup_steps) if cfg.warmup_steps else round(cfg.warmup_frac * total))
+
+
 def warmup_cosine(step: int, total: int, cfg: TrialConfig) -> float:
-    warm = max(1, round(cfg.warmup_frac * total))
+    warm = warmup_length(total, cfg)
     if step < warm:
         return (step + 1) / warm
     return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
@@ -62,8 +68,9 @@ def _one_cycle(opt: torch.optim.Optimizer, cfg: TrialConfig, total: int) -> LRSc
     from torch.optim.lr_scheduler import OneCycleLR
 
     # cycle_momentum would overwrite the tuned momentum/beta1 of the optimizer under study; keep it fixed.
-    return OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(2, total), pct_start=max(cfg.warmup_frac, 0.01),
-                      cycle_momentum=False)
+    total = max(2, total)
+    share = warmup_length(total, cfg) / total if cfg.warmup_steps else cfg.warmup_frac
+    return OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=max(share, 0.01), cycle_momentum=False)
 
 
 def _plateau(opt: torch.optim.Optimizer, cfg: TrialConfig, total: int) -> ReduceLROnPlateau:
@@ -82,7 +89,7 @@ SCHEDULES: dict[str, ScheduleSpec] = {
     "onecycle": ScheduleSpec("onecycle", _one_cycle, hyperparams=("warmup_frac",),
                              description="one-cycle policy peaking at lr (Smith & Topin 2019)"),
     "warmup_cosine": ScheduleSpec("warmup_cosine", _lambda(warmup_cosine), hyperparams=("warmup_frac",),
-                                  description="linear warm-up over warmup_frac, then cosine to 0"),
+                                  description="linear warm-up over warmup_frac (or warmup_steps), then cosine to 0"),
     "plateau": ScheduleSpec("plateau", _plateau, per_epoch=True, hyperparams=("lr_gamma",),
                             description="multiply by lr_gamma after 2 epochs without validation-loss progress"),
 }
