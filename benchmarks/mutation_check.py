@@ -603,15 +603,24 @@ MUTANTS: tuple[Mutant, ...] = (
            "bench/faq/main.py", "folders = [f for root in (runs, studies) if root is not None",
            "folders = [f for root in (runs,) if root is not None",
            ("tests/test_faq_page.py::test_the_full_budget_line_says_where_its_verdicts_come_from_and_how_long_they_trained",)),
-    Mutant("swallowed-ctrl-c-runs-on", "a Ctrl-C whose KeyboardInterrupt Ray's core swallowed lets Tune's loop run "
+    Mutant("swallowed-ctrl-c-runs-on", "a Ctrl-C whose KeyboardInterrupt a library swallowed lets Tune's loop run "
            "every remaining trial", "bench/search/tune.py",
-           "        raise_if_interrupted()  # a Ctrl-C that Ray's core swallowed",
-           "        pass  # a Ctrl-C that Ray's core swallowed",
+           "        raise_if_interrupted()  # a Ctrl-C whose exception a library swallowed",
+           "        pass  # a Ctrl-C whose exception a library swallowed",
            ("tests/test_runners.py::test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step",)),
     Mutant("swallowed-ctrl-c-in-process", "the in-process runner goes on after a Ctrl-C a library swallowed",
            "bench/search/runners.py", "                    raise_if_interrupted()  # as in Tune's loop",
            "                    pass  # as in Tune's loop",
            ("tests/test_runners.py::test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step",)),
+    Mutant("stale-ctrl-c-stops-next-run", "a Ctrl-C recorded in an earlier run stops every later run in the same "
+           "process at its first step", "bench/search/runners.py",
+           "        forget_interrupts()\n        try:\n            k = 0",
+           "        try:\n            k = 0",
+           ("tests/test_runners.py::test_a_ctrl_c_of_an_earlier_run_does_not_stop_the_next",)),
+    Mutant("stale-ctrl-c-stops-next-tune-run", "a Ctrl-C recorded in an earlier run stops a later Tune run in the same "
+           "process at its first step", "bench/search/tune.py", "    forget_interrupts()\n    try:\n        tuner",
+           "    try:\n        tuner",
+           ("tests/test_sweep.py::test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task",)),
     Mutant("ctrl-c-not-recorded", "Ctrl-C keeps Python's own handler, which records nothing to raise again",
            "bench/errors.py", "    for sig in (signal.SIGINT, signal.SIGHUP):", "    for sig in (signal.SIGHUP,):",
            ("tests/test_hardening.py::test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it",

@@ -557,12 +557,17 @@ def first_epoch_timers(folder, trial_ids) -> pd.Series:
 def test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task(tmp_path, rays, capsys):
     """stack_seeds=True (the default on a GPU) forced on CPUs: the final seeds of each level train as one stacked
     model in one Ray task; each seed's record is where and as a separate trial's would be."""
+    from bench import errors
     from bench.search.sweep import run_sweep
 
     space = tiny_space(name="stacked", budget={"trials_per_level": 2, "epochs": 2, "seeds": 3, "confirm": 1,
                                                "asha": False})
-    folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=1, gpus_per_trial=0.0, progress=True,
-                       stack_seeds=True)
+    errors._received.append(signal.SIGINT)  # a Ctrl-C an earlier run in this process received: not this run's
+    try:
+        folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=1, gpus_per_trial=0.0, progress=True,
+                           stack_seeds=True)
+    finally:
+        errors._received.clear()
     lines = [line for line in capsys.readouterr().out.splitlines() if " final " in line]
     assert len(lines) == 2 and all("seed 1,2,3  (stacked)" in line for line in lines), lines  # one line per task
     run = json.loads((folder / "run.json").read_text())

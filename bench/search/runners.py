@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.config import TrialConfig
-from bench.errors import interrupts_deferred, raise_if_interrupted
+from bench.errors import forget_interrupts, interrupts_deferred, raise_if_interrupted
 from bench.search.journal import export_run
 from bench.search.progress import Progress, live
 from bench.search.protocol import Plan
@@ -53,6 +53,7 @@ class InProcess:
 
         searcher = ProtocolSearcher(plan, Path(folder), 1, self.stack_seeds, cache=cache, asha=False)
         threads, t0, progress = torch.get_num_threads(), time.perf_counter(), Progress(plan)
+        forget_interrupts()
         try:
             k = 0
             with live(progress, log):

@@ -39,7 +39,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
 from bench.config import ConfigError, TrialConfig
-from bench.errors import raise_if_interrupted
+from bench.errors import forget_interrupts, raise_if_interrupted
 from bench.results import (
     ResultStore,
     atomic_write,
@@ -290,7 +290,7 @@ class TrialLog(Callback):
         return {**self.__dict__, "log": None}
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
-        raise_if_interrupted()  # a Ctrl-C that Ray's core swallowed still ends the run, at Tune's next step
+        raise_if_interrupted()  # a Ctrl-C whose exception a library swallowed still ends the run, at Tune's next step
 
     def on_trial_start(self, iteration: int, trials: list, trial, **info) -> None:
         self.progress.started(trial.config)
@@ -524,6 +524,7 @@ def fit(plan: Plan, folder: Path, cpus: float, gpus: float, slots: int, log: Cal
     progress = Progress(plan, slots)
     if own_pending:
         os.environ["TUNE_MAX_PENDING_TRIALS_PG"] = str(max(1, slots))
+    forget_interrupts()
     try:
         tuner = tune.Tuner(
             tune.with_resources(sweep_trial, {"cpu": cpus, "gpu": gpus}),
