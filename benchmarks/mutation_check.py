@@ -470,9 +470,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("lr-find-never-warns", "bench lr-find trusts a suggestion from a loss that barely fell",
            "bench/lr_finder.py", "    if fall < MEANINGFUL_FALL:", "    if fall < 0:",
            ("tests/test_lr_find.py::test_a_loss_that_barely_fell_makes_the_suggestion_unreliable",)),
-    Mutant("remedy-without-negative-control", "an exploding-gradient remedy is judged where the net without it shows no "
-           "explosion", "bench/studies/exploding.py", "if len(flags) < MIN_SEEDS or decide(flags) is ClaimOutcome.PASS:",
-           "if True:", (T_STUDY,)),
+    Mutant("remedy-without-negative-control", "a remedy is judged where the net without it shows no problem (no "
+           "explosion, no vanishing)", "bench/studies/common.py",
+           "if len(shown) < MIN_SEEDS or decide(shown) is ClaimOutcome.PASS:", "if True:", (T_STUDY,)),
     Mutant("cell-min-steps-one-sided", "'the tanh RNN fails' is judged at a budget shorter than a reference cell "
            "needs", "bench/studies/exploding.py", "if CELL_MIN_STEPS.get(c, 0) > budget.cell_steps]",
            'if c == "LSTM" and CELL_MIN_STEPS.get(c, 0) > budget.cell_steps]', (T_STUDY,)),
@@ -621,6 +621,20 @@ MUTANTS: tuple[Mutant, ...] = (
            "process at its first step", "bench/search/tune.py", "    forget_interrupts()\n    try:\n        tuner",
            "    try:\n        tuner",
            ("tests/test_sweep.py::test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task",)),
+    Mutant("added-key-changes-old-keys", "a config key added later changes every older trial's key: caches and "
+           "resumable runs from before it train everything again", "bench/search/trial.py",
+           "if k not in UNTRACKED and not (k in ADDED_LATER and v == ADDED_LATER[k])}", "if k not in UNTRACKED}",
+           ("tests/test_runners.py::test_a_config_key_added_later_keeps_the_keys_of_trials_cached_before_it",)),
+    Mutant("rmsprop-mechanism-without-control", "RMSprop's update-equalizing claim is judged where SGD's updates did "
+           "not vanish (a fail that reads as RMSprop not equalizing)", "bench/studies/vanishing.py",
+           '                problem_gate([s < 0.01 for s in upd["sgd"]]',
+           '                "" and problem_gate([s < 0.01 for s in upd["sgd"]]',
+           ("tests/test_study_claims.py::test_rmsprop_mechanism_claims_are_untestable_where_sgd_left_the_stall_itself",)),
+    Mutant("rmsprop-restore-without-control", "RMSprop's restore claim is judged where SGD's own gradient ratio "
+           "recovered", "bench/studies/vanishing.py",
+           "                problem_gate([not s1 >= DEPTH_LIMIT for s1 in end[\"sgd\"]]",
+           "                \"\" and problem_gate([not s1 >= DEPTH_LIMIT for s1 in end[\"sgd\"]]",
+           ("tests/test_study_claims.py::test_rmsprop_mechanism_claims_are_untestable_where_sgd_left_the_stall_itself",)),
     Mutant("ctrl-c-not-recorded", "Ctrl-C keeps Python's own handler, which records nothing to raise again",
            "bench/errors.py", "    for sig in (signal.SIGINT, signal.SIGHUP):", "    for sig in (signal.SIGHUP,):",
            ("tests/test_hardening.py::test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it",

@@ -129,3 +129,11 @@ def test_a_ctrl_c_of_an_earlier_run_does_not_stop_the_next(tmp_path):
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         errors._received.clear()
+
+
+def test_a_config_key_added_later_keeps_the_keys_of_trials_cached_before_it():
+    """warmup_steps came after trials were cached: at 0 (warmup_frac decides, as before it existed) a trial keeps its
+    old key, so a cache or a run from before still resumes; at any other value it is another trial."""
+    cfg = {k: v for k, v in TrialConfig.from_dict(TINY).to_dict().items() if k != "warmup_steps"}  # an older config
+    assert config_key({**cfg, "warmup_steps": 0}) == config_key(cfg)
+    assert config_key({**cfg, "warmup_steps": 144}) != config_key(cfg)

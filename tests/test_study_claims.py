@@ -187,6 +187,31 @@ def test_rmsprop_backprop_claim_fails_when_the_step_1_gradients_differ(study):
     assert failed(study, "rmsprop-backprop")
 
 
+def test_rmsprop_mechanism_claims_are_untestable_where_sgd_left_the_stall_itself(study):
+    """The negative control: at the full budget SGD's net left the stall (its first-layer updates and back-propagated
+    gradient recovered by the end); RMSprop's mechanism claims then have nothing to equalize or restore, and say
+    so, instead of failing as if RMSprop did not equalize."""
+    recovered, rms = {10: 1e-5, 300: 2.0, 600: 2.0}, {10: 1e-2, 300: 1.0, 600: 1.0}
+    deep = {"lecun": [probed(recovered, 1.2)] * MIN_SEEDS, "lecun/momentum lr=0.1": [probed(recovered, 1.3)] * MIN_SEEDS,
+            "lecun/rmsprop lr=0.0001": [probed(rms, 0.2)] * MIN_SEEDS, "lecun/rmsprop lr=0.001": [probed(rms, 0.3)] * MIN_SEEDS}
+    first = lambda labels: {lb: [probed({1: 3e-5})] * MIN_SEEDS for lb in labels}
+    van.rmsprop_claims(study, deep, tuning_of(deep), first)
+    assert outcome(study, "rmsprop-updates") == outcome(study, "rmsprop-backprop") == ClaimOutcome.UNTESTABLE
+    measured = {c.key: c.measured for c in study.claims}
+    assert "updates did not vanish" in measured["rmsprop-updates"] and "5/5 seeds" in measured["rmsprop-updates"]
+    assert "nothing to restore" in measured["rmsprop-backprop"]
+    assert passed(study, "faq-rmsprop")
+
+
+def test_rmsprop_updates_claim_fails_where_sgd_vanishes_and_rmsprop_does_not_equalize(study):
+    sgd, rms = {10: 1e-5, 300: 1e-5}, {10: 1e-4, 300: 1e-3}  # RMSprop's first-layer updates vanish too
+    deep = {"lecun": [probed(sgd, 2.3)] * MIN_SEEDS, "lecun/momentum lr=0.1": [probed(sgd, 2.31)] * MIN_SEEDS,
+            "lecun/rmsprop lr=0.0001": [probed(rms, 1.8)] * MIN_SEEDS, "lecun/rmsprop lr=0.001": [probed(rms, 2.0)] * MIN_SEEDS}
+    first = lambda labels: {lb: [probed({1: 3e-5})] * MIN_SEEDS for lb in labels}
+    van.rmsprop_claims(study, deep, tuning_of(deep), first)
+    assert failed(study, "rmsprop-updates")
+
+
 def test_first_step_runs_probe_the_shared_init_before_any_update(tmp_path):
     """SGD and RMSprop trained one step from the same seed: the probe at step 1 sees the same weights and batch, so
     the same back-propagated gradient; only the update after it differs."""

@@ -22,6 +22,9 @@ from bench.status import TrialStatus
 
 STOP_DIR = ".stop"  # under the run folder: one empty file per trial the scheduler wants stopped
 UNTRACKED = ("threads", "device")  # do not change what is computed, so they are not part of a trial's identity
+# Config keys added after trials were first cached, with the value that computes what configs without them did: at
+# that value a trial keeps the key it had before the key existed, so caches and resumable runs stay valid.
+ADDED_LATER = {"warmup_steps": 0}
 TRACE_LINES = 20  # lines of a failed trial's traceback kept in its record, after its one-line summary
 
 
@@ -77,7 +80,8 @@ def keep(hit: Path | None, task: dict[str, Any], trial_id: str, result: Any) -> 
 
 def config_key(cfg: dict[str, Any]) -> str:
     """A trial's identity: its config without what does not change what is computed."""
-    ident = {k: v for k, v in sorted(cfg.items()) if k not in UNTRACKED}
+    ident = {k: v for k, v in sorted(cfg.items())
+             if k not in UNTRACKED and not (k in ADDED_LATER and v == ADDED_LATER[k])}
     return hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -84,6 +84,16 @@ def decide(flags: Iterable[bool]) -> ClaimOutcome:
     return ClaimOutcome.FAIL if met <= math.floor(FAIL_SHARE * n + 1e-9) else ClaimOutcome.INCONCLUSIVE
 
 
+def problem_gate(shown: Iterable[bool], absent: str, remedy: str = "mitigate") -> str:
+    """The negative control of a remedy claim: "" when the problem shows without the remedy in enough of the judged
+    seeds to pass (decide), or when there are too few seeds for any decision (the claim says so itself); else why
+    the claim is untestable, `absent` saying what those seeds showed instead."""
+    shown = [bool(f) for f in shown]
+    if len(shown) < MIN_SEEDS or decide(shown) is ClaimOutcome.PASS:
+        return ""
+    return f"untestable: {absent} in {len(shown) - sum(shown)}/{len(shown)} seeds, so there is nothing to {remedy}"
+
+
 def check_seeds(seeds: int | None) -> None:
     """A study's --seeds: None (its default) or 1..MAX_SEEDS (each seed is a batch of trials: 10^8 of them would
     fill the memory with their plan before the first trial starts)."""

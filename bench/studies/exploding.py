@@ -29,7 +29,6 @@ from bench.search.protocol import budget_name
 from bench.search.runners import Runner
 from bench.status import TrialStatus
 from bench.studies.common import (
-    MIN_SEEDS,
     TUNE_SEED,
     TUNE_SEEDS,
     ClaimOutcome,
@@ -47,6 +46,7 @@ from bench.studies.common import (
     log_lengths,
     loss_spike,
     panels,
+    problem_gate,
     seed_count,
     step_series,
     theme,
@@ -437,12 +437,9 @@ def acted(label: str, point: dict) -> str:
 
 def control_gate(none: list[TrialResult], wu: int, where: str) -> str:
     """The negative control: why a remedy cannot be judged here ("" when it can): the no-remedy arm must show the
-    problem in at least 80% of the judged seeds (with fewer seeds than a decision needs, the claim says that)."""
-    flags = [shows_problem(r, wu) for r in none]
-    if len(flags) < MIN_SEEDS or decide(flags) is ClaimOutcome.PASS:
-        return ""
-    return (f"untestable: without a remedy the {where} showed no explosion (NaN or loss jump) in {len(flags) - sum(flags)}"
-            f"/{len(flags)} seeds at this setting, so there is nothing to mitigate")
+    problem in at least 80% of the judged seeds (common.problem_gate)."""
+    return problem_gate([shows_problem(r, wu) for r in none],
+                        f"without a remedy the {where} showed no explosion (NaN or loss jump) at this setting")
 
 
 def clip_claim(study: Study, settings: dict[str, tuple[float, int]], runs: dict[str, dict[str, list[TrialResult]]]) -> None:
