@@ -152,7 +152,8 @@ CRIT = {
                       "unclipped run shows the problem (NaN or such a jump) in at least 80% of the seeds on both nets",
     "mitigates": f"at the problem LR (the smallest SGD LR of the grid at which the no-remedy net blows up on a separate "
                  f"tuning seed; Adam at its own LR from {ADAM_LRS}, weight clipping at its threshold from "
-                 f"{WEIGHT_CLIPS}, each picked by mean final validation loss over that seed and a second tuning seed): "
+                 f"{WEIGHT_CLIPS}, each picked by its workload's mean final validation score, MSE on the adding problem "
+                 "and accuracy on MNIST-1D, over that seed and a second tuning seed): "
                  f"no NaN, no loss jump above "
                  f"{LOSS_SPIKE:g}x its trailing median after the warm-up, and final train loss <= {NO_WORSE:g}x that of "
                  "gradient-norm clipping (threshold 1) at the same setting and seed; judged only where the no-remedy "
@@ -365,8 +366,9 @@ def problem_lr(testbed: Testbed, control: dict[float, TrialResult], wu: int) -> 
 
 
 def pick(grid: list[dict], tuned: list[list[TrialResult]]) -> dict:
-    """The grid point the study's selection rule picks (common.chosen_point: best mean final validation MSE over its
-    runs on TUNE_SEEDS; ties: the first; a diverged run loses), never on the seeds the claim is judged on."""
+    """The grid point the study's selection rule picks (common.chosen_point: best mean final validation score of its
+    workload, MSE or accuracy, over its runs on TUNE_SEEDS; ties: the first; a diverged run loses), never on the
+    seeds the claim is judged on."""
     return chosen_point(list(zip(grid, tuned, strict=True)))
 
 
