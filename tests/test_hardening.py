@@ -558,6 +558,7 @@ def test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it():
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
         errors.signals_as_interrupts()
         assert signal.getsignal(signal.SIGTERM) is signal.getsignal(signal.SIGHUP) is errors._interrupt
         assert signal.getsignal(signal.SIGINT) is errors._interrupt
@@ -582,6 +583,7 @@ def test_sigterm_exits_143_even_where_a_library_turned_its_interrupt_into_a_plai
     from bench import errors
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
     errors.signals_as_interrupts()
     try:
         with pytest.raises(errors.Terminated):

@@ -54,8 +54,11 @@ def test_a_runner_that_stops_early_raises_instead_of_returning(tmp_path, monkeyp
 def test_an_interrupted_study_exits_with_a_resume_hint_and_judges_nothing(tmp_path, sig):
     out = tmp_path / "studies"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    from tests.test_sweep import sigint_as_at_a_terminal
+
     proc = subprocess.Popen([sys.executable, "-m", "bench", "study", "vanishing", "--budget", "tiny", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+                            preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 300
     while not list(out.glob("vanishing/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

@@ -296,6 +296,13 @@ def bench_cmd(*args) -> list[str]:
     return [sys.executable, "-m", "bench", *args]
 
 
+def sigint_as_at_a_terminal() -> None:
+    """preexec_fn of a `bench` process a test sends Ctrl-C: SIGINT at its default, as a command started from a
+    terminal has it, whatever this test run inherited (a suite a script started in the background runs with SIGINT
+    ignored, and bench, like any Unix program, keeps an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ray_cli() -> str:
     """The `ray` command of this environment, also when its bin folder is not on PATH."""
     return shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
@@ -518,7 +525,7 @@ def test_interrupted_sweep_stops_cleanly_and_keeps_finished_trials(tmp_path, ray
     out = tmp_path / "runs"
     proc = subprocess.Popen(bench_cmd("sweep", str(path), "--out", str(out), "--address", rays.local),
                             env={**os.environ, "RAY_AUTH_MODE": "token"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=sigint_as_at_a_terminal)
     deadline = time.monotonic() + 240
     while not list(out.glob("stopme-*/parts/*.json")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
