@@ -1,8 +1,10 @@
-"""Tiny datasets in the exact on-disk formats of CIFAR-10 and IMDB, so the real loaders run offline in tests."""
+"""Tiny datasets in the exact on-disk formats of CIFAR-10 and IMDB, so the real loaders run offline in tests; bench's
+CLI signal handlers for the tests of interrupts."""
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import tarfile
 from pathlib import Path
 
@@ -107,3 +109,23 @@ def imdb_archive_dir(tmp_path, bench_cache) -> Path:
     tree = write_imdb(tmp_path / "imdb-src")
     tar_gz(tree, tmp_path / "imdb-tgz" / "aclImdb_v1.tar.gz")
     return tmp_path / "imdb-tgz"
+
+
+@pytest.fixture
+def cli_signals():
+    """bench's CLI signal handlers (errors.signals_as_interrupts) installed over the defaults of a command started
+    from a terminal, whatever this suite inherited (a suite a script starts in the background has SIGINT ignored,
+    nohup SIGHUP); afterwards this process's own handlers and an empty record of received signals. Yields
+    bench.errors."""
+    from bench import errors
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    errors.signals_as_interrupts()
+    try:
+        yield errors
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        errors._received.clear()

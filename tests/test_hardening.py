@@ -548,50 +548,31 @@ def test_an_unreadable_suggestion_is_ignored_with_a_warning(tmp_path, capsys):
     assert f"warning: unreadable suggestion {bad} ignored" in capsys.readouterr().err
 
 
-def test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it():
+def test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it(cli_signals):
     """The terminal closing (SIGHUP) takes the interrupt path that saves results and removes temporary folders; an
     ignored SIGHUP (nohup) or SIGINT (a script's background job) stays ignored."""
     import signal
 
-    from bench import errors
-
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
-    try:
-        signal.signal(signal.SIGHUP, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
-        errors.signals_as_interrupts()
-        assert signal.getsignal(signal.SIGTERM) is signal.getsignal(signal.SIGHUP) is errors._interrupt
-        assert signal.getsignal(signal.SIGINT) is errors._interrupt
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGHUP)
-            time.sleep(1)  # the handler runs before this returns
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup bench ...: the user asked to survive it
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # bench ... & in a script
-        errors.signals_as_interrupts()
-        assert signal.getsignal(signal.SIGHUP) is signal.getsignal(signal.SIGINT) is signal.SIG_IGN
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        errors._received.clear()
+    errors = cli_signals
+    assert signal.getsignal(signal.SIGTERM) is signal.getsignal(signal.SIGHUP) is errors._interrupt
+    assert signal.getsignal(signal.SIGINT) is errors._interrupt
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(1)  # the handler runs before this returns
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup bench ...: the user asked to survive it
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # bench ... & in a script
+    errors.signals_as_interrupts()
+    assert signal.getsignal(signal.SIGHUP) is signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
-def test_sigterm_exits_143_even_where_a_library_turned_its_interrupt_into_a_plain_ctrl_c():
+def test_sigterm_exits_143_even_where_a_library_turned_its_interrupt_into_a_plain_ctrl_c(cli_signals):
     """Ray's and Tune's driver code may catch bench's Terminated and raise a bare KeyboardInterrupt in its place:
     the exit status still follows the signal received (143), and a new command starts from Ctrl-C's 130."""
     import signal
 
-    from bench import errors
-
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
+    errors = cli_signals
+    with pytest.raises(errors.Terminated):
+        errors._interrupt(signal.SIGTERM, None)
+    assert errors.exit_status(KeyboardInterrupt()) == 143 and errors.exit_status(errors.Terminated(1)) == 129
     errors.signals_as_interrupts()
-    try:
-        with pytest.raises(errors.Terminated):
-            errors._interrupt(signal.SIGTERM, None)
-        assert errors.exit_status(KeyboardInterrupt()) == 143 and errors.exit_status(errors.Terminated(1)) == 129
-        errors.signals_as_interrupts()
-        assert errors.exit_status(KeyboardInterrupt()) == 130
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        errors._received.clear()
+    assert errors.exit_status(KeyboardInterrupt()) == 130

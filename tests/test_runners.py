@@ -81,56 +81,37 @@ def test_stacked_seeds_take_what_the_cache_holds_and_train_only_the_rest(tmp_pat
 
 
 @pytest.mark.parametrize("runner_kind", ["in-process", "tune-callback"])
-def test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step(tmp_path, runner_kind, monkeypatch):
+def test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step(tmp_path, runner_kind, monkeypatch,
+                                                                          cli_signals):
     """A Ctrl-C whose KeyboardInterrupt a library swallowed (seen once mid-sweep under load: every trial ran and the
     sweep exited 0) must still stop the run, at the loop's next step, with Ctrl-C's exit status."""
-    from bench import errors
+    from bench.search import runners
     from bench.search.tune import TrialLog
 
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
-    errors.signals_as_interrupts()
-    try:
-        try:  # the library's swallow
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)
-        except KeyboardInterrupt:
-            pass
-        plan = fixed_plan()
-        with pytest.raises(KeyboardInterrupt) as caught:
-            if runner_kind == "in-process":
-                from bench.search import runners
-
-                monkeypatch.setattr(runners, "forget_interrupts", lambda: None)  # the Ctrl-C lands after the run began
-                InProcess(tensorboard=False).run(plan, tmp_path / "run", None)
-            else:
-                TrialLog(plan, tmp_path / "run", None).on_step_begin(iteration=0, trials=[])
-        assert errors.exit_status(caught.value) == 130
-        assert not list((tmp_path / "run").glob("parts/*.json"))  # no trial ran after the interrupt
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        errors._received.clear()
+    try:  # the library's swallow
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    plan = fixed_plan()
+    with pytest.raises(KeyboardInterrupt) as caught:
+        if runner_kind == "in-process":
+            monkeypatch.setattr(runners, "forget_interrupts", lambda: None)  # the Ctrl-C lands after the run began
+            InProcess(tensorboard=False).run(plan, tmp_path / "run", None)
+        else:
+            TrialLog(plan, tmp_path / "run", None).on_step_begin(iteration=0, trials=[])
+    assert cli_signals.exit_status(caught.value) == 130
+    assert not list((tmp_path / "run").glob("parts/*.json"))  # no trial ran after the interrupt
 
 
-def test_a_ctrl_c_of_an_earlier_run_does_not_stop_the_next(tmp_path):
+def test_a_ctrl_c_of_an_earlier_run_does_not_stop_the_next(tmp_path, cli_signals):
     """A notebook runs a plan, presses Ctrl-C (its exception raised and handled then) and runs another: the new run
     is not stopped by the old interrupt's record."""
-    from bench import errors
-
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a foreground process, whatever the suite inherited
-    errors.signals_as_interrupts()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1)
-        InProcess(tensorboard=False).run(fixed_plan(), tmp_path / "run", None)
-        assert len(list((tmp_path / "run").glob("parts/*.json"))) == 2
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-        errors._received.clear()
+    with pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(1)
+    InProcess(tensorboard=False).run(fixed_plan(), tmp_path / "run", None)
+    assert len(list((tmp_path / "run").glob("parts/*.json"))) == 2
 
 
 def test_a_config_key_added_later_keeps_the_keys_of_trials_cached_before_it():

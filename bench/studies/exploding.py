@@ -110,8 +110,8 @@ WEIGHT_CLIPS = (0.2, 0.1, 0.05)  # max |W_hh| is about 0.38 at radius 1.5: +-1 w
 # testbed's SGD grid at which the no-remedy arm blows up (NaN or a loss jump) on TUNE_SEED; on the judged seeds the
 # no-remedy arm must show it again, else the claim is untestable. Each arm: label -> (claim key, overrides, grid of
 # overrides tuned on TUNE_SEEDS by mean final validation MSE, the adding problem's metric and loss, at the problem LR
-# unless the grid sets the LR). Adam sets its
-# own LR: it replaces SGD-momentum at the setting where SGD blows up, and its step has another scale.
+# unless the grid sets the LR). Adam sets its own LR: it replaces SGD-momentum at the setting where SGD blows up, and
+# its step has another scale.
 RNN_ARMS = {
     "none": ("", {}, [{}]),
     "gradient clipping": ("", {"clip_norm": 1.0}, [{}]),
