@@ -573,6 +573,8 @@ def test_sweep_with_stacked_seeds_runs_each_groups_final_seeds_as_one_ray_task(t
     try:
         folder = run_sweep(load_space(space), tmp_path, cpus_per_trial=1, gpus_per_trial=0.0, progress=True,
                            stack_seeds=True)
+    except KeyboardInterrupt:  # a test failure, not pytest's own Ctrl-C that would end the session
+        pytest.fail("an earlier run's Ctrl-C stopped this sweep")
     finally:
         errors._received.clear()
     lines = [line for line in capsys.readouterr().out.splitlines() if " final " in line]
