@@ -66,6 +66,17 @@ def raise_if_interrupted() -> None:
         _raise(_received[0])
 
 
+def _unraisable(info: object) -> None:
+    """sys.unraisablehook while a command runs. A signal that lands while a finalizer runs raises its interrupt
+    inside `__del__`, where Python cannot raise it: it prints "Exception ignored" with a traceback and drops it (seen
+    in Ray's ActorHandle.__del__ on the driver: the Ctrl-C that got lost mid-sweep). That interrupt is recorded and
+    raise_if_interrupted raises it again at the run's next step, so its traceback is not printed; anything else is
+    reported as Python does."""
+    if isinstance(getattr(info, "exc_value", None), KeyboardInterrupt) and _received:
+        return
+    sys.__unraisablehook__(info)
+
+
 def forget_interrupts() -> None:
     """A run begins: an interrupt recorded before it belonged to an earlier run in this process (a notebook that
     ran a sweep, pressed Ctrl-C and runs another), whose exception was raised and handled then."""
@@ -98,6 +109,7 @@ def signals_as_interrupts() -> None:
     temporary folders removed, a message saying how to continue. Each is recorded as it arrives
     (raise_if_interrupted)."""
     forget_interrupts()  # a new command (the CLI installs this first): no signal received yet
+    sys.unraisablehook = _unraisable
     signal.signal(signal.SIGTERM, _interrupt)
     for sig in (signal.SIGINT, signal.SIGHUP):
         # an ignored SIGINT (a job started in the background by a script) or SIGHUP (nohup) stays ignored

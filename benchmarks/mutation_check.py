@@ -635,6 +635,9 @@ MUTANTS: tuple[Mutant, ...] = (
            "                problem_gate([not s1 >= DEPTH_LIMIT for s1 in end[\"sgd\"]]",
            "                \"\" and problem_gate([not s1 >= DEPTH_LIMIT for s1 in end[\"sgd\"]]",
            ("tests/test_study_claims.py::test_rmsprop_mechanism_claims_are_untestable_where_sgd_left_the_stall_itself",)),
+    Mutant("finalizer-ctrl-c-traceback", "a Ctrl-C that lands in a finalizer prints Python's 'Exception ignored' "
+           "traceback", "bench/errors.py", "    sys.unraisablehook = _unraisable\n", "",
+           ("tests/test_runners.py::test_a_ctrl_c_landing_in_a_finalizer_is_kept_without_a_traceback",)),
     Mutant("ctrl-c-not-recorded", "Ctrl-C keeps Python's own handler, which records nothing to raise again",
            "bench/errors.py", "    for sig in (signal.SIGINT, signal.SIGHUP):", "    for sig in (signal.SIGHUP,):",
            ("tests/test_hardening.py::test_sighup_ends_a_command_like_ctrl_c_unless_nohup_ignores_it",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 import tarfile
 from pathlib import Path
 
@@ -120,6 +121,7 @@ def cli_signals():
     from bench import errors
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    hook = sys.unraisablehook
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     errors.signals_as_interrupts()
@@ -128,4 +130,5 @@ def cli_signals():
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+        sys.unraisablehook = hook
         errors._received.clear()

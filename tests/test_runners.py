@@ -104,6 +104,22 @@ def test_a_ctrl_c_a_library_swallowed_still_stops_the_run_at_its_next_step(tmp_p
     assert not list((tmp_path / "run").glob("parts/*.json"))  # no trial ran after the interrupt
 
 
+def test_a_ctrl_c_landing_in_a_finalizer_is_kept_without_a_traceback(capfd, cli_signals):
+    """A Ctrl-C whose handler runs inside a `__del__` (Ray's ActorHandle.__del__ on the driver, in a CI run): Python
+    drops the exception and would print "Exception ignored ... Traceback"; bench prints nothing and raises the
+    interrupt again at the run's next step."""
+    class Finalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs here, inside the finalizer
+
+    obj = Finalized()
+    del obj
+    assert "Traceback" not in capfd.readouterr().err
+    with pytest.raises(KeyboardInterrupt):
+        cli_signals.raise_if_interrupted()
+
+
 def test_a_ctrl_c_of_an_earlier_run_does_not_stop_the_next(tmp_path, cli_signals):
     """A notebook runs a plan, presses Ctrl-C (its exception raised and handled then) and runs another: the new run
     is not stopped by the old interrupt's record."""
