@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
@@ -419,6 +420,27 @@ def read_provenance(folder: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} holds a JSON {type(info).__name__}, not an object; restore it, or delete it to go "
                           "on without the run's provenance")
     return info
+
+
+class RunClock:
+    """A run's wall time over its sessions, for run.json: a resumed run adds this session's seconds to those its
+    run.json recorded (`previous`, {} for a new run). A session killed before it wrote its time adds none. run.json
+    records `wall_time` (every recorded session's seconds in all) and `sessions` (how many); one written before
+    sessions were counted holds its last session's time only, and counts as one."""
+
+    def __init__(self, previous: dict[str, Any] | None = None):
+        previous = previous or {}
+        self.before = float(previous.get("wall_time", 0.0))
+        self.sessions = int(previous.get("sessions", "wall_time" in previous))
+        self.t0 = time.perf_counter()
+
+    def carried(self) -> dict[str, Any]:
+        """What run.json says while this session runs: the earlier sessions' time, kept should this one be killed."""
+        return {"wall_time": self.before, "sessions": self.sessions} if self.sessions else {}
+
+    def fields(self) -> dict[str, Any]:
+        """What run.json says once this session has ended, however it ended."""
+        return {"wall_time": round(self.before + time.perf_counter() - self.t0, 1), "sessions": self.sessions + 1}
 
 
 def plan_identity(kind: str, plan: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 on the tiny budget."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -438,6 +439,11 @@ def test_an_interrupted_faq_resumes_to_the_verdicts_of_an_uninterrupted_run(tmp_
     assert len(calls) == total - 5  # the 5 trials that finished before the interrupt came from the cache
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "verdicts.csv"),
                                   pd.read_csv(tmp_path / "clean" / "verdicts.csv"))
+    # the interrupted session recorded no time; a further --resume (nothing left to train) adds its own
+    timed = json.loads((tmp_path / "runs" / "losses" / "run.json").read_text())
+    answer(["8.2"], "tiny", tmp_path / "out", tmp_path / "runs", tmp_path / "studies", reuse=True, log=quiet)
+    again = json.loads((tmp_path / "runs" / "losses" / "run.json").read_text())
+    assert (timed["sessions"], again["sessions"]) == (1, 2) and again["wall_time"] >= timed["wall_time"] > 0
 
 
 def test_the_faq_optimizer_question_runs_the_flagship_sweeps_trials_on_the_cnn():

@@ -34,3 +34,29 @@ def test_read_interrupted_run_from_parts_and_merge(tmp_path):
     merged = merge_runs([tmp_path / "a", tmp_path / "b"])
     assert sorted(merged["trials"]["trial_id"]) == ["a/t0", "b/t0"]
     assert json.loads((tmp_path / "a" / "parts" / "t0.json").read_text())["trial_id"] == "t0"
+
+
+def test_a_resumed_runs_wall_time_is_the_sum_of_its_sessions(tmp_path):
+    """RunClock: a new run starts at 0 sessions; a resumed one carries what its run.json recorded, also while it runs
+    (so a kill keeps the earlier sessions); one written before sessions were counted is one session; and the FAQ's
+    training-time line says which of the two it sums."""
+    import time
+
+    from bench.faq.main import trained_in
+    from bench.results import RunClock
+
+    assert RunClock().carried() == {} and RunClock().fields()["sessions"] == 1
+    resumed = RunClock({"wall_time": 100.0, "sessions": 2, "complete": False})
+    assert resumed.carried() == {"wall_time": 100.0, "sessions": 2}
+    time.sleep(0.2)
+    done = resumed.fields()
+    assert done["sessions"] == 3 and 100.2 <= done["wall_time"] < 110
+    assert RunClock({"wall_time": 7.0}).carried() == {"wall_time": 7.0, "sessions": 1}  # from before sessions counted
+    assert RunClock({"complete": False}).fields()["sessions"] == 1  # a killed first session recorded no time
+    for name, info in {"a": {"wall_time": 60.0, "sessions": 2}, "b": {"wall_time": 60.0, "sessions": 1}}.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(json.dumps({**info, "cpu_count": 2}))
+    assert "trained for 2 min 0 s in all" in trained_in(tmp_path, None) and "each over all of its sessions" in \
+        trained_in(tmp_path, None)
+    (tmp_path / "b" / "run.json").write_text(json.dumps({"wall_time": 60.0, "cpu_count": 2}))
+    assert "records its last session only" in trained_in(tmp_path, None)

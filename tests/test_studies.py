@@ -107,9 +107,13 @@ def test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same(t
 
     first = exploding.run(size="tiny", out=tmp_path, progress=lambda line: None)
     trials = pd.read_parquet(tmp_path / "exploding" / "trials.parquet")
+    timed = json.loads((tmp_path / "exploding" / "run.json").read_text())
     monkeypatch.setattr(bench.train, "run_trial", lambda *a, **k: pytest.fail("a trial trained again"))
     again = exploding.run(size="tiny", out=tmp_path, progress=lambda line: None, resume=True)
     pd.testing.assert_frame_equal(first, again)
+    resumed_info = json.loads((tmp_path / "exploding" / "run.json").read_text())
+    # the resumed run's time is both sessions' (the second, training nothing, is the shorter one)
+    assert timed["sessions"] == 1 and resumed_info["sessions"] == 2 and resumed_info["wall_time"] >= timed["wall_time"] > 0
     resumed = pd.read_parquet(tmp_path / "exploding" / "trials.parquet")
     assert sorted(resumed["trial_id"]) == sorted(trials["trial_id"])
     with pytest.raises(pytest.fail.Exception, match="trained again"):  # without --resume the cache is cleared

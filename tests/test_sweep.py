@@ -455,7 +455,10 @@ def test_resumed_sweep_reruns_interrupted_trials_exactly(tmp_path, rays):
             for f in (full, cut))
     assert len(b) == 2 * (4 + 2 + 2) and b["trial_id"].is_unique and (b["phase"] == "confirm").sum() == 4
     pd.testing.assert_frame_equal(a, b)
-    assert json.loads((cut / "run.json").read_text())["resumed_with"] == len(kept)
+    before, after = (json.loads((f / "run.json").read_text()) for f in (full, cut))
+    assert after["resumed_with"] == len(kept)
+    # its wall time adds the resumed session's (4 trials) to the first's (16): more than the first's alone
+    assert (before["sessions"], after["sessions"]) == (1, 2) and after["wall_time"] > before["wall_time"] > 0
 
 
 @pytest.mark.slow

@@ -157,15 +157,18 @@ def judge(q: Question, ev: Evidence, study_pngs: dict[str, list], runs: dict[str
 def trained_in(runs: Path, studies: Path | None) -> str:
     """How long the runs behind a page trained, from the wall times the experiments' (runs/<name>/) and studies'
     (studies/<name>/) run.json files record, and on what: '13 experiments and studies that trained for 1 h 52 min in
-    all ...'. A run resumed from its cache records only its last session, as the sentence says."""
+    all ...'. A run.json sums a resumed run's sessions (results.RunClock); one written before sessions were counted
+    holds its last session's time only, and where any such file is read, the sentence says so."""
     folders = [f for root in (runs, studies) if root is not None and root.is_dir() for f in sorted(root.iterdir())]
     infos = [i for i in (read_provenance(f) for f in folders if f.is_dir()) if i]
     seconds = sum(i.get("wall_time", 0.0) for i in infos)
     cpus = sorted({i.get("cpu_count") for i in infos} - {None})
     gpus = sorted({i.get("cuda") for i in infos} - {None, "none"})
+    summed = all("sessions" in i for i in infos)
     return (f"{len(infos)} experiments and studies that trained for {duration(seconds)} in all on "
             f"{'/'.join(map(str, cpus)) or 'an unrecorded number of'} CPU cores, {', '.join(gpus) or 'no GPU'} (the "
-            "wall times their run.json files record; a run resumed from its cache records its last session only)")
+            "wall times their run.json files record" + (", each over all of its sessions)" if summed else
+                                                         "; a run resumed from its cache records its last session only)"))
 
 
 def full_run_summary(runs: Path, studies: Path | None) -> str:
@@ -214,7 +217,7 @@ def gather(questions: list[Question], budget: Budget, runs: Path, studies: Path,
     with runner as on:
         for exp in exps:
             log(f"experiment {exp.name} ({len(exp.cells)} cells): {exp.description}")
-            run_experiment(exp, budget, runs, on, log, forced.get(exp.name, ()))
+            run_experiment(exp, budget, runs, on, log, forced.get(exp.name, ()), resume=reuse)
         failed = run_studies(todo, budget.name, budget.study_seeds, studies, on, reuse, log, force)
     for message in failed.values():
         log(message)

@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.config import TrialConfig
-from bench.results import ResultStore, atomic_write, plan_identity, provenance
+from bench.results import ResultStore, RunClock, atomic_write, plan_identity, provenance, read_provenance
 from bench.search.protocol import Budget, Group, Plan
 from bench.search.runners import Runner
 from bench.search.trial import config_key
@@ -160,19 +159,20 @@ def experiment_identity(exp: Experiment, budget: Budget) -> dict[str, Any]:
 
 
 def run_experiment(exp: Experiment, budget: Budget, root: Path, runner: Runner, log: Log = print,
-                   forced: list[str] | tuple[str, ...] = ()) -> Path:
+                   forced: list[str] | tuple[str, ...] = (), resume: bool = False) -> Path:
     """Run every trial of `exp` on `runner` into `root/<experiment>/` (rebuilt each time; trials of a config that
     trained before, in any experiment, come from the cache in root/cache/) and return that folder with its
     consolidated tables. run.json is written first (complete: false), so that a --resume of an interrupted run can
-    check it continues the same experiment; `forced`: the differences a --force overrode there."""
+    check it continues the same experiment; `forced`: the differences a --force overrode there. A `resume` adds
+    this session's wall time to the earlier sessions' (RunClock)."""
     folder, cache = Path(root) / exp.name, Path(root) / CACHE_DIR
+    clock = RunClock(read_provenance(folder) if resume else None)
     shutil.rmtree(folder, ignore_errors=True)
-    t0, store = time.perf_counter(), ResultStore(folder)
+    store = ResultStore(folder)
     info = {**experiment_identity(exp, budget), "experiment": exp.name, "compare": exp.compare,
             "budget": asdict(budget), **({"forced": list(forced)} if forced else {})}
-    store.write_provenance(provenance({**info, "complete": False}))
+    store.write_provenance(provenance({**info, "complete": False, **clock.carried()}))
     runner.run(plan_experiment(exp, budget, cache, log), folder, log, cache)
-    store.write_provenance(provenance({**info, "complete": True, "wall_time": time.perf_counter() - t0,
-                                       "runner": runner.describe()}))
+    store.write_provenance(provenance({**info, "complete": True, **clock.fields(), "runner": runner.describe()}))
     store.consolidate()
     return folder

@@ -4,7 +4,6 @@ exactly from the suggestions and parts a killed run left there; the tidy tables 
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.console import Console
 from bench.config import ConfigError
 from bench.results import (
     ResultStore,
+    RunClock,
     atomic_write,
     check_resume,
     ensure_writable,
@@ -112,8 +112,8 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], runner: RayTune, log: C
     """Run what is missing; whatever happens (Ctrl-C included), consolidate the finished trials' tables."""
     store = ResultStore(folder)
     atomic_write(folder / "space.yaml", yaml.safe_dump(plan.space.to_dict(), sort_keys=False).encode())
-    store.write_provenance(provenance({**info, "complete": False}))
-    t0 = time.perf_counter()
+    clock = RunClock(info.get("previous"))  # a resumed sweep's time adds up over its sessions
+    store.write_provenance(provenance({**info, "complete": False, **clock.carried()}))
     try:
         if not plan.finished():
             runner.run(plan, folder, log)
@@ -122,4 +122,4 @@ def _run(plan: Plan, folder: Path, info: dict[str, Any], runner: RayTune, log: C
         shutil.rmtree(folder / STOP_DIR, ignore_errors=True)
         final = Plan(plan.space, store.finished())
         store.write_provenance(provenance({**info, "complete": final.finished(), "finished_trials": final.finished_count(),
-                                           "total_trials": final.total(), "wall_time": time.perf_counter() - t0}))
+                                           "total_trials": final.total(), **clock.fields()}))

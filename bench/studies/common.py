@@ -36,11 +36,13 @@ from bench.report.render import write_study_page
 from bench.report.units import duration
 from bench.results import (
     ResultStore,
+    RunClock,
     atomic_write,
     check_resume,
     ensure_writable,
     plan_identity,
     provenance,
+    read_provenance,
     run_lock,
     to_tables,
 )
@@ -134,13 +136,15 @@ class Study:
         for old in ("parts", SUGGESTED_DIR, TENSORBOARD_DIR, *([] if resume else [CACHE_DIR])):  # this run's trials only
             shutil.rmtree(self.folder / old, ignore_errors=True)
         (self.folder / JOURNAL).unlink(missing_ok=True)  # rebuilt from this run's trials (ids repeat between runs)
-        ResultStore(self.folder).write_provenance(provenance({**self.info, "complete": False}))  # what --resume checks
+        self.clock = RunClock(read_provenance(self.folder) if resume else None)  # a resumed study's time adds up
+        ResultStore(self.folder).write_provenance(provenance({**self.info, "complete": False,  # what --resume checks
+                                                              **self.clock.carried()}))
         self.runner = runner or InProcess()
         self.seeds = list(range(seeds))
         self.ran: dict[str, TrialConfig] = {}  # label -> the configuration it named: one label, one config
         self.claims: list[Claim] = []
         self.tables: dict[str, tuple[pd.DataFrame, str]] = {}  # name -> (table, what it holds), beside the trials'
-        self.t0 = time.perf_counter()
+        self.t0 = self.clock.t0  # this session's start
         progress(f"study {name} ({size}, {seeds} seed{'s' * (seeds > 1)}): {notes}")
 
     def batch(self, runs: dict[str, dict[str, Any]], seeds: list[int] | None = None) -> dict[str, list[TrialResult]]:
@@ -216,7 +220,7 @@ class Study:
             write_study_page(self.folder, f"Gradient study: {self.name}", notes, claims, figures, captions, about)
         ResultStore(self.folder).write_provenance(provenance({
             **self.info, "complete": True, "health_rule": HEALTH_RULE,
-            "wall_time": round(time.perf_counter() - self.t0, 1), "runner": self.runner.describe()}))
+            **self.clock.fields(), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
                       f"{duration(time.perf_counter() - self.t0)}")
         self.lock.close()
