@@ -181,7 +181,7 @@ def test_a_faq_resume_with_another_budget_is_refused_before_anything_trains_and_
         faq()
     assert tree(runs / exp.name) == ["run.json"]
 
-    def run_experiment(exp, budget, root, runner, log, forced):
+    def run_experiment(exp, budget, root, runner, log, forced, resume):
         raise RuntimeError(f"forced: {forced}")
 
     monkeypatch.setattr(bench.faq.main, "run_experiment", run_experiment)
