@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -430,8 +431,11 @@ class RunClock:
 
     def __init__(self, previous: dict[str, Any] | None = None):
         previous = previous or {}
-        self.before = float(previous.get("wall_time", 0.0))
-        self.sessions = int(previous.get("sessions", "wall_time" in previous))
+        seconds, sessions = previous.get("wall_time"), previous.get("sessions", 1)
+        # a hand-edited value that is no time (or no count) is dropped, not trusted: the time is for reading only
+        timed = type(seconds) in (int, float) and math.isfinite(seconds) and seconds >= 0
+        self.before = float(seconds) if timed else 0.0
+        self.sessions = (sessions if type(sessions) is int and sessions >= 1 else 1) if timed else 0
         self.t0 = time.perf_counter()
 
     def carried(self) -> dict[str, Any]:

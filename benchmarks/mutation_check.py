@@ -649,7 +649,7 @@ MUTANTS: tuple[Mutant, ...] = (
            ("tests/test_components.py::test_a_warm_up_given_in_steps_lasts_that_many_steps_whatever_the_training_length",)),
     Mutant("resumed-time-not-carried", "a resumed run's run.json records only its last session's wall time, so the "
            "FAQ page's training time counts a re-judging session instead of the training", "bench/results.py",
-           'self.before = float(previous.get("wall_time", 0.0))', "self.before = 0.0",
+           'self.before = float(seconds) if timed else 0.0', "self.before = 0.0",
            ("tests/test_results.py::test_a_resumed_runs_wall_time_is_the_sum_of_its_sessions",
             "tests/test_studies.py::test_a_resumed_study_trains_nothing_it_trained_before_and_decides_the_same")),
     Mutant("faq-resume-time-restarts", "a resumed FAQ experiment forgets its earlier sessions' wall time",

@@ -53,6 +53,9 @@ def test_a_resumed_runs_wall_time_is_the_sum_of_its_sessions(tmp_path):
     assert done["sessions"] == 3 and 100.2 <= done["wall_time"] < 110
     assert RunClock({"wall_time": 7.0}).carried() == {"wall_time": 7.0, "sessions": 1}  # from before sessions counted
     assert RunClock({"complete": False}).fields()["sessions"] == 1  # a killed first session recorded no time
+    for edited in ({"wall_time": "1 h", "sessions": 2}, {"wall_time": True}, {"wall_time": float("inf")}):
+        assert RunClock(edited).carried() == {} and RunClock(edited).fields()["sessions"] == 1  # no time: dropped
+    assert RunClock({"wall_time": 9, "sessions": "two"}).carried() == {"wall_time": 9.0, "sessions": 1}
     for name, info in {"a": {"wall_time": 60.0, "sessions": 2}, "b": {"wall_time": 60.0, "sessions": 1}}.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(json.dumps({**info, "cpu_count": 2}))
