@@ -442,9 +442,13 @@ class RunClock:
         """What run.json says while this session runs: the earlier sessions' time, kept should this one be killed."""
         return {"wall_time": self.before, "sessions": self.sessions} if self.sessions else {}
 
+    def elapsed(self) -> float:
+        """This session's seconds so far."""
+        return time.perf_counter() - self.t0
+
     def fields(self) -> dict[str, Any]:
         """What run.json says once this session has ended, however it ended."""
-        return {"wall_time": round(self.before + time.perf_counter() - self.t0, 1), "sessions": self.sessions + 1}
+        return {"wall_time": round(self.before + self.elapsed(), 1), "sessions": self.sessions + 1}
 
 
 def plan_identity(kind: str, plan: dict[str, Any]) -> dict[str, Any]:

@@ -131,4 +131,4 @@ def cli_signals():
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         sys.unraisablehook = hook
-        errors._received.clear()
+        errors.forget_interrupts()

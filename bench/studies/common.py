@@ -16,7 +16,6 @@ import json
 import math
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
@@ -144,7 +143,6 @@ class Study:
         self.ran: dict[str, TrialConfig] = {}  # label -> the configuration it named: one label, one config
         self.claims: list[Claim] = []
         self.tables: dict[str, tuple[pd.DataFrame, str]] = {}  # name -> (table, what it holds), beside the trials'
-        self.t0 = self.clock.t0  # this session's start
         progress(f"study {name} ({size}, {seeds} seed{'s' * (seeds > 1)}): {notes}")
 
     def batch(self, runs: dict[str, dict[str, Any]], seeds: list[int] | None = None) -> dict[str, list[TrialResult]]:
@@ -164,7 +162,7 @@ class Study:
             parts = [json.loads((self.folder / "parts" / f"{tid}.json").read_bytes()) for tid in g.final_ids()]
             out[g.level] = [result_of(part) for part in parts]
             for seed, result in zip(seeds, out[g.level], strict=True):
-                self.progress(f"  {time.perf_counter() - self.t0:6.0f}s  {g.level}/seed{seed}: {result.status}, train "
+                self.progress(f"  {self.clock.elapsed():6.0f}s  {g.level}/seed{seed}: {result.status}, train "
                               f"loss {final_train_loss(result):.4g}, gradients {result.final.get('grad_health', '-')} "
                               f"({result.final.get('wall_time', math.nan):.1f}s)")
         return out
@@ -205,7 +203,7 @@ class Study:
         claims table."""
         claims = pd.DataFrame([asdict(c) for c in self.claims], columns=CLAIM_COLUMNS)
         atomic_write(self.folder / "claims.csv", claims.to_csv(index=False).encode())
-        header = (f"Size {self.size}, {len(self.seeds)} seed(s), {time.perf_counter() - self.t0:.0f} s on "
+        header = (f"Size {self.size}, {len(self.seeds)} seed(s), {self.clock.elapsed():.0f} s on "
                   f"{os.cpu_count()} CPU core(s), one thread per trial; of {len(claims)} claims {tally(claims)}.")
         tables = {**{name: (df, TABLES[name]) for name, df in to_tables(ResultStore(self.folder).finished()).items()},
                   **self.tables}
@@ -222,7 +220,7 @@ class Study:
             **self.info, "complete": True, "health_rule": HEALTH_RULE,
             **self.clock.fields(), "runner": self.runner.describe()}))
         self.progress(f"study {self.name}: {tally(claims)} of {len(claims)} claims, in "
-                      f"{duration(time.perf_counter() - self.t0)}")
+                      f"{duration(self.clock.elapsed())}")
         self.lock.close()
         return claims
 
